@@ -1,0 +1,150 @@
+# flowsql - a plain GNU Makefile.
+#
+#   make run     install missing packages, build, start flowsqld (defaults)
+#   make test    install missing packages, build twice (plain and with
+#                ASan/UBSan), run every test; ends with "N passed, N failed"
+#   make bench   engine benchmarks (never part of make test)
+#   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
+#   make deps    install the Debian packages that are missing, nothing else
+
+B        ?= build
+SAN      ?=
+CC       := gcc
+PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit
+
+# Debian packages: to build, and in addition to test.
+DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
+             libsqlite3-dev libjansson-dev libmicrohttpd-dev \
+             libcurl4-openssl-dev libedit-dev libpcap-dev
+DEB_TEST  := clang sqlite3 tmux curl softflowd pmacct nfdump tshark \
+             python3-scapy kcat default-jre-headless iproute2 procps
+
+OPT      ?= -O2
+CFLAGS   := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wshadow \
+            -Wpointer-arith -Wstrict-prototypes -Wvla -D_GNU_SOURCE \
+            -I. -I$(B)/gen
+ifneq ($(SAN),)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+LIBS     = $(PKG_LIBS) -lpcap -lpthread -lm
+
+LIB_SRC  := $(filter-out server/flowsqld.c, \
+              $(wildcard util/*.c parser/*.c engine/*.c storage/*.c \
+                         ingest/*.c sinks/*.c server/*.c))
+GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
+LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
+            $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
+TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
+            $(if $(wildcard shell/flowsql.c),$(B)/flowsql) \
+            $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
+
+.SECONDARY:
+.PHONY: all run test unit check deps deps-test bench fuzz clean
+.DEFAULT_GOAL := all
+
+all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN)
+
+# ---- the README's two commands -------------------------------------------
+
+run: deps
+	$(MAKE) -j2 all
+	mkdir -p data
+	exec ./$(B)/flowsqld
+
+test: deps deps-test
+	$(MAKE) -j2 all
+	$(MAKE) -j2 B=build/asan SAN=1 OPT=-O1 all
+	tests/run.sh build build/asan
+
+# ---- dependencies ---------------------------------------------------------
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+define install_missing
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	        grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_BUILD))
+
+deps-test:
+	$(call install_missing,$(DEB_TEST))
+
+# ---- generated sources ----------------------------------------------------
+
+$(B)/gen/grammar.c $(B)/gen/grammar.h: parser/grammar.y
+	@mkdir -p $(B)/gen
+	lemon -q -T/usr/share/lemon/lempar.c -d$(B)/gen $<
+
+$(B)/gen/lexer.c: parser/lexer.re | $(B)/gen/grammar.h
+	@mkdir -p $(B)/gen
+	re2c -W --no-generation-date -o $@ $<
+
+# ---- objects, library, programs ------------------------------------------
+
+$(B)/obj/%.o: %.c | $(B)/gen/grammar.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Generated code: same warnings, minus the ones lemon's template trips.
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -Wno-unused-variable \
+	    -Wno-unused-but-set-variable -Wno-shadow $(PKG_CFLAGS) -Iparser \
+	    -MMD -MP -c -o $@ $<
+
+$(B)/libflowsql.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/flowsqld: $(B)/obj/server/flowsqld.o $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/flowsql: $(B)/obj/shell/flowsql.o $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/flowgen: $(B)/obj/bench/flowgen.o $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libflowsql.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ---- benchmarks and fuzzing ------------------------------------------------
+
+bench: deps
+	$(MAKE) -j2 all $(B)/bench/bench_engine
+	./$(B)/bench/bench_engine
+
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard util/*.c parser/*.c engine/*.c) $(GEN_SRC)
+fuzz: deps deps-test $(GEN_SRC)
+	@mkdir -p $(B)/fuzz tests/fuzz/corpus/parser
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen -Iparser \
+	    -fsanitize=fuzzer,address,undefined \
+	    -o $(B)/fuzz/fuzz_parser tests/fuzz/fuzz_parser.c $(FUZZ_SRC) -lm
+	./$(B)/fuzz/fuzz_parser -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -timeout=10 -rss_limit_mb=2048 -artifact_prefix=$(B)/fuzz/ \
+	    tests/fuzz/corpus/parser tests/fuzz/seeds/parser
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,62 @@
+/*
+ * schema.h - the flow schema: the fields a query may name.
+ *
+ * This table is the only description of the flow record's fields; the
+ * parser's semantic analysis, the expression compiler, the docs generator
+ * and the storage layer all read it.
+ */
+#ifndef FLOWSQL_SCHEMA_H
+#define FLOWSQL_SCHEMA_H
+
+#include <stddef.h>
+
+#include "engine/types.h"
+
+/* How a string literal compared with the field is understood. */
+enum field_domain {
+    DOM_PLAIN = 0,
+    DOM_PROTO,     /* 'tcp', 'udp', 'icmp', ... -> protocol number */
+    DOM_TCPFLAGS,  /* 'S', 'SA', 'SYN|ACK' -> flag bits */
+};
+
+typedef struct field {
+    const char *name;
+    type_t      type;
+    int         domain;      /* enum field_domain */
+    size_t      offset;      /* of the column in flow_batch_t; 0 if virtual */
+    int         is_virtual;  /* computed from other fields */
+    const char *doc;
+} field_t;
+
+enum field_id {
+    F_SRCIP, F_DSTIP, F_NEXTHOP, F_EXPORTER,
+    F_START, F_END, F_RECEIVED,
+    F_PACKETS, F_BYTES,
+    F_SRCPORT, F_DSTPORT, F_PROTO, F_TCPFLAGS, F_TOS,
+    F_INGRESS, F_EGRESS, F_SRCAS, F_DSTAS, F_SRCMASK, F_DSTMASK,
+    F_VLAN, F_DIRECTION, F_SAMPLING, F_DOMAIN,
+    /* virtual */
+    F_DURATION, F_FAMILY,
+    F_COUNT
+};
+
+extern const field_t schema_fields[F_COUNT];
+
+/* Field id by name (case-insensitive), or -1. */
+int schema_lookup(const char *name, size_t len);
+
+/* The field name closest to a misspelled one, or NULL if none is close. */
+const char *schema_suggest(const char *name, size_t len);
+
+/* Protocol number from a name ('tcp', 'UDP', 'icmp6'...), or -1. */
+int proto_from_name(const char *name);
+/* Protocol name for a number ("tcp"), or NULL if it has none. */
+const char *proto_name(int proto);
+
+/* TCP flag bits from text: letters "FSRPAUEC" in any order ("SA"),
+ * or names joined by '|' or ',' ("SYN|ACK"). -1 on bad text. */
+int tcpflags_parse(const char *s);
+/* Flags as letters in the usual order, "." for none: 0x12 -> ".A..S." */
+char *tcpflags_format(int flags, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * grammar.y - the flowsql grammar, for lemon.
+ *
+ * Actions are one-line calls into constructors; every node lives in the
+ * statement's arena (parse.c), so no %destructor is needed: an error half
+ * way through frees everything with the arena. The first syntax error
+ * ends the statement (parse.c stops feeding tokens).
+ */
+%name fsqlParse
+%token_prefix TK_
+%token_type {token_t}
+%extra_argument {pstate_t *ps}
+%stack_size 400
+%include {
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include "parser/parse_int.h"
+}
+%syntax_error { ps_syntax_error(ps, yymajor, TOKEN, yypParser); }
+%stack_overflow { ps_overflow(ps); }
+
+/* Keywords that may also be field or query names. */
+%fallback ID QUERY QUERIES WINDOW SLIDE LATENESS KEEP DATA SHOW EXPLAIN END
+             ON.
+
+%left OR.
+%left AND.
+%right NOT.
+%left BETWEEN IN.
+%nonassoc EQ NE LT LE GT GE.
+%left BITOR.
+%left BITAND.
+%left PLUS MINUS.
+%left STAR SLASH REM.
+%right BITNOT.
+
+%token ILLEGAL.
+
+input ::= cmd opt_semi.
+opt_semi ::= .
+opt_semi ::= SEMI.
+
+cmd ::= select(S).                    { ps->stmt = ps_stmt(ps, STMT_SELECT); ps->stmt->select = S; }
+cmd ::= create.
+cmd ::= drop.
+cmd ::= SHOW QUERIES.                 { ps->stmt = ps_stmt(ps, STMT_SHOW); }
+cmd ::= EXPLAIN explainable.          { ps_explain(ps); }
+
+explainable ::= select(S).            { ps->stmt = ps_stmt(ps, STMT_SELECT); ps->stmt->select = S; }
+explainable ::= create.
+
+create ::= createhead AS select(S).   { ps->stmt->select = S; }
+createhead ::= CREATE QUERY ifnotexists(E) nm(N) opt_with.
+                                      { ps_create(ps, N, E); }
+%type ifnotexists {int}
+ifnotexists(A) ::= .                  { A = 0; }
+ifnotexists(A) ::= IF NOT EXISTS.     { A = 1; }
+
+opt_with ::= .
+opt_with ::= WITH LP optlist RP.
+optlist ::= option.
+optlist ::= optlist COMMA option.
+option ::= nm(K) EQ optval(V).        { ps_option(ps, K, V); }
+optval(A) ::= STRING(X).              { A = X; }
+optval(A) ::= INTEGER(X).             { A = X; }
+optval(A) ::= DURATION(X).            { A = X; }
+optval(A) ::= FLOAT(X).               { A = X; }
+optval(A) ::= nm(X).                  { A = X; }
+optval(A) ::= TRUE(X).                { A = X; }
+optval(A) ::= FALSE(X).               { A = X; }
+
+drop ::= DROP QUERY ifexists(E) nm(N) keep(K).
+                                      { ps_drop(ps, N, E, K); }
+%type ifexists {int}
+ifexists(A) ::= .                     { A = 0; }
+ifexists(A) ::= IF EXISTS.            { A = 1; }
+%type keep {int}
+keep(A) ::= .                         { A = 0; }
+keep(A) ::= KEEP DATA.                { A = 1; }
+
+%type nm {token_t}
+nm(A) ::= ID(X).                      { A = X; }
+nm(A) ::= QUOTED_ID(X).               { A = X; }
+
+/* ---- SELECT ----------------------------------------------------------- */
+
+%type select {select_t *}
+select(A) ::= selhead sellist FROM nm(F) clauses groupby having orderby limit.
+                                      { A = ps->sel; ps_from(ps, F); }
+selhead ::= SELECT(T).                { ps_select_begin(ps, T); }
+
+sellist ::= selitem.
+sellist ::= sellist COMMA selitem.
+selitem ::= expr(E).                  { ps_item(ps, E, NULL); }
+selitem ::= expr(E) AS nm(N).         { ps_item(ps, E, &N); }
+selitem ::= expr(E) nm(N).            { ps_item(ps, E, &N); }
+
+clauses ::= .
+clauses ::= where.
+clauses ::= window.
+clauses ::= where window.
+clauses ::= window where.
+
+where ::= WHERE expr(E).              { ps->sel->where = E; }
+
+window ::= WINDOW(W) DURATION(S) slide timeon lateness.
+                                      { ps_window(ps, W, S); }
+slide ::= .
+slide ::= SLIDE DURATION(S).          { ps_slide(ps, S); }
+timeon ::= .
+timeon ::= ON nm(F).                  { ps_window_on(ps, F); }
+lateness ::= .
+lateness ::= LATENESS DURATION(L).    { ps_lateness(ps, L); }
+
+groupby ::= .
+groupby ::= GROUP BY grouplist.
+grouplist ::= expr(E).                { ps_group(ps, E); }
+grouplist ::= grouplist COMMA expr(E).{ ps_group(ps, E); }
+
+having ::= .
+having ::= HAVING expr(E).            { ps->sel->having = E; }
+
+orderby ::= .
+orderby ::= ORDER BY orderlist.
+orderlist ::= orderitem.
+orderlist ::= orderlist COMMA orderitem.
+orderitem ::= expr(E) dir(D).         { ps_order(ps, E, D); }
+%type dir {int}
+dir(A) ::= .                          { A = 0; }
+dir(A) ::= ASC.                       { A = 0; }
+dir(A) ::= DESC.                      { A = 1; }
+
+limit ::= .
+limit ::= LIMIT INTEGER(N).           { ps_limit(ps, N); }
+
+/* ---- expressions -------------------------------------------------------- */
+
+%type expr {ast_t *}
+%type term {ast_t *}
+%type exprlist {ast_list_t *}
+%type caselist {ast_list_t *}
+%type caseelse {ast_t *}
+%type caseop {ast_t *}
+
+expr(A) ::= term(X).                  { A = X; }
+expr(A) ::= LP expr(X) RP.            { A = X; }
+expr(A) ::= nm(N).                    { A = ps_column(ps, N); }
+expr(A) ::= ID(N) LP RP(R).           { A = ps_func(ps, N, NULL, 0, R); }
+expr(A) ::= ID(N) LP exprlist(L) RP(R).
+                                      { A = ps_func(ps, N, L, 0, R); }
+expr(A) ::= ID(N) LP DISTINCT exprlist(L) RP(R).
+                                      { A = ps_func(ps, N, L, 1, R); }
+expr(A) ::= ID(N) LP STAR(S) RP(R).   { A = ps_func_star(ps, N, S, R); }
+
+expr(A) ::= expr(X) AND(O) expr(Y).   { A = ps_bin(ps, OP_AND, X, Y, O); }
+expr(A) ::= expr(X) OR(O) expr(Y).    { A = ps_bin(ps, OP_OR, X, Y, O); }
+expr(A) ::= expr(X) EQ(O) expr(Y).    { A = ps_bin(ps, OP_EQ, X, Y, O); }
+expr(A) ::= expr(X) NE(O) expr(Y).    { A = ps_bin(ps, OP_NE, X, Y, O); }
+expr(A) ::= expr(X) LT(O) expr(Y).    { A = ps_bin(ps, OP_LT, X, Y, O); }
+expr(A) ::= expr(X) LE(O) expr(Y).    { A = ps_bin(ps, OP_LE, X, Y, O); }
+expr(A) ::= expr(X) GT(O) expr(Y).    { A = ps_bin(ps, OP_GT, X, Y, O); }
+expr(A) ::= expr(X) GE(O) expr(Y).    { A = ps_bin(ps, OP_GE, X, Y, O); }
+expr(A) ::= expr(X) PLUS(O) expr(Y).  { A = ps_bin(ps, OP_ADD, X, Y, O); }
+expr(A) ::= expr(X) MINUS(O) expr(Y). { A = ps_bin(ps, OP_SUB, X, Y, O); }
+expr(A) ::= expr(X) STAR(O) expr(Y).  { A = ps_bin(ps, OP_MUL, X, Y, O); }
+expr(A) ::= expr(X) SLASH(O) expr(Y). { A = ps_bin(ps, OP_DIV, X, Y, O); }
+expr(A) ::= expr(X) REM(O) expr(Y).   { A = ps_bin(ps, OP_MOD, X, Y, O); }
+expr(A) ::= expr(X) BITAND(O) expr(Y).{ A = ps_bin(ps, OP_BITAND, X, Y, O); }
+expr(A) ::= expr(X) BITOR(O) expr(Y). { A = ps_bin(ps, OP_BITOR, X, Y, O); }
+expr(A) ::= MINUS(O) expr(X). [BITNOT]{ A = ps_un(ps, OP_NEG, X, O); }
+expr(A) ::= PLUS expr(X). [BITNOT]    { A = X; }
+expr(A) ::= BITNOT(O) expr(X).        { A = ps_un(ps, OP_BITNOT, X, O); }
+expr(A) ::= NOT(O) expr(X).           { A = ps_un(ps, OP_NOT, X, O); }
+
+%type in_op {int}
+in_op(A) ::= IN.                      { A = 0; }
+in_op(A) ::= NOT IN.                  { A = 1; }
+expr(A) ::= expr(X) in_op(N) LP(P) exprlist(L) RP. [IN]
+                                      { A = ps_in(ps, X, L, NULL, N, P); }
+expr(A) ::= expr(X) in_op(N) CIDR(C). [IN]
+                                      { A = ps_in(ps, X, NULL, ps_literal(ps, TK_CIDR, C), N, C); }
+
+%type between_op {int}
+between_op(A) ::= BETWEEN.            { A = 0; }
+between_op(A) ::= NOT BETWEEN.        { A = 1; }
+expr(A) ::= expr(X) between_op(N) expr(Y) AND(O) expr(Z). [BETWEEN]
+                                      { A = ps_between(ps, X, Y, Z, N, O); }
+
+expr(A) ::= CASE(C) caseop(O) caselist(L) caseelse(E) END.
+                                      { A = ps_case(ps, O, L, E, C); }
+caseop(A) ::= .                       { A = NULL; }
+caseop(A) ::= expr(X).                { A = X; }
+caselist(A) ::= WHEN expr(X) THEN expr(Y).
+                                      { A = ps_list(ps, NULL, X); A = ps_list(ps, A, Y); }
+caselist(A) ::= caselist(L) WHEN expr(X) THEN expr(Y).
+                                      { A = ps_list(ps, L, X); A = ps_list(ps, A, Y); }
+caseelse(A) ::= .                     { A = NULL; }
+caseelse(A) ::= ELSE expr(X).         { A = X; }
+
+exprlist(A) ::= expr(X).              { A = ps_list(ps, NULL, X); }
+exprlist(A) ::= exprlist(L) COMMA expr(X).
+                                      { A = ps_list(ps, L, X); }
+
+term(A) ::= INTEGER(X).               { A = ps_literal(ps, TK_INTEGER, X); }
+term(A) ::= FLOAT(X).                 { A = ps_literal(ps, TK_FLOAT, X); }
+term(A) ::= STRING(X).                { A = ps_literal(ps, TK_STRING, X); }
+term(A) ::= DURATION(X).              { A = ps_literal(ps, TK_DURATION, X); }
+term(A) ::= IPV4(X).                  { A = ps_literal(ps, TK_IPV4, X); }
+term(A) ::= IPV6(X).                  { A = ps_literal(ps, TK_IPV6, X); }
+term(A) ::= CIDR(X).                  { A = ps_literal(ps, TK_CIDR, X); }
+term(A) ::= TRUE(X).                  { A = ps_literal(ps, TK_TRUE, X); }
+term(A) ::= FALSE(X).                 { A = ps_literal(ps, TK_FALSE, X); }
+
+%code {
+/* Which terminals could the parser shift next? Simulates each token on a
+ * copy of the state stack, following reductions (including default ones)
+ * until the token is shifted or refused. Used only to word a syntax
+ * error, so its cost does not matter. */
+int fsql_ntokens(void) { return YYNTOKEN; }
+
+void fsql_expected(void *p, unsigned char *ok, int n)
+{
+    yyParser *parser = p;
+    int depth = (int)(parser->yytos - parser->yystack) + 1;
+    YYACTIONTYPE *st = malloc(sizeof(YYACTIONTYPE) * (size_t)(depth + 64));
+    if (!st)
+        return;
+    for (int t = 1; t < YYNTOKEN && t < n; t++) {
+        ok[t] = 0;
+        if (t == TK_ILLEGAL)
+            continue;
+        int top = depth - 1;
+        for (int i = 0; i < depth; i++)
+            st[i] = parser->yystack[i].stateno;
+        for (int guard = 0; guard < 1000; guard++) {
+            YYACTIONTYPE act = yy_find_shift_action((YYCODETYPE)t, st[top]);
+            if (act >= YY_MIN_REDUCE && act < YY_MIN_REDUCE + YYNRULE) {
+                int rule = act - YY_MIN_REDUCE;
+                top -= yyRuleInfoNRhs[rule] * -1;
+                if (top < 0 || top + 1 >= depth + 64)
+                    break;
+                /* The goto may itself be a pending reduce; the next
+                 * yy_find_shift_action() hands it straight back. */
+                st[top + 1] = yy_find_reduce_action(st[top],
+                                                    yyRuleInfoLhs[rule]);
+                top++;
+                continue;
+            }
+            if (act <= YY_MAX_SHIFTREDUCE || act == YY_ACCEPT_ACTION)
+                ok[t] = 1;
+            break;
+        }
+    }
+    free(st);
+}
+}

@@ -1,0 +1,76 @@
+/* log.c - levelled, rate-limited stderr logging; see log.h. */
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static volatile int cur_level = LOG_INFO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+void log_set_level(enum log_level lvl) { cur_level = (int)lvl; }
+enum log_level log_get_level(void) { return (enum log_level)cur_level; }
+
+int log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return i;
+    if (strcasecmp(s, "warning") == 0)
+        return LOG_WARN;
+    return -1;
+}
+
+static void vlog(enum log_level lvl, const char *sub, const char *fmt,
+                 va_list ap)
+{
+    char ts[32], msg[1024];
+    time_format_iso(time_now_ms(), ts, sizeof(ts));
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "%s %-5s %s: %s\n", ts, names[lvl], sub, msg);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void log_msg(enum log_level lvl, const char *sub, const char *fmt, ...)
+{
+    if ((int)lvl > cur_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lvl, sub, fmt, ap);
+    va_end(ap);
+}
+
+#define LIMIT_INTERVAL_MS 10000
+#define LIMIT_BURST 5
+
+void log_limited(log_limit_t *lim, enum log_level lvl, const char *sub,
+                 const char *fmt, ...)
+{
+    if ((int)lvl > cur_level)
+        return;
+    int64_t now = time_mono_ms();
+    /* Races between threads only blur the count; no lock needed. */
+    if (now - lim->window_start >= LIMIT_INTERVAL_MS) {
+        if (lim->suppressed)
+            log_msg(lvl, sub, "(%u similar messages suppressed)",
+                    lim->suppressed);
+        lim->window_start = now;
+        lim->in_window = 0;
+        lim->suppressed = 0;
+    }
+    if (lim->in_window >= LIMIT_BURST) {
+        lim->suppressed++;
+        return;
+    }
+    lim->in_window++;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lvl, sub, fmt, ap);
+    va_end(ap);
+}
