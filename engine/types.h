@@ -34,6 +34,12 @@ static inline int type_is_numeric(type_t t)
            t == TYPE_DURATION;
 }
 
+/* Types whose values take 16-byte lanes (addresses). */
+static inline int type_is_wide(type_t t)
+{
+    return t == TYPE_IP;
+}
+
 /* One value of any type: 16 bytes. Strings point into memory owned by
  * whatever holds the value (a plan's arena, a rowset). */
 typedef union value {

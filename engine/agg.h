@@ -1,0 +1,97 @@
+/*
+ * agg.h - hash aggregation: groups and their aggregate states.
+ *
+ * A gtable holds the groups of one pane (a slide of a window): open
+ * addressing over an index of 64-bit slots (32-bit hash fingerprint and
+ * group number), entries stored inline and contiguous: the key bytes
+ * (8 bytes per scalar key, 16 per address), then every aggregate's state.
+ * States of count/sum/min/max/avg live inline; count(DISTINCT),
+ * approx_count_distinct and topk keep a pointer to a side structure.
+ *
+ * The table refuses new groups beyond the query's cap and counts the
+ * flows it had to refuse; it never grows past what the cap allows.
+ * Tables are owned by one query and touched by the engine thread only.
+ */
+#ifndef FLOWSQL_AGG_H
+#define FLOWSQL_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/plan.h"
+#include "engine/rowset.h"
+
+#define GROUP_NONE UINT32_MAX
+
+typedef struct aggdef {
+    int     fn;           /* FN_* */
+    int     distinct;
+    type_t  arg_type;     /* TYPE_NONE for count(*) */
+    type_t  type;         /* result type */
+    int64_t k;            /* topk */
+    size_t  off, size;    /* state within the entry */
+} aggdef_t;
+
+typedef struct agglayout {
+    int       nkeys;
+    type_t   *key_types;
+    size_t    key_size;    /* bytes, multiple of 8 */
+    int       naggs;
+    aggdef_t *aggs;
+    size_t    entry_size;  /* key + states, multiple of 8 */
+    uint8_t  *init;        /* initial states (entry_size - key_size) */
+    int64_t   max_groups;
+    int       side;        /* some aggregate keeps side structures */
+} agglayout_t;
+
+typedef struct gtable {
+    uint8_t  *entries;
+    uint32_t  n, cap;      /* groups, entries allocated */
+    uint64_t *slots;
+    uint32_t  mask;        /* slots - 1 */
+    uint64_t  flows;       /* flows aggregated */
+    uint64_t  overflow;    /* flows refused: group cap */
+    uint64_t  sum_overflow;/* integer sums that saturated */
+    size_t    side_bytes;  /* memory of distinct sets, sketches */
+} gtable_t;
+
+void agglayout_init(agglayout_t *l, const plan_t *p);
+void agglayout_free(agglayout_t *l);
+
+gtable_t *gtable_new(const agglayout_t *l);
+/* Drop all groups (freeing side structures), keep the memory. */
+void      gtable_clear(const agglayout_t *l, gtable_t *t);
+void      gtable_free(const agglayout_t *l, gtable_t *t);
+size_t    gtable_bytes(const agglayout_t *l, const gtable_t *t);
+
+/* 64-bit hash of a key of nwords 8-byte words. */
+uint64_t  agg_hash(const uint64_t *key, size_t nwords);
+
+/* Find or create the group of each row sel[k]: keys are row-indexed
+ * (key_size bytes per row), hashes too. Writes gidx[row]; GROUP_NONE for
+ * rows refused by the cap (counted in t->overflow). */
+void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
+                   const uint64_t *hashes, const uint32_t *sel, uint32_t n,
+                   uint32_t *gidx);
+
+/* Fold the argument lanes of aggregate a (row-indexed; NULL for
+ * count(*)) into the groups gidx[row] of rows sel[0..n). */
+void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
+                const uint32_t *sel, uint32_t n, const uint32_t *gidx);
+
+/* Merge every group of src into dst (hopping windows: panes into a
+ * window). Groups beyond dst's cap are refused and their flows counted. */
+void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src);
+
+static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
+                                    uint32_t g)
+{
+    return t->entries + (size_t)g * l->entry_size;
+}
+
+/* The final value of aggregate a of group g. Strings (topk) are written
+ * into rs's arena. */
+value_t agg_final(const agglayout_t *l, const gtable_t *t, uint32_t g, int a,
+                  rowset_t *rs);
+
+#endif

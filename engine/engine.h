@@ -1,0 +1,90 @@
+/*
+ * engine.h - the registry of running queries and the pipeline they share.
+ *
+ * One engine runs many queries over one stream of flow batches. The
+ * engine thread calls engine_process() for each batch and engine_tick()
+ * every ~100 ms; closed windows go out as rowsets to every output
+ * (rowset.h). Other threads (REST, shell, SIGHUP) register and drop
+ * queries at any time: the registry lock is held once per batch, never
+ * per flow, and a registration waits at most for the batch in progress.
+ *
+ * Time. A live engine places each flow by its receive time unless the
+ * query says WINDOW ... ON end|start; a received-time window closes when
+ * the wall clock passes its end plus close_delay_ms, flows or not. A
+ * flow-time window closes when the watermark (the latest flow time seen,
+ * or the wall clock if later, minus the query's LATENESS) passes its end.
+ * A replay engine (files, stored flows) has no clock: every query windows
+ * on the flows' own times (end, unless ON start), the watermark moves
+ * with the flows only, and engine_finish() closes what is left, so the
+ * same input always gives the same rows. Flows that arrive for a window
+ * already closed are counted as late, never silently dropped.
+ */
+#ifndef FLOWSQL_ENGINE_H
+#define FLOWSQL_ENGINE_H
+
+#include <stdint.h>
+
+#include "engine/flow.h"
+#include "engine/plan.h"
+#include "engine/rowset.h"
+#include "util/diag.h"
+
+typedef struct engine engine_t;
+
+typedef struct engine_config {
+    int     replay;            /* windows follow flow time, no clock */
+    int64_t close_delay_ms;    /* received-time windows: grace (300) */
+    int64_t max_groups;        /* default per-query cap (1000000) */
+    int     max_queries;       /* registry cap (0: 1000) */
+} engine_config_t;
+
+/* Counters of one query; all monotonic except groups and memory. */
+typedef struct query_stats {
+    uint64_t flows_in;         /* flows offered to the query */
+    uint64_t flows_matched;    /* passed WHERE */
+    uint64_t flows_late;       /* arrived after their window closed */
+    uint64_t flows_overflow;   /* refused: group cap */
+    uint64_t windows;          /* windows emitted */
+    uint64_t rows;             /* rows emitted */
+    uint64_t arith_overflows;  /* saturated integer arithmetic and sums */
+    uint64_t groups_open;      /* groups held in open windows now */
+    uint64_t memory_bytes;     /* memory held by open windows now */
+    int64_t  last_window_end;  /* end of the last window emitted, or 0 */
+} query_stats_t;
+
+engine_t *engine_new(const engine_config_t *cfg);
+/* Free the engine and its queries (open windows are discarded: call
+ * engine_finish() first to emit them). Outputs are not freed. */
+void      engine_free(engine_t *e);
+
+/* Add an output; call before the stream starts. */
+void engine_add_output(engine_t *e, output_t *o);
+
+/* Register a compiled SELECT or CREATE QUERY under name. On success the
+ * engine owns the plan. Fails (and keeps nothing) if the name is taken,
+ * the cap is reached, or the plan is not a query a stream can run (a
+ * live engine needs a WINDOW). */
+int  engine_register(engine_t *e, const char *name, plan_t *plan,
+                     diag_t *err);
+/* Drop a query: its open windows are discarded. -1 if unknown. */
+int  engine_drop(engine_t *e, const char *name);
+int  engine_has(engine_t *e, const char *name);
+int  engine_count(engine_t *e);
+
+/* Run every query over one batch (engine thread). */
+void engine_process(engine_t *e, const flow_batch_t *b);
+/* Close every window that is due at wall-clock now_ms (engine thread). */
+void engine_tick(engine_t *e, int64_t now_ms);
+/* Close every open window as it stands (shutdown, end of a file). */
+void engine_finish(engine_t *e);
+
+/* Stats of one query; -1 if unknown. */
+int  engine_stats(engine_t *e, const char *name, query_stats_t *out);
+/* Call fn for every query (under the registry lock: fn must be quick and
+ * must not call back into the engine). */
+void engine_foreach(engine_t *e,
+                    void (*fn)(void *ctx, const char *name, const plan_t *p,
+                               const query_stats_t *st),
+                    void *ctx);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * query.h - one running query: its compiled pipeline and its open
+ * windows. Internal to the engine; engine.c owns the registry and calls
+ * these on the engine thread with the registry lock held.
+ */
+#ifndef FLOWSQL_QUERY_H
+#define FLOWSQL_QUERY_H
+
+#include "engine/agg.h"
+#include "engine/engine.h"
+#include "engine/expr.h"
+
+/* Matching flows of one pane, in a rows plan: ncols + norder values per
+ * row (the order keys that are not output columns come last). */
+typedef struct rowbuf {
+    value_t *cells;
+    uint32_t n, cap;
+} rowbuf_t;
+
+typedef struct pane {
+    int64_t   idx;       /* pane covers [idx*P, (idx+1)*P) */
+    gtable_t *t;         /* aggregate plans */
+    rowbuf_t  rows;      /* rows plans */
+    uint64_t  flows, overflow;
+} pane_t;
+
+typedef struct query {
+    char        *name;
+    plan_t      *plan;
+    int          rows_mode;
+    agglayout_t  layout;
+    expr_t      *filter;
+    expr_t     **keys;
+    expr_t     **args;       /* NULL entries for count(*) */
+    expr_t      *having;
+    expr_t     **cols;
+    expr_t     **order;      /* NULL where the order names a column */
+    type_t      *agg_types;
+    int          width;      /* values per record: ncols + norder */
+
+    /* windows */
+    int          global;     /* no WINDOW: one window over everything */
+    int          time_field;
+    int64_t      P, size, lateness;
+    pane_t      *panes;      /* open panes, by idx ascending */
+    int          npanes, panes_cap;
+    gtable_t    *spare;      /* a cleared table kept for the next pane */
+    gtable_t    *scratch;    /* merge target for hopping windows */
+    int          have_next, have_closed, have_event;
+    int64_t      next_end, closed_end, max_event, min_time, max_time;
+    uint64_t     seq;
+    query_stats_t st;
+
+    /* per-batch scratch */
+    uint32_t    *sel, *sub, *gidx;
+    int64_t     *pidx;
+    uint64_t    *hashes, *keymat;
+    void       **key_lanes, **agg_lanes, **slots;
+} query_t;
+
+query_t *query_new(const char *name, plan_t *plan, int replay);
+/* Free the query; its plan too when free_plan. */
+void     query_free(query_t *q, int free_plan);
+
+/* Aggregate one batch into the open panes. now_ms is the wall clock (0 in
+ * replay). */
+void query_process(query_t *q, const flow_batch_t *b, int replay,
+                   int64_t now_ms);
+
+/* Emit every window that ends at or before threshold, calling emit for
+ * each (the callee owns the rowset). */
+void query_advance(query_t *q, int64_t threshold,
+                   void (*emit)(void *ctx, rowset_t *rs), void *ctx);
+
+/* The watermark for a live engine at now_ms (received-time windows use
+ * the clock minus delay). */
+int64_t query_threshold(const query_t *q, int replay, int64_t now_ms,
+                        int64_t close_delay_ms);
+
+/* Groups and bytes held by open panes. */
+void query_usage(const query_t *q, uint64_t *groups, uint64_t *bytes);
+
+/* Build the rowset of a window from its table (aggregate plans) or rows
+ * (rows plans); emit.c. */
+rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
+                      int64_t wend);
+rowset_t *emit_rows(query_t *q, pane_t *const *panes, int n, int64_t wstart,
+                    int64_t wend);
+
+#endif

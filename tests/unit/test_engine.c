@@ -1,0 +1,295 @@
+/*
+ * test_engine.c - the engine on hand-made flows: window edges, hopping
+ * overlaps, lateness, caps, ordering, dropping a query mid-stream.
+ */
+#include "engine/engine.h"
+#include "engine/schema.h"
+#include "tests/collect.h"
+#include "tests/test.h"
+
+static engine_t *eng;
+static collect_t col;
+
+static void setup(int replay)
+{
+    engine_config_t cfg = {.replay = replay};
+    eng = engine_new(&cfg);
+    collect_init(&col);
+    engine_add_output(eng, &col.out);
+}
+
+static void teardown(void)
+{
+    engine_free(eng);
+    collect_free(&col);
+}
+
+static int reg(const char *name, const char *sql)
+{
+    diag_t err;
+    plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
+    if (!p) {
+        fprintf(stderr, "compile: %s\n", err.msg);
+        return -1;
+    }
+    if (engine_register(eng, name, p, &err) < 0) {
+        fprintf(stderr, "register: %s\n", err.msg);
+        plan_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* Add a flow: src a.b.c.d as one number (10.0.0.x), times in ms. */
+static void add(flow_batch_t *b, uint32_t src, uint32_t dst, int64_t start,
+                int64_t end, int64_t recv, int proto, int dport,
+                int64_t pkts, int64_t bytes)
+{
+    int i = flow_batch_add(b);
+    b->srcip[i] = ipaddr_from_v4(src);
+    b->dstip[i] = ipaddr_from_v4(dst);
+    b->start[i] = start;
+    b->end[i] = end;
+    b->received[i] = recv;
+    b->proto[i] = proto;
+    b->dstport[i] = dport;
+    b->srcport[i] = 40000;
+    b->packets[i] = pkts;
+    b->bytes[i] = bytes;
+}
+
+#define A 0x0a000001u
+#define B 0x0a000002u
+#define C 0x0a000003u
+
+static void test_tumbling_edges(void)
+{
+    setup(1);
+    CHECK(reg("q", "SELECT srcip, count(*), sum(bytes) FROM flows "
+                   "WINDOW 10s GROUP BY srcip") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 0, 0, 6, 80, 1, 100);          /* first ms of [0,10s) */
+    add(b, A, C, 0, 9999, 0, 6, 80, 1, 100);       /* last ms of [0,10s) */
+    add(b, B, C, 0, 10000, 0, 6, 80, 1, 50);       /* exactly on the edge */
+    add(b, A, C, 0, 25000, 0, 6, 80, 1, 7);        /* [20s,30s) */
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "q");
+    CHECK_STR(t, "[0,10000) 10.0.0.1|2|200\n"
+                 "[10000,20000) 10.0.0.2|1|50\n"
+                 "[20000,30000) 10.0.0.1|1|7\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_hopping(void)
+{
+    setup(1);
+    CHECK(reg("h", "SELECT srcip, count(*) FROM flows WINDOW 20s SLIDE 10s "
+                   "GROUP BY srcip") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 5000, 0, 6, 80, 1, 1);     /* windows [-10,10) [0,20) */
+    add(b, A, C, 0, 15000, 0, 6, 80, 1, 1);    /* [0,20) [10,30) */
+    add(b, B, C, 0, 25000, 0, 6, 80, 1, 1);    /* [10,30) [20,40) */
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "h");
+    CHECK_STR(t, "[-10000,10000) 10.0.0.1|1\n"
+                 "[0,20000) 10.0.0.1|2\n"
+                 "[10000,30000) 10.0.0.1|1;10.0.0.2|1\n"
+                 "[20000,40000) 10.0.0.2|1\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_order_limit_having(void)
+{
+    setup(1);
+    CHECK(reg("t", "SELECT srcip, sum(bytes) AS bytes FROM flows WINDOW 10s "
+                   "GROUP BY srcip HAVING count(*) >= 2 "
+                   "ORDER BY bytes DESC LIMIT 2") == 0);
+    flow_batch_t *b = flow_batch_new();
+    for (uint32_t h = 1; h <= 50; h++)
+        for (int k = 0; k < (h % 3 == 0 ? 1 : 2); k++)
+            add(b, 0x0a000000u + h, C, 0, 1000, 0, 6, 80, 1, h * 10);
+    engine_process(eng, b);
+    engine_finish(eng);
+    /* h=50 (2 flows: 1000), h=49 (2 flows: 980); 48 has one flow. */
+    char *t = collect_text(&col, "t");
+    CHECK_STR(t, "[0,10000) 10.0.0.50|1000;10.0.0.49|980\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_lateness(void)
+{
+    setup(1);
+    CHECK(reg("l", "SELECT count(*) FROM flows WINDOW 10s ON end "
+                   "LATENESS 5s") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 1000, 0, 6, 80, 1, 1);
+    add(b, A, C, 0, 16000, 0, 6, 80, 1, 1);   /* watermark 11s: [0,10) closes */
+    engine_process(eng, b);
+    flow_batch_reset(b);
+    add(b, A, C, 0, 9000, 0, 6, 80, 1, 1);    /* late: its window closed */
+    add(b, A, C, 0, 12000, 0, 6, 80, 1, 1);   /* on time */
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "l");
+    CHECK_STR(t, "[0,10000) 1\n[10000,20000) 2\n");
+    free(t);
+    query_stats_t st;
+    CHECK(engine_stats(eng, "l", &st) == 0);
+    CHECK_INT(st.flows_late, 1);
+    CHECK_INT(st.flows_in, 4);
+    CHECK_INT(st.windows, 2);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_group_cap(void)
+{
+    setup(1);
+    CHECK(reg("c", "CREATE QUERY c WITH (max_groups = 10) AS SELECT srcip, "
+                   "count(*) FROM flows WINDOW 10s GROUP BY srcip") == 0);
+    flow_batch_t *b = flow_batch_new();
+    for (uint32_t h = 0; h < 25; h++)
+        add(b, 0x0a000000u + h, C, 0, 1000, 0, 6, 80, 1, 1);
+    engine_process(eng, b);
+    engine_finish(eng);
+    CHECK_INT(col.n, 1);
+    if (col.n) {
+        CHECK_INT(col.rs[0]->nrows, 10);
+        CHECK_INT(col.rs[0]->overflow, 15);
+    }
+    query_stats_t st;
+    engine_stats(eng, "c", &st);
+    CHECK_INT(st.flows_overflow, 15);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_live_idle_close(void)
+{
+    setup(0);
+    CHECK(reg("d", "SELECT srcip, count(*) FROM flows WINDOW 1s "
+                   "GROUP BY srcip") == 0);
+    flow_batch_t *b = flow_batch_new();
+    int64_t now = time_now_ms();
+    int64_t base = now - now % 1000;
+    add(b, A, C, 0, 0, base + 10, 6, 80, 1, 1);
+    engine_process(eng, b);
+    engine_tick(eng, base + 999);          /* not yet */
+    CHECK_INT(col.n, 0);
+    engine_tick(eng, base + 1000 + 300);   /* end + close delay */
+    CHECK_INT(col.n, 1);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_drop_midstream(void)
+{
+    setup(1);
+    CHECK(reg("keep", "SELECT count(*) FROM flows WINDOW 10s") == 0);
+    CHECK(reg("gone", "SELECT count(*) FROM flows WINDOW 10s") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 1000, 0, 6, 80, 1, 1);
+    engine_process(eng, b);
+    CHECK(engine_drop(eng, "gone") == 0);
+    CHECK(engine_drop(eng, "gone") == -1);
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "keep");
+    CHECK_STR(t, "[0,10000) 2\n");
+    free(t);
+    t = collect_text(&col, "gone");
+    CHECK_STR(t, "");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_functions(void)
+{
+    setup(1);
+    CHECK(reg("f", "SELECT network(srcip, 24) AS net, proto_name(proto) AS p, "
+                   "count(DISTINCT dstport) AS ports, "
+                   "approx_count_distinct(dstport) AS aports, "
+                   "max(dstport), min(dstip), avg(bytes) "
+                   "FROM flows WINDOW 1m WHERE proto IN ('tcp', 'udp') "
+                   "GROUP BY net, p") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 1000, 0, 6, 22, 1, 10);
+    add(b, B, C + 5, 0, 1000, 0, 6, 23, 1, 20);
+    add(b, B, C, 0, 1000, 0, 6, 23, 1, 30);
+    add(b, A, C, 0, 1000, 0, 17, 53, 1, 40);
+    add(b, A, C, 0, 1000, 0, 1, 0, 1, 50);
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "f");
+    CHECK_STR(t, "[0,60000) 10.0.0.0|tcp|2|2|23|10.0.0.3|20.000000;"
+                 "10.0.0.0|udp|1|1|53|10.0.0.3|40.000000\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_rows_mode(void)
+{
+    setup(1);
+    CHECK(reg("r", "SELECT srcip, dstport, bytes FROM flows WINDOW 10s "
+                   "WHERE dstport = 23 ORDER BY bytes DESC LIMIT 2") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 1000, 0, 6, 23, 1, 10);
+    add(b, B, C, 0, 1000, 0, 6, 23, 1, 30);
+    add(b, C, C, 0, 1000, 0, 6, 22, 1, 99);
+    add(b, C, C, 0, 1000, 0, 6, 23, 1, 20);
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "r");
+    CHECK_STR(t, "[0,10000) 10.0.0.2|23|30;10.0.0.3|23|20\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+static void test_topk(void)
+{
+    setup(1);
+    CHECK(reg("k", "SELECT topk(dstport, 2) AS top FROM flows WINDOW 10s") == 0);
+    flow_batch_t *b = flow_batch_new();
+    for (int i = 0; i < 10; i++)
+        add(b, A, C, 0, 1000, 0, 6, 443, 1, 1);
+    /* 80 appears 8 times in 48 flows: above n/m = 6, so Space-Saving
+     * with m = 8 counters must keep it. */
+    for (int i = 0; i < 8; i++)
+        add(b, A, C, 0, 1000, 0, 6, 80, 1, 1);
+    for (int i = 0; i < 30; i++)
+        add(b, A, C, 0, 1000, 0, 6, 1000 + i, 1, 1);
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "k");
+    CHECK_STR(t, "[0,10000) [{\"value\":443,\"count\":10},"
+                 "{\"value\":80,\"count\":8}]\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+int main(void)
+{
+    RUN(test_tumbling_edges);
+    RUN(test_hopping);
+    RUN(test_order_limit_having);
+    RUN(test_lateness);
+    RUN(test_group_cap);
+    RUN(test_live_idle_close);
+    RUN(test_drop_midstream);
+    RUN(test_functions);
+    RUN(test_rows_mode);
+    RUN(test_topk);
+    TEST_EXIT();
+}
