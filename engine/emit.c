@@ -123,20 +123,16 @@ static void collect(collector_t *c, const value_t *r)
         sift_up(c, c->n - 1, c->tmp);
 }
 
-static const query_t *sort_q;
-static int qsort_cmp(const void *a, const void *b)
+static int qsort_cmp(const void *a, const void *b, void *q)
 {
-    return rec_cmp(sort_q, a, b);
+    return rec_cmp(q, a, b);
 }
 
 static rowset_t *finish(query_t *q, collector_t *c, rowset_t *rs)
 {
     const plan_t *p = q->plan;
-    /* qsort has no context argument; the engine thread is the only
-     * caller, and the static is set and used within this call. */
-    sort_q = q;
-    qsort(c->recs, c->n, sizeof(value_t) * (size_t)q->width, qsort_cmp);
-    sort_q = NULL;
+    if (c->n > 1)
+        qsort_r(c->recs, c->n, sizeof(value_t) * (size_t)q->width, qsort_cmp, q);
     uint32_t n = c->n;
     if (c->limit >= 0 && (int64_t)n > c->limit)
         n = (uint32_t)c->limit;
