@@ -9,6 +9,7 @@
  * guaranteed to be among them.
  */
 #include "engine/agg.h"
+#include "engine/flow.h"
 #include "engine/func.h"
 #include "util/arena.h"
 #include "util/sbuf.h"
@@ -39,70 +40,89 @@ static inline uint64_t hash_value(const void *v, int wide)
     return agg_hash(v, wide ? 2 : 1);
 }
 
-/* ---- exact distinct sets ----------------------------------------------------- */
+/* ---- exact distinct counts ---------------------------------------------
+ *
+ * One open-addressing table per pane and aggregate holds every distinct
+ * (group, value) pair; the group's inline state counts its pairs. No
+ * per-group allocations, one probe per flow.
+ */
 
-typedef struct dset {
-    uint32_t n, mask;
-    uint8_t  wide, has_zero;
-    uint64_t vals[];   /* (mask+1) * (wide ? 2 : 1) words; zero = empty */
-} dset_t;
+typedef struct pairset {
+    uint64_t *w;        /* (mask+1) * stride words: gid+1 (0: empty), value */
+    uint32_t  n, mask;
+    int       stride;   /* 2 (8-byte values) or 3 (addresses) */
+} pairset_t;
 
-static dset_t *dset_new(int wide, uint32_t cap)
+static size_t pairset_bytes(const pairset_t *p)
 {
-    size_t words = (size_t)cap * (wide ? 2 : 1);
-    dset_t *s = xcalloc(1, sizeof(dset_t) + words * 8);
-    s->mask = cap - 1;
-    s->wide = (uint8_t)wide;
-    return s;
+    return p->w ? ((size_t)p->mask + 1) * (size_t)p->stride * 8 : 0;
 }
 
-static size_t dset_bytes(const dset_t *s)
+static inline uint64_t pair_hash(uint32_t g, const uint64_t *v, int wide)
 {
-    return sizeof(dset_t) + (size_t)(s->mask + 1) * (s->wide ? 16 : 8);
+    uint64_t k[3] = {g, v[0], wide ? v[1] : 0};
+    return agg_hash(k, wide ? 3 : 2);
 }
 
-static int is_zero(const uint64_t *v, int wide)
-{
-    return wide ? (v[0] | v[1]) == 0 : v[0] == 0;
-}
+static void pairset_grow(pairset_t *p, size_t *bytes);
 
-/* Insert v; returns the set (reallocated when it grows). *grew gets the
- * memory added. */
-static dset_t *dset_add(dset_t *s, const uint64_t *v, size_t *grew)
+/* Insert (g, v); 1 if it was new. */
+static int pairset_add(pairset_t *p, uint32_t g, const uint64_t *v,
+                       uint64_t h, size_t *bytes)
 {
-    int w = s->wide ? 2 : 1;
-    if (is_zero(v, s->wide)) {
-        if (!s->has_zero) {
-            s->has_zero = 1;
-            s->n++;
-        }
-        return s;
-    }
-    if ((s->n + 1) * 2 > s->mask + 1) {
-        dset_t *b = dset_new(s->wide, (s->mask + 1) * 2);
-        *grew += dset_bytes(b) - dset_bytes(s);
-        b->has_zero = s->has_zero;
-        b->n = s->has_zero;
-        for (uint32_t i = 0; i <= s->mask; i++)
-            if (!is_zero(&s->vals[(size_t)i * w], s->wide)) {
-                size_t dummy = 0;
-                dset_add(b, &s->vals[(size_t)i * w], &dummy);
-            }
-        free(s);
-        s = b;
-    }
-    uint32_t i = (uint32_t)hash_value(v, s->wide) & s->mask;
+    if (!p->w || (p->n + 1) * 4 > (p->mask + 1) * 3)
+        pairset_grow(p, bytes);
+    int st = p->stride;
+    uint32_t i = (uint32_t)h & p->mask;
     for (;;) {
-        uint64_t *slot = &s->vals[(size_t)i * w];
-        if (is_zero(slot, s->wide)) {
-            memcpy(slot, v, (size_t)w * 8);
-            s->n++;
-            return s;
+        uint64_t *e = p->w + (size_t)i * (size_t)st;
+        if (!e[0]) {
+            e[0] = (uint64_t)g + 1;
+            e[1] = v[0];
+            if (st == 3)
+                e[2] = v[1];
+            p->n++;
+            return 1;
         }
-        if (slot[0] == v[0] && (w == 1 || slot[1] == v[1]))
-            return s;
-        i = (i + 1) & s->mask;
+        if (e[0] == (uint64_t)g + 1 && e[1] == v[0] && (st == 2 || e[2] == v[1]))
+            return 0;
+        i = (i + 1) & p->mask;
     }
+}
+
+static void pairset_grow(pairset_t *p, size_t *bytes)
+{
+    pairset_t old = *p;
+    uint32_t cap = old.w ? (old.mask + 1) * 2 : 1024;
+    p->w = xcalloc((size_t)cap * (size_t)p->stride, 8);
+    p->mask = cap - 1;
+    p->n = 0;
+    *bytes += pairset_bytes(p) - pairset_bytes(&old);
+    int st = p->stride;
+    for (uint32_t i = 0; old.w && i <= old.mask; i++) {
+        const uint64_t *e = old.w + (size_t)i * (size_t)st;
+        if (e[0]) {
+            uint32_t g = (uint32_t)(e[0] - 1);
+            size_t dummy = 0;
+            pairset_add(p, g, e + 1, pair_hash(g, e + 1, st == 3), &dummy);
+        }
+    }
+    free(old.w);
+}
+
+/* Empty the set; keep its memory for the next pane unless this one used
+ * little of it. Returns the bytes still held. */
+static size_t pairset_clear(pairset_t *p)
+{
+    if (p->w && (uint64_t)p->n * 8 >= (uint64_t)p->mask + 1) {
+        memset(p->w, 0, pairset_bytes(p));
+        p->n = 0;
+        return pairset_bytes(p);
+    }
+    free(p->w);
+    p->w = NULL;
+    p->n = p->mask = 0;
+    return 0;
 }
 
 /* ---- HyperLogLog --------------------------------------------------------- */
@@ -197,7 +217,7 @@ typedef struct topk {
 
 static int same_value(const value_t *a, const value_t *b, int wide)
 {
-    return wide ? memcmp(a->ip.a, b->ip.a, 16) == 0 : a->i == b->i;
+    return wide ? ipaddr_eq(&a->ip, &b->ip) : a->i == b->i;
 }
 
 static void topk_add(topk_t *t, const value_t *v, int wide, int64_t count,
@@ -241,6 +261,7 @@ static size_t state_size(const aggdef_t *d)
 {
     switch (d->fn) {
     case FN_COUNT:
+    case -FN_COUNT - 1:      /* count(DISTINCT x): its pairs, in the table */
         return 8;
     case FN_SUM:
     case FN_MIN:
@@ -318,8 +339,11 @@ void agglayout_free(agglayout_t *l)
 
 gtable_t *gtable_new(const agglayout_t *l)
 {
-    (void)l;
     gtable_t *t = xcalloc(1, sizeof(*t));
+    t->pairs = xcalloc((size_t)l->naggs + 1, sizeof(pairset_t));
+    for (int a = 0; a < l->naggs; a++)
+        ((pairset_t *)t->pairs)[a].stride =
+            type_is_wide(l->aggs[a].arg_type) ? 3 : 2;
     t->slots = xcalloc(MIN_SLOTS, sizeof(uint64_t));
     t->mask = MIN_SLOTS - 1;
     return t;
@@ -329,6 +353,9 @@ static void free_side(const agglayout_t *l, gtable_t *t)
 {
     if (!l->side)
         return;
+    size_t kept = 0;
+    for (int a = 0; a < l->naggs; a++)
+        kept += pairset_clear(&((pairset_t *)t->pairs)[a]);
     for (uint32_t g = 0; g < t->n; g++) {
         uint8_t *e = gtable_entry(l, t, g);
         for (int a = 0; a < l->naggs; a++) {
@@ -339,11 +366,11 @@ static void free_side(const agglayout_t *l, gtable_t *t)
                 continue;
             if (d->fn == FN_APPROX_DISTINCT)
                 hll_free(p);
-            else if (d->fn < 0 || d->fn == FN_TOPK)
+            else if (d->fn == FN_TOPK)
                 free(p);
         }
     }
-    t->side_bytes = 0;
+    t->side_bytes = kept;
 }
 
 void gtable_clear(const agglayout_t *l, gtable_t *t)
@@ -373,8 +400,11 @@ void gtable_free(const agglayout_t *l, gtable_t *t)
     if (!t)
         return;
     free_side(l, t);
+    for (int a = 0; a < l->naggs; a++)
+        free(((pairset_t *)t->pairs)[a].w);
     free(t->entries);
     free(t->slots);
+    free(t->pairs);
     free(t);
 }
 
@@ -401,6 +431,15 @@ static void grow_slots(const agglayout_t *l, gtable_t *t)
     t->mask = cap - 1;
 }
 
+static inline int key_eq(const uint8_t *a, const uint64_t *b, size_t nw)
+{
+    const uint64_t *x = (const uint64_t *)a;
+    uint64_t d = 0;
+    for (size_t i = 0; i < nw; i++)
+        d |= x[i] ^ b[i];
+    return d == 0;
+}
+
 /* Find or insert one key; GROUP_NONE when the cap refuses it. */
 static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
                                    const uint64_t *key, uint64_t h)
@@ -414,7 +453,7 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
             break;
         if ((s & 0xffffffff00000000ULL) == fp) {
             uint32_t g = (uint32_t)s - 1;
-            if (memcmp(gtable_entry(l, t, g), key, ks) == 0)
+            if (key_eq(gtable_entry(l, t, g), key, ks / 8))
                 return g;
         }
         i = (i + 1) & t->mask;
@@ -443,10 +482,19 @@ void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
                    uint32_t *gidx)
 {
     size_t kw = l->key_size / 8;
+    /* Two-stage prefetch: the slot of the row 16 ahead, then (once that
+     * slot is likely cached) the entry it points to, 8 ahead. The probe
+     * itself then mostly hits the cache. */
     for (uint32_t k = 0; k < n; k++) {
         uint32_t r = sel[k];
-        if (k + 4 < n)
-            __builtin_prefetch(&t->slots[(uint32_t)hashes[sel[k + 4]] & t->mask]);
+        if (k + 16 < n)
+            __builtin_prefetch(&t->slots[(uint32_t)hashes[sel[k + 16]] & t->mask]);
+        if (k + 8 < n) {
+            uint64_t h = hashes[sel[k + 8]];
+            uint64_t s = t->slots[(uint32_t)h & t->mask];
+            if (s)
+                __builtin_prefetch(gtable_entry(l, t, (uint32_t)s - 1));
+        }
         uint32_t g = find_or_add(l, t, keys + (size_t)r * kw, hashes[r]);
         gidx[r] = g;
         t->overflow += g == GROUP_NONE;
@@ -525,7 +573,7 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
                 continue;
             uint8_t *s = STATE(g);
             if (d->arg_type == TYPE_IP) {
-                int c = memcmp(vp[r].a, s, 16);
+                int c = ipaddr_cmp(&vp[r], (const ipaddr_t *)s);
                 if (mn ? c < 0 : c > 0)
                     memcpy(s, vp[r].a, 16);
             } else if (d->arg_type == TYPE_FLOAT) {
@@ -580,21 +628,124 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             topk_add(*p, &v, wide, 1, 0);
         }
         break;
-    default: /* count(DISTINCT x) */
+    default: { /* count(DISTINCT x) */
+        pairset_t *ps = &((pairset_t *)t->pairs)[a];
+        int w = wide ? 2 : 1;
+        const uint64_t *lv = lanes;
+        /* Hash every pair first, then insert with the slot of the pair 8
+         * ahead prefetched: the table is large and each probe a miss. */
+        uint64_t ph[FLOW_BATCH_MAX];
         for (uint32_t k = 0; k < n; k++) {
             uint32_t r = sel[k], g = gidx[r];
+            ph[k] = g == GROUP_NONE ? 0
+                  : pair_hash(g, lv + (size_t)r * (size_t)w, wide);
+        }
+        if (!ps->w || (ps->n + n) * 4 > (ps->mask + 1) * 3)
+            while (!ps->w || (ps->n + n) * 4 > (ps->mask + 1) * 3)
+                pairset_grow(ps, &t->side_bytes);
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t r = sel[k], g = gidx[r];
+            if (k + 8 < n)
+                __builtin_prefetch(ps->w + (size_t)((uint32_t)ph[k + 8] & ps->mask) *
+                                               (size_t)ps->stride);
             if (g == GROUP_NONE)
                 continue;
-            dset_t **p = (dset_t **)STATE(g);
-            if (!*p) {
-                *p = dset_new(wide, 8);
-                t->side_bytes += dset_bytes(*p);
-            }
-            const uint64_t *v = wide ? (const uint64_t *)&vp[r]
-                                     : (const uint64_t *)&vi[r];
-            *p = dset_add(*p, v, &t->side_bytes);
+            const uint64_t *v = lv + (size_t)r * (size_t)w;
+            if (pairset_add(ps, g, v, ph[k], &t->side_bytes))
+                (*(int64_t *)STATE(g))++;
         }
         break;
+    }
+    }
+    t->sum_overflow += ov;
+}
+
+/* Every aggregate of a batch. Inline states are updated row by row, all
+ * aggregates of a row together, so each group entry is fetched once per
+ * row instead of once per aggregate; side structures follow, one
+ * aggregate at a time. */
+enum { U_COUNT, U_SUMI, U_SUMF, U_AVGI, U_AVGF, U_MINI, U_MAXI, U_MINF,
+       U_MAXF, U_MINP, U_MAXP };
+
+void agg_update_all(const agglayout_t *l, gtable_t *t, const void *const *lanes,
+                    const uint32_t *sel, uint32_t n, const uint32_t *gidx)
+{
+    struct { int code; size_t off; const void *v; } ops[64];
+    int nops = 0;
+    for (int a = 0; a < l->naggs; a++) {
+        const aggdef_t *d = &l->aggs[a];
+        int code = -1;
+        int fl = d->arg_type == TYPE_FLOAT, ip = d->arg_type == TYPE_IP;
+        switch (d->fn) {
+        case FN_COUNT: code = U_COUNT; break;
+        case FN_SUM: code = fl ? U_SUMF : U_SUMI; break;
+        case FN_AVG: code = fl ? U_AVGF : U_AVGI; break;
+        case FN_MIN:
+            if (d->arg_type != TYPE_STRING)
+                code = fl ? U_MINF : ip ? U_MINP : U_MINI;
+            break;
+        case FN_MAX:
+            if (d->arg_type != TYPE_STRING)
+                code = fl ? U_MAXF : ip ? U_MAXP : U_MAXI;
+            break;
+        }
+        if (code < 0 || nops == 64) {
+            agg_update(l, t, a, lanes[a], sel, n, gidx);
+            continue;
+        }
+        ops[nops].code = code;
+        ops[nops].off = d->off;
+        ops[nops].v = lanes[a];
+        nops++;
+    }
+    if (!nops)
+        return;
+    uint64_t ov = 0;
+    size_t es = l->entry_size;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t r = sel[k], g = gidx[r];
+        if (g == GROUP_NONE)
+            continue;
+        uint8_t *e = t->entries + (size_t)g * es;
+        for (int o = 0; o < nops; o++) {
+            uint8_t *st = e + ops[o].off;
+            const int64_t *vi = ops[o].v;
+            const double *vf = ops[o].v;
+            const ipaddr_t *vp = ops[o].v;
+            switch (ops[o].code) {
+            case U_COUNT: (*(int64_t *)st)++; break;
+            case U_SUMI: sum_i64((int64_t *)st, vi[r], &ov); break;
+            case U_SUMF: *(double *)st += vf[r]; break;
+            case U_AVGI:
+                sum_i64((int64_t *)st, vi[r], &ov);
+                (*(int64_t *)(st + 8))++;
+                break;
+            case U_AVGF:
+                *(double *)st += vf[r];
+                (*(int64_t *)(st + 8))++;
+                break;
+            case U_MINI:
+                if (vi[r] < *(int64_t *)st) *(int64_t *)st = vi[r];
+                break;
+            case U_MAXI:
+                if (vi[r] > *(int64_t *)st) *(int64_t *)st = vi[r];
+                break;
+            case U_MINF:
+                if (vf[r] < *(double *)st) *(double *)st = vf[r];
+                break;
+            case U_MAXF:
+                if (vf[r] > *(double *)st) *(double *)st = vf[r];
+                break;
+            case U_MINP:
+                if (ipaddr_cmp(&vp[r], (const ipaddr_t *)st) < 0)
+                    memcpy(st, &vp[r], 16);
+                break;
+            case U_MAXP:
+                if (ipaddr_cmp(&vp[r], (const ipaddr_t *)st) > 0)
+                    memcpy(st, &vp[r], 16);
+                break;
+            }
+        }
     }
     t->sum_overflow += ov;
 }
@@ -627,7 +778,7 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
     case FN_MAX: {
         int mn = d->fn == FN_MIN;
         if (d->arg_type == TYPE_IP) {
-            int c = memcmp(ss, ds, 16);
+            int c = ipaddr_cmp((const ipaddr_t *)ss, (const ipaddr_t *)ds);
             if (mn ? c < 0 : c > 0)
                 memcpy(ds, ss, 16);
         } else if (d->arg_type == TYPE_FLOAT) {
@@ -688,25 +839,8 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
             topk_add(*p, &s->e[i].v, wide, s->e[i].count, s->e[i].err);
         break;
     }
-    default: {
-        const dset_t *s = *(dset_t *const *)ss;
-        dset_t **p = (dset_t **)ds;
-        if (!s)
-            break;
-        if (!*p) {
-            *p = dset_new(wide, 8);
-            dt->side_bytes += dset_bytes(*p);
-        }
-        int w = wide ? 2 : 1;
-        for (uint32_t i = 0; i <= s->mask; i++)
-            if (!is_zero(&s->vals[(size_t)i * w], wide))
-                *p = dset_add(*p, &s->vals[(size_t)i * w], &dt->side_bytes);
-        if (s->has_zero) {
-            uint64_t z[2] = {0, 0};
-            *p = dset_add(*p, z, &dt->side_bytes);
-        }
-        break;
-    }
+    default:
+        break;      /* count(DISTINCT x): merged by pairs, see below */
     }
     (void)l;
     dt->sum_overflow += ov;
@@ -715,10 +849,13 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
 void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
 {
     size_t kw = l->key_size / 8;
+    uint32_t *map = l->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
     for (uint32_t g = 0; g < src->n; g++) {
         const uint8_t *se = gtable_entry(l, src, g);
         uint64_t h = agg_hash((const uint64_t *)se, kw);
         uint32_t dg = find_or_add(l, dst, (const uint64_t *)se, h);
+        if (map)
+            map[g] = dg;
         if (dg == GROUP_NONE) {
             /* The flows of a refused group: its count(*) if there is
              * one, else one per group. */
@@ -736,6 +873,26 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
             merge_state(l, dst, de + l->aggs[a].off, se + l->aggs[a].off,
                         &l->aggs[a]);
     }
+    /* Distinct counts: the union of the pairs, renumbered. */
+    for (int a = 0; map && a < l->naggs; a++) {
+        if (l->aggs[a].fn != -FN_COUNT - 1)
+            continue;
+        const pairset_t *sp = &((const pairset_t *)src->pairs)[a];
+        pairset_t *dp = &((pairset_t *)dst->pairs)[a];
+        int st = sp->stride;
+        for (uint32_t i = 0; sp->w && i <= sp->mask; i++) {
+            const uint64_t *e = sp->w + (size_t)i * (size_t)st;
+            if (!e[0])
+                continue;
+            uint32_t dg = map[e[0] - 1];
+            if (dg == GROUP_NONE)
+                continue;
+            if (pairset_add(dp, dg, e + 1, pair_hash(dg, e + 1, st == 3),
+                            &dst->side_bytes))
+                (*(int64_t *)(gtable_entry(l, dst, dg) + l->aggs[a].off))++;
+        }
+    }
+    free(map);
     dst->flows += src->flows;
     dst->overflow += src->overflow;
     dst->sum_overflow += src->sum_overflow;
@@ -834,12 +991,9 @@ value_t agg_final(const agglayout_t *l, const gtable_t *t, uint32_t g, int a,
         sbuf_free(&b);
         break;
     }
-    default: {
-        const dset_t *ds;
-        memcpy(&ds, s, sizeof(ds));
-        v.i = ds ? ds->n : 0;
+    default:     /* count(DISTINCT x) */
+        memcpy(&v, s, 8);
         break;
-    }
     }
     return v;
 }

@@ -5,8 +5,9 @@
  * addressing over an index of 64-bit slots (32-bit hash fingerprint and
  * group number), entries stored inline and contiguous: the key bytes
  * (8 bytes per scalar key, 16 per address), then every aggregate's state.
- * States of count/sum/min/max/avg live inline; count(DISTINCT),
- * approx_count_distinct and topk keep a pointer to a side structure.
+ * States of count/sum/min/max/avg and count(DISTINCT) live inline;
+ * count(DISTINCT x) also keeps one table of (group, value) pairs per
+ * aggregate; approx_count_distinct and topk keep a pointer to a sketch.
  *
  * The table refuses new groups beyond the query's cap and counts the
  * flows it had to refuse; it never grows past what the cap allows.
@@ -52,7 +53,9 @@ typedef struct gtable {
     uint64_t  flows;       /* flows aggregated */
     uint64_t  overflow;    /* flows refused: group cap */
     uint64_t  sum_overflow;/* integer sums that saturated */
-    size_t    side_bytes;  /* memory of distinct sets, sketches */
+    size_t    side_bytes;  /* memory of distinct pairs, sketches */
+    void     *pairs;       /* per aggregate: (group, value) pairs of
+                            * count(DISTINCT x) */
 } gtable_t;
 
 void agglayout_init(agglayout_t *l, const plan_t *p);
@@ -78,6 +81,10 @@ void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
  * count(*)) into the groups gidx[row] of rows sel[0..n). */
 void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
                 const uint32_t *sel, uint32_t n, const uint32_t *gidx);
+
+/* The same for every aggregate at once: lanes[a] per aggregate. */
+void agg_update_all(const agglayout_t *l, gtable_t *t, const void *const *lanes,
+                    const uint32_t *sel, uint32_t n, const uint32_t *gidx);
 
 /* Merge every group of src into dst (hopping windows: panes into a
  * window). Groups beyond dst's cap are refused and their flows counted. */

@@ -8,9 +8,9 @@
  * that run over flows run over them (expr.h), so WHERE and HAVING share
  * one set of semantics.
  *
- * Rows come out in ORDER BY order; ties, and queries without ORDER BY,
- * are ordered by the output columns, so the same input always gives the
- * same rows in the same order.
+ * Rows come out in ORDER BY order, ties ordered by the output columns;
+ * without ORDER BY they come in the order their groups first appeared.
+ * Either way the same input gives the same rows in the same order.
  */
 #include "engine/func.h"
 #include "engine/query.h"
@@ -33,7 +33,7 @@ static int vcmp(const value_t *a, const value_t *b, type_t t)
     case TYPE_FLOAT:
         return a->f < b->f ? -1 : a->f > b->f;
     case TYPE_IP:
-        return memcmp(a->ip.a, b->ip.a, 16);
+        return ipaddr_cmp(&a->ip, &b->ip);
     case TYPE_STRING:
         return strcmp(a->s, b->s);
     default:
@@ -131,7 +131,7 @@ static int qsort_cmp(const void *a, const void *b, void *q)
 static rowset_t *finish(query_t *q, collector_t *c, rowset_t *rs)
 {
     const plan_t *p = q->plan;
-    if (c->n > 1)
+    if (c->n > 1 && p->norder > 0)
         qsort_r(c->recs, c->n, sizeof(value_t) * (size_t)q->width, qsort_cmp, q);
     uint32_t n = c->n;
     if (c->limit >= 0 && (int64_t)n > c->limit)

@@ -658,8 +658,8 @@ const void *expr_eval(expr_t *x, const uint32_t *sel, uint32_t n)
         case O_FLE: LOOP d[i] = af[i] <= bf[i]; break;
         case O_FGT: LOOP d[i] = af[i] > bf[i]; break;
         case O_FGE: LOOP d[i] = af[i] >= bf[i]; break;
-        case O_PEQ: LOOP d[i] = ipaddr_cmp(&ap[i], &bp[i]) == 0; break;
-        case O_PNE: LOOP d[i] = ipaddr_cmp(&ap[i], &bp[i]) != 0; break;
+        case O_PEQ: LOOP d[i] = ipaddr_eq(&ap[i], &bp[i]); break;
+        case O_PNE: LOOP d[i] = !ipaddr_eq(&ap[i], &bp[i]); break;
         case O_PLT: LOOP d[i] = ipaddr_cmp(&ap[i], &bp[i]) < 0; break;
         case O_PLE: LOOP d[i] = ipaddr_cmp(&ap[i], &bp[i]) <= 0; break;
         case O_PGT: LOOP d[i] = ipaddr_cmp(&ap[i], &bp[i]) > 0; break;

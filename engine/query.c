@@ -280,8 +280,7 @@ static void pane_add(query_t *q, pane_t *p, const uint64_t *keys,
     uint64_t before = p->t->overflow;
     gtable_lookup(&q->layout, p->t, keys, q->hashes, sub, m, q->gidx);
     q->st.flows_overflow += p->t->overflow - before;
-    for (int a = 0; a < q->plan->naggs; a++)
-        agg_update(&q->layout, p->t, a, vals[a], sub, m, q->gidx);
+    agg_update_all(&q->layout, p->t, vals, sub, m, q->gidx);
 }
 
 void query_process(query_t *q, const flow_batch_t *b, int replay,

@@ -40,9 +40,36 @@ static inline uint32_t ipaddr_v4(const ipaddr_t *ip)
            (uint32_t)ip->a[14] << 8 | ip->a[15];
 }
 
+/* Byte order (network order) comparison, as memcmp would give, done on
+ * two big-endian words: this sits on hot paths. */
 static inline int ipaddr_cmp(const ipaddr_t *x, const ipaddr_t *y)
 {
-    return memcmp(x->a, y->a, 16);
+    uint64_t x0, x1, y0, y1;
+    memcpy(&x0, x->a, 8);
+    memcpy(&x1, x->a + 8, 8);
+    memcpy(&y0, y->a, 8);
+    memcpy(&y1, y->a + 8, 8);
+    if (x0 != y0) {
+        x0 = __builtin_bswap64(x0);
+        y0 = __builtin_bswap64(y0);
+        return x0 < y0 ? -1 : 1;
+    }
+    if (x1 != y1) {
+        x1 = __builtin_bswap64(x1);
+        y1 = __builtin_bswap64(y1);
+        return x1 < y1 ? -1 : 1;
+    }
+    return 0;
+}
+
+static inline int ipaddr_eq(const ipaddr_t *x, const ipaddr_t *y)
+{
+    uint64_t x0, x1, y0, y1;
+    memcpy(&x0, x->a, 8);
+    memcpy(&x1, x->a + 8, 8);
+    memcpy(&y0, y->a, 8);
+    memcpy(&y1, y->a + 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
 }
 
 /* Parse text (IPv4 dotted quad or any IPv6 form). 0 on success, -1 if
