@@ -19,9 +19,10 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
 DEB_TEST  := clang sqlite3 tmux curl softflowd pmacct nfdump tshark \
              python3-scapy kcat default-jre-headless iproute2 procps
 
+VERSION  := 0.1.0
 OPT      ?= -O2
 CFLAGS   := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wshadow \
-            -Wpointer-arith -Wstrict-prototypes -Wvla -D_GNU_SOURCE \
+            -Wpointer-arith -Wstrict-prototypes -Wvla -D_GNU_SOURCE -DFLOWSQL_VERSION=\"$(VERSION)\" \
             -I. -I$(B)/gen
 ifneq ($(SAN),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \

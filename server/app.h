@@ -1,0 +1,88 @@
+/*
+ * app.h - the daemon's parts and the operations every interface shares.
+ *
+ * REST, saved query files and SIGHUP all go through app_query_create()
+ * and app_query_drop(), so a query behaves the same whoever registered
+ * it. The engine thread owns the engine; the HTTP threads and the signal
+ * loop only call the engine's thread-safe registry functions.
+ */
+#ifndef FLOWSQL_APP_H
+#define FLOWSQL_APP_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "engine/engine.h"
+#include "server/config.h"
+#include "server/live.h"
+#include "util/bqueue.h"
+#include "util/sbuf.h"
+
+/* Where a query came from. */
+enum query_source { SRC_API, SRC_FILE, SRC_TEMPORARY, SRC_CATALOG };
+
+typedef struct app_query {
+    char             *name;
+    char             *sql;        /* the statement as registered */
+    int               source;     /* enum query_source */
+    char             *path;       /* SRC_FILE */
+    int64_t           created_ms;
+    struct app_query *next;
+} app_query_t;
+
+/* Error classes, for HTTP status codes. */
+enum app_err { AE_OK = 0, AE_BAD = 400, AE_NOTFOUND = 404, AE_EXISTS = 409,
+               AE_LIMIT = 429, AE_INTERNAL = 500 };
+
+typedef struct app {
+    config_t         cfg;
+    engine_t        *engine;
+    live_t          *live;
+    bqueue_t         flows;       /* batches from the collectors */
+    pthread_t        engine_thr;
+    int              engine_running;
+    volatile int     stop;
+    pthread_mutex_t  qlock;
+    app_query_t     *queries;
+    int64_t          started_ms;
+    uint64_t         temp_seq;
+    /* batches go back to whoever made them */
+    void           (*release)(void *ctx, flow_batch_t *b);
+    void            *release_ctx;
+} app_t;
+
+int  app_init(app_t *a, const config_t *cfg, diag_t *err);
+int  app_start(app_t *a, diag_t *err);
+/* Stop the engine thread: drain the queue, close every window as it
+ * stands (engine_finish), so the partial windows reach the outputs. */
+void app_stop(app_t *a);
+void app_free(app_t *a);
+
+/* Register a query. sql is a CREATE QUERY statement, or a SELECT with a
+ * name (options: a JSON object of WITH options, or NULL). Temporary
+ * queries get a fresh name and are not stored. On success *out_name is
+ * the query's name (malloc'ed) and explain holds its plan. Returns
+ * AE_OK or an error class with err set (with position for statement
+ * errors). */
+int  app_query_create(app_t *a, const char *name, const char *sql,
+                      json_t *options, int source, const char *path,
+                      char **out_name, sbuf_t *explain, diag_t *err);
+int  app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err);
+
+/* JSON descriptions: the list, or one query with plan and counters. */
+json_t *app_query_list(app_t *a);
+json_t *app_query_get(app_t *a, const char *name);
+
+/* EXPLAIN without registering anything. */
+int  app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err);
+
+/* Load (or, on SIGHUP, reload) the saved query directory: new files are
+ * registered, changed ones re-registered, removed ones dropped. Errors in
+ * one file are logged and do not stop the others. Returns the number of
+ * files that failed. */
+int  app_load_saved(app_t *a);
+
+/* Drop temporary queries nobody has followed for idle_ms. */
+void app_reap_temporary(app_t *a, int64_t idle_ms);
+
+#endif

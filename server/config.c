@@ -1,0 +1,318 @@
+/* config.c - the option table and its readers; see config.h. */
+#include "server/config.h"
+#include "util/arena.h"
+#include "util/timeutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum otype { O_STR, O_INT, O_I64, O_BYTES, O_MS };
+
+typedef struct opt {
+    const char *name;
+    int         type;
+    size_t      off;
+    const char *def;
+    const char *help;
+} opt_t;
+
+#define S(f) O_STR, offsetof(config_t, f)
+#define I(f) O_INT, offsetof(config_t, f)
+#define L(f) O_I64, offsetof(config_t, f)
+#define B(f) O_BYTES, offsetof(config_t, f)
+#define M(f) O_MS, offsetof(config_t, f)
+
+static const opt_t opts[] = {
+    {"listen", S(listen), "0.0.0.0", "address the flow collectors bind"},
+    {"ipfix-port", I(ipfix_port), "4739", "IPFIX over UDP and TCP (0: off)"},
+    {"netflow-port", I(netflow_port), "2055", "NetFlow v9 and v5 over UDP (0: off)"},
+    {"rcvbuf", B(rcvbuf), "32M", "socket receive buffer of the collectors"},
+    {"read", S(read_file), "", "run the queries over an IPFIX file, print "
+     "their windows as JSON lines and exit"},
+    {"http", S(http), "127.0.0.1:8080", "REST API address:port (off: none)"},
+    {"api-token", S(api_token), "", "require 'Authorization: Bearer TOKEN' "
+     "(also FLOWSQL_API_TOKEN)"},
+    {"max-body", B(max_body), "1M", "largest HTTP request body"},
+    {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
+    {"data-dir", S(data_dir), "./data", "where the SQLite database lives"},
+    {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
+     "start and on SIGHUP"},
+    {"max-queries", I(max_queries), "1000", "registered queries at most"},
+    {"max-groups", L(max_groups), "1000000", "default cap on groups per "
+     "window of a query"},
+    {"close-delay", M(close_delay_ms), "300ms", "wait after a window's end "
+     "before closing it (receive-time windows)"},
+    {"max-db-size", B(max_db_bytes), "0", "database size cap, oldest windows "
+     "evicted first (0: none)"},
+    {"retention", S(retention), "7d", "default retention of stored windows "
+     "(duration, or a number of windows)"},
+    {"adhoc-timeout", M(adhoc_timeout_ms), "5s", "time limit of an ad hoc "
+     "query"},
+    {"adhoc-rows", L(adhoc_max_rows), "100000", "row limit of an ad hoc query"},
+    {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
+     "results (empty: no Kafka output)"},
+    {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "
+     "query name"},
+    {"kafka-props", S(kafka_props), "", "extra librdkafka properties, "
+     "k=v,k=v (TLS, SASL...)"},
+    {"elasticsearch", S(es_url), "", "Elasticsearch/OpenSearch URL for "
+     "results (empty: none)"},
+    {"es-index", S(es_index), "flowsql-%q", "default index, %q is the query "
+     "name; a -YYYY.MM.DD suffix is added"},
+    {"es-user", S(es_user), "", "basic auth user"},
+    {"es-password", S(es_password), "", "basic auth password"},
+    {"es-api-key", S(es_api_key), "", "API key (instead of basic auth)"},
+    {"es-ca", S(es_ca), "", "CA file for TLS"},
+    {"kafka-input", S(kafka_input), "", "read IPFIXCol JSON flows from "
+     "brokers/topic"},
+    {"log-level", S(log_level), "info", "error, warn, info or debug"},
+    {"config", S(config_file), "", "config file of name = value lines (also "
+     "FLOWSQL_CONFIG)"},
+};
+#define NOPTS (int)(sizeof(opts) / sizeof(opts[0]))
+
+static int parse_bytes(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -1;
+    int64_t mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024, end++;
+    else if (*end == 'M')
+        mul = 1024 * 1024, end++;
+    else if (*end == 'G')
+        mul = 1024LL * 1024 * 1024, end++;
+    if (*end == 'B')
+        end++;
+    if (*end || v > INT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static int set(config_t *c, const opt_t *o, const char *val, diag_t *err)
+{
+    char *p = (char *)c + o->off;
+    int64_t v;
+    char *end;
+    switch (o->type) {
+    case O_STR:
+        free(*(char **)p);
+        *(char **)p = xstrdup(val);
+        return 0;
+    case O_INT:
+    case O_I64:
+        errno = 0;
+        v = strtoll(val, &end, 10);
+        if (errno || end == val || *end || v < 0 ||
+            (o->type == O_INT && v > 2147483647)) {
+            diag_set(err, "--%s: '%s' is not a valid number", o->name, val);
+            return -1;
+        }
+        break;
+    case O_BYTES:
+        if (parse_bytes(val, &v) < 0 ||
+            (o->off == offsetof(config_t, rcvbuf) && v > 2147483647)) {
+            diag_set(err, "--%s: '%s' is not a size (e.g. 512k, 32M, 1G)",
+                     o->name, val);
+            return -1;
+        }
+        break;
+    default:
+        if (duration_parse(val, strlen(val), &v) < 0) {
+            diag_set(err, "--%s: '%s' is not a duration (e.g. 300ms, 5s)",
+                     o->name, val);
+            return -1;
+        }
+    }
+    if (o->type == O_INT || (o->type == O_BYTES &&
+                             o->off == offsetof(config_t, rcvbuf)))
+        *(int *)p = (int)v;
+    else
+        *(int64_t *)p = v;
+    return 0;
+}
+
+static const opt_t *find(const char *name)
+{
+    for (int i = 0; i < NOPTS; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+static int read_file(config_t *c, const char *path, diag_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        diag_set(err, "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            diag_set(err, "%s:%d: expected 'name = value'", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        *eq = 0;
+        char *name = trim(s), *val = trim(eq + 1);
+        size_t vl = strlen(val);
+        if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') ||
+                        (val[0] == '\'' && val[vl - 1] == '\''))) {
+            val[vl - 1] = 0;
+            val++;
+        }
+        const opt_t *o = find(name);
+        if (!o || strcmp(name, "config") == 0) {
+            diag_set(err, "%s:%d: unknown setting '%s'", path, lineno, name);
+            fclose(f);
+            return -1;
+        }
+        if (set(c, o, val, err) < 0) {
+            char msg[sizeof(err->msg)];
+            memcpy(msg, err->msg, sizeof(msg));
+            diag_clear(err);
+            diag_set(err, "%s:%d: %.400s", path, lineno, msg);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+void config_usage(FILE *f)
+{
+    fprintf(f, "usage: flowsqld [options]\n\n"
+               "flowsql's daemon: collects IPFIX and NetFlow, runs the "
+               "registered queries,\nstores their windows and serves the "
+               "REST API. Every option can also be set\nin a config file "
+               "as 'name = value'.\n\n");
+    for (int i = 0; i < NOPTS; i++) {
+        char head[64];
+        snprintf(head, sizeof(head), "--%s=%s", opts[i].name,
+                 opts[i].type == O_STR ? "TEXT" : opts[i].type == O_MS
+                 ? "DURATION" : opts[i].type == O_BYTES ? "SIZE" : "N");
+        fprintf(f, "  %-28s %s", head, opts[i].help);
+        if (*opts[i].def)
+            fprintf(f, " [%s]", opts[i].def);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-28s %s\n  %-28s %s\n", "--help", "this text", "--version",
+            "print the version");
+}
+
+int config_load(config_t *c, int argc, char **argv, diag_t *err)
+{
+    memset(c, 0, sizeof(*c));
+    diag_clear(err);
+    for (int i = 0; i < NOPTS; i++)
+        if (set(c, &opts[i], opts[i].def, err) < 0)
+            return -1;
+    const char *tok = getenv("FLOWSQL_API_TOKEN");
+    if (tok && set(c, find("api-token"), tok, err) < 0)
+        return -1;
+
+    struct option lo[NOPTS + 3];
+    for (int i = 0; i < NOPTS; i++)
+        lo[i] = (struct option){opts[i].name, required_argument, NULL, 1000 + i};
+    lo[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    lo[NOPTS + 2] = (struct option){NULL, 0, NULL, 0};
+
+    /* Pass 1: find --config, so the file comes before the command line. */
+    const char *cfile = getenv("FLOWSQL_CONFIG");
+    opterr = 0;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "hV", lo, NULL)) != -1)
+        if (ch == 1000 + (int)(find("config") - opts))
+            cfile = optarg;
+    if (cfile && *cfile) {
+        if (read_file(c, cfile, err) < 0)
+            return -1;
+        set(c, find("config"), cfile, err);
+    }
+    /* Pass 2: the command line. */
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
+        if (ch == 'h') {
+            config_usage(stdout);
+            return 1;
+        }
+        if (ch == 'V') {
+            printf("flowsqld %s\n", FLOWSQL_VERSION);
+            return 1;
+        }
+        if (ch == '?' || ch == ':') {
+            diag_set(err, "unknown or incomplete option '%s' (see --help)",
+                     argv[optind - 1]);
+            return -1;
+        }
+        if (set(c, &opts[ch - 1000], optarg, err) < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        diag_set(err, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(config_t *c)
+{
+    for (int i = 0; i < NOPTS; i++)
+        if (opts[i].type == O_STR) {
+            char **p = (char **)((char *)c + opts[i].off);
+            free(*p);
+            *p = NULL;
+        }
+}
+
+void config_dump(const config_t *c, FILE *f)
+{
+    for (int i = 0; i < NOPTS; i++) {
+        const char *p = (const char *)c + opts[i].off;
+        fprintf(f, "%s = ", opts[i].name);
+        if (opts[i].type == O_STR) {
+            const char *v = *(char *const *)p;
+            int secret = strstr(opts[i].name, "token") ||
+                         strstr(opts[i].name, "password") ||
+                         strstr(opts[i].name, "api-key");
+            fprintf(f, "%s\n", secret && *v ? "(set)" : v);
+        } else if (opts[i].type == O_INT ||
+                   (opts[i].type == O_BYTES &&
+                    opts[i].off == offsetof(config_t, rcvbuf))) {
+            fprintf(f, "%d\n", *(const int *)p);
+        } else {
+            fprintf(f, "%lld\n", (long long)*(const int64_t *)p);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/*
+ * config.h - flowsqld's settings: one table of options, read from the
+ * defaults, then a config file, then the command line (later wins).
+ *
+ * The config file is plain "name = value" lines, the names being the long
+ * option names ("http = 127.0.0.1:8080"); '#' starts a comment.
+ */
+#ifndef FLOWSQL_CONFIG_H
+#define FLOWSQL_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/diag.h"
+
+typedef struct config {
+    /* collection */
+    char    *listen;          /* address the collectors bind */
+    int      ipfix_port;      /* IPFIX over UDP and TCP; 0: off */
+    int      netflow_port;    /* NetFlow v9/v5 over UDP; 0: off */
+    int      rcvbuf;          /* socket receive buffer, bytes */
+    char    *read_file;       /* run the queries over an IPFIX file, exit */
+    /* interfaces */
+    char    *http;            /* REST API address:port; "off" to disable */
+    char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
+    int64_t  max_body;        /* largest request body, bytes */
+    int      max_sse_clients;
+    /* queries */
+    char    *data_dir;
+    char    *queries_dir;
+    int      max_queries;
+    int64_t  max_groups;      /* default per-query cap on groups per window */
+    int64_t  close_delay_ms;
+    /* storage */
+    int64_t  max_db_bytes;    /* 0: no cap */
+    char    *retention;       /* default retention */
+    int64_t  adhoc_timeout_ms;
+    int64_t  adhoc_max_rows;
+    /* outputs */
+    char    *kafka_brokers;   /* empty: no Kafka output */
+    char    *kafka_topic;     /* default topic pattern, %q = query name */
+    char    *kafka_props;     /* extra librdkafka properties: k=v,k=v */
+    char    *es_url;          /* empty: no Elasticsearch output */
+    char    *es_index;        /* default index pattern */
+    char    *es_user, *es_password, *es_api_key, *es_ca;
+    char    *kafka_input;     /* brokers:topic of IPFIXCol JSON flows */
+    /* misc */
+    char    *log_level;
+    char    *config_file;
+} config_t;
+
+/* Defaults, then FLOWSQL_* environment where documented, then the config
+ * file (--config or the FLOWSQL_CONFIG environment variable), then the
+ * command line. Returns 0, 1 when --help or --version was printed, -1
+ * with err set on a bad option or value. */
+int  config_load(config_t *c, int argc, char **argv, diag_t *err);
+void config_free(config_t *c);
+void config_usage(FILE *f);
+/* The effective settings, one "name = value" per line (tokens hidden). */
+void config_dump(const config_t *c, FILE *f);
+
+#endif

@@ -1,0 +1,820 @@
+/*
+ * http.c - the REST API; see http.h and docs/openapi.yaml.
+ */
+#include "server/http.h"
+#include "engine/plan.h"
+#include "sinks/format.h"
+#include "util/arena.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define API "/api/v1"
+#define SSE_KEEPALIVE_MS 15000
+
+static const int tracked_codes[] = {200, 201, 204, 400, 401, 404, 405, 409,
+                                    413, 429, 500, 503};
+#define NCODES (int)(sizeof(tracked_codes) / sizeof(tracked_codes[0]))
+
+struct http {
+    app_t              *app;
+    struct MHD_Daemon  *mhd;
+    int                 fd;
+    http_hooks_t        hooks;
+    volatile int        stopping;
+    uint64_t            requests[NCODES + 1];
+};
+
+typedef struct req {
+    sbuf_t body;
+    int    too_large;
+} req_t;
+
+typedef struct ctx {
+    http_t                *h;
+    struct MHD_Connection *conn;
+    req_t                 *req;
+    const char            *name;   /* the {name} path segment */
+} ctx_t;
+
+typedef enum MHD_Result (*handler_t)(ctx_t *c);
+
+/* ---- responses -------------------------------------------------------- */
+
+static void count(http_t *h, int status)
+{
+    int i;
+    for (i = 0; i < NCODES; i++)
+        if (tracked_codes[i] == status)
+            break;
+    __atomic_add_fetch(&h->requests[i], 1, __ATOMIC_RELAXED);
+}
+
+static enum MHD_Result send_text(ctx_t *c, int status, const char *type,
+                                 char *body /* malloc'ed, consumed */)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    count(c->h, status);
+    return ret;
+}
+
+static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(j);
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n';
+    s[n + 1] = 0;
+    return send_text(c, status, "application/json", s);
+}
+
+static enum MHD_Result send_error(ctx_t *c, int status, const char *msg)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "error", json_string(msg));
+    return send_json(c, status, j);
+}
+
+/* A statement error: message, line, column and the caret picture. */
+static enum MHD_Result send_diag(ctx_t *c, int status, const diag_t *d,
+                                 const char *sql)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "error", json_string(d->msg));
+    if (d->offset >= 0 && sql) {
+        char buf[2048];
+        json_object_set_new(j, "line", json_integer(d->line));
+        json_object_set_new(j, "column", json_integer(d->col));
+        json_object_set_new(j, "offset", json_integer(d->offset));
+        json_object_set_new(j, "length", json_integer(d->len));
+        json_object_set_new(j, "detail",
+                            json_string(diag_render(d, sql, buf, sizeof(buf))));
+    }
+    return send_json(c, status, j);
+}
+
+static const char *arg(ctx_t *c, const char *key)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static int arg_true(ctx_t *c, const char *key)
+{
+    const char *v = arg(c, key);
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+                 strcasecmp(v, "yes") == 0);
+}
+
+/* The request body as a JSON object, or NULL after answering 400. */
+static json_t *body_object(ctx_t *c, enum MHD_Result *ret)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(c->req->body.s ? c->req->body.s : "",
+                           c->req->body.len, 0, &jerr);
+    if (!j) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "malformed JSON at line %d, column %d: %s",
+                 jerr.line, jerr.column, jerr.text);
+        *ret = send_error(c, 400, msg);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        *ret = send_error(c, 400, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* A string member, or NULL; wrong types answer 400. */
+static int member_string(ctx_t *c, json_t *o, const char *key, int required,
+                         const char **out, enum MHD_Result *ret)
+{
+    json_t *v = json_object_get(o, key);
+    char msg[200];
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (!required)
+            return 0;
+        snprintf(msg, sizeof(msg), "missing field \"%s\"", key);
+        *ret = send_error(c, 400, msg);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        snprintf(msg, sizeof(msg), "field \"%s\" must be a string", key);
+        *ret = send_error(c, 400, msg);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int wants_csv(ctx_t *c)
+{
+    const char *f = arg(c, "format");
+    if (f)
+        return strcasecmp(f, "csv") == 0;
+    const char *acc = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                  "Accept");
+    return acc && strstr(acc, "text/csv") && !strstr(acc, "application/json");
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+static enum MHD_Result h_health(ctx_t *c)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "status", json_string("ok"));
+    json_object_set_new(j, "version", json_string(FLOWSQL_VERSION));
+    json_object_set_new(j, "uptime_ms",
+                        json_integer(time_now_ms() - c->h->app->started_ms));
+    json_object_set_new(j, "queries", json_integer(engine_count(c->h->app->engine)));
+    return send_json(c, 200, j);
+}
+
+static void metric_query(void *ctx, const char *name, const plan_t *p,
+                         const query_stats_t *st)
+{
+    (void)p;
+    sbuf_t *b = ctx;
+    static const struct {
+        const char *metric, *help;
+        size_t      off;
+    } m[] = {
+        {"flowsql_query_flows_total", "flows offered to the query",
+         offsetof(query_stats_t, flows_in)},
+        {"flowsql_query_flows_matched_total", "flows that passed WHERE",
+         offsetof(query_stats_t, flows_matched)},
+        {"flowsql_query_flows_late_total", "flows after their window closed",
+         offsetof(query_stats_t, flows_late)},
+        {"flowsql_query_flows_overflow_total", "flows refused by the group cap",
+         offsetof(query_stats_t, flows_overflow)},
+        {"flowsql_query_windows_total", "windows emitted",
+         offsetof(query_stats_t, windows)},
+        {"flowsql_query_rows_total", "rows emitted",
+         offsetof(query_stats_t, rows)},
+        {"flowsql_query_arith_overflows_total", "saturated integer results",
+         offsetof(query_stats_t, arith_overflows)},
+        {"flowsql_query_groups_open", "groups held by open windows",
+         offsetof(query_stats_t, groups_open)},
+        {"flowsql_query_memory_bytes", "memory held by open windows",
+         offsetof(query_stats_t, memory_bytes)},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        sbuf_printf(b, "%s{query=\"%s\"} %llu\n", m[i].metric, name,
+                    (unsigned long long)*(const uint64_t *)((const char *)st + m[i].off));
+}
+
+static enum MHD_Result h_metrics(ctx_t *c)
+{
+    http_t *h = c->h;
+    app_t *a = h->app;
+    sbuf_t b = SBUF_INIT;
+    sbuf_printf(&b, "# HELP flowsql_up 1 while flowsqld runs\n"
+                    "# TYPE flowsql_up gauge\nflowsql_up 1\n");
+    sbuf_printf(&b, "# TYPE flowsql_uptime_seconds gauge\n"
+                    "flowsql_uptime_seconds %lld\n",
+                (long long)((time_now_ms() - a->started_ms) / 1000));
+    sbuf_printf(&b, "# TYPE flowsql_queries gauge\nflowsql_queries %d\n",
+                engine_count(a->engine));
+    sbuf_add(&b, "# HELP flowsql_query_flows_total flows offered to the query\n"
+                 "# TYPE flowsql_query_flows_total counter\n");
+    engine_foreach(a->engine, metric_query, &b);
+    sbuf_printf(&b, "# HELP flowsql_engine_queue_batches batches waiting for "
+                    "the engine\n# TYPE flowsql_engine_queue_batches gauge\n"
+                    "flowsql_engine_queue_batches %zu\n", bqueue_len(&a->flows));
+    sbuf_printf(&b, "# HELP flowsql_engine_queue_dropped_batches_total batches "
+                    "dropped because the engine queue was full\n"
+                    "# TYPE flowsql_engine_queue_dropped_batches_total counter\n"
+                    "flowsql_engine_queue_dropped_batches_total %llu\n",
+                (unsigned long long)a->flows.dropped);
+    sbuf_printf(&b, "# TYPE flowsql_sse_clients gauge\nflowsql_sse_clients %d\n",
+                live_count(a->live, NULL));
+    sbuf_printf(&b, "# HELP flowsql_sse_dropped_windows_total windows a slow "
+                    "stream client missed\n"
+                    "# TYPE flowsql_sse_dropped_windows_total counter\n"
+                    "flowsql_sse_dropped_windows_total %llu\n",
+                (unsigned long long)live_dropped(a->live));
+    sbuf_add(&b, "# HELP flowsql_http_requests_total HTTP requests by status\n"
+                 "# TYPE flowsql_http_requests_total counter\n");
+    for (int i = 0; i <= NCODES; i++) {
+        uint64_t n = __atomic_load_n(&h->requests[i], __ATOMIC_RELAXED);
+        if (i < NCODES)
+            sbuf_printf(&b, "flowsql_http_requests_total{code=\"%d\"} %llu\n",
+                        tracked_codes[i], (unsigned long long)n);
+        else
+            sbuf_printf(&b, "flowsql_http_requests_total{code=\"other\"} %llu\n",
+                        (unsigned long long)n);
+    }
+    if (h->hooks.metrics)
+        h->hooks.metrics(h->hooks.ctx, &b);
+    return send_text(c, 200, "text/plain; version=0.0.4", sbuf_detach(&b));
+}
+
+static enum MHD_Result h_list(ctx_t *c)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "queries", app_query_list(c->h->app));
+    return send_json(c, 200, j);
+}
+
+static enum MHD_Result h_create(ctx_t *c)
+{
+    enum MHD_Result ret;
+    json_t *o = body_object(c, &ret);
+    if (!o)
+        return ret;
+    const char *name, *sql;
+    if (member_string(c, o, "name", 0, &name, &ret) < 0 ||
+        member_string(c, o, "sql", 1, &sql, &ret) < 0) {
+        json_decref(o);
+        return ret;
+    }
+    json_t *opts = json_object_get(o, "options");
+    json_t *tmp = json_object_get(o, "temporary");
+    if (opts && !json_is_object(opts) && !json_is_null(opts)) {
+        json_decref(o);
+        return send_error(c, 400, "field \"options\" must be an object");
+    }
+    if (tmp && !json_is_boolean(tmp)) {
+        json_decref(o);
+        return send_error(c, 400, "field \"temporary\" must be a boolean");
+    }
+    diag_t err;
+    sbuf_t plan = SBUF_INIT;
+    char *qname = NULL;
+    int rc = app_query_create(c->h->app, name, sql, opts,
+                              json_is_true(tmp) ? SRC_TEMPORARY : SRC_API, NULL,
+                              &qname, &plan, &err);
+    if (rc != AE_OK) {
+        ret = send_diag(c, rc, &err, sql);
+        json_decref(o);
+        sbuf_free(&plan);
+        return ret;
+    }
+    json_t *j = app_query_get(c->h->app, qname);
+    if (!j) {
+        j = json_object();
+        json_object_set_new(j, "name", json_string(qname));
+    }
+    json_object_set_new(j, "plan", json_string(sbuf_str(&plan)));
+    sbuf_free(&plan);
+    free(qname);
+    json_decref(o);
+    return send_json(c, 201, j);
+}
+
+static enum MHD_Result h_explain(ctx_t *c)
+{
+    enum MHD_Result ret;
+    json_t *o = body_object(c, &ret);
+    if (!o)
+        return ret;
+    const char *sql;
+    if (member_string(c, o, "sql", 1, &sql, &ret) < 0) {
+        json_decref(o);
+        return ret;
+    }
+    diag_t err;
+    sbuf_t plan = SBUF_INIT;
+    if (app_explain(c->h->app, sql, &plan, &err) != AE_OK) {
+        ret = send_diag(c, 400, &err, sql);
+    } else {
+        json_t *j = json_object();
+        json_object_set_new(j, "plan", json_string(sbuf_str(&plan)));
+        ret = send_json(c, 200, j);
+    }
+    sbuf_free(&plan);
+    json_decref(o);
+    return ret;
+}
+
+static enum MHD_Result h_get(ctx_t *c)
+{
+    json_t *j = app_query_get(c->h->app, c->name);
+    if (!j) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no query named '%.100s'", c->name);
+        return send_error(c, 404, msg);
+    }
+    return send_json(c, 200, j);
+}
+
+static enum MHD_Result h_drop(ctx_t *c)
+{
+    diag_t err;
+    int rc = app_query_drop(c->h->app, c->name, arg_true(c, "keep_data"), &err);
+    if (rc != AE_OK)
+        return send_error(c, rc, err.msg);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
+                                                             MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret = MHD_queue_response(c->conn, 204, r);
+    MHD_destroy_response(r);
+    count(c->h, 204);
+    return ret;
+}
+
+static int parse_time_arg(ctx_t *c, const char *key, int64_t *out)
+{
+    const char *v = arg(c, key);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (!*end) {
+        *out = n;
+        return 0;
+    }
+    return time_parse_iso(v, out);
+}
+
+static enum MHD_Result h_results(ctx_t *c)
+{
+    if (!c->h->hooks.results)
+        return send_error(c, 503, "results are not available: storage is off");
+    int64_t from = INT64_MIN, to = INT64_MAX, limit = 1000;
+    if (parse_time_arg(c, "from", &from) < 0 || parse_time_arg(c, "to", &to) < 0)
+        return send_error(c, 400, "from and to must be ms since the epoch or "
+                          "ISO-8601 times");
+    const char *l = arg(c, "limit");
+    if (l) {
+        char *end;
+        limit = strtoll(l, &end, 10);
+        if (*end || limit < 0)
+            return send_error(c, 400, "limit must be a non-negative integer");
+    }
+    int csv = wants_csv(c);
+    char *body = NULL;
+    diag_t err;
+    diag_clear(&err);
+    int rc = c->h->hooks.results(c->h->hooks.ctx, c->name, from, to, limit, csv,
+                                 &body, &err);
+    if (rc != AE_OK)
+        return send_error(c, rc, err.msg);
+    return send_text(c, 200, csv ? "text/csv" : "application/json", body);
+}
+
+static enum MHD_Result h_sql(ctx_t *c)
+{
+    if (!c->h->hooks.sql)
+        return send_error(c, 503, "ad hoc queries are not available: storage "
+                          "is off");
+    enum MHD_Result ret;
+    json_t *o = body_object(c, &ret);
+    if (!o)
+        return ret;
+    const char *sql;
+    if (member_string(c, o, "sql", 1, &sql, &ret) < 0) {
+        json_decref(o);
+        return ret;
+    }
+    int csv = wants_csv(c);
+    char *body = NULL;
+    diag_t err;
+    diag_clear(&err);
+    int rc = c->h->hooks.sql(c->h->hooks.ctx, sql, csv, &body, &err);
+    if (rc != AE_OK)
+        ret = send_diag(c, rc, &err, sql);
+    else
+        ret = send_text(c, 200, csv ? "text/csv" : "application/json", body);
+    json_decref(o);
+    return ret;
+}
+
+static enum MHD_Result h_replay(ctx_t *c)
+{
+    if (!c->h->hooks.replay)
+        return send_error(c, 503, "replay is not available");
+    enum MHD_Result ret;
+    json_t *o = body_object(c, &ret);
+    if (!o)
+        return ret;
+    const char *sql, *file;
+    if (member_string(c, o, "sql", 1, &sql, &ret) < 0 ||
+        member_string(c, o, "file", 1, &file, &ret) < 0) {
+        json_decref(o);
+        return ret;
+    }
+    char *body = NULL;
+    diag_t err;
+    diag_clear(&err);
+    int rc = c->h->hooks.replay(c->h->hooks.ctx, sql, file, &body, &err);
+    if (rc != AE_OK)
+        ret = send_diag(c, rc, &err, sql);
+    else
+        ret = send_text(c, 200, "application/json", body);
+    json_decref(o);
+    return ret;
+}
+
+/* ---- Server-Sent Events ---------------------------------------------------- */
+
+typedef struct sse {
+    http_t     *h;
+    live_sub_t *sub;
+    sbuf_t      buf;
+    size_t      off;
+    int64_t     last_write;
+    int         ended;
+} sse_t;
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    sse_t *s = cls;
+    while (s->off >= s->buf.len) {
+        if (s->ended || s->h->stopping)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        sbuf_free(&s->buf);
+        s->off = 0;
+        int ended;
+        rowset_t *rs = live_next(s->sub, 1000, &ended);
+        if (rs) {
+            json_t *j = format_window(rs);
+            char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+            sbuf_printf(&s->buf, "event: window\nid: %llu\ndata: %s\n\n",
+                        (unsigned long long)rs->seq, txt);
+            free(txt);
+            json_decref(j);
+            rowset_unref(rs);
+        } else if (ended) {
+            sbuf_add(&s->buf, "event: end\ndata: {\"reason\":\"query dropped\"}\n\n");
+            s->ended = 1;
+        } else if (time_mono_ms() - s->last_write >= SSE_KEEPALIVE_MS) {
+            sbuf_add(&s->buf, ": keepalive\n\n");
+        }
+    }
+    size_t n = s->buf.len - s->off;
+    if (n > max)
+        n = max;
+    memcpy(out, s->buf.s + s->off, n);
+    s->off += n;
+    s->last_write = time_mono_ms();
+    return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+    sse_t *s = cls;
+    live_unsubscribe(s->h->app->live, s->sub);
+    sbuf_free(&s->buf);
+    free(s);
+}
+
+static enum MHD_Result h_stream(ctx_t *c)
+{
+    if (!engine_has(c->h->app->engine, c->name)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no query named '%.100s'", c->name);
+        return send_error(c, 404, msg);
+    }
+    live_sub_t *sub = live_subscribe(c->h->app->live, c->name);
+    if (!sub) {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "too many stream clients (at most %d)",
+                 c->h->app->cfg.max_sse_clients);
+        return send_error(c, 429, msg);
+    }
+    sse_t *s = xcalloc(1, sizeof(*s));
+    s->h = c->h;
+    s->sub = sub;
+    s->last_write = time_mono_ms();
+    sbuf_printf(&s->buf, ": following %s\n\n", c->name);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c->conn, 200, r);
+    MHD_destroy_response(r);
+    count(c->h, 200);
+    return ret;
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static const struct route {
+    const char *method, *pattern;
+    handler_t   fn;
+} routes[] = {
+    {"GET", "/healthz", h_health},
+    {"GET", "/metrics", h_metrics},
+    {"GET", API "/healthz", h_health},
+    {"GET", API "/metrics", h_metrics},
+    {"GET", API "/queries", h_list},
+    {"POST", API "/queries", h_create},
+    {"GET", API "/queries/{name}", h_get},
+    {"DELETE", API "/queries/{name}", h_drop},
+    {"GET", API "/queries/{name}/results", h_results},
+    {"GET", API "/queries/{name}/stream", h_stream},
+    {"POST", API "/sql", h_sql},
+    {"POST", API "/explain", h_explain},
+    {"POST", API "/replay", h_replay},
+};
+#define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
+
+int http_route(int i, const char **method, const char **pattern)
+{
+    if (i < 0 || i >= NROUTES)
+        return -1;
+    *method = routes[i].method;
+    *pattern = routes[i].pattern;
+    return 0;
+}
+
+/* Match url against a pattern; {name} takes one segment (copied to
+ * name, at most 127 bytes). */
+static int match(const char *pat, const char *url, char *name, size_t nsize)
+{
+    while (*pat && *url) {
+        if (strncmp(pat, "{name}", 6) == 0) {
+            size_t n = strcspn(url, "/");
+            if (n == 0 || n >= nsize)
+                return 0;
+            memcpy(name, url, n);
+            name[n] = 0;
+            url += n;
+            pat += 6;
+            continue;
+        }
+        if (*pat++ != *url++)
+            return 0;
+    }
+    return *pat == 0 && *url == 0;
+}
+
+/* Constant-time comparison of the presented token with ours. */
+static int token_ok(http_t *h, struct MHD_Connection *conn)
+{
+    const char *tok = h->app->cfg.api_token;
+    if (!tok || !*tok)
+        return 1;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   "Authorization");
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    const char *got = auth + 7;
+    size_t n = strlen(tok), m = strlen(got);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(tok[i] ^ (i < m ? got[i] : 0));
+    return diff == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_t *h = cls;
+    req_t *rq = *con_cls;
+    if (!rq) {
+        rq = xcalloc(1, sizeof(*rq));
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->too_large) {
+            if (rq->body.len + *upload_size > (size_t)h->app->cfg.max_body) {
+                rq->too_large = 1;
+                sbuf_free(&rq->body);
+            } else {
+                sbuf_addn(&rq->body, upload, *upload_size);
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    char name[128] = "";
+    ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
+    if (!token_ok(h, conn)) {
+        struct MHD_Response *r;
+        char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
+        r = MHD_create_response_from_buffer(strlen(body), body,
+                                            MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+        enum MHD_Result ret = MHD_queue_response(conn, 401, r);
+        MHD_destroy_response(r);
+        count(h, 401);
+        return ret;
+    }
+    if (rq->too_large) {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "request body too large (at most %lld bytes)",
+                 (long long)h->app->cfg.max_body);
+        return send_error(&c, 413, msg);
+    }
+    int path_known = 0;
+    char allow[64] = "";
+    for (int i = 0; i < NROUTES; i++) {
+        if (!match(routes[i].pattern, url, name, sizeof(name)))
+            continue;
+        path_known = 1;
+        if (strcmp(routes[i].method, method) == 0)
+            return routes[i].fn(&c);
+        if (strlen(allow) + strlen(routes[i].method) + 3 < sizeof(allow)) {
+            if (*allow)
+                strcat(allow, ", ");
+            strcat(allow, routes[i].method);
+        }
+    }
+    if (path_known) {
+        char *body = xstrdup("{\"error\":\"method not allowed\"}\n");
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Allow", allow);
+        enum MHD_Result ret = MHD_queue_response(conn, 405, r);
+        MHD_destroy_response(r);
+        count(h, 405);
+        return ret;
+    }
+    char msg[200];
+    snprintf(msg, sizeof(msg), "no such endpoint: %.100s", url);
+    return send_error(&c, 404, msg);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    req_t *rq = *con_cls;
+    if (rq) {
+        sbuf_free(&rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
+    log_debug("http", "%s", buf);
+}
+
+/* Parse "addr:port" or "[v6]:port" and bind a listening socket. */
+static int listen_on(const char *spec, diag_t *err)
+{
+    char host[128];
+    const char *port_s;
+    if (spec[0] == '[') {
+        const char *e = strchr(spec, ']');
+        if (!e || e[1] != ':' || (size_t)(e - spec - 1) >= sizeof(host)) {
+            diag_set(err, "--http: '%s' is not [address]:port", spec);
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(e - spec - 1));
+        host[e - spec - 1] = 0;
+        port_s = e + 2;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (!colon || (size_t)(colon - spec) >= sizeof(host)) {
+            diag_set(err, "--http: '%s' is not address:port", spec);
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = 0;
+        port_s = colon + 1;
+    }
+    char *end;
+    long port = strtol(port_s, &end, 10);
+    if (*end || port < 0 || port > 65535) {
+        diag_set(err, "--http: bad port in '%s'", spec);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*s6);
+    } else {
+        diag_set(err, "--http: '%s' is not an IP address", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) {
+        diag_set(err, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+        diag_set(err, "cannot listen for HTTP on %s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+http_t *http_start(app_t *app, diag_t *err)
+{
+    int fd = listen_on(app->cfg.http, err);
+    if (fd < 0)
+        return NULL;
+    http_t *h = xcalloc(1, sizeof(*h));
+    h->app = app;
+    h->fd = fd;
+    h->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, h,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_END);
+    if (!h->mhd) {
+        diag_set(err, "cannot start the HTTP server on %s", app->cfg.http);
+        close(fd);
+        free(h);
+        return NULL;
+    }
+    log_info("http", "REST API on http://%s/api/v1", app->cfg.http);
+    return h;
+}
+
+void http_set_hooks(http_t *h, const http_hooks_t *hooks)
+{
+    h->hooks = *hooks;
+}
+
+void http_stop(http_t *h)
+{
+    if (!h)
+        return;
+    h->stopping = 1;
+    MHD_stop_daemon(h->mhd);   /* closes the listening socket too */
+    free(h);
+}

@@ -1,0 +1,43 @@
+/*
+ * http.h - the REST API (libmicrohttpd + jansson), under /api/v1.
+ *
+ * One thread per connection (so a Server-Sent Events stream may block
+ * waiting for its next window); connection count, body size and idle
+ * time are bounded. Every route is a row of the table in http.c, which
+ * docs/openapi.yaml mirrors (a test checks both ways).
+ */
+#ifndef FLOWSQL_HTTP_H
+#define FLOWSQL_HTTP_H
+
+#include "server/app.h"
+
+typedef struct http http_t;
+
+/* Listen on cfg->http ("addr:port"). NULL with err set when the address
+ * is bad or taken. */
+http_t *http_start(app_t *app, diag_t *err);
+void    http_stop(http_t *h);
+
+/* Hooks the other parts of the daemon fill in (NULL: not available). */
+typedef struct http_hooks {
+    /* GET /queries/{name}/results: a JSON array of windows or CSV text. */
+    int  (*results)(void *ctx, const char *name, int64_t from, int64_t to,
+                    int64_t limit, int csv, char **body, diag_t *err);
+    /* POST /sql: {"columns": [...], "rows": [[...]...]} or CSV. */
+    int  (*sql)(void *ctx, const char *sql, int csv, char **body,
+                diag_t *err);
+    /* POST /replay: run a query over an IPFIX file. */
+    int  (*replay)(void *ctx, const char *sql, const char *file, char **body,
+                   diag_t *err);
+    /* Extra metrics text appended to /metrics. */
+    void (*metrics)(void *ctx, sbuf_t *out);
+    void  *ctx;
+} http_hooks_t;
+
+void http_set_hooks(http_t *h, const http_hooks_t *hooks);
+
+/* The route table, for the OpenAPI consistency test: fills method and
+ * pattern of route i; returns 0, or -1 past the end. */
+int http_route(int i, const char **method, const char **pattern);
+
+#endif

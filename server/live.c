@@ -1,0 +1,189 @@
+/* live.c - live subscribers; see live.h. */
+#include "server/live.h"
+#include "util/arena.h"
+#include "util/bqueue.h"
+#include "util/timeutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB_QUEUE 64
+
+struct live_sub {
+    char       *query;
+    bqueue_t    q;
+    int         ended;
+    live_sub_t *next;
+};
+
+typedef struct idle {
+    char        *query;
+    int64_t      since;
+    struct idle *next;
+} idle_t;
+
+struct live {
+    output_t        out;
+    pthread_mutex_t lock;
+    live_sub_t     *subs;
+    int             n, max;
+    uint64_t        dropped;
+    idle_t         *idle;
+};
+
+static void on_window(output_t *o, rowset_t *rs)
+{
+    live_t *l = o->ctx;
+    pthread_mutex_lock(&l->lock);
+    for (live_sub_t *s = l->subs; s; s = s->next) {
+        if (strcmp(s->query, rs->query) != 0)
+            continue;
+        rowset_ref(rs);
+        if (bqueue_try_push(&s->q, rs) < 0) {
+            rowset_unref(rs);
+            l->dropped++;
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+live_t *live_new(int max_subscribers)
+{
+    live_t *l = xcalloc(1, sizeof(*l));
+    pthread_mutex_init(&l->lock, NULL);
+    l->max = max_subscribers > 0 ? max_subscribers : 64;
+    l->out.name = "live";
+    l->out.on_window = on_window;
+    l->out.ctx = l;
+    return l;
+}
+
+output_t *live_output(live_t *l) { return &l->out; }
+
+static void set_idle(live_t *l, const char *query, int64_t since)
+{
+    for (idle_t *i = l->idle; i; i = i->next)
+        if (strcmp(i->query, query) == 0) {
+            i->since = since;
+            return;
+        }
+    idle_t *i = xcalloc(1, sizeof(*i));
+    i->query = xstrdup(query);
+    i->since = since;
+    i->next = l->idle;
+    l->idle = i;
+}
+
+live_sub_t *live_subscribe(live_t *l, const char *query)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->n >= l->max) {
+        pthread_mutex_unlock(&l->lock);
+        return NULL;
+    }
+    live_sub_t *s = xcalloc(1, sizeof(*s));
+    s->query = xstrdup(query);
+    bqueue_init(&s->q, SUB_QUEUE);
+    s->next = l->subs;
+    l->subs = s;
+    l->n++;
+    set_idle(l, query, 0);
+    pthread_mutex_unlock(&l->lock);
+    return s;
+}
+
+rowset_t *live_next(live_sub_t *s, int timeout_ms, int *ended)
+{
+    rowset_t *rs = bqueue_pop(&s->q, timeout_ms);
+    *ended = !rs && s->ended;
+    return rs;
+}
+
+void live_unsubscribe(live_t *l, live_sub_t *s)
+{
+    pthread_mutex_lock(&l->lock);
+    for (live_sub_t **p = &l->subs; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            l->n--;
+            break;
+        }
+    int others = 0;
+    for (live_sub_t *o = l->subs; o; o = o->next)
+        others += strcmp(o->query, s->query) == 0;
+    if (!others)
+        set_idle(l, s->query, time_now_ms());
+    pthread_mutex_unlock(&l->lock);
+    rowset_t *rs;
+    bqueue_close(&s->q);
+    while ((rs = bqueue_pop(&s->q, 0)))
+        rowset_unref(rs);
+    bqueue_destroy(&s->q);
+    free(s->query);
+    free(s);
+}
+
+void live_close_query(live_t *l, const char *query)
+{
+    pthread_mutex_lock(&l->lock);
+    for (live_sub_t *s = l->subs; s; s = s->next)
+        if (strcmp(s->query, query) == 0) {
+            s->ended = 1;
+            bqueue_close(&s->q);
+        }
+    for (idle_t **p = &l->idle; *p; p = &(*p)->next)
+        if (strcmp((*p)->query, query) == 0) {
+            idle_t *i = *p;
+            *p = i->next;
+            free(i->query);
+            free(i);
+            break;
+        }
+    pthread_mutex_unlock(&l->lock);
+}
+
+int live_count(live_t *l, const char *query)
+{
+    pthread_mutex_lock(&l->lock);
+    int n = 0;
+    for (live_sub_t *s = l->subs; s; s = s->next)
+        n += !query || strcmp(s->query, query) == 0;
+    pthread_mutex_unlock(&l->lock);
+    return n;
+}
+
+uint64_t live_dropped(live_t *l)
+{
+    pthread_mutex_lock(&l->lock);
+    uint64_t d = l->dropped;
+    pthread_mutex_unlock(&l->lock);
+    return d;
+}
+
+int64_t live_idle_since(live_t *l, const char *query)
+{
+    pthread_mutex_lock(&l->lock);
+    int64_t since = -1;
+    for (idle_t *i = l->idle; i; i = i->next)
+        if (strcmp(i->query, query) == 0)
+            since = i->since;
+    pthread_mutex_unlock(&l->lock);
+    return since;
+}
+
+void live_free(live_t *l)
+{
+    if (!l)
+        return;
+    while (l->subs)
+        live_unsubscribe(l, l->subs);
+    while (l->idle) {
+        idle_t *i = l->idle;
+        l->idle = i->next;
+        free(i->query);
+        free(i);
+    }
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}

@@ -1,0 +1,120 @@
+/* format.c - windows as JSON and CSV; see format.h. */
+#include "sinks/format.h"
+#include "util/timeutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+json_t *format_value(const value_t *v, type_t t)
+{
+    char buf[64];
+    switch (t) {
+    case TYPE_IP:
+        return json_string(ipaddr_format(&v->ip, buf, sizeof(buf)));
+    case TYPE_TIME:
+        return json_string(time_format_iso(v->i, buf, sizeof(buf)));
+    case TYPE_FLOAT:
+        return isfinite(v->f) ? json_real(v->f) : json_null();
+    case TYPE_STRING:
+        return json_string(v->s ? v->s : "");
+    case TYPE_BOOL:
+        return json_boolean(v->i);
+    default:
+        return json_integer(v->i);
+    }
+}
+
+json_t *format_row(const rowset_t *rs, uint32_t r)
+{
+    json_t *o = json_object();
+    const value_t *row = rowset_row(rs, r);
+    for (int c = 0; c < rs->ncols; c++)
+        json_object_set_new(o, rs->cols[c].name,
+                            format_value(&row[c], rs->cols[c].type));
+    return o;
+}
+
+static void window_fields(json_t *o, const rowset_t *rs)
+{
+    char buf[40];
+    json_object_set_new(o, "query", json_string(rs->query));
+    json_object_set_new(o, "window_start",
+                        json_string(time_format_iso(rs->wstart, buf, sizeof(buf))));
+    json_object_set_new(o, "window_end",
+                        json_string(time_format_iso(rs->wend, buf, sizeof(buf))));
+    json_object_set_new(o, "window_start_ms", json_integer(rs->wstart));
+    json_object_set_new(o, "window_end_ms", json_integer(rs->wend));
+}
+
+json_t *format_row_doc(const rowset_t *rs, uint32_t r)
+{
+    json_t *o = json_object();
+    window_fields(o, rs);
+    json_t *row = format_row(rs, r);
+    json_object_update(o, row);
+    json_decref(row);
+    return o;
+}
+
+json_t *format_window(const rowset_t *rs)
+{
+    json_t *o = json_object();
+    window_fields(o, rs);
+    json_object_set_new(o, "seq", json_integer((json_int_t)rs->seq));
+    json_object_set_new(o, "flows", json_integer((json_int_t)rs->flows));
+    json_t *rows = json_array();
+    for (uint32_t r = 0; r < rs->nrows; r++)
+        json_array_append_new(rows, format_row(rs, r));
+    json_object_set_new(o, "rows", rows);
+    return o;
+}
+
+void format_key(const rowset_t *rs, uint32_t r, sbuf_t *out)
+{
+    const value_t *row = rowset_row(rs, r);
+    int first = 1;
+    for (int c = 0; c < rs->ncols; c++) {
+        if (!rs->cols[c].is_key)
+            continue;
+        if (!first)
+            sbuf_addc(out, '|');
+        first = 0;
+        json_t *v = format_value(&row[c], rs->cols[c].type);
+        if (json_is_string(v))
+            sbuf_add(out, json_string_value(v));
+        else {
+            char *s = json_dumps(v, JSON_ENCODE_ANY);
+            sbuf_add(out, s ? s : "");
+            free(s);
+        }
+        json_decref(v);
+    }
+}
+
+void format_csv_value(sbuf_t *b, const value_t *v, type_t t)
+{
+    json_t *j = format_value(v, t);
+    if (json_is_string(j)) {
+        const char *s = json_string_value(j);
+        if (strpbrk(s, ",\"\r\n")) {
+            sbuf_addc(b, '"');
+            for (; *s; s++) {
+                if (*s == '"')
+                    sbuf_addc(b, '"');
+                sbuf_addc(b, *s);
+            }
+            sbuf_addc(b, '"');
+        } else {
+            sbuf_add(b, s);
+        }
+    } else if (json_is_null(j)) {
+        /* empty field */
+    } else {
+        char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+        sbuf_add(b, s ? s : "");
+        free(s);
+    }
+    json_decref(j);
+}

@@ -1,0 +1,39 @@
+/*
+ * format.h - closed windows as JSON and CSV, the one place that decides
+ * how a value looks outside the engine: addresses as text, times as
+ * ISO-8601 (with the milliseconds beside them where a machine wants
+ * them), everything else as JSON numbers or strings. The SSE stream, the
+ * results endpoint, Kafka messages and Elasticsearch documents all use
+ * these, so a row reads the same everywhere.
+ */
+#ifndef FLOWSQL_FORMAT_H
+#define FLOWSQL_FORMAT_H
+
+#include <jansson.h>
+
+#include "engine/rowset.h"
+#include "util/sbuf.h"
+
+/* One value: ip -> "10.0.0.1", time -> "2026-...Z", others as numbers,
+ * strings or booleans. A new reference. */
+json_t *format_value(const value_t *v, type_t t);
+
+/* One row as an object {"col": value, ...}. */
+json_t *format_row(const rowset_t *rs, uint32_t r);
+
+/* One row as a self-contained document: the row's columns plus
+ * "query", "window_start", "window_end" (ISO-8601) and
+ * "window_start_ms", "window_end_ms". */
+json_t *format_row_doc(const rowset_t *rs, uint32_t r);
+
+/* A window: {"query", "window_start", "window_end", "window_start_ms",
+ * "window_end_ms", "seq", "flows", "rows": [ {...}, ... ]}. */
+json_t *format_window(const rowset_t *rs);
+
+/* The group key of a row as text ("10.0.0.1|6"), for Kafka keys. */
+void format_key(const rowset_t *rs, uint32_t r, sbuf_t *out);
+
+/* CSV (RFC 4180) of one value, quoted when needed. */
+void format_csv_value(sbuf_t *b, const value_t *v, type_t t);
+
+#endif
