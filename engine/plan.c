@@ -114,22 +114,38 @@ static const char *default_name(plan_t *p, const ast_t *x, int idx)
     return arena_printf(p->arena, "col%d", idx + 1);
 }
 
+static int name_taken(const plan_t *p, int upto, const char *n)
+{
+    if (strcasecmp(n, "window_start") == 0 || strcasecmp(n, "window_end") == 0)
+        return 1;
+    for (int j = 0; j < upto; j++)
+        if (strcasecmp(p->cols[j].name, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Output names are unique (case-insensitively, as SQLite compares them):
+ * a repeated name gets _2, _3... Each column remembers the next suffix
+ * for its base name, so a thousand count(*) cost no more than a
+ * thousand comparisons each. */
 static void name_columns(plan_t *p, select_t *s)
 {
+    const char **base = arena_alloc(p->arena, sizeof(char *) * (size_t)(p->ncols + 1));
+    int *next = arena_alloc(p->arena, sizeof(int) * (size_t)(p->ncols + 1));
     for (int i = 0; i < p->ncols; i++) {
-        const char *base = s->items[i].alias
-                               ? s->items[i].alias
-                               : default_name(p, s->items[i].expr, i);
-        const char *n = base;
-        for (int k = 2;; k++) {
-            int clash = strcmp(n, "window_start") == 0 ||
-                        strcmp(n, "window_end") == 0;
-            for (int j = 0; j < i && !clash; j++)
-                clash = strcasecmp(p->cols[j].name, n) == 0;
-            if (!clash)
-                break;
-            n = arena_printf(p->arena, "%s_%d", base, k);
+        base[i] = s->items[i].alias ? s->items[i].alias
+                                    : default_name(p, s->items[i].expr, i);
+        const char *n = base[i];
+        int k = 2;
+        if (name_taken(p, i, n)) {
+            for (int j = 0; j < i; j++)
+                if (next[j] > k && strcasecmp(base[j], base[i]) == 0)
+                    k = next[j];
+            do
+                n = arena_printf(p->arena, "%s_%d", base[i], k++);
+            while (name_taken(p, i, n));
         }
+        next[i] = k;
         p->cols[i].name = n;
     }
 }
