@@ -394,4 +394,26 @@ void plan_explain(const plan_t *p, sbuf_t *out)
         sbuf_printf(out, ", %s %s", p->cols[i].name,
                     type_name(p->cols[i].type));
     sbuf_addc(out, '\n');
+    if (p->nopts) {
+        line(out, "with");
+        for (int i = 0; i < p->nopts; i++) {
+            const char *v = p->opts[i].value;
+            int plain = *v != 0;
+            for (const char *c = v; *c; c++)
+                plain &= isalnum((unsigned char)*c) || *c == '_' || *c == '.';
+            sbuf_printf(out, "%s%s = ", i ? ", " : "", p->opts[i].key);
+            if (plain) {
+                sbuf_add(out, v);
+                continue;
+            }
+            sbuf_addc(out, '\'');
+            for (const char *c = v; *c; c++) {
+                if (*c == '\'')
+                    sbuf_addc(out, '\'');
+                sbuf_addc(out, *c);
+            }
+            sbuf_addc(out, '\'');
+        }
+        sbuf_addc(out, '\n');
+    }
 }

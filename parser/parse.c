@@ -721,7 +721,9 @@ void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser)
         hint = " (after FROM come WHERE, WINDOW, GROUP BY, HAVING, ORDER BY "
                "and LIMIT, in this order)";
     if (major == 0) {
-        int end = (int)strlen(ps->text);
+        /* Just after the last token, not after trailing blanks. */
+        int end = ps->prev_tk ? ps->tok.pos + ps->tok.len
+                              : (int)strlen(ps->text);
         diag_at(ps->err, ps->text, end, 1, "unexpected end of statement%s%s",
                 *exp ? ", expected " : "", exp);
     } else {

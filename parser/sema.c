@@ -887,7 +887,8 @@ static int check_options(sctx_t *c, stmt_t *st)
         default:
             if (strlen(o->value) > 255)
                 return fail_pos(c, o->val_pos, o->val_len,
-                                "%s is too long", o->key);
+                                "%s is too long (at most 255 bytes)",
+                                o->key);
         }
     }
     return 0;
