@@ -135,15 +135,24 @@ bench: deps
 	./$(B)/bench/bench_engine
 
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(wildcard util/*.c parser/*.c engine/*.c) $(GEN_SRC)
+FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
+FUZZ_RUN := $(B)/fuzz/run
+# Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
+# merge what found new coverage into tests/fuzz/corpus/parser, which stays
+# small. A finding is left in $(B)/fuzz/ (crash-*, leak-*, timeout-*).
 fuzz: deps deps-test $(GEN_SRC)
-	@mkdir -p $(B)/fuzz tests/fuzz/corpus/parser
+	@mkdir -p $(B)/fuzz $(FUZZ_RUN) tests/fuzz/corpus/parser
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen -Iparser \
-	    -fsanitize=fuzzer,address,undefined \
-	    -o $(B)/fuzz/fuzz_parser tests/fuzz/fuzz_parser.c $(FUZZ_SRC) -lm
-	./$(B)/fuzz/fuzz_parser -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	    -timeout=10 -rss_limit_mb=2048 -artifact_prefix=$(B)/fuzz/ \
-	    tests/fuzz/corpus/parser tests/fuzz/seeds/parser
+	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $(B)/fuzz/fuzz_parser \
+	    tests/fuzz/fuzz_parser.c $(FUZZ_SRC) $(LIBS)
+	ASAN_OPTIONS=detect_leaks=1 ./$(B)/fuzz/fuzz_parser \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 \
+	    -dict=tests/fuzz/parser.dict -artifact_prefix=$(B)/fuzz/ \
+	    $(FUZZ_RUN) tests/fuzz/corpus/parser tests/fuzz/seeds/parser
+	./$(B)/fuzz/fuzz_parser -merge=1 -max_len=4096 \
+	    tests/fuzz/corpus/parser $(FUZZ_RUN)
 
 clean:
 	rm -rf build

@@ -114,22 +114,38 @@ static const char *default_name(plan_t *p, const ast_t *x, int idx)
     return arena_printf(p->arena, "col%d", idx + 1);
 }
 
+static int name_taken(const plan_t *p, int upto, const char *n)
+{
+    if (strcasecmp(n, "window_start") == 0 || strcasecmp(n, "window_end") == 0)
+        return 1;
+    for (int j = 0; j < upto; j++)
+        if (strcasecmp(p->cols[j].name, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Output names are unique (case-insensitively, as SQLite compares them):
+ * a repeated name gets _2, _3... Each column remembers the next suffix
+ * for its base name, so a thousand count(*) cost no more than a
+ * thousand comparisons each. */
 static void name_columns(plan_t *p, select_t *s)
 {
+    const char **base = arena_alloc(p->arena, sizeof(char *) * (size_t)(p->ncols + 1));
+    int *next = arena_alloc(p->arena, sizeof(int) * (size_t)(p->ncols + 1));
     for (int i = 0; i < p->ncols; i++) {
-        const char *base = s->items[i].alias
-                               ? s->items[i].alias
-                               : default_name(p, s->items[i].expr, i);
-        const char *n = base;
-        for (int k = 2;; k++) {
-            int clash = strcmp(n, "window_start") == 0 ||
-                        strcmp(n, "window_end") == 0;
-            for (int j = 0; j < i && !clash; j++)
-                clash = strcasecmp(p->cols[j].name, n) == 0;
-            if (!clash)
-                break;
-            n = arena_printf(p->arena, "%s_%d", base, k);
+        base[i] = s->items[i].alias ? s->items[i].alias
+                                    : default_name(p, s->items[i].expr, i);
+        const char *n = base[i];
+        int k = 2;
+        if (name_taken(p, i, n)) {
+            for (int j = 0; j < i; j++)
+                if (next[j] > k && strcasecmp(base[j], base[i]) == 0)
+                    k = next[j];
+            do
+                n = arena_printf(p->arena, "%s_%d", base[i], k++);
+            while (name_taken(p, i, n));
         }
+        next[i] = k;
         p->cols[i].name = n;
     }
 }
@@ -378,4 +394,26 @@ void plan_explain(const plan_t *p, sbuf_t *out)
         sbuf_printf(out, ", %s %s", p->cols[i].name,
                     type_name(p->cols[i].type));
     sbuf_addc(out, '\n');
+    if (p->nopts) {
+        line(out, "with");
+        for (int i = 0; i < p->nopts; i++) {
+            const char *v = p->opts[i].value;
+            int plain = *v != 0;
+            for (const char *c = v; *c; c++)
+                plain &= isalnum((unsigned char)*c) || *c == '_' || *c == '.';
+            sbuf_printf(out, "%s%s = ", i ? ", " : "", p->opts[i].key);
+            if (plain) {
+                sbuf_add(out, v);
+                continue;
+            }
+            sbuf_addc(out, '\'');
+            for (const char *c = v; *c; c++) {
+                if (*c == '\'')
+                    sbuf_addc(out, '\'');
+                sbuf_addc(out, *c);
+            }
+            sbuf_addc(out, '\'');
+        }
+        sbuf_addc(out, '\n');
+    }
 }

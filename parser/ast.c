@@ -4,7 +4,9 @@
 #include "engine/schema.h"
 #include "util/timeutil.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *ast_op_text(ast_op_t op)
@@ -134,9 +136,20 @@ void ast_print(sbuf_t *b, const ast_t *x, const char *const *g,
         }
         sbuf_printf(b, "%lld", (long long)x->v.i);
         return;
-    case A_FLOAT:
-        sbuf_printf(b, "%.17g", x->v.f);
+    case A_FLOAT: {
+        /* The shortest text that reads back as the same double, and
+         * that still looks like a float: 2.0 stays 2.0, not 2 (which
+         * would be an integer, with integer division). */
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(buf, sizeof(buf), "%.*g", digits, x->v.f);
+            if (strtod(buf, NULL) == x->v.f)
+                break;
+        }
+        sbuf_add(b, buf);
+        if (!strpbrk(buf, ".eEn"))
+            sbuf_add(b, ".0");
         return;
+    }
     case A_STRING:
         sbuf_addc(b, '\'');
         for (const char *p = x->v.s; *p; p++) {
@@ -180,12 +193,19 @@ void ast_print(sbuf_t *b, const ast_t *x, const char *const *g,
         return;
     case A_UNARY:
         sbuf_add(b, ast_op_text(x->op));
-        if (x->op == OP_NOT)
+        /* "- -x", never "--x": that would start a comment */
+        if (x->op == OP_NOT ||
+            (x->op == OP_NEG &&
+             ((x->a->kind == A_UNARY && x->a->op == OP_NEG) ||
+              (x->a->kind == A_INT && x->a->v.i < 0) ||
+              (x->a->kind == A_FLOAT && signbit(x->a->v.f)))))
             sbuf_addc(b, ' ');
         print_sub(b, x->a, prec(x), g, ag);
         return;
     case A_BINARY:
-        print_sub(b, x->a, prec(x), g, ag);
+        /* Comparisons do not chain (a = b = c is a syntax error), so a
+         * comparison on their left gets parentheses too. */
+        print_sub(b, x->a, prec(x) == 5 ? 6 : prec(x), g, ag);
         sbuf_printf(b, " %s ", ast_op_text(x->op));
         print_sub(b, x->b, prec(x) + 1, g, ag);
         return;

@@ -67,12 +67,15 @@ struct ast {
     int         ref;        /* A_GROUPREF / A_AGGREF index */
     int         prefix;     /* A_CIDR */
     value_t     v;
+    int         is_alias;   /* a copy of an aliased select item's node,
+                               written as the alias at pos/len (sema) */
 };
 
 typedef struct sel_item {
     ast_t      *expr;
     const char *alias;      /* NULL if none */
-    int         pos, len;   /* the whole item */
+    int         pos, len;   /* the item's expression (its top token) */
+    int         alias_pos, alias_len; /* the alias, if any */
 } sel_item_t;
 
 typedef struct order_item {
@@ -92,6 +95,7 @@ typedef struct window_spec {
     int     has_lateness;
     int     pos, len;       /* the WINDOW keyword */
     int     size_pos, size_len, slide_pos, slide_len, on_pos, on_len;
+    int     lateness_pos, lateness_len; /* LATENESS d */
 } window_spec_t;
 
 typedef struct select_stmt {
@@ -104,6 +108,7 @@ typedef struct select_stmt {
     ast_t       **group;
     int           ngroup, group_cap;
     ast_t        *having;
+    int           having_pos, having_len; /* the HAVING keyword */
     order_item_t *order;
     int           norder, order_cap;
     int64_t       limit;
@@ -139,9 +144,17 @@ struct stmt {
     stmt_t     *inner;      /* EXPLAIN */
 };
 
-/* Limits that keep hostile input cheap. */
+/* Limits that keep hostile input cheap. Every recursive walk of a tree
+ * (sema, ast_print, ast_equal, the planner) is bounded by AST_MAX_DEPTH;
+ * the work that compares every item with every other is bounded by the
+ * counts. */
 #define AST_MAX_DEPTH   200     /* nesting of expressions */
 #define PARSE_MAX_TEXT  (1 << 20)
+#define PARSE_MAX_COLUMNS 1000  /* select list items */
+#define PARSE_MAX_KEYS  100     /* GROUP BY and ORDER BY items, each */
+#define PARSE_MAX_LIST  100000  /* IN (...), function arguments, CASE */
+#define PARSE_MAX_OPTIONS 32    /* WITH (...) options */
+#define SEMA_MAX_AGGREGATES 1000 /* aggregate calls in a statement */
 
 /* Parse one statement (an optional trailing ';'). Returns NULL and fills
  * err on any lexical or syntax error. Semantic checks are sema_check(). */

@@ -44,11 +44,15 @@ opt_semi ::= SEMI.
 cmd ::= select(S).                    { ps->stmt = ps_stmt(ps, STMT_SELECT); ps->stmt->select = S; }
 cmd ::= create.
 cmd ::= drop.
-cmd ::= SHOW QUERIES.                 { ps->stmt = ps_stmt(ps, STMT_SHOW); }
+cmd ::= show.
 cmd ::= EXPLAIN explainable.          { ps_explain(ps); }
 
 explainable ::= select(S).            { ps->stmt = ps_stmt(ps, STMT_SELECT); ps->stmt->select = S; }
 explainable ::= create.
+explainable ::= drop.
+explainable ::= show.
+
+show ::= SHOW QUERIES.                { ps->stmt = ps_stmt(ps, STMT_SHOW); }
 
 create ::= createhead AS select(S).   { ps->stmt->select = S; }
 createhead ::= CREATE QUERY ifnotexists(E) nm(N) opt_with.
@@ -111,7 +115,7 @@ slide ::= SLIDE DURATION(S).          { ps_slide(ps, S); }
 timeon ::= .
 timeon ::= ON nm(F).                  { ps_window_on(ps, F); }
 lateness ::= .
-lateness ::= LATENESS DURATION(L).    { ps_lateness(ps, L); }
+lateness ::= LATENESS(K) DURATION(L).{ ps_lateness(ps, K, L); }
 
 groupby ::= .
 groupby ::= GROUP BY grouplist.
@@ -119,7 +123,7 @@ grouplist ::= expr(E).                { ps_group(ps, E); }
 grouplist ::= grouplist COMMA expr(E).{ ps_group(ps, E); }
 
 having ::= .
-having ::= HAVING expr(E).            { ps->sel->having = E; }
+having ::= HAVING(K) expr(E).         { ps_having(ps, K, E); }
 
 orderby ::= .
 orderby ::= ORDER BY orderlist.
@@ -213,45 +217,50 @@ term(A) ::= TRUE(X).                  { A = ps_literal(ps, TK_TRUE, X); }
 term(A) ::= FALSE(X).                 { A = ps_literal(ps, TK_FALSE, X); }
 
 %code {
-/* Which terminals could the parser shift next? Simulates each token on a
- * copy of the state stack, following reductions (including default ones)
- * until the token is shifted or refused. Used only to word a syntax
- * error, so its cost does not matter. */
+/* Would the parser, in its current state, accept token tk? Simulates the
+ * reductions lemon would make (default ones included) on a read-only view
+ * of the stack plus a small overlay of the states the simulated
+ * reductions push, until tk is shifted or refused. The driver asks before
+ * every token, so a syntax error is reported from the state that saw the
+ * bad token, not after lemon has reduced the stack away; the same
+ * simulation lists what was expected. Cost: the reductions the parser
+ * makes anyway. */
 int fsql_ntokens(void) { return YYNTOKEN; }
+
+int fsql_accepts(void *p, int tk)
+{
+    const yyParser *parser = p;
+    YYACTIONTYPE over[128];
+    int k = (int)(parser->yytos - parser->yystack) + 1; /* stack entries */
+    int m = 0;                                          /* overlay entries */
+    if (tk < 0 || tk >= YYNTOKEN || tk == TK_ILLEGAL)
+        return 0;
+    for (int guard = 0; guard < 4096; guard++) {
+        YYACTIONTYPE top = m ? over[m - 1] : parser->yystack[k - 1].stateno;
+        YYACTIONTYPE act = yy_find_shift_action((YYCODETYPE)tk, top);
+        if (act >= YY_MIN_REDUCE && act < YY_MIN_REDUCE + YYNRULE) {
+            int rule = act - YY_MIN_REDUCE;
+            int n = -yyRuleInfoNRhs[rule];
+            if (m >= n) {
+                m -= n;
+            } else {
+                k -= n - m;
+                m = 0;
+            }
+            if (k < 1 || m >= (int)(sizeof(over) / sizeof(over[0])))
+                return 0;
+            top = m ? over[m - 1] : parser->yystack[k - 1].stateno;
+            over[m++] = yy_find_reduce_action(top, yyRuleInfoLhs[rule]);
+            continue;
+        }
+        return act <= YY_MAX_SHIFTREDUCE || act == YY_ACCEPT_ACTION;
+    }
+    return 0;
+}
 
 void fsql_expected(void *p, unsigned char *ok, int n)
 {
-    yyParser *parser = p;
-    int depth = (int)(parser->yytos - parser->yystack) + 1;
-    YYACTIONTYPE *st = malloc(sizeof(YYACTIONTYPE) * (size_t)(depth + 64));
-    if (!st)
-        return;
-    for (int t = 1; t < YYNTOKEN && t < n; t++) {
-        ok[t] = 0;
-        if (t == TK_ILLEGAL)
-            continue;
-        int top = depth - 1;
-        for (int i = 0; i < depth; i++)
-            st[i] = parser->yystack[i].stateno;
-        for (int guard = 0; guard < 1000; guard++) {
-            YYACTIONTYPE act = yy_find_shift_action((YYCODETYPE)t, st[top]);
-            if (act >= YY_MIN_REDUCE && act < YY_MIN_REDUCE + YYNRULE) {
-                int rule = act - YY_MIN_REDUCE;
-                top -= yyRuleInfoNRhs[rule] * -1;
-                if (top < 0 || top + 1 >= depth + 64)
-                    break;
-                /* The goto may itself be a pending reduce; the next
-                 * yy_find_shift_action() hands it straight back. */
-                st[top + 1] = yy_find_reduce_action(st[top],
-                                                    yyRuleInfoLhs[rule]);
-                top++;
-                continue;
-            }
-            if (act <= YY_MAX_SHIFTREDUCE || act == YY_ACCEPT_ACTION)
-                ok[t] = 1;
-            break;
-        }
-    }
-    free(st);
+    for (int t = 0; t < YYNTOKEN && t < n; t++)
+        ok[t] = (unsigned char)fsql_accepts(p, t);
 }
 }

@@ -73,8 +73,12 @@ again:
     ipv4 "/" digit+                        { TOK(CIDR); }
     ipv6                                   { TOK(IPV6); }
     ipv6 "/" digit+                        { TOK(CIDR); }
-    digit idch+ ("." idch+)*               { FAIL("malformed number, duration or address '%.*s'",
-                                                  (int)(YYCURSOR - start), start); }
+    /* Longer than any good literal it starts like: "10x", "1.5s",
+     * "1.2.3.4.5". Same-length matches go to the rules above. */
+    digit [a-zA-Z0-9_.]* idch              { ps_bad_literal(err, text, (int)(start - s),
+                                                            (int)(YYCURSOR - start));
+                                             tok->pos = (int)(start - s); tok->len = 1;
+                                             return TK_ILLEGAL; }
 
     [a-zA-Z_] idch*                        { TOK(ID); }
     "\"" ([^"\x00] | "\"\"")+ "\""         { TOK(QUOTED_ID); }

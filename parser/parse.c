@@ -15,6 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
+
 /* ---- nodes ------------------------------------------------------------ */
 
 ast_t *ast_new(arena_t *a, ast_kind_t k, int pos, int len)
@@ -156,6 +159,11 @@ void ps_option(pstate_t *ps, token_t key, token_t val)
     if (!ps->stmt || ps->stmt->kind != STMT_CREATE)
         ps->stmt = ps_stmt(ps, STMT_CREATE);
     stmt_t *st = ps->stmt;
+    if (st->nopts >= PARSE_MAX_OPTIONS) {
+        fail_at(ps, key, "too many options (at most %s)",
+                XSTR(PARSE_MAX_OPTIONS));
+        return;
+    }
     if (st->nopts == st->opts_cap) {
         int nc = st->opts_cap ? st->opts_cap * 2 : 4;
         option_t *n = arena_alloc(ps->arena, sizeof(option_t) * (size_t)nc);
@@ -218,6 +226,12 @@ void ps_item(pstate_t *ps, ast_t *e, token_t *alias)
     select_t *s = ps->sel;
     if (check_depth(ps, e))
         return;
+    if (s->nitems >= PARSE_MAX_COLUMNS) {
+        fail_at(ps, (token_t){e->pos, e->len},
+                "too many columns in the select list (at most %s)",
+                XSTR(PARSE_MAX_COLUMNS));
+        return;
+    }
     if (s->nitems == s->items_cap) {
         int nc = s->items_cap ? s->items_cap * 2 : 8;
         sel_item_t *n = arena_alloc(ps->arena, sizeof(sel_item_t) * (size_t)nc);
@@ -229,6 +243,10 @@ void ps_item(pstate_t *ps, ast_t *e, token_t *alias)
     sel_item_t *it = &s->items[s->nitems++];
     it->expr = e;
     it->alias = alias ? tok_name(ps, *alias) : NULL;
+    if (alias) {
+        it->alias_pos = alias->pos;
+        it->alias_len = alias->len;
+    }
     it->pos = e->pos;
     it->len = e->len;
 }
@@ -282,18 +300,34 @@ void ps_window_on(pstate_t *ps, token_t t)
     ws->on_len = t.len;
 }
 
-void ps_lateness(pstate_t *ps, token_t t)
+void ps_lateness(pstate_t *ps, token_t kw, token_t t)
 {
-    ps->sel->window.lateness = tok_duration(ps, t);
-    ps->sel->window.has_lateness = 1;
+    window_spec_t *ws = &ps->sel->window;
+    ws->lateness = tok_duration(ps, t);
+    ws->has_lateness = 1;
+    ws->lateness_pos = kw.pos;
+    ws->lateness_len = t.pos + t.len - kw.pos;
 }
 
 void ps_group(pstate_t *ps, ast_t *e)
 {
     if (check_depth(ps, e))
         return;
+    if (ps->sel->ngroup >= PARSE_MAX_KEYS) {
+        fail_at(ps, (token_t){e->pos, e->len},
+                "too many GROUP BY expressions (at most %s)",
+                XSTR(PARSE_MAX_KEYS));
+        return;
+    }
     ast_list_add(ps->arena, &ps->sel->group, &ps->sel->ngroup,
                  &ps->sel->group_cap, e);
+}
+
+void ps_having(pstate_t *ps, token_t kw, ast_t *e)
+{
+    ps->sel->having = e;
+    ps->sel->having_pos = kw.pos;
+    ps->sel->having_len = kw.len;
 }
 
 void ps_order(pstate_t *ps, ast_t *e, int desc)
@@ -301,6 +335,12 @@ void ps_order(pstate_t *ps, ast_t *e, int desc)
     select_t *s = ps->sel;
     if (check_depth(ps, e))
         return;
+    if (s->norder >= PARSE_MAX_KEYS) {
+        fail_at(ps, (token_t){e->pos, e->len},
+                "too many ORDER BY expressions (at most %s)",
+                XSTR(PARSE_MAX_KEYS));
+        return;
+    }
     if (s->norder == s->order_cap) {
         int nc = s->order_cap ? s->order_cap * 2 : 4;
         order_item_t *n = arena_alloc(ps->arena, sizeof(order_item_t) * (size_t)nc);
@@ -515,82 +555,66 @@ ast_list_t *ps_list(pstate_t *ps, ast_list_t *l, ast_t *x)
 {
     if (!l)
         l = arena_alloc(ps->arena, sizeof(*l));
-    if (l->n >= 100000) {
-        fail_at(ps, (token_t){x->pos, x->len}, "list too long", NULL);
+    if (l->n >= PARSE_MAX_LIST) {
+        fail_at(ps, (token_t){x->pos, x->len}, "list too long (at most %s "
+                "items)", XSTR(PARSE_MAX_LIST));
         return l;
     }
     ast_list_add(ps->arena, &l->v, &l->n, &l->cap, x);
     return l;
 }
 
+/* Lemon's stack is full: parentheses or operators waiting for their
+ * right-hand side nest deeper than YYSTACKDEPTH. */
 void ps_overflow(pstate_t *ps)
 {
-    if (!ps->failed)
-        diag_set(ps->err, "statement nested too deeply");
-    ps->failed = 1;
+    fail_at(ps, ps->tok, "expression nested too deeply", NULL);
 }
 
 /* ---- syntax errors ------------------------------------------------------- */
 
+/* How an expected token is worded, in the order the words are listed:
+ * what can start an expression, operators, keywords in the order they
+ * appear in a statement, punctuation last. */
+enum { W_EXPR = 1, W_BINOP = 2 };
 static const struct {
     int         tk;
     const char *text;
-} tk_names[] = {
-    {TK_SELECT, "SELECT"}, {TK_FROM, "FROM"}, {TK_WHERE, "WHERE"},
-    {TK_GROUP, "GROUP BY"}, {TK_BY, "BY"}, {TK_HAVING, "HAVING"},
-    {TK_ORDER, "ORDER BY"}, {TK_ASC, "ASC"}, {TK_DESC, "DESC"},
-    {TK_LIMIT, "LIMIT"}, {TK_WINDOW, "WINDOW"}, {TK_SLIDE, "SLIDE"},
-    {TK_ON, "ON"}, {TK_LATENESS, "LATENESS"}, {TK_CREATE, "CREATE"},
-    {TK_QUERY, "QUERY"}, {TK_QUERIES, "QUERIES"}, {TK_WITH, "WITH"},
-    {TK_AS, "AS"}, {TK_DROP, "DROP"}, {TK_SHOW, "SHOW"},
-    {TK_EXPLAIN, "EXPLAIN"}, {TK_IF, "IF"}, {TK_EXISTS, "EXISTS"},
-    {TK_KEEP, "KEEP"}, {TK_DATA, "DATA"}, {TK_AND, "AND"}, {TK_OR, "OR"},
-    {TK_NOT, "NOT"}, {TK_IN, "IN"}, {TK_BETWEEN, "BETWEEN"},
-    {TK_CASE, "CASE"}, {TK_WHEN, "WHEN"}, {TK_THEN, "THEN"},
-    {TK_ELSE, "ELSE"}, {TK_END, "END"}, {TK_DISTINCT, "DISTINCT"},
-    {TK_TRUE, "TRUE"}, {TK_FALSE, "FALSE"}, {TK_DURATION, "a duration"},
-    {TK_INTEGER, "an integer"}, {TK_FLOAT, "a number"},
-    {TK_STRING, "a string"}, {TK_IPV4, "an address"},
-    {TK_IPV6, "an address"}, {TK_CIDR, "a network"}, {TK_ID, "a name"},
-    {TK_QUOTED_ID, "a name"}, {TK_LP, "'('"}, {TK_RP, "')'"},
-    {TK_COMMA, "','"}, {TK_SEMI, "';'"}, {TK_STAR, "'*'"},
-    {TK_PLUS, "'+'"}, {TK_MINUS, "'-'"}, {TK_SLASH, "'/'"},
-    {TK_REM, "'%'"}, {TK_BITAND, "'&'"}, {TK_BITOR, "'|'"},
-    {TK_BITNOT, "'~'"}, {TK_EQ, "'='"}, {TK_NE, "'!='"}, {TK_LT, "'<'"},
-    {TK_LE, "'<='"}, {TK_GT, "'>'"}, {TK_GE, "'>='"},
+    int         what;       /* W_EXPR: starts an expression;
+                               W_BINOP: joins two expressions */
+} tk_words[] = {
+    {TK_ID, "a name", W_EXPR}, {TK_QUOTED_ID, "a name", W_EXPR},
+    {TK_INTEGER, "an integer", W_EXPR}, {TK_FLOAT, "a number", W_EXPR},
+    {TK_STRING, "a string", W_EXPR}, {TK_DURATION, "a duration", W_EXPR},
+    {TK_IPV4, "an address", W_EXPR}, {TK_IPV6, "an address", W_EXPR},
+    {TK_CIDR, "a network", W_EXPR}, {TK_TRUE, "TRUE", W_EXPR},
+    {TK_FALSE, "FALSE", W_EXPR}, {TK_LP, "'('", W_EXPR},
+    {TK_CASE, "CASE", W_EXPR}, {TK_BITNOT, "'~'", W_EXPR},
+    {TK_MINUS, "'-'", W_EXPR | W_BINOP}, {TK_PLUS, "'+'", W_EXPR | W_BINOP},
+    {TK_NOT, "NOT", W_EXPR | W_BINOP},
+    {TK_STAR, "'*'", W_BINOP}, {TK_SLASH, "'/'", W_BINOP},
+    {TK_REM, "'%'", W_BINOP}, {TK_BITAND, "'&'", W_BINOP},
+    {TK_BITOR, "'|'", W_BINOP}, {TK_EQ, "'='", W_BINOP},
+    {TK_NE, "'!='", W_BINOP}, {TK_LT, "'<'", W_BINOP},
+    {TK_LE, "'<='", W_BINOP}, {TK_GT, "'>'", W_BINOP},
+    {TK_GE, "'>='", W_BINOP}, {TK_IN, "IN", W_BINOP},
+    {TK_BETWEEN, "BETWEEN", W_BINOP}, {TK_AND, "AND", W_BINOP},
+    {TK_OR, "OR", W_BINOP},
+    {TK_SELECT, "SELECT", 0}, {TK_CREATE, "CREATE", 0},
+    {TK_DROP, "DROP", 0}, {TK_SHOW, "SHOW", 0}, {TK_EXPLAIN, "EXPLAIN", 0},
+    {TK_QUERY, "QUERY", 0}, {TK_QUERIES, "QUERIES", 0}, {TK_IF, "IF", 0},
+    {TK_EXISTS, "EXISTS", 0}, {TK_WITH, "WITH", 0}, {TK_KEEP, "KEEP DATA", 0},
+    {TK_DATA, "DATA", 0}, {TK_DISTINCT, "DISTINCT", 0},
+    {TK_WHEN, "WHEN", 0}, {TK_THEN, "THEN", 0}, {TK_ELSE, "ELSE", 0},
+    {TK_END, "END", 0}, {TK_AS, "AS", 0}, {TK_FROM, "FROM", 0},
+    {TK_WHERE, "WHERE", 0}, {TK_WINDOW, "WINDOW", 0},
+    {TK_SLIDE, "SLIDE", 0}, {TK_ON, "ON", 0}, {TK_LATENESS, "LATENESS", 0},
+    {TK_GROUP, "GROUP BY", 0}, {TK_BY, "BY", 0}, {TK_HAVING, "HAVING", 0},
+    {TK_ORDER, "ORDER BY", 0}, {TK_ASC, "ASC", 0}, {TK_DESC, "DESC", 0},
+    {TK_LIMIT, "LIMIT", 0}, {TK_COMMA, "','", 0}, {TK_RP, "')'", 0},
+    {TK_SEMI, "';'", 0},
 };
-
-static const char *tk_text(int tk)
-{
-    for (size_t i = 0; i < sizeof(tk_names) / sizeof(tk_names[0]); i++)
-        if (tk_names[i].tk == tk)
-            return tk_names[i].text;
-    return NULL;
-}
-
-static int is_operator(int tk)
-{
-    switch (tk) {
-    case TK_AND: case TK_OR: case TK_EQ: case TK_NE: case TK_LT:
-    case TK_LE: case TK_GT: case TK_GE: case TK_PLUS: case TK_MINUS:
-    case TK_STAR: case TK_SLASH: case TK_REM: case TK_BITAND:
-    case TK_BITOR: case TK_IN: case TK_NOT: case TK_BETWEEN:
-        return 1;
-    }
-    return 0;
-}
-
-static int is_expr_start(int tk)
-{
-    switch (tk) {
-    case TK_INTEGER: case TK_FLOAT: case TK_STRING: case TK_DURATION:
-    case TK_IPV4: case TK_IPV6: case TK_CIDR: case TK_TRUE: case TK_FALSE:
-    case TK_ID: case TK_QUOTED_ID: case TK_LP: case TK_MINUS: case TK_PLUS:
-    case TK_NOT: case TK_BITNOT: case TK_CASE:
-        return 1;
-    }
-    return 0;
-}
+#define NWORDS (sizeof(tk_words) / sizeof(tk_words[0]))
 
 /* Keywords that double as names (the grammar's %fallback list). */
 static int is_fallback_kw(int tk)
@@ -604,63 +628,156 @@ static int is_fallback_kw(int tk)
     return 0;
 }
 
-void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser)
+static int is_clause_kw(int tk)
 {
-    if (ps->failed)
-        return;
-    ps->failed = 1;
+    return tk == TK_WHERE || tk == TK_WINDOW || tk == TK_GROUP ||
+           tk == TK_HAVING || tk == TK_ORDER || tk == TK_LIMIT;
+}
+
+/* Words for what the parser would have taken instead: "an expression"
+ * stands for everything that can start one, "an operator" for the binary
+ * operators when more than two fit, "end of statement" for the end (and
+ * a ';' before it). At most 8 items, "a, b or c". */
+static void expected_text(pstate_t *ps, void *parser, char *out, size_t size)
+{
     unsigned char ok[256] = {0};
     int ntok = fsql_ntokens();
     fsql_expected(parser, ok, ntok < 256 ? ntok : 256);
 
     int expr = ok[TK_ID] && ok[TK_INTEGER];
     int nops = 0;
-    for (int t = 1; t < ntok && t < 256; t++)
-        if (ok[t] && is_operator(t))
+    for (size_t i = 0; i < NWORDS; i++)
+        if (ok[tk_words[i].tk] && (tk_words[i].what & W_BINOP) &&
+            !(expr && (tk_words[i].what & W_EXPR)))
             nops++;
-    const char *items[24];
-    int n = 0;
-    for (int t = 1; t < ntok && t < 256 && n < 24; t++) {
+    /* Inside BETWEEN x AND y, name the AND. */
+    int and_required = ok[TK_AND] && ps->between_open > 0;
+    if (and_required)
+        nops--;
+    const char *items[NWORDS + 3];
+    int n = 0, said_ops = 0;
+    if (expr)
+        items[n++] = "an expression";
+    if (and_required)
+        items[n++] = "AND";
+    for (size_t i = 0; i < NWORDS; i++) {
+        int t = tk_words[i].tk, what = tk_words[i].what;
         if (!ok[t])
             continue;
+        if (expr && (what & W_EXPR))
+            continue;                   /* "an expression" */
         if (ok[TK_ID] && is_fallback_kw(t))
-            continue;                    /* already "a name" */
-        if (expr && is_expr_start(t) && t != TK_ID)
-            continue;                    /* folded into "an expression" */
-        if (nops > 2 && is_operator(t))
-            continue;                    /* folded into "an operator" */
-        if (t == TK_QUOTED_ID || t == TK_IPV6 || t == TK_BY)
-            continue;                    /* said by a sibling */
-        const char *txt = t == TK_ID && expr ? "an expression" : tk_text(t);
-        if (!txt)
-            continue;
+            continue;                   /* already "a name" */
+        if (t == TK_SEMI && ok[0])
+            continue;                   /* "end of statement" */
+        if (t == TK_LP && nops > 2)
+            continue;                   /* only to call a name */
+        if ((t == TK_ID || t == TK_QUOTED_ID) && ok[TK_AS])
+            continue;                   /* the alias AS introduces */
+        if (t == TK_AND && and_required)
+            continue;                   /* said first */
+        const char *txt = tk_words[i].text;
+        if (nops > 2 && (what & W_BINOP)) {
+            if (said_ops)
+                continue;
+            said_ops = 1;
+            txt = "an operator";
+        }
         int dup = 0;
-        for (int i = 0; i < n; i++)
-            dup |= strcmp(items[i], txt) == 0;
+        for (int j = 0; j < n; j++)
+            dup |= strcmp(items[j], txt) == 0;
         if (!dup)
             items[n++] = txt;
     }
-    if (nops > 2 && n < 24)
-        items[n++] = "an operator";
+    if (ok[0])
+        items[n++] = "end of statement";
 
-    char exp[400] = "";
     size_t len = 0;
-    for (int i = 0; i < n && i < 8; i++) {
-        const char *sep = i == 0 ? "" : (i == n - 1 || i == 7) ? " or " : ", ";
-        int w = snprintf(exp + len, sizeof(exp) - len, "%s%s", sep, items[i]);
-        if (w < 0 || (size_t)w >= sizeof(exp) - len)
+    out[0] = 0;
+    if (n > 8)
+        n = 8;
+    for (int i = 0; i < n; i++) {
+        const char *sep = i == 0 ? "" : i == n - 1 ? " or " : ", ";
+        int w = snprintf(out + len, size - len, "%s%s", sep, items[i]);
+        if (w < 0 || (size_t)w >= size - len)
             break;
         len += (size_t)w;
     }
+}
+
+/* Report a token the parser cannot take (major 0: the end of the text),
+ * from the parser's state before that token. */
+void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser)
+{
+    if (ps->failed)
+        return;
+    ps->failed = 1;
+    char exp[400];
+    expected_text(ps, parser, exp, sizeof(exp));
+    const char *hint = "";
+    if (major == TK_STAR && ps->prev_tk == TK_SELECT)
+        hint = " (SELECT * is not supported: name the fields you want)";
+    else if (is_clause_kw(major) && ps->seen_from)
+        hint = " (after FROM come WHERE, WINDOW, GROUP BY, HAVING, ORDER BY "
+               "and LIMIT, in this order)";
     if (major == 0) {
-        int end = (int)strlen(ps->text);
+        /* Just after the last token, not after trailing blanks. */
+        int end = ps->prev_tk ? ps->tok.pos + ps->tok.len
+                              : (int)strlen(ps->text);
         diag_at(ps->err, ps->text, end, 1, "unexpected end of statement%s%s",
-                n ? ", expected " : "", exp);
+                *exp ? ", expected " : "", exp);
     } else {
+        int show = tok.len > 40 ? 40 : tok.len;
         diag_at(ps->err, ps->text, tok.pos, tok.len,
-                "syntax error at '%.*s'%s%s", tok.len > 40 ? 40 : tok.len,
-                ps->text + tok.pos, n ? ", expected " : "", exp);
+                "syntax error at '%.*s%s'%s%s%s", show, ps->text + tok.pos,
+                show < tok.len ? "..." : "", *exp ? ", expected " : "", exp,
+                hint);
     }
+}
+
+/* Lexer errors for text that starts like a number but is none: says
+ * which of hexadecimal number, duration or address it looks like. */
+void ps_bad_literal(diag_t *err, const char *text, int pos, int len)
+{
+    const char *s = text + pos;
+    int show = len > 40 ? 40 : len;
+    const char *more = show < len ? "..." : "";
+    int i = 0, dots = 0, other = 0;
+    for (int j = 0; j < len; j++) {
+        if (s[j] == '.')
+            dots++;
+        else if (!isdigit((unsigned char)s[j]))
+            other++;
+    }
+    /* duration-like: digits, an optional fraction, then letters only */
+    while (i < len && isdigit((unsigned char)s[i]))
+        i++;
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && isdigit((unsigned char)s[i]))
+            i++;
+    }
+    int unit = i;
+    while (i < len && isalpha((unsigned char)s[i]))
+        i++;
+    int duration = i == len && unit < len;
+    /* or units run together: 1h30m */
+    if (!dots && strspn(s, "0123456789mshd") == (size_t)len)
+        duration = 1;
+
+    if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        diag_at(err, text, pos, len, "malformed hexadecimal number '%.*s%s'",
+                show, s, more);
+    else if (duration)
+        diag_at(err, text, pos, len, "invalid duration '%.*s%s' (write a "
+                "whole number and a unit: 500ms, 10s, 5m, 1h or 2d)", show,
+                s, more);
+    else if (dots >= 2 && !other)
+        diag_at(err, text, pos, len, "invalid address '%.*s%s'", show, s,
+                more);
+    else
+        diag_at(err, text, pos, len, "malformed number '%.*s%s'", show, s,
+                more);
 }
 
 /* ---- the driver ----------------------------------------------------------- */
@@ -701,7 +818,21 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
             break;
         }
         ntokens++;
+        /* Refuse a token before lemon sees it, so the error is worded
+         * from the state that could not take it (lemon would first make
+         * its default reductions). */
+        if (!fsql_accepts(parser, tk)) {
+            ps_syntax_error(&ps, tk, tok, parser);
+            break;
+        }
+        ps.tok = tok;
         fsqlParse(parser, tk, tok, &ps);
+        ps.prev_tk = tk;
+        ps.seen_from |= tk == TK_FROM;
+        if (tk == TK_BETWEEN)
+            ps.between_open++;
+        else if (tk == TK_AND && ps.between_open > 0)
+            ps.between_open--;
     } while (tk != 0 && !ps.failed);
     fsqlParseFree(parser, free);
     if (ps.failed || !ps.stmt) {

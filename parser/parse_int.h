@@ -23,6 +23,10 @@ typedef struct pstate {
     stmt_t     *stmt;
     select_t   *sel;
     int         failed;
+    token_t     tok;        /* the token being parsed (for overflow) */
+    int         prev_tk;    /* the token before it, 0 at the start */
+    int         seen_from;  /* a FROM has been parsed */
+    int         between_open; /* BETWEENs still waiting for their AND */
 } pstate_t;
 
 /* Lexer (lexer.re): the next token at *pos; returns its code, 0 at the
@@ -41,8 +45,9 @@ void    ps_item(pstate_t *ps, ast_t *e, token_t *alias);
 void    ps_window(pstate_t *ps, token_t w, token_t size);
 void    ps_slide(pstate_t *ps, token_t t);
 void    ps_window_on(pstate_t *ps, token_t t);
-void    ps_lateness(pstate_t *ps, token_t t);
+void    ps_lateness(pstate_t *ps, token_t kw, token_t t);
 void    ps_group(pstate_t *ps, ast_t *e);
+void    ps_having(pstate_t *ps, token_t kw, ast_t *e);
 void    ps_order(pstate_t *ps, ast_t *e, int desc);
 void    ps_limit(pstate_t *ps, token_t t);
 ast_t  *ps_literal(pstate_t *ps, int tk, token_t t);
@@ -65,12 +70,19 @@ void    ps_overflow(pstate_t *ps);
  * would have accepted). */
 void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser);
 
+/* The lexer's error for a token that starts with a digit but is no
+ * number, duration or address ("10x", "1.2.3.4.5"). */
+void ps_bad_literal(diag_t *err, const char *text, int pos, int len);
+
 /* Lemon's entry points (grammar.c). */
 void *fsqlParseAlloc(void *(*)(size_t));
 void  fsqlParse(void *p, int major, token_t minor, pstate_t *ps);
 void  fsqlParseFree(void *p, void (*)(void *));
-/* Terminals the parser in its current state can shift (grammar.y %code):
- * fills ok[0..n) with 1 for acceptable token codes. */
+/* Would the parser in its current state accept token tk (0: the end)?
+ * Does not change the parser (grammar.y %code). */
+int   fsql_accepts(void *parser, int tk);
+/* Terminals the parser in its current state can take: fills ok[0..n)
+ * with 1 for acceptable token codes (ok[0]: the end of the statement). */
 void  fsql_expected(void *parser, unsigned char *ok, int n);
 int   fsql_ntokens(void);
 

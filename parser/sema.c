@@ -24,6 +24,7 @@ typedef struct sctx {
     arena_t    *a;
     diag_t     *err;
     int         failed;
+    int         naggs;      /* aggregate calls seen */
 } sctx_t;
 
 enum place { P_SELECT, P_WHERE, P_GROUP, P_HAVING, P_ORDER, P_WINDOW };
@@ -69,6 +70,78 @@ static int fail_pos(sctx_t *c, int pos, int len, const char *fmt, ...)
     diag_at(c->err, c->text, pos, len, "%s", msg);
     c->failed = 1;
     return -1;
+}
+
+/* The text an expression covers: from its leftmost to its rightmost
+ * token (parentheses around it not included). */
+static void span(const ast_t *x, int *lo, int *hi)
+{
+    if (!x)
+        return;
+    if (x->pos < *lo)
+        *lo = x->pos;
+    if (x->pos + x->len > *hi)
+        *hi = x->pos + x->len;
+    if (x->is_alias)
+        return;             /* its children are in the select list */
+    span(x->a, lo, hi);
+    span(x->b, lo, hi);
+    span(x->c, lo, hi);
+    for (int i = 0; i < x->nlist; i++)
+        span(x->list[i], lo, hi);
+}
+
+static int fail_span(sctx_t *c, const ast_t *x, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* An error about a whole expression: the caret underlines all of it. */
+static int fail_span(sctx_t *c, const ast_t *x, const char *fmt, ...)
+{
+    if (c->failed)
+        return -1;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int lo = x->pos, hi = x->pos + x->len;
+    span(x, &lo, &hi);
+    return fail_pos(c, lo, hi - lo, "%s", msg);
+}
+
+/* Names in HAVING and ORDER BY that are aliases of the select list stand
+ * for the aliased expression (the select item is shared, not copied).
+ * Inside an aggregate's arguments names are flow fields, never aliases:
+ * HAVING max(bytes) > 0 means the field even when a column is called
+ * bytes. */
+static ast_t *subst_aliases(sctx_t *c, select_t *s, ast_t *x)
+{
+    if (!x)
+        return NULL;
+    if (x->kind == A_COLUMN) {
+        for (int j = 0; j < s->nitems; j++)
+            if (s->items[j].alias && strcmp(s->items[j].alias, x->name) == 0) {
+                /* The top node copied, so that errors point here. */
+                ast_t *r = arena_alloc(c->a, sizeof(*r));
+                *r = *s->items[j].expr;
+                r->pos = x->pos;
+                r->len = x->len;
+                r->is_alias = 1;
+                return r;
+            }
+        return x;
+    }
+    if (x->kind == A_FUNC) {
+        int fn = func_lookup(x->name);
+        if (fn >= 0 && func_table[fn].is_agg)
+            return x;
+    }
+    x->a = subst_aliases(c, s, x->a);
+    x->b = subst_aliases(c, s, x->b);
+    x->c = subst_aliases(c, s, x->c);
+    for (int i = 0; i < x->nlist; i++)
+        x->list[i] = subst_aliases(c, s, x->list[i]);
+    return x;
 }
 
 static int is_literal(const ast_t *x)
@@ -203,6 +276,9 @@ static int resolve_func(sctx_t *c, ast_t *x, int place, int in_agg)
         return fail_pos(c, x->pos, name_len,
                         "DISTINCT is only allowed in count(DISTINCT ...)");
     if (f->is_agg) {
+        if (++c->naggs > SEMA_MAX_AGGREGATES)
+            return fail_pos(c, x->pos, name_len, "too many aggregate "
+                            "functions (at most %d)", SEMA_MAX_AGGREGATES);
         if (in_agg)
             return fail_pos(c, x->pos, name_len, "aggregate function %s() "
                             "cannot be nested inside another aggregate",
@@ -597,11 +673,12 @@ static int check_window(sctx_t *c, select_t *s, int continuous)
         w->time_field = F_RECEIVED;
     }
     if (w->has_lateness && w->time_field == F_RECEIVED)
-        return fail_pos(c, w->pos, w->len, "LATENESS applies to windows "
-                        "ON start or ON end, not on the receive time");
+        return fail_pos(c, w->lateness_pos, w->lateness_len, "LATENESS "
+                        "applies to windows ON start or ON end, not on the "
+                        "receive time");
     if (w->has_lateness && w->lateness > MAX_WINDOW_MS)
-        return fail_pos(c, w->pos, w->len, "LATENESS is too large (at most "
-                        "7d)");
+        return fail_pos(c, w->lateness_pos, w->lateness_len, "LATENESS is "
+                        "too large (at most 7d)");
     if (!w->has_lateness)
         w->lateness = w->time_field == F_RECEIVED ? 0 : DEFAULT_LATENESS_MS;
     return 0;
@@ -631,7 +708,7 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
             return fail(c, s->items[i].expr, "a network can only be used "
                         "with IN, e.g. srcip IN 10.0.0.0/8");
         if (s->items[i].alias && reserved_name(s->items[i].alias))
-            return fail_pos(c, s->items[i].pos, s->items[i].len,
+            return fail_pos(c, s->items[i].alias_pos, s->items[i].alias_len,
                             "column name '%s' is reserved",
                             s->items[i].alias);
     }
@@ -639,8 +716,8 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
         if (resolve(c, s->where, P_WHERE, 0) < 0)
             return -1;
         if (s->where->type != TYPE_BOOL)
-            return fail(c, s->where, "WHERE needs a boolean condition, not "
-                        "%s", type_name(s->where->type));
+            return fail_span(c, s->where, "WHERE needs a boolean condition, "
+                             "not %s", type_name(s->where->type));
     }
     for (int i = 0; i < s->ngroup; i++) {
         ast_t *g = s->group[i];
@@ -673,6 +750,8 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
             return fail(c, g, "GROUP BY needs an expression over fields");
     }
     /* HAVING and ORDER BY may name select items by alias. */
+    if (s->having)
+        s->having = subst_aliases(c, s, s->having);
     for (int i = 0; i < s->norder; i++) {
         order_item_t *o = &s->order[i];
         if (o->expr->kind == A_INT) {
@@ -695,6 +774,7 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
             if (o->item >= 0)
                 continue;
         }
+        o->expr = subst_aliases(c, s, o->expr);
         if (resolve(c, o->expr, P_ORDER, 0) < 0)
             return -1;
     }
@@ -702,14 +782,16 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
         if (resolve(c, s->having, P_HAVING, 0) < 0)
             return -1;
         if (s->having->type != TYPE_BOOL)
-            return fail(c, s->having, "HAVING needs a boolean condition, "
-                        "not %s", type_name(s->having->type));
+            return fail_span(c, s->having, "HAVING needs a boolean "
+                             "condition, not %s",
+                             type_name(s->having->type));
     }
-    int aggregated = s->ngroup > 0 || s->having;
+    int aggregated = s->ngroup > 0 || has_agg(s->having);
     for (int i = 0; i < s->nitems && !aggregated; i++)
         aggregated = has_agg(s->items[i].expr);
     if (s->having && !aggregated)
-        return fail(c, s->having, "HAVING needs GROUP BY or an aggregate");
+        return fail_pos(c, s->having_pos, s->having_len,
+                        "HAVING needs GROUP BY or an aggregate function");
     if (aggregated) {
         for (int i = 0; i < s->nitems; i++)
             if (check_grouped(c, s, s->items[i].expr) < 0)
@@ -805,7 +887,8 @@ static int check_options(sctx_t *c, stmt_t *st)
         default:
             if (strlen(o->value) > 255)
                 return fail_pos(c, o->val_pos, o->val_len,
-                                "%s is too long", o->key);
+                                "%s is too long (at most 255 bytes)",
+                                o->key);
         }
     }
     return 0;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+static int is_cont(char c);
+
 void diag_clear(diag_t *d)
 {
     memset(d, 0, sizeof(*d));
@@ -29,8 +31,8 @@ void diag_at(diag_t *d, const char *text, int offset, int len,
         if (text[i] == '\n') {
             d->line++;
             d->col = 1;
-        } else {
-            d->col++;
+        } else if (!is_cont(text[i])) {
+            d->col++;       /* columns count characters, not bytes */
         }
     }
 }
@@ -46,6 +48,12 @@ void diag_set(diag_t *d, const char *fmt, ...)
     d->set = 1;
     d->offset = -1;
     d->line = d->col = d->len = 0;
+}
+
+/* UTF-8 continuation bytes do not start a character. */
+static int is_cont(char c)
+{
+    return ((unsigned char)c & 0xc0) == 0x80;
 }
 
 char *diag_render(const diag_t *d, const char *text, char *buf, size_t size)
@@ -64,21 +72,41 @@ char *diag_render(const diag_t *d, const char *text, char *buf, size_t size)
     while (ls > text && ls[-1] != '\n')
         ls--;
     const char *le = strchr(ls, '\n');
-    size_t linelen = le ? (size_t)(le - ls) : strlen(ls);
-    if (linelen > 200)
-        linelen = 200;
-    int n = snprintf(buf, size, "line %d, column %d: %s\n  %.*s\n  ",
-                     d->line, d->col, d->msg, (int)linelen, ls);
+    size_t full = le ? (size_t)(le - ls) : strlen(ls);
+    size_t col = (size_t)(text + d->offset - ls);
+    /* A long line is shown as a window of at most SHOW bytes around the
+     * error, marked with "..." where it is cut. */
+    enum { SHOW = 200, BEFORE = 80 };
+    size_t from = col > SHOW - BEFORE ? col - BEFORE : 0;
+    while (from > 0 && from < full && is_cont(ls[from]))
+        from--;
+    size_t shown = full - from < SHOW ? full - from : SHOW;
+    while (shown > 0 && from + shown < full && is_cont(ls[from + shown]))
+        shown--;
+    int n = snprintf(buf, size, "line %d, column %d: %s\n  %s%.*s%s\n  ",
+                     d->line, d->col, d->msg, from ? "..." : "", (int)shown,
+                     ls + from, from + shown < full ? "..." : "");
     size_t pos = n < 0 ? 0 : (size_t)n;
-    int col = (int)(text + d->offset - ls);
-    for (int i = 0; i < col && pos + 2 < size; i++)
-        buf[pos++] = (ls[i] == '\t') ? '\t' : ' ';
-    for (int i = 0; i < d->len && pos + 2 < size &&
-                    (size_t)(col + i) < linelen + 1; i++)
+    if (pos >= size)
+        return buf;
+    if (from)
+        for (int i = 0; i < 3 && pos + 2 < size; i++)
+            buf[pos++] = ' ';
+    /* One space per character before the token (a tab stays a tab, so
+     * the caret lines up in a terminal), one caret per character of it,
+     * at least one (the end of the text has none). */
+    for (size_t i = from; i < col && pos + 2 < size; i++)
+        if (!is_cont(ls[i]))
+            buf[pos++] = ls[i] == '\t' ? '\t' : ' ';
+    int carets = 0;
+    for (size_t i = col; i < col + (size_t)d->len && i < from + shown &&
+                         pos + 2 < size; i++)
+        if (!is_cont(ls[i])) {
+            buf[pos++] = '^';
+            carets++;
+        }
+    if (!carets && pos + 2 < size)
         buf[pos++] = '^';
-    if (pos < size)
-        buf[pos] = 0;
-    else
-        buf[size - 1] = 0;
+    buf[pos] = 0;
     return buf;
 }

@@ -3,7 +3,8 @@
  *
  * Every user-facing error in flowsql (syntax, semantics, limits) is a
  * diag_t: a message, and when it concerns a statement, the byte offset and
- * length of the offending token plus its line and column (1-based). The
+ * length of the offending token plus its line and column (1-based; the
+ * column counts UTF-8 characters, the offset bytes). The
  * shell and the REST API print it with a caret under the token.
  */
 #ifndef FLOWSQL_DIAG_H
@@ -31,7 +32,8 @@ void diag_set(diag_t *d, const char *fmt, ...)
 void diag_clear(diag_t *d);
 
 /* Render "line L, column C: message", the offending line and a caret line
- * into buf (always NUL-terminated). Returns buf. */
+ * into buf (always NUL-terminated). A line longer than 200 bytes is shown
+ * as a window around the error, cut with "...". Returns buf. */
 char *diag_render(const diag_t *d, const char *text, char *buf, size_t size);
 
 #endif

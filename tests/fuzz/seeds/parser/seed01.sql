@@ -1,0 +1,1 @@
+SELECT srcip, sum(bytes) AS total FROM flows WINDOW 1m SLIDE 10s GROUP BY srcip HAVING total > 1000000 ORDER BY total DESC LIMIT 10

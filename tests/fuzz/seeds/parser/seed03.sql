@@ -1,0 +1,1 @@
+CREATE QUERY IF NOT EXISTS scans AS SELECT srcip, count(DISTINCT dstport) AS ports FROM flows WHERE proto = 'tcp' AND has_flags(tcpflags, 'S') AND NOT has_flags(tcpflags, 'A') WINDOW 1m GROUP BY srcip HAVING ports > 100

@@ -1,0 +1,1 @@
+DROP QUERY top_talkers

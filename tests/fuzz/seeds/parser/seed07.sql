@@ -1,0 +1,1 @@
+EXPLAIN SELECT srcip, count(*) FROM flows WINDOW 10s GROUP BY srcip

@@ -1,0 +1,1 @@
+EXPLAIN CREATE QUERY q AS SELECT proto, count(*) FROM flows WINDOW 5m ON end LATENESS 2m GROUP BY proto

@@ -1,0 +1,1 @@
+SELECT srcip, dstip, bytes FROM flows WHERE srcip IN 10.0.0.0/8 AND dstip = 2001:db8::1

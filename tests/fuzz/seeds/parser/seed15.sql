@@ -1,0 +1,1 @@
+SELECT CASE WHEN bytes > 1000000 THEN 'large' WHEN bytes > 1000 THEN 'medium' ELSE 'small' END AS size, count(*) FROM flows WINDOW 1m GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT srcport, dstport FROM flows WHERE dstport BETWEEN 1 AND 1023 AND srcport NOT BETWEEN 0 AND 1023

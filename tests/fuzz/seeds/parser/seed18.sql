@@ -1,0 +1,1 @@
+SELECT srcip FROM flows WHERE dstport IN (22, 23, 3389) OR proto NOT IN ('tcp', 'udp')

@@ -1,0 +1,1 @@
+SELECT bytes / packets AS avgsize, bytes % 1500, -bytes, ~tos, tos & 252 | 3, 1.5 * bytes FROM flows

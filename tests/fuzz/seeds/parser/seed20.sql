@@ -1,0 +1,1 @@
+SELECT srcip FROM flows WHERE start >= '2026-01-01T00:00:00Z' AND duration > 30s

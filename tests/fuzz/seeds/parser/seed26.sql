@@ -1,0 +1,1 @@
+SELECT srcip FROM flows WHERE exporter = 192.0.2.1 AND vlan = 10 AND ingress != egress

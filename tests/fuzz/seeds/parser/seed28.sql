@@ -1,0 +1,1 @@
+SELECT 'it''s', 0x10, 1e3, TRUE, FALSE FROM flows

@@ -1,0 +1,1 @@
+SELECT count(*) FROM flows WHERE srcip = ::ffff:10.0.0.1 OR srcip IN ::/0

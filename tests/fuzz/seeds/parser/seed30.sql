@@ -1,0 +1,1 @@
+SELECT srcipp FROM flows

@@ -1,0 +1,1 @@
+SELECT srcip, count(*) FROM flows

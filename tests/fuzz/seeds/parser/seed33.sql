@@ -1,0 +1,1 @@
+SELECT count(*) FROM flows WINDOW 10s SLIDE 3s

@@ -1,0 +1,1 @@
+SELECT srcip FROM stored_table WHERE x = 1
