@@ -7,6 +7,8 @@
 #include "tests/collect.h"
 #include "tests/test.h"
 
+#include <pthread.h>
+
 static engine_t *eng;
 static collect_t col;
 
@@ -279,6 +281,159 @@ static void test_topk(void)
     teardown();
 }
 
+/* Registering and dropping queries from another thread while batches
+ * stream through: the query that stays counts every flow exactly. */
+typedef struct churn {
+    engine_t    *e;
+    volatile int stop;
+    int          cycles;
+} churn_t;
+
+static void *churn_main(void *arg)
+{
+    churn_t *c = arg;
+    while (!c->stop) {
+        diag_t err;
+        const char *sql = "SELECT dstport, count(*), count(DISTINCT srcip) "
+                          "FROM flows WINDOW 1s GROUP BY dstport";
+        plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
+        if (engine_register(c->e, "churn", p, &err) < 0)
+            plan_free(p);
+        engine_drop(c->e, "churn");
+        c->cycles++;
+    }
+    return NULL;
+}
+
+static void test_register_drop_while_streaming(void)
+{
+    setup(1);
+    CHECK(reg("steady", "SELECT count(*), sum(bytes) FROM flows WINDOW 1h "
+                        "ON end LATENESS 1h") == 0);
+    churn_t c = {.e = eng};
+    pthread_t thr;
+    pthread_create(&thr, NULL, churn_main, &c);
+    flow_batch_t *b = flow_batch_new();
+    for (int i = 0; i < FLOW_BATCH_MAX; i++)
+        add(b, A + (uint32_t)(i % 100), C, 0, 1000 + i, 0, 6, i % 1000, 1, 3);
+    int batches = 0;
+    int64_t until = time_mono_ms() + 300;
+    while (time_mono_ms() < until || c.cycles < 50) {
+        engine_process(eng, b);
+        batches++;
+    }
+    c.stop = 1;
+    pthread_join(thr, NULL);
+    engine_finish(eng);
+    char want[128];
+    snprintf(want, sizeof(want), "[0,3600000) %lld|%lld\n",
+             (long long)batches * FLOW_BATCH_MAX,
+             (long long)batches * FLOW_BATCH_MAX * 3);
+    char *t = collect_text(&col, "steady");
+    CHECK_STR(t, want);
+    free(t);
+    CHECK(c.cycles >= 50);
+    flow_batch_free(b);
+    teardown();
+}
+
+/* approx_count_distinct stays within its stated error (2.3% standard
+ * error; we allow 3 sigma) and is exact while small. */
+static void test_hll_accuracy(void)
+{
+    static const int sizes[] = {10, 64, 1000, 20000, 300000};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        setup(1);
+        CHECK(reg("a", "SELECT approx_count_distinct(srcip) AS est, "
+                       "count(DISTINCT srcip) AS exact FROM flows WINDOW 1h "
+                       "ON end") == 0);
+        flow_batch_t *b = flow_batch_new();
+        for (int i = 0; i < sizes[k]; i++) {
+            if (b->n == FLOW_BATCH_MAX) {
+                engine_process(eng, b);
+                flow_batch_reset(b);
+            }
+            add(b, 0x0a000000u + (uint32_t)i * 7919u, C, 0, 1000, 0, 6, 80, 1, 1);
+        }
+        engine_process(eng, b);
+        engine_finish(eng);
+        CHECK_INT(col.n, 1);
+        if (col.n == 1) {
+            int64_t est = rowset_row(col.rs[0], 0)[0].i;
+            int64_t exact = rowset_row(col.rs[0], 0)[1].i;
+            CHECK_INT(exact, sizes[k]);
+            double err = (double)(est - exact) / (double)exact;
+            if (sizes[k] <= 64)
+                CHECK_INT(est, exact);
+            if (err > 0.069 || err < -0.069) {
+                fprintf(stderr, "n=%d estimate %lld (%.2f%%)\n", sizes[k],
+                        (long long)est, err * 100);
+                CHECK(!"HLL error beyond 3 sigma");
+            }
+        }
+        flow_batch_free(b);
+        teardown();
+    }
+}
+
+/* Integer sums saturate instead of wrapping, and the query counts it. */
+static void test_sum_overflow(void)
+{
+    setup(1);
+    CHECK(reg("o", "SELECT sum(bytes) FROM flows WINDOW 10s ON end") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 1000, 0, 6, 80, 1, INT64_MAX - 5);
+    add(b, A, C, 0, 1000, 0, 6, 80, 1, 100);
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "o");
+    CHECK_STR(t, "[0,10000) 9223372036854775807\n");
+    free(t);
+    query_stats_t st;
+    engine_stats(eng, "o", &st);
+    CHECK_INT(st.arith_overflows, 1);
+    flow_batch_free(b);
+    teardown();
+}
+
+/* A field the exporter did not send is 0 (:: for addresses): it groups
+ * and compares like any value, never as NULL. */
+static void test_missing_fields_are_zero(void)
+{
+    setup(1);
+    CHECK(reg("z", "SELECT srcas, nexthop, count(*) FROM flows WINDOW 10s "
+                   "ON end WHERE vlan = 0 GROUP BY srcas, nexthop") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 1000, 0, 6, 80, 1, 1);
+    add(b, B, C, 0, 1000, 0, 17, 53, 1, 1);
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "z");
+    CHECK_STR(t, "[0,10000) 0|::|2\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
+/* Windows with no flows are not emitted; the first and last windows
+ * are. */
+static void test_empty_and_edge_windows(void)
+{
+    setup(1);
+    CHECK(reg("e", "SELECT count(*) FROM flows WINDOW 10s ON end "
+                   "LATENESS 1h") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 5000, 0, 6, 80, 1, 1);      /* first window */
+    add(b, A, C, 0, 95000, 0, 6, 80, 1, 1);     /* last window, 8 empty between */
+    engine_process(eng, b);
+    engine_finish(eng);
+    char *t = collect_text(&col, "e");
+    CHECK_STR(t, "[0,10000) 1\n[90000,100000) 1\n");
+    free(t);
+    flow_batch_free(b);
+    teardown();
+}
+
 int main(void)
 {
     RUN(test_tumbling_edges);
@@ -291,5 +446,10 @@ int main(void)
     RUN(test_functions);
     RUN(test_rows_mode);
     RUN(test_topk);
+    RUN(test_register_drop_while_streaming);
+    RUN(test_hll_accuracy);
+    RUN(test_sum_overflow);
+    RUN(test_missing_fields_are_zero);
+    RUN(test_empty_and_edge_windows);
     TEST_EXIT();
 }
