@@ -16,7 +16,7 @@ PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit
 DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev
-DEB_TEST  := clang sqlite3 tmux curl softflowd pmacct nfdump tshark \
+DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3-scapy kcat default-jre-headless iproute2 procps
 
 VERSION  := 0.1.0

@@ -1,0 +1,146 @@
+#!/bin/sh
+# REST API end to end against the real daemon on loopback: registration,
+# listing, errors of every kind, limits, token, saved queries and SIGHUP,
+# refusing to start, clean shutdown.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/run/queries"
+cat > "$T/run/queries/proto_stats.sql" <<'SQL'
+-- flows per protocol, every 10 s
+SELECT proto, count(*) AS flows FROM flows WINDOW 10s GROUP BY proto
+SQL
+start_flowsqld --max-queries 4 --max-body 65536 || exit 1
+
+# --- registration -------------------------------------------------------
+api POST /api/v1/queries '{"name":"talkers","sql":"SELECT srcip, count(*) FROM flows WINDOW 10s GROUP BY srcip"}' >"$T/r1"
+eq "POST /queries registers (201)" "$CODE" 201
+check "the answer holds the plan" grep -q 'aggregate  hash by srcip' "$T/r1"
+eq "the stored text is a CREATE QUERY" "$(jq -r .sql "$T/r1")" \
+   "CREATE QUERY talkers AS SELECT srcip, count(*) FROM flows WINDOW 10s GROUP BY srcip"
+
+api POST /api/v1/queries '{"sql":"CREATE QUERY big WITH (retention = '"'"'1h'"'"', max_groups = 10) AS SELECT dstport, sum(bytes) FROM flows WINDOW 1m GROUP BY dstport"}' >"$T/r2"
+eq "CREATE QUERY with options (201)" "$CODE" 201
+eq "options are shown" "$(jq -r .options.retention "$T/r2")" 1h
+
+api POST /api/v1/queries '{"name":"talkers","sql":"SELECT srcip, count(*) FROM flows WINDOW 10s GROUP BY srcip"}' >/dev/null
+eq "same name again is 409" "$CODE" 409
+
+api GET /api/v1/queries >"$T/list"
+eq "GET /queries lists the saved file's query too" \
+   "$(jq -r '[.queries[].name] | sort | join(",")' "$T/list")" "big,proto_stats,talkers"
+eq "saved query source" "$(jq -r '.queries[] | select(.name=="proto_stats") | .source' "$T/list")" file
+
+api GET /api/v1/queries/talkers >"$T/one"
+eq "GET /queries/{name}" "$CODE" 200
+eq "columns with types" "$(jq -r '[.columns[] | .name + ":" + .type] | join(",")' "$T/one")" "srcip:ip,count:int"
+eq "counters present" "$(jq -r .counters.windows "$T/one")" 0
+
+# --- statement errors carry their position ------------------------------
+api POST /api/v1/queries '{"name":"x","sql":"SELECT srcip,\n  count(*)\nFROM flows WINDOW 10s GROUP BY dstip"}' >"$T/e1"
+eq "semantic error is 400" "$CODE" 400
+eq "error message" "$(jq -r .error "$T/e1")" \
+   "field 'srcip' must appear in GROUP BY or be used in an aggregate function"
+eq "error line and column" "$(jq -r '"\(.line):\(.column)"' "$T/e1")" "1:8"
+
+api POST /api/v1/queries '{"name":"x","sql":"SELECT count(* FROM flows WINDOW 10s"}' >"$T/e2"
+eq "syntax error is 400" "$CODE" 400
+check "syntax error says where" test "$(jq -r .column "$T/e2")" = 16
+
+api POST /api/v1/queries '{"name":"x","sql":"SELECT count(*) FROM flows"}' >"$T/e3"
+eq "continuous query without WINDOW is 400" "$CODE" 400
+check "and says why" grep -q 'needs a WINDOW' "$T/e3"
+
+# --- malformed requests -----------------------------------------------------
+api POST /api/v1/queries '{"name": "x", "sql": ' >"$T/e4"
+eq "malformed JSON is 400" "$CODE" 400
+check "malformed JSON message" grep -q 'malformed JSON' "$T/e4"
+api POST /api/v1/queries '{"name":"x"}' >"$T/e5"
+eq "missing sql is 400" "$CODE" 400
+eq "missing field message" "$(jq -r .error "$T/e5")" 'missing field "sql"'
+api POST /api/v1/queries '{"name":"x","sql":42}' >/dev/null
+eq "wrong type is 400" "$CODE" 400
+api POST /api/v1/queries '[1,2]' >/dev/null
+eq "non-object body is 400" "$CODE" 400
+api GET /api/v1/nope >/dev/null
+eq "unknown route is 404" "$CODE" 404
+api PUT /api/v1/queries >/dev/null
+eq "wrong method is 405" "$CODE" 405
+ALLOW=$(curl -s -i -X PUT "http://$HTTP/api/v1/queries" | tr -d '\r' | sed -n 's/^Allow: //p')
+eq "405 says what is allowed" "$ALLOW" "GET, POST"
+head -c 200000 /dev/zero | tr '\0' 'a' >"$T/big"
+CODE=$(curl -s -o "$T/body" -w '%{http_code}' -X POST --data-binary @"$T/big" "http://$HTTP/api/v1/queries")
+eq "body over --max-body is 413" "$CODE" 413
+head -c 3000000 /dev/urandom >"$T/garbage"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/garbage" "http://$HTTP/api/v1/sql")
+eq "3 MB of garbage is 413" "$CODE" 413
+api GET /healthz >/dev/null
+eq "still serving after bad input" "$CODE" 200
+
+# --- limits -----------------------------------------------------------------
+api POST /api/v1/queries '{"name":"q3","sql":"SELECT count(*) FROM flows WINDOW 1s"}' >/dev/null
+eq "fourth query fits" "$CODE" 201
+api POST /api/v1/queries '{"name":"q4","sql":"SELECT count(*) FROM flows WINDOW 1s"}' >"$T/e6"
+eq "query cap reached is 429" "$CODE" 429
+check "cap message" grep -q 'too many queries' "$T/e6"
+
+# --- explain and drop ---------------------------------------------------------
+api POST /api/v1/explain '{"sql":"SELECT srcip, sum(bytes) AS b FROM flows WINDOW 5m SLIDE 10s GROUP BY srcip HAVING count(*) > 10 ORDER BY b DESC LIMIT 5"}' >"$T/x"
+eq "explain (200)" "$CODE" 200
+check "explain shows the panes" grep -q 'hopping 5m, slide 10s (30 panes)' "$T/x"
+api DELETE /api/v1/queries/q3 >/dev/null
+eq "DELETE is 204" "$CODE" 204
+api DELETE /api/v1/queries/q3 >/dev/null
+eq "DELETE again is 404" "$CODE" 404
+api GET /api/v1/queries/q3 >/dev/null
+eq "dropped query is gone" "$CODE" 404
+
+# --- saved queries: SIGHUP ------------------------------------------------------
+echo "SELECT dstport, count(*) FROM flows WINDOW 10s GROUP BY dstport" >"$T/run/queries/services.sql"
+rm "$T/run/queries/proto_stats.sql"
+kill -HUP "$FLOWSQLD"
+sleep 0.5
+api GET /api/v1/queries >"$T/list2"
+eq "SIGHUP loads new files and drops removed ones" \
+   "$(jq -r '[.queries[].name] | sort | join(",")' "$T/list2")" "big,services,talkers"
+
+# --- metrics ------------------------------------------------------------------------
+curl -s "http://$HTTP/metrics" >"$T/metrics"
+check "metrics per query" grep -q 'flowsql_query_flows_total{query="talkers"} 0' "$T/metrics"
+check "metrics count HTTP statuses" grep -q 'flowsql_http_requests_total{code="413"} 2' "$T/metrics"
+
+# --- refusing to start ----------------------------------------------------------------
+"$B/flowsqld" --http "$HTTP" --ipfix-port 0 --netflow-port 0 --data-dir "$T/d2" \
+    --queries-dir "$T/none" 2>"$T/taken.log" &
+P2=$!
+PIDS="$PIDS $P2"
+sleep 1
+if kill -0 $P2 2>/dev/null; then fail "a taken HTTP port stops the start"; else
+    wait $P2; st=$?
+    check "a taken HTTP port stops the start" test $st -ne 0
+    check "and says so" grep -q 'cannot listen for HTTP' "$T/taken.log"
+fi
+"$B/flowsqld" --http 127.0.0.1:0 --data-dir /proc/flowsql --ipfix-port 0 \
+    --netflow-port 0 2>"$T/ro.log"
+check "an unwritable data directory stops the start" test $? -ne 0
+check "and says so" grep -q 'data directory' "$T/ro.log"
+"$B/flowsqld" --bogus 2>"$T/opt.log"
+eq "an unknown option exits 2" $? 2
+"$B/flowsqld" --help >"$T/help"
+check "--help lists every option with its default" grep -q -- '--ipfix-port=N.*\[4739\]' "$T/help"
+
+# --- shutdown -------------------------------------------------------------------------
+stop_flowsqld
+eq "SIGTERM exits 0" "$STATUS" 0
+
+# --- token ------------------------------------------------------------------------------
+FLOWSQL_API_TOKEN=s3cret start_flowsqld || exit 1
+api GET /api/v1/queries >/dev/null
+eq "no token is 401" "$CODE" 401
+TOKEN=wrong api GET /api/v1/queries >/dev/null
+eq "wrong token is 401" "$CODE" 401
+TOKEN=s3cre api GET /api/v1/queries >/dev/null
+eq "a prefix of the token is 401" "$CODE" 401
+TOKEN=s3cret api GET /api/v1/queries >/dev/null
+eq "right token is 200" "$CODE" 200
+stop_flowsqld
+exit 0
