@@ -56,6 +56,7 @@ done
 
 for t in tests/e2e/*.sh; do
     [ -f "$t" ] || continue
+    [ "$(basename "$t")" = lib.sh ] && continue   # helpers, not a test
     FLOWSQL_BUILD=$top/$main_build run_one "$t" sh "$t"
 done
 
