@@ -79,6 +79,8 @@ struct store {
     sqlite3_stmt    *st_size;      /* page_count, freelist_count */
     int              maint_rr;     /* retention goes round the queries */
     int              evicting;     /* above the size cap, going down */
+    char             evict_tbl[160]; /* window being evicted, or "" */
+    int64_t          evict_ws;
 
     pthread_mutex_t  names_lock;
     char           **names;        /* stored queries, for on_window */

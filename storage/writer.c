@@ -47,7 +47,11 @@ int writer_table_ddl(store_t *s, sq_query_t *q, const char *table, diag_t *err)
     const rowset_col_t *key = first_key(q->cols, q->ncols);
     sbuf_add(&b, "CREATE TABLE ");
     sq_quote(&b, table);
-    sbuf_add(&b, " (\n  window_start TIME NOT NULL,\n  window_end TIME NOT NULL");
+    /* No NOT NULL on window_end: SQLite 3.40's integrity_check reports
+     * false "NULL value" errors for NOT NULL columns of a WITHOUT ROWID
+     * table whose key columns are not declared first. The writer always
+     * sets it. */
+    sbuf_add(&b, " (\n  window_start TIME NOT NULL,\n  window_end TIME");
     for (int i = 0; i < q->ncols; i++) {
         sbuf_add(&b, ",\n  ");
         sq_quote(&b, q->cols[i].name);
@@ -410,8 +414,9 @@ static int pk_key(store_t *s, const char *tbl, char *buf, size_t size)
 }
 
 /* Delete at most cfg.delete_batch rows of one window, in primary-key
- * order. Returns rows deleted, with *done set when the window is gone
- * (and its flowsql_windows row with it); -1 on error. */
+ * order. Returns rows deleted, with *done 1 when this call removed the
+ * last rows and the window's flowsql_windows row, 2 when that row was
+ * already gone; -1 on error. */
 static int64_t delete_batch(store_t *s, const char *tbl, int64_t ws, int *done)
 {
     sqlite3 *db = s->wdb;
@@ -469,7 +474,8 @@ static int64_t delete_batch(store_t *s, const char *tbl, int64_t ws, int *done)
         sqlite3_finalize(wt);
         if (rc != SQLITE_DONE)
             goto rollback;
-        *done = 1;
+        /* 2: someone else (retention or the cap) finished it first. */
+        *done = sqlite3_changes(db) == 1 ? 1 : 2;
     }
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         goto out;
@@ -538,7 +544,7 @@ static int64_t retention_step(store_t *s)
             return -1;
         }
         CTR_ADD(s, retention_rows, (uint64_t)n);
-        if (done) {
+        if (done == 1) {
             CTR_ADD(s, retention_windows, 1);
             q->nwindows--;
         }
@@ -550,37 +556,46 @@ static int64_t retention_step(store_t *s)
 
 /* One step of the size cap: a batch of the oldest window of any table,
  * while the pages in use exceed the cap; having started, go on down to
- * 95% of it so that not every window triggers a small eviction. */
+ * 95% of it so that not every window triggers a small eviction, and
+ * always finish the window begun, so that windows are whole or gone. */
 static int64_t evict_step(store_t *s)
 {
     if (s->cfg.max_bytes <= 0)
         return -1;
     uint64_t used = CTR_GET(s, used_bytes), cap = (uint64_t)s->cfg.max_bytes;
-    if (used <= cap - cap / 20 || (!s->evicting && used <= cap)) {
-        s->evicting = 0;
-        return -1;
+    if (!s->evict_tbl[0]) {
+        if (used <= cap - cap / 20 || (!s->evicting && used <= cap)) {
+            s->evicting = 0;
+            return -1;
+        }
+        int64_t we;
+        if (oldest_window(s, NULL, s->evict_tbl, sizeof(s->evict_tbl),
+                          &s->evict_ws, &we) <= 0) {
+            s->evict_tbl[0] = 0;
+            s->evicting = 0;
+            return -1;
+        }
+        s->evicting = 1;
     }
-    char tbl[256];
-    int64_t ws, we;
-    if (oldest_window(s, NULL, tbl, sizeof(tbl), &ws, &we) <= 0) {
-        s->evicting = 0;
-        return -1;
-    }
-    s->evicting = 1;
     int done;
-    int64_t n = delete_batch(s, tbl, ws, &done);
+    int64_t n = delete_batch(s, s->evict_tbl, s->evict_ws, &done);
     if (n < 0) {
+        s->evict_tbl[0] = 0;
         s->evicting = 0;
         return -1;
     }
     CTR_ADD(s, evicted_rows, (uint64_t)n);
-    if (done) {
+    if (done == 2)
+        s->evict_tbl[0] = 0;
+    if (done == 1) {
         CTR_ADD(s, evicted_windows, 1);
-        sq_query_t *q = sq_find(s, tbl);
+        sq_query_t *q = sq_find(s, s->evict_tbl);
         if (q && q->stored)
             q->nwindows--;
         log_limited(&lim_fail, LOG_INFO, "storage", "size cap: evicted the "
-                    "window of %s at %lld", tbl, (long long)ws);
+                    "window of %s at %lld", s->evict_tbl,
+                    (long long)s->evict_ws);
+        s->evict_tbl[0] = 0;
     }
     writer_update_size(s);
     return n;
