@@ -136,6 +136,17 @@ static int authorize(void *ctx, int code, const char *a1, const char *a2,
         return deny(c, "ad hoc queries run one statement at a time: "
                     "SAVEPOINT is not allowed");
     }
+    /* SQLite authorizes its own bookkeeping on the schema table as
+     * writes: for DROP and CREATE (which are refused under their own
+     * name just after), and while preparing a read of an eponymous
+     * virtual table such as pragma_table_info(). Statements that would
+     * really write it still fail: the connection is read-only and
+     * query_only, and run() checks sqlite3_stmt_readonly(). */
+    if ((code == SQLITE_INSERT || code == SQLITE_UPDATE ||
+         code == SQLITE_DELETE) && a1 &&
+        (strcmp(a1, "sqlite_master") == 0 ||
+         strcmp(a1, "sqlite_temp_master") == 0))
+        return SQLITE_OK;
     for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
         if (writes[i].code == code)
             return deny(c, "ad hoc queries are read-only: %s is not allowed",
@@ -270,6 +281,19 @@ static int first_word_ok(const char *p, char *word, size_t size)
     word[n] = 0;
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(word, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Statements known to change something, by their first word. */
+static int write_word(const char *word)
+{
+    static const char *w[] = {"INSERT", "REPLACE", "UPDATE", "DELETE",
+                              "CREATE", "DROP", "ALTER", "VACUUM", "REINDEX",
+                              "ANALYZE", "ATTACH", "DETACH", "BEGIN", "COMMIT",
+                              "END", "ROLLBACK", "SAVEPOINT", "RELEASE"};
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+        if (strcmp(word, w[i]) == 0)
             return 1;
     return 0;
 }
@@ -432,11 +456,16 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
     c->deadline = time_ms > 0 ? t0 + time_ms : 0;
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
+    int reads = first_word_ok(p, word, sizeof(word));
     int rc = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
     int code = 0;
     if (rc != SQLITE_OK) {
         if (c->deny[0]) {
             diag_set(err, "%s", c->deny);
+            code = STORE_EREFUSED;
+        } else if (write_word(word)) {
+            diag_set(err, "ad hoc queries are read-only: %s is not allowed",
+                     word[0] ? word : "this statement");
             code = STORE_EREFUSED;
         } else if (c->timed_out) {
             diag_set(err, "query interrupted: time limit of %lld ms reached",
@@ -452,8 +481,7 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
     } else if (*skip_space(tail)) {
         diag_set(err, "only one statement at a time is allowed");
         code = STORE_EREFUSED;
-    } else if (!first_word_ok(p, word, sizeof(word)) ||
-               !sqlite3_stmt_readonly(st)) {
+    } else if (!reads || !sqlite3_stmt_readonly(st)) {
         diag_set(err, "ad hoc queries are read-only: %s is not allowed",
                  word[0] ? word : "this statement");
         code = STORE_EREFUSED;

@@ -20,7 +20,7 @@
 
 static char tu_dir[256];
 
-static int tu_rm(const char *p, const struct stat *sb, int flag, struct FTW *f)
+static inline int tu_rm(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
     (void)sb;
     (void)flag;
@@ -28,14 +28,14 @@ static int tu_rm(const char *p, const struct stat *sb, int flag, struct FTW *f)
     return remove(p);
 }
 
-static void tu_cleanup(void)
+static inline void tu_cleanup(void)
 {
     if (tu_dir[0])
         nftw(tu_dir, tu_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A fresh temporary directory for this test program, removed at exit. */
-static const char *tu_tmpdir(void)
+static inline const char *tu_tmpdir(void)
 {
     if (!tu_dir[0]) {
         snprintf(tu_dir, sizeof(tu_dir), "/tmp/flowsql-storage.XXXXXX");
@@ -49,7 +49,7 @@ static const char *tu_tmpdir(void)
 }
 
 /* A path under the temporary directory (static buffer, rotating). */
-static const char *tu_path(const char *name)
+static inline const char *tu_path(const char *name)
 {
     static char bufs[8][512];
     static int next;
@@ -58,7 +58,7 @@ static const char *tu_path(const char *name)
     return b;
 }
 
-static store_t *tu_open(const char *path, const store_config_t *base)
+static inline store_t *tu_open(const char *path, const store_config_t *base)
 {
     store_config_t c;
     if (base)
@@ -87,7 +87,7 @@ static const rowset_col_t tu_cols[] = {
 };
 #define TU_NCOLS ((int)(sizeof(tu_cols) / sizeof(tu_cols[0])))
 
-static int tu_add(store_t *s, const char *name, const char *retention)
+static inline int tu_add(store_t *s, const char *name, const char *retention)
 {
     rowset_opt_t opt = {"retention", retention};
     char text[256];
@@ -105,7 +105,7 @@ static int tu_add(store_t *s, const char *name, const char *retention)
     return rc;
 }
 
-static ipaddr_t tu_ip(const char *text)
+static inline ipaddr_t tu_ip(const char *text)
 {
     ipaddr_t ip;
     memset(&ip, 0, sizeof(ip));
@@ -117,7 +117,7 @@ static ipaddr_t tu_ip(const char *text)
 /* Window w of a query: nrows rows; row r is host 10.0.<r/256>.<r%256>
  * with flows = w * 1000 + r, bytes = 100 * flows, and so on, so that any
  * stored row can be checked against its (window, row) numbers. */
-static rowset_t *tu_window(const char *query, int64_t wstart, int64_t len,
+static inline rowset_t *tu_window(const char *query, int64_t wstart, int64_t len,
                            uint32_t nrows, int w)
 {
     rowset_t *rs = rowset_new(query, TU_NCOLS);
@@ -142,7 +142,7 @@ static rowset_t *tu_window(const char *query, int64_t wstart, int64_t len,
 }
 
 /* Hand a window to the store as the engine would, and let go of it. */
-static void tu_push(store_t *s, rowset_t *rs)
+static inline void tu_push(store_t *s, rowset_t *rs)
 {
     output_t *o = store_output(s);
     o->on_window(o, rs);
@@ -151,7 +151,7 @@ static void tu_push(store_t *s, rowset_t *rs)
 
 /* ---- looking at the file with a connection of our own ---------------- */
 
-static sqlite3 *tu_raw(const char *path)
+static inline sqlite3 *tu_raw(const char *path)
 {
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
@@ -164,7 +164,7 @@ static sqlite3 *tu_raw(const char *path)
 }
 
 /* First column of the first row as an integer; -999 on error. */
-static int64_t tu_int(const char *path, const char *sql)
+static inline int64_t tu_int(const char *path, const char *sql)
 {
     sqlite3 *db = tu_raw(path);
     sqlite3_stmt *st;
@@ -181,7 +181,7 @@ static int64_t tu_int(const char *path, const char *sql)
 }
 
 /* First column of the first row as text (static buffer); "" on error. */
-static const char *tu_text(const char *path, const char *sql)
+static inline const char *tu_text(const char *path, const char *sql)
 {
     static char buf[4096];
     sqlite3 *db = tu_raw(path);
