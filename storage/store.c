@@ -1006,6 +1006,7 @@ void store_stats(store_t *s, store_stats_t *o)
     o->queue_rows = CTR_GET(s, queue_rows);
     o->lag_ms = CTR_GET(s, lag_ms);
     o->write_ms = CTR_GET(s, write_ms);
+    o->writer_cpu_ms = CTR_GET(s, writer_cpu_ms);
     o->retention_windows = CTR_GET(s, retention_windows);
     o->retention_rows = CTR_GET(s, retention_rows);
     o->evicted_windows = CTR_GET(s, evicted_windows);

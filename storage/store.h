@@ -234,6 +234,7 @@ typedef struct store_stats {
     uint64_t queue_windows, queue_rows;       /* waiting now */
     int64_t  lag_ms;           /* closed_at to commit of the last window */
     int64_t  write_ms;         /* time to write the last window */
+    int64_t  writer_cpu_ms;    /* CPU time the writer thread has used */
     uint64_t retention_windows, retention_rows; /* deleted by retention */
     uint64_t evicted_windows, evicted_rows;     /* deleted by the size cap */
     int64_t  max_bytes;        /* the cap, -1 none */

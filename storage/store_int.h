@@ -53,7 +53,7 @@ typedef struct sq_counters {
     uint64_t windows_failed, rows_failed;
     uint64_t windows_ignored;
     uint64_t queue_rows;
-    int64_t  lag_ms, write_ms;
+    int64_t  lag_ms, write_ms, writer_cpu_ms;
     uint64_t retention_windows, retention_rows;
     uint64_t evicted_windows, evicted_rows;
     uint64_t used_bytes;
