@@ -299,8 +299,8 @@ static void config_resolve(store_config_t *c, const store_config_t *in)
         c->path = "data/flowsql.db";
     if (c->default_retention_ms <= 0)
         c->default_retention_ms = 7LL * 24 * 3600 * 1000;
-    if (c->max_bytes == 0)
-        c->max_bytes = 10LL << 30;
+    if (c->max_bytes < 0)
+        c->max_bytes = 0;
     if (c->queue_windows <= 0)
         c->queue_windows = 1024;
     if (c->queue_rows <= 0)
@@ -535,6 +535,7 @@ store_t *store_open(const store_config_t *cfg, diag_t *err)
     s->cfg.path = s->path;
     s->lock_fd = -1;
     pthread_mutex_init(&s->wlock, NULL);
+    pthread_mutex_init(&s->cat_lock, NULL);
     pthread_mutex_init(&s->names_lock, NULL);
     pthread_mutex_init(&s->flush_lock, NULL);
     pthread_cond_init(&s->flush_cond, NULL);
@@ -592,6 +593,7 @@ void store_close(store_t *s)
         close(s->lock_fd);
     bqueue_destroy(&s->queue);
     pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->cat_lock);
     pthread_mutex_destroy(&s->names_lock);
     pthread_mutex_destroy(&s->flush_lock);
     pthread_cond_destroy(&s->flush_cond);
@@ -847,8 +849,10 @@ int store_query_add(store_t *s, const store_query_def_t *d, diag_t *err)
     }
     rc = cat_end(s, rc, err);
     if (rc == 0) {
-        entry_append(s, q);
         writer_load_state(s, q);
+        pthread_mutex_lock(&s->cat_lock);
+        entry_append(s, q);
+        pthread_mutex_unlock(&s->cat_lock);
         sq_names_rebuild(s);
     }
     pthread_mutex_unlock(&s->wlock);
@@ -900,7 +904,9 @@ int store_query_remove(store_t *s, const char *name, int keep_data,
         rc = cat_end(s, rc, err);
     }
     if (rc == 0 && q) {
+        pthread_mutex_lock(&s->cat_lock);
         entry_remove(s, q);
+        pthread_mutex_unlock(&s->cat_lock);
         sq_names_rebuild(s);
         entry_free(q);
     }
@@ -933,19 +939,23 @@ int store_query_set_state(store_t *s, const char *name, const char *state,
         rc = cat_end(s, rc, err);
     }
     if (rc == 0) {
+        pthread_mutex_lock(&s->cat_lock);
         q->state = arena_strdup(q->arena, state);
         q->updated = now;
+        pthread_mutex_unlock(&s->cat_lock);
     }
     pthread_mutex_unlock(&s->wlock);
     return rc;
 }
 
+/* Under cat_lock only: listing never waits for a window being written.
+ * Entries change only with both wlock and cat_lock held. */
 store_query_list_t *store_query_list(store_t *s)
 {
     arena_t *a = arena_new();
     store_query_list_t *l = arena_alloc(a, sizeof(*l));
     l->arena = a;
-    pthread_mutex_lock(&s->wlock);
+    pthread_mutex_lock(&s->cat_lock);
     l->n = s->nq;
     l->q = arena_alloc(a, sizeof(store_query_t) * (size_t)(s->nq + 1));
     for (int i = 0; i < s->nq; i++) {
@@ -972,7 +982,7 @@ store_query_list_t *store_query_list(store_t *s)
         o->retention_windows = e->ret_windows;
         o->stored = e->stored;
     }
-    pthread_mutex_unlock(&s->wlock);
+    pthread_mutex_unlock(&s->cat_lock);
     return l;
 }
 

@@ -43,11 +43,11 @@ enum store_err {
 typedef struct store store_t;
 
 /* Configuration. A zero field means "the default" (in brackets); where a
- * limit can be switched off, -1 does that. */
+ * limit can be switched off, -1 does that (for max_bytes, 0 does too). */
 typedef struct store_config {
     const char *path;              /* ["data/flowsql.db"] */
     int64_t  default_retention_ms; /* queries without WITH retention [7d] */
-    int64_t  max_bytes;            /* size cap, -1 none [10 GiB] */
+    int64_t  max_bytes;            /* size cap [none] */
     int      queue_windows;        /* windows waiting for the writer [1024] */
     int64_t  queue_rows;           /* rows waiting for the writer [4M] */
     int      delete_batch;         /* rows per retention DELETE [10000] */
@@ -237,7 +237,7 @@ typedef struct store_stats {
     int64_t  writer_cpu_ms;    /* CPU time the writer thread has used */
     uint64_t retention_windows, retention_rows; /* deleted by retention */
     uint64_t evicted_windows, evicted_rows;     /* deleted by the size cap */
-    int64_t  max_bytes;        /* the cap, -1 none */
+    int64_t  max_bytes;        /* the cap, 0 none */
     uint64_t used_bytes;       /* pages in use in the database */
     uint64_t file_bytes;       /* database file plus its WAL, on disk */
     uint64_t adhoc_queries, adhoc_refused, adhoc_timeouts, adhoc_errors;

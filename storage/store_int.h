@@ -11,6 +11,8 @@
  *   wlock      the write connection and the catalog entries; held by the
  *              writer for one window transaction or one delete batch, and
  *              by catalog calls
+ *   cat_lock   also held to change the list of entries or their name,
+ *              state and options, so that listing them needs only this
  *   names_lock the names on_window() checks (held for a few strcmps)
  *   ad_lock    the pool of ad hoc connections
  *   err_lock   last_error
@@ -73,6 +75,7 @@ struct store {
     int              lock_fd;
 
     pthread_mutex_t  wlock;
+    pthread_mutex_t  cat_lock;
     sqlite3         *wdb;
     sq_query_t     **q;
     int              nq, capq;
