@@ -12,6 +12,8 @@
  *     --lookup-hosts N     hosts per window in the lookup test [10000]
  *     --lookup-windows N   10 s windows in the lookup test [8640 = 24 h]
  *     --skip-write, --skip-lookup
+ *     --keep               keep the databases in DIR/flowsql-bench and
+ *                          reuse the lookup database if it is there
  *
  * Write test: one per-host query (srcip, flows, bytes, packets); windows
  * of N rows are handed to store_output() as fast as the writer takes
@@ -66,8 +68,9 @@ static rowset_t *window(const char *q, int64_t ws, int64_t len, uint32_t hosts,
     rs->wend = ws + len;
     for (uint32_t h = 0; h < hosts; h++) {
         value_t *v = rowset_add_row(rs);
-        /* Hosts in a scattered order, like a hash table's. */
-        uint32_t x = (h * 2654435761u) % hosts;
+        /* Every host once, in a scattered order, like a hash table's
+         * (1000003 is a prime: h -> h * p mod hosts is a permutation). */
+        uint32_t x = (uint32_t)(((uint64_t)h * 1000003u) % hosts);
         v[0].ip = ipaddr_from_v4(0x0a000000u + x);
         v[1].i = 1 + (x ^ seed) % 50;
         v[2].i = v[1].i * 1400;
@@ -211,13 +214,18 @@ static void lookup_test(const char *dir, uint32_t hosts, int windows)
     diag_t err;
     diag_clear(&err);
     store_t *s = store_open(&c, &err);
-    if (!s || add_query(s, "hosts", "30d") < 0) {
+    if (!s) {
         fprintf(stderr, "open: %s\n", err.msg);
         exit(1);
     }
+    store_query_list_t *l = store_query_list(s);
+    int have = l->n;
+    store_query_list_free(l);
+    if (!have && add_query(s, "hosts", "30d") < 0)
+        exit(1);
     output_t *o = store_output(s);
     int64_t t0 = time_mono_ms();
-    for (int w = 0; w < windows; w++) {
+    for (int w = have ? windows : 0; w < windows; w++) {   /* --keep'd */
         rowset_t *rs = window("hosts", BASE + w * 10000LL, 10000, hosts, (uint32_t)w);
         wait_queue_empty(s);
         o->on_window(o, rs);
@@ -229,6 +237,9 @@ static void lookup_test(const char *dir, uint32_t hosts, int windows)
     store_stats_t st;
     store_stats(s, &st);
     double secs = (double)(time_mono_ms() - t0) / 1000.0;
+    if (have)
+        printf("lookup: reusing %s\n", path);
+    else
     printf("lookup: %d windows of 10 s x %u hosts = %llu rows written in "
            "%.0f s (%.0f rows/s), file %.0f MB\n", windows, hosts,
            (unsigned long long)st.rows_written, secs,
@@ -297,7 +308,7 @@ int main(int argc, char **argv)
     const char *base = "/tmp";
     uint32_t w_hosts = 200000, l_hosts = 10000;
     int w_windows = 60, retention = 20, l_windows = 8640;
-    int do_write = 1, do_lookup = 1, with_busy = 0;
+    int do_write = 1, do_lookup = 1, with_busy = 0, keep = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(a, "--dir")) base = v, i++;
@@ -307,6 +318,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--lookup-hosts")) l_hosts = (uint32_t)atol(v), i++;
         else if (!strcmp(a, "--lookup-windows")) l_windows = atoi(v), i++;
         else if (!strcmp(a, "--busy")) with_busy = 1;
+        else if (!strcmp(a, "--keep")) keep = 1;
         else if (!strcmp(a, "--skip-write")) do_write = 0;
         else if (!strcmp(a, "--skip-lookup")) do_lookup = 0;
         else {
@@ -317,12 +329,18 @@ int main(int argc, char **argv)
     }
     log_set_level(LOG_WARN);
     char dir[400];
-    snprintf(dir, sizeof(dir), "%s/flowsql-bench.XXXXXX", base);
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
+    if (keep) {
+        snprintf(dir, sizeof(dir), "%s/flowsql-bench", base);
+        mkdir(dir, 0755);
+        printf("databases in %s (kept; the lookup database is reused)\n", dir);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/flowsql-bench.XXXXXX", base);
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            return 1;
+        }
+        printf("databases in %s (removed at the end)\n", dir);
     }
-    printf("databases in %s (removed at the end)\n", dir);
     FILE *la = fopen("/proc/loadavg", "r");
     char load[128] = "?";
     if (la && fgets(load, sizeof(load), la))
@@ -333,6 +351,7 @@ int main(int argc, char **argv)
         write_test(dir, w_hosts, w_windows, retention, with_busy);
     if (do_lookup)
         lookup_test(dir, l_hosts, l_windows);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (!keep)
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
