@@ -79,12 +79,15 @@ int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
         size_t left = have - off;
         if (left == 0)
             break;
-        if (left < 4 || rd16(buf + off) != 10 || rd16(buf + off + 2) < 16 ||
-            rd16(buf + off + 2) > left) {
-            diag_set(err, "%s: %s at byte %llu", path,
-                     left < 4 || rd16(buf + off + 2) > left
-                         ? "truncated IPFIX message"
-                         : "not an IPFIX message",
+        const char *bad = NULL;
+        if (left < 4)
+            bad = "truncated IPFIX message";
+        else if (rd16(buf + off) != 10 || rd16(buf + off + 2) < 16)
+            bad = "not an IPFIX message";
+        else if (rd16(buf + off + 2) > left)
+            bad = "truncated IPFIX message";
+        if (bad) {
+            diag_set(err, "%s: %s at byte %llu", path, bad,
                      (unsigned long long)offset);
             rc = -1;
             break;

@@ -162,6 +162,7 @@ typedef struct decoder {
     uint64_t       options;        /* options records read */
     uint64_t       time_unknown;   /* uptime-based times without a base */
     log_limit_t    lim_decode, lim_fixbuf, lim_seq, lim_tmpl;
+    uint8_t        scratch[65536];  /* the cleaned message */
 } decoder_t;
 
 /* decode.c */
@@ -194,11 +195,13 @@ uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t count);
 int  ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len);
 
 /* Structural check of an IPFIX message and of its sets against the
- * template mirror; on success the mirror is updated and *records holds
- * the number of data records (flow + options) it carries. */
+ * template mirror; on success the mirror is updated, *records holds the
+ * number of data records (flow + options) it carries, and out (at least
+ * len bytes) holds the message libfixbuf should see: template
+ * withdrawals and data sets without a current template removed. */
 int  ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
-                 uint32_t *records, uint32_t *unknown_sets,
-                 const char **why);
+                 uint8_t *out, size_t *outlen, uint32_t *records,
+                 uint32_t *unknown_sets, const char **why);
 
 /* nfv5.c: decode one NetFlow v5 datagram. 0 or -1 (malformed). */
 int  nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,

@@ -73,9 +73,10 @@ static int fail(check_t *c, const char *why)
 
 /* Parse one template set's records (set id 2 or 3) into pending. */
 static int template_set(check_t *c, const uint8_t *p, const uint8_t *end,
-                        int options)
+                        int options, uint8_t **o)
 {
     while (end - p >= 4) {
+        const uint8_t *rec = p;
         uint16_t tid = rd16(p), fc = rd16(p + 2);
         if (fc == 0) {
             /* withdrawal: one id, or all of this set's kind */
@@ -148,6 +149,8 @@ static int template_set(check_t *c, const uint8_t *p, const uint8_t *end,
         c->p[c->n].t = t;
         c->p[c->n].withdraw = 0;
         c->n++;
+        memcpy(*o, rec, (size_t)(p - rec));
+        *o += p - rec;
     }
     return 0; /* fewer than 4 bytes left: padding */
 }
@@ -187,7 +190,8 @@ static int data_set(check_t *c, const vtmpl_t *t, const uint8_t *p,
 }
 
 int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
-                uint32_t *records, uint32_t *unknown_sets, const char **why)
+                uint8_t *out, size_t *outlen, uint32_t *records,
+                uint32_t *unknown_sets, const char **why)
 {
     check_t c = {0};
     *records = 0;
@@ -200,6 +204,8 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
         return (*why = "message length does not match its header"), -1;
 
     c.p = xcalloc(MAX_PENDING, sizeof(pending_t));
+    memcpy(out, msg, 16);
+    uint8_t *o = out + 16;
     const uint8_t *p = msg + 16, *end = msg + len;
     while (p < end) {
         if (end - p < 4) {
@@ -214,14 +220,29 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
         }
         const uint8_t *body = p + 4, *send = p + slen;
         if (sid == 2 || sid == 3) {
-            if (template_set(&c, body, send, sid == 3) != 0)
+            /* withdrawals are ours to apply: libfixbuf 2.4 keeps decoding
+             * a withdrawn template's data, so it only ever sees
+             * definitions and data whose template is current */
+            uint8_t *sh = o;
+            o += 4;
+            if (template_set(&c, body, send, sid == 3, &o) != 0)
                 goto bad;
+            if (o == sh + 4) {
+                o = sh;
+            } else {
+                wr16(sh, sid);
+                wr16(sh + 2, (uint16_t)(o - sh));
+            }
         } else if (sid >= 256) {
             const vtmpl_t *t = lookup(dom, &c, sid);
-            if (!t)
+            if (!t) {
                 (*unknown_sets)++;
-            else if (data_set(&c, t, body, send, records) != 0)
-                goto bad;
+            } else {
+                if (data_set(&c, t, body, send, records) != 0)
+                    goto bad;
+                memcpy(o, p, slen);
+                o += slen;
+            }
         } else {
             fail(&c, "reserved set id");
             goto bad;
@@ -229,6 +250,8 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
         p = send;
     }
 
+    *outlen = (size_t)(o - out);
+    wr16(out + 2, (uint16_t)*outlen);
     /* The whole message is well formed: apply its template changes. */
     for (int i = 0; i < c.n; i++) {
         pending_t *pd = &c.p[i];
@@ -265,7 +288,9 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
     }
     uint32_t records, unknown;
     const char *why = NULL;
-    if (ipfix_check(dom, msg, len, &records, &unknown, &why) != 0) {
+    size_t clen = 0;
+    if (ipfix_check(dom, msg, len, d->scratch, &clen, &records, &unknown,
+                    &why) != 0) {
         char a[IPADDR_STRLEN];
         STAT_ADD(st->decode_errors, 1);
         log_limited(&d->lim_decode, LOG_WARN, "ingest",
@@ -291,7 +316,9 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
     d->ts = ts;
     d->dom = dom;
     d->export_ms = (int64_t)rd32(msg + 4) * 1000;
-    fBufSetBuffer(ts->fbuf, msg, len);
+    if (clen <= 16)
+        return 0; /* nothing left for libfixbuf */
+    fBufSetBuffer(ts->fbuf, d->scratch, clen);
     uint64_t flows = decoder_drain(d, ts->fbuf);
     STAT_ADD(st->records, flows);
     return 0;
