@@ -247,15 +247,23 @@ fbSession_t *decoder_session_new(decoder_t *d)
     return s;
 }
 
-fBuf_t *decoder_fbuf_new(decoder_t *d)
+int decoder_fbuf_ready(fBuf_t *fb)
 {
     GError *gerr = NULL;
-    fBuf_t *fb = fBufAllocForCollection(decoder_session_new(d), NULL);
     fBufSetAutomaticMode(fb, FALSE);
     if (!fBufSetInternalTemplate(fb, INT_TID, &gerr)) {
         log_error("ingest", "libfixbuf: %s", gerr->message);
-        abort();
+        g_clear_error(&gerr);
+        return -1;
     }
+    return 0;
+}
+
+fBuf_t *decoder_fbuf_new(decoder_t *d)
+{
+    fBuf_t *fb = fBufAllocForCollection(decoder_session_new(d), NULL);
+    if (decoder_fbuf_ready(fb) != 0)
+        abort();
     return fb;
 }
 

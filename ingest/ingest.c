@@ -287,7 +287,10 @@ static void on_ipfix_datagram(ingest_t *ing, const struct sockaddr *sa,
     uint16_t port;
     ipaddr_t ip = sockaddr_to_ip(sa, &port);
     if (len < 16 || rd16(p) != 10 || rd16(p + 2) != len) {
-        count_bad(ing, &ip, len >= 16 ? rd32(p + 12) : 0, INGEST_PROTO_IPFIX,
+        /* the domain is only worth reading from a plausible header */
+        count_bad(ing, &ip,
+                  len >= 16 && rd16(p) == 10 ? rd32(p + 12) : 0,
+                  INGEST_PROTO_IPFIX,
                   len < 16 ? "truncated IPFIX datagram"
                   : rd16(p) != 10 ? "datagram of unknown version"
                                   : "IPFIX datagram of the wrong length",
@@ -431,7 +434,9 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
             if (rd16(m) != 10 || mlen < 16) {
                 /* A stream cannot resynchronise after a bad header. */
                 count_bad(ing, &ts->exporter,
-                          ts->rlen - off >= 16 ? rd32(m + 12) : 0,
+                          ts->rlen - off >= 16 && rd16(m) == 10
+                              ? rd32(m + 12)
+                              : 0,
                           INGEST_PROTO_IPFIX,
                           "IPFIX/TCP stream with a bad message header",
                           ts->rlen - off);

@@ -170,6 +170,9 @@ void        decoder_init(decoder_t *d, sink_t *sink, stats_table_t *stats);
 void        decoder_destroy(decoder_t *d);
 fbSession_t *decoder_session_new(decoder_t *d);   /* internal template set */
 fBuf_t      *decoder_fbuf_new(decoder_t *d);      /* session + fbuf, manual */
+/* Manual mode and our internal template on fb (again after libfixbuf
+ * switched it to another session). 0 or -1. */
+int          decoder_fbuf_ready(fBuf_t *fb);
 /* Read every record libfixbuf has in fbuf's current message. Returns the
  * number of flow records seen (not counting options records). */
 uint64_t    decoder_drain(decoder_t *d, fBuf_t *fbuf);

@@ -311,6 +311,10 @@ int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
     if (why)
         goto bad;
 
+    /* v9 numbers datagrams: a malformed one still arrived */
+    uint32_t lost = seq_check(dom, rd32(msg + 12), 1);
+    if (lost)
+        STAT_ADD(st->seq_lost_msgs, lost);
     memcpy(v->out, msg, V9_HDR);
     for (const uint8_t *p = msg + V9_HDR, *end = msg + len; p < end;) {
         if (end - p < 4) {
@@ -370,9 +374,6 @@ int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
                     ipaddr_format(&ts->exporter, a, sizeof(a)), source,
                     unknown);
     }
-    uint32_t lost = seq_check(dom, rd32(msg + 12), 1);
-    if (lost)
-        STAT_ADD(st->seq_lost_msgs, lost);
     if (!kept)
         return 0;
     if (ts->relay_fd < 0 && relay_open(v, ts) != 0) {
@@ -430,7 +431,6 @@ void nfv9_drain(nfv9_t *v)
                 g_clear_error(&gerr);
                 break;
             }
-            fBufSetAutomaticMode(v->fbuf, FALSE);
         }
         if (!fBufNextMessage(v->fbuf, &gerr)) {
             log_limited(&v->lim, LOG_WARN, "ingest",
@@ -439,6 +439,9 @@ void nfv9_drain(nfv9_t *v)
             g_clear_error(&gerr);
             continue;
         }
+        /* each peer has its own cloned session in the buffer */
+        if (decoder_fbuf_ready(v->fbuf) != 0)
+            continue;
         fbCollector_t *coll = fBufGetCollector(v->fbuf);
         struct sockaddr *peer = coll ? fbCollectorGetPeer(coll) : NULL;
         uint16_t port = 0;
