@@ -31,7 +31,7 @@ typedef struct fixrec {
     uint32_t src4, dst4, nh4, bgpnh4;
     uint32_t start_s, end_s, start_delta_us, end_delta_us;
     uint32_t start_up, end_up, dur_ms;
-    uint32_t ingress, egress, srcas, dstas;
+    uint32_t ingress, egress, ingress_phys, egress_phys, srcas, dstas;
     uint32_t sampling_interval, sampler_random_interval;
     uint32_t sampling_pkt_interval, sampling_pkt_space, sampler_id;
     uint16_t sport, dport, tcpflags, rev_tcpflags;
@@ -76,6 +76,8 @@ static fbInfoElementSpec_t spec[] = {
     {"flowDurationMilliseconds", 4, 0},
     {"ingressInterface", 4, 0},
     {"egressInterface", 4, 0},
+    {"ingressPhysicalInterface", 4, 0},
+    {"egressPhysicalInterface", 4, 0},
     {"bgpSourceAsNumber", 4, 0},
     {"bgpDestinationAsNumber", 4, 0},
     {"samplingInterval", 4, 0},
@@ -417,6 +419,8 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     int64_t vlan = ti->vlan == 2 ? r->dot1q_vlan : r->vlan;
     int64_t srcmask = v6 ? r->srcmask6 : r->srcmask;
     int64_t dstmask = v6 ? r->dstmask6 : r->dstmask;
+    int64_t ingress = r->ingress ? r->ingress : r->ingress_phys;
+    int64_t egress = r->egress ? r->egress : r->egress_phys;
     int64_t received = d->replay ? d->export_ms : d->received_ms;
     const ipaddr_t *exporter = &d->ts->exporter;
     int64_t domain = dom ? dom->domain : 0;
@@ -440,8 +444,8 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
         b->proto[i] = r->proto;
         b->tcpflags[i] = r->tcpflags & 0xff;
         b->tos[i] = r->tos;
-        b->ingress[i] = r->ingress;
-        b->egress[i] = r->egress;
+        b->ingress[i] = ingress;
+        b->egress[i] = egress;
         b->srcas[i] = r->srcas;
         b->dstas[i] = r->dstas;
         b->srcmask[i] = srcmask;
@@ -484,8 +488,8 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     b->proto[i] = r->proto;
     b->tcpflags[i] = ti->has_rev_flags ? (r->rev_tcpflags & 0xff) : 0;
     b->tos[i] = ti->has_rev_tos ? r->rev_tos : r->tos;
-    b->ingress[i] = r->egress;
-    b->egress[i] = r->ingress;
+    b->ingress[i] = egress;
+    b->egress[i] = ingress;
     b->srcas[i] = r->dstas;
     b->dstas[i] = r->srcas;
     b->srcmask[i] = dstmask;
@@ -529,8 +533,8 @@ uint64_t decoder_drain(decoder_t *d, fBuf_t *fbuf)
 }
 
 /* Compile-time check that spec[] and fixrec_t agree. */
-_Static_assert(sizeof(fixrec_t) == 304, "fixrec_t layout");
+_Static_assert(sizeof(fixrec_t) == 312, "fixrec_t layout");
 _Static_assert(offsetof(fixrec_t, src6) == 144, "fixrec_t layout");
 _Static_assert(offsetof(fixrec_t, src4) == 192, "fixrec_t layout");
-_Static_assert(offsetof(fixrec_t, sport) == 272, "fixrec_t layout");
-_Static_assert(offsetof(fixrec_t, proto) == 288, "fixrec_t layout");
+_Static_assert(offsetof(fixrec_t, sport) == 280, "fixrec_t layout");
+_Static_assert(offsetof(fixrec_t, proto) == 296, "fixrec_t layout");

@@ -21,8 +21,9 @@
  * data flowset whose template is unknown is removed (and counted) before
  * the relay: libfixbuf would otherwise drop the whole datagram when such a
  * flowset comes last. Templates libfixbuf's translator would choke on
- * (zero-length fields or records: it divides by the record length) are
- * rejected here.
+ * (records of length zero: it divides by the record length) are rejected
+ * here. Single fields of length zero are real (Cisco sends a zero-length
+ * System scope in options templates) and pass.
  */
 #include "ingest/ingest_int.h"
 #include "util/arena.h"
@@ -245,10 +246,12 @@ static const char *v9_templates(const uint8_t *p, const uint8_t *end,
         uint32_t len = 0;
         for (uint16_t i = 0; i < fc; i++, p += 4) {
             uint16_t flen = rd16(p + 2);
-            if (flen == 0 || flen == 65535)
-                return "template field of length 0 or variable";
+            if (flen == 65535)
+                return "template field of variable length";
             len += flen;
         }
+        if (len == 0)
+            return "template of zero length";
         if (len > 65535 - 64)
             return "template record longer than a datagram";
         if (*npend >= MAX_PENDING)
@@ -277,10 +280,12 @@ static const char *v9_options(const uint8_t *p, const uint8_t *end,
         uint32_t len = 0;
         for (uint32_t i = 0; i < (uint32_t)(sl + ol); i += 4, p += 4) {
             uint16_t flen = rd16(p + 2);
-            if (flen == 0 || flen == 65535)
-                return "options template field of length 0 or variable";
+            if (flen == 65535)
+                return "options template field of variable length";
             len += flen;
         }
+        if (len == 0)
+            return "options template of zero length";
         if (len > 65535 - 64)
             return "options record longer than a datagram";
         if (*npend >= MAX_PENDING)
