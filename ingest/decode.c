@@ -2,12 +2,20 @@
  * decode.c - libfixbuf set-up and the mapping from wire records to the
  * normalized flow record.
  *
- * libfixbuf transcodes every data record, whatever its external template,
- * into one fixed internal record (fixrec_t below): a field the exporter did
- * not send reads as 0. When a template arrives we look at its elements once
- * and keep what we learnt (tinfo_t) as the template's context, so the
- * per-record code only tests flags: which timestamp form to use, whether
- * the record is a biflow, which counters it carries.
+ * Every element flowsql reads is a field of one record, fixrec_t below: a
+ * field the exporter did not send reads as 0. When a template arrives we
+ * look at its elements once and keep what we learnt (tinfo_t) as the
+ * template's context: which of our fields it carries, which timestamp
+ * form to use, whether the record is a biflow, which counters it has. The
+ * per-record code then only tests flags.
+ *
+ * libfixbuf's transcoding cost grows with the size of the internal
+ * template, present fields or not (it zero-fills the missing ones one by
+ * one): one internal template with all of our 62 fields halves its
+ * throughput. So each external template gets an internal template of just
+ * the fields it has (shared by every template with the same set, its id
+ * derived from the set), libfixbuf fills that compact record, and a copy
+ * plan spreads it into a zeroed fixrec_t.
  */
 #include "ingest/ingest_int.h"
 #include "util/arena.h"
@@ -19,8 +27,7 @@
 
 #define PEN_REVERSE 29305
 
-/* The internal record. Field order and sizes must match spec[] exactly:
- * libfixbuf packs internal templates without padding. */
+/* Every field we read from any record. */
 typedef struct fixrec {
     uint64_t octets, packets, octets_total, packets_total;
     uint64_t post_octets, post_packets;
@@ -38,74 +45,81 @@ typedef struct fixrec {
     uint16_t vlan, dot1q_vlan, icmp4, icmp6;
     uint8_t  proto, tos, rev_tos, srcmask, dstmask, srcmask6, dstmask6;
     uint8_t  direction, ipversion;
-    uint8_t  pad[7];
 } fixrec_t;
 
-static fbInfoElementSpec_t spec[] = {
-    {"octetDeltaCount", 8, 0},
-    {"packetDeltaCount", 8, 0},
-    {"octetTotalCount", 8, 0},
-    {"packetTotalCount", 8, 0},
-    {"postOctetDeltaCount", 8, 0},
-    {"postPacketDeltaCount", 8, 0},
-    {"reverseOctetDeltaCount", 8, 0},
-    {"reversePacketDeltaCount", 8, 0},
-    {"reverseOctetTotalCount", 8, 0},
-    {"reversePacketTotalCount", 8, 0},
-    {"flowStartMilliseconds", 8, 0},
-    {"flowEndMilliseconds", 8, 0},
-    {"flowStartMicroseconds", 8, 0},
-    {"flowEndMicroseconds", 8, 0},
-    {"flowStartNanoseconds", 8, 0},
-    {"flowEndNanoseconds", 8, 0},
-    {"systemInitTimeMilliseconds", 8, 0},
-    {"selectorId", 8, 0},
-    {"sourceIPv6Address", 16, 0},
-    {"destinationIPv6Address", 16, 0},
-    {"ipNextHopIPv6Address", 16, 0},
-    {"sourceIPv4Address", 4, 0},
-    {"destinationIPv4Address", 4, 0},
-    {"ipNextHopIPv4Address", 4, 0},
-    {"bgpNextHopIPv4Address", 4, 0},
-    {"flowStartSeconds", 4, 0},
-    {"flowEndSeconds", 4, 0},
-    {"flowStartDeltaMicroseconds", 4, 0},
-    {"flowEndDeltaMicroseconds", 4, 0},
-    {"flowStartSysUpTime", 4, 0},
-    {"flowEndSysUpTime", 4, 0},
-    {"flowDurationMilliseconds", 4, 0},
-    {"ingressInterface", 4, 0},
-    {"egressInterface", 4, 0},
-    {"ingressPhysicalInterface", 4, 0},
-    {"egressPhysicalInterface", 4, 0},
-    {"bgpSourceAsNumber", 4, 0},
-    {"bgpDestinationAsNumber", 4, 0},
-    {"samplingInterval", 4, 0},
-    {"samplerRandomInterval", 4, 0},
-    {"samplingPacketInterval", 4, 0},
-    {"samplingPacketSpace", 4, 0},
-    {"samplerId", 4, 0},
-    {"sourceTransportPort", 2, 0},
-    {"destinationTransportPort", 2, 0},
-    {"tcpControlBits", 2, 0},
-    {"reverseTcpControlBits", 2, 0},
-    {"vlanId", 2, 0},
-    {"dot1qVlanId", 2, 0},
-    {"icmpTypeCodeIPv4", 2, 0},
-    {"icmpTypeCodeIPv6", 2, 0},
-    {"protocolIdentifier", 1, 0},
-    {"ipClassOfService", 1, 0},
-    {"reverseIpClassOfService", 1, 0},
-    {"sourceIPv4PrefixLength", 1, 0},
-    {"destinationIPv4PrefixLength", 1, 0},
-    {"sourceIPv6PrefixLength", 1, 0},
-    {"destinationIPv6PrefixLength", 1, 0},
-    {"flowDirection", 1, 0},
-    {"ipVersion", 1, 0},
-    {"paddingOctets", 7, 0},
-    FB_IESPEC_NULL};
+typedef struct field {
+    const char *name;     /* IANA / RFC 5103 name in libfixbuf's model */
+    uint16_t    len;      /* bytes in fixrec_t (and in the internal record) */
+    uint16_t    off;      /* offset in fixrec_t */
+} field_t;
 
-#define INT_TID 0x100
+#define F(name, member) \
+    {name, sizeof(((fixrec_t *)0)->member), offsetof(fixrec_t, member)}
+
+static const field_t fields[] = {
+    F("octetDeltaCount", octets),
+    F("packetDeltaCount", packets),
+    F("octetTotalCount", octets_total),
+    F("packetTotalCount", packets_total),
+    F("postOctetDeltaCount", post_octets),
+    F("postPacketDeltaCount", post_packets),
+    F("reverseOctetDeltaCount", rev_octets),
+    F("reversePacketDeltaCount", rev_packets),
+    F("reverseOctetTotalCount", rev_octets_total),
+    F("reversePacketTotalCount", rev_packets_total),
+    F("flowStartMilliseconds", start_ms),
+    F("flowEndMilliseconds", end_ms),
+    F("flowStartMicroseconds", start_us),
+    F("flowEndMicroseconds", end_us),
+    F("flowStartNanoseconds", start_ns),
+    F("flowEndNanoseconds", end_ns),
+    F("systemInitTimeMilliseconds", sys_init_ms),
+    F("selectorId", selector_id),
+    F("sourceIPv6Address", src6),
+    F("destinationIPv6Address", dst6),
+    F("ipNextHopIPv6Address", nh6),
+    F("sourceIPv4Address", src4),
+    F("destinationIPv4Address", dst4),
+    F("ipNextHopIPv4Address", nh4),
+    F("bgpNextHopIPv4Address", bgpnh4),
+    F("flowStartSeconds", start_s),
+    F("flowEndSeconds", end_s),
+    F("flowStartDeltaMicroseconds", start_delta_us),
+    F("flowEndDeltaMicroseconds", end_delta_us),
+    F("flowStartSysUpTime", start_up),
+    F("flowEndSysUpTime", end_up),
+    F("flowDurationMilliseconds", dur_ms),
+    F("ingressInterface", ingress),
+    F("egressInterface", egress),
+    F("ingressPhysicalInterface", ingress_phys),
+    F("egressPhysicalInterface", egress_phys),
+    F("bgpSourceAsNumber", srcas),
+    F("bgpDestinationAsNumber", dstas),
+    F("samplingInterval", sampling_interval),
+    F("samplerRandomInterval", sampler_random_interval),
+    F("samplingPacketInterval", sampling_pkt_interval),
+    F("samplingPacketSpace", sampling_pkt_space),
+    F("samplerId", sampler_id),
+    F("sourceTransportPort", sport),
+    F("destinationTransportPort", dport),
+    F("tcpControlBits", tcpflags),
+    F("reverseTcpControlBits", rev_tcpflags),
+    F("vlanId", vlan),
+    F("dot1qVlanId", dot1q_vlan),
+    F("icmpTypeCodeIPv4", icmp4),
+    F("icmpTypeCodeIPv6", icmp6),
+    F("protocolIdentifier", proto),
+    F("ipClassOfService", tos),
+    F("reverseIpClassOfService", rev_tos),
+    F("sourceIPv4PrefixLength", srcmask),
+    F("destinationIPv4PrefixLength", dstmask),
+    F("sourceIPv6PrefixLength", srcmask6),
+    F("destinationIPv6PrefixLength", dstmask6),
+    F("flowDirection", direction),
+    F("ipVersion", ipversion),
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+_Static_assert(NFIELDS <= 64, "a template's field set is a 64-bit mask");
 
 /* Cisco exports samplerId (48) in 2 or 4 bytes where IANA says 1: with
  * the IANA definition libfixbuf would mangle the value, so the element is
@@ -151,11 +165,60 @@ static void tinfo_time(uint8_t *slot, uint8_t form)
         *slot = form;
 }
 
+static uint64_t template_mask(fbTemplate_t *t)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < NFIELDS; i++) {
+        fbInfoElementSpec_t sp = {(char *)fields[i].name, 0, 0};
+        if (fbTemplateContainsElementByName(t, &sp))
+            m |= 1ULL << i;
+    }
+    return m;
+}
+
+/* The id of the session's internal template holding exactly the fields of
+ * mask, created on first use. Ids come from the mask, so every template
+ * with the same fields shares one, however often exporters resend them.
+ * 0 if libfixbuf refused. */
+static uint16_t internal_tid(fbSession_t *session, uint64_t mask)
+{
+    GError *gerr = NULL;
+    uint64_t h = mask * 0x9e3779b97f4a7c15ULL;
+    uint16_t tid = (uint16_t)(256 + (h >> 32) % 65000);
+    for (int probe = 0; probe < 64; probe++) {
+        fbTemplate_t *it = fbSessionGetTemplate(session, TRUE, tid, &gerr);
+        g_clear_error(&gerr);
+        if (!it) {
+            fbInfoElementSpec_t spec[NFIELDS + 1];
+            size_t n = 0;
+            for (size_t i = 0; i < NFIELDS; i++)
+                if (mask & (1ULL << i))
+                    spec[n++] = (fbInfoElementSpec_t){
+                        (char *)fields[i].name, fields[i].len, 0};
+            spec[n] = (fbInfoElementSpec_t)FB_IESPEC_NULL;
+            fbTemplate_t *t = fbTemplateAlloc(fbSessionGetInfoModel(session));
+            if (!fbTemplateAppendSpecArray(t, spec, 0, &gerr) ||
+                !fbSessionAddTemplate(session, TRUE, tid, t, &gerr)) {
+                log_warn("ingest", "libfixbuf internal template: %s",
+                         gerr ? gerr->message : "?");
+                g_clear_error(&gerr);
+                fbTemplateFreeUnused(t);
+                return 0;
+            }
+            return tid;
+        }
+        if (template_mask(it) == mask &&
+            fbTemplateCountElements(it) == (uint32_t)__builtin_popcountll(mask))
+            return tid;
+        tid = tid == 65535 ? 256 : tid + 1;
+    }
+    return 0;
+}
+
 static void template_arrived(fbSession_t *session, uint16_t tid,
                              fbTemplate_t *tmpl, void *app_ctx,
                              void **tmpl_ctx, fbTemplateCtxFree_fn *free_fn)
 {
-    (void)session;
     (void)tid;
     (void)app_ctx;
     tinfo_t *ti = xcalloc(1, sizeof(*ti));
@@ -210,6 +273,21 @@ static void template_arrived(fbSession_t *session, uint16_t tid,
         }
     }
     ti->biflow = ti->rev_octets || ti->rev_packets;
+
+    /* the compact internal record and how to spread it into fixrec_t */
+    uint64_t mask = template_mask(tmpl);
+    uint16_t src = 0;
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (mask & (1ULL << i)) {
+            ti->plan[ti->nplan].src = src;
+            ti->plan[ti->nplan].dst = fields[i].off;
+            ti->plan[ti->nplan].len = fields[i].len;
+            ti->nplan++;
+            src = (uint16_t)(src + fields[i].len);
+        }
+    /* a template with none of our fields still needs an internal one to
+     * be read past: one absent field will do */
+    ti->int_tid = internal_tid(session, mask ? mask : 1);
     *tmpl_ctx = ti;
     *free_fn = tinfo_free;
 }
@@ -235,37 +313,20 @@ void decoder_destroy(decoder_t *d)
 
 fbSession_t *decoder_session_new(decoder_t *d)
 {
-    GError *gerr = NULL;
     fbSession_t *s = fbSessionAlloc(d->model);
-    fbTemplate_t *t = fbTemplateAlloc(d->model);
-    if (!fbTemplateAppendSpecArray(t, spec, 0, &gerr) ||
-        !fbSessionAddTemplate(s, TRUE, INT_TID, t, &gerr)) {
-        /* Only a libfixbuf without these IANA elements gets here. */
-        log_error("ingest", "libfixbuf internal template: %s",
-                  gerr ? gerr->message : "?");
-        abort();
-    }
     fbSessionAddNewTemplateCallback(s, template_arrived, d);
     return s;
 }
 
-int decoder_fbuf_ready(fBuf_t *fb)
+void decoder_fbuf_ready(fBuf_t *fb)
 {
-    GError *gerr = NULL;
     fBufSetAutomaticMode(fb, FALSE);
-    if (!fBufSetInternalTemplate(fb, INT_TID, &gerr)) {
-        log_error("ingest", "libfixbuf: %s", gerr->message);
-        g_clear_error(&gerr);
-        return -1;
-    }
-    return 0;
 }
 
 fBuf_t *decoder_fbuf_new(decoder_t *d)
 {
     fBuf_t *fb = fBufAllocForCollection(decoder_session_new(d), NULL);
-    if (decoder_fbuf_ready(fb) != 0)
-        abort();
+    decoder_fbuf_ready(fb);
     return fb;
 }
 
@@ -501,26 +562,60 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     d->records++;
 }
 
-uint64_t decoder_drain(decoder_t *d, fBuf_t *fbuf)
+static int fixbuf_done(decoder_t *d, GError **gerr)
+{
+    if (!g_error_matches(*gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM) &&
+        !g_error_matches(*gerr, FB_ERROR_DOMAIN, FB_ERROR_BUFSZ) &&
+        !g_error_matches(*gerr, FB_ERROR_DOMAIN, FB_ERROR_EOF))
+        log_limited(&d->lim_fixbuf, LOG_DEBUG, "ingest", "libfixbuf: %s",
+                    (*gerr)->message);
+    g_clear_error(gerr);
+    return 1;
+}
+
+uint64_t decoder_drain(decoder_t *d, fBuf_t *fbuf, uint16_t *int_tid)
 {
     GError *gerr = NULL;
     uint64_t flows = 0;
+    uint8_t raw[sizeof(fixrec_t)];
     fixrec_t r;
+    uint16_t cur = *int_tid;
     for (;;) {
-        size_t len = sizeof(r);
-        memset(&r, 0, sizeof(r));
-        if (!fBufNext(fbuf, (uint8_t *)&r, &len, &gerr)) {
-            if (!g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM) &&
-                !g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_BUFSZ) &&
-                !g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOF))
-                log_limited(&d->lim_fixbuf, LOG_DEBUG, "ingest",
-                            "libfixbuf: %s", gerr->message);
-            g_clear_error(&gerr);
+        uint16_t etid;
+        fbTemplate_t *t = fBufNextCollectionTemplate(fbuf, &etid, &gerr);
+        if (!t && fixbuf_done(d, &gerr))
+            break;
+        const tinfo_t *ti = fbTemplateGetContext(t);
+        if (!ti || !ti->int_tid) {
+            log_limited(&d->lim_fixbuf, LOG_WARN, "ingest",
+                        "template %u cannot be read; rest of the message "
+                        "skipped", etid);
             break;
         }
-        fbTemplate_t *t = fBufGetCollectionTemplate(fbuf, NULL);
-        const tinfo_t *ti = t ? fbTemplateGetContext(t) : NULL;
-        if (!ti || !d->ts)
+        if (ti->int_tid != cur) {
+            if (!fBufSetInternalTemplate(fbuf, ti->int_tid, &gerr)) {
+                fixbuf_done(d, &gerr);
+                cur = 0;
+                break;
+            }
+            cur = ti->int_tid;
+        }
+        size_t len = sizeof(raw);
+        if (!fBufNext(fbuf, raw, &len, &gerr) && fixbuf_done(d, &gerr))
+            break;
+        memset(&r, 0, sizeof(r));
+        for (uint16_t k = 0; k < ti->nplan; k++) {
+            uint8_t *to = (uint8_t *)&r + ti->plan[k].dst;
+            const uint8_t *from = raw + ti->plan[k].src;
+            switch (ti->plan[k].len) { /* fixed sizes: inlined copies */
+            case 1: *to = *from; break;
+            case 2: memcpy(to, from, 2); break;
+            case 4: memcpy(to, from, 4); break;
+            case 8: memcpy(to, from, 8); break;
+            default: memcpy(to, from, 16); break;
+            }
+        }
+        if (!d->ts)
             continue; /* no session: the message is read and discarded */
         if (ti->kind == TK_OPTIONS) {
             options_record(d, ti, &r);
@@ -529,12 +624,7 @@ uint64_t decoder_drain(decoder_t *d, fBuf_t *fbuf)
             flows++;
         }
     }
+    *int_tid = cur;
     return flows;
 }
 
-/* Compile-time check that spec[] and fixrec_t agree. */
-_Static_assert(sizeof(fixrec_t) == 312, "fixrec_t layout");
-_Static_assert(offsetof(fixrec_t, src6) == 144, "fixrec_t layout");
-_Static_assert(offsetof(fixrec_t, src4) == 192, "fixrec_t layout");
-_Static_assert(offsetof(fixrec_t, sport) == 280, "fixrec_t layout");
-_Static_assert(offsetof(fixrec_t, proto) == 296, "fixrec_t layout");

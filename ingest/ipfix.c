@@ -73,7 +73,7 @@ static int fail(check_t *c, const char *why)
 
 /* Parse one template set's records (set id 2 or 3) into pending. */
 static int template_set(check_t *c, const uint8_t *p, const uint8_t *end,
-                        int options, uint8_t **o)
+                        int options, uint8_t **o, int *changed)
 {
     while (end - p >= 4) {
         const uint8_t *rec = p;
@@ -89,6 +89,7 @@ static int template_set(check_t *c, const uint8_t *p, const uint8_t *end,
             pd->t.tid = tid;
             pd->withdraw = tid < 256 ? (uint8_t)tid : 1;
             p += 4;
+            *changed = 1;
             continue;
         }
         if (tid < 256)
@@ -149,10 +150,14 @@ static int template_set(check_t *c, const uint8_t *p, const uint8_t *end,
         c->p[c->n].t = t;
         c->p[c->n].withdraw = 0;
         c->n++;
-        memcpy(*o, rec, (size_t)(p - rec));
-        *o += p - rec;
+        if (o) {
+            memcpy(*o, rec, (size_t)(p - rec));
+            *o += p - rec;
+        }
     }
-    return 0; /* fewer than 4 bytes left: padding */
+    if (p != end)
+        *changed = 1; /* padding, dropped in a rewrite */
+    return 0;
 }
 
 /* Count the records of a data set; -1 if they do not fit it. */
@@ -204,8 +209,9 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
         return (*why = "message length does not match its header"), -1;
 
     c.p = xcalloc(MAX_PENDING, sizeof(pending_t));
-    memcpy(out, msg, 16);
-    uint8_t *o = out + 16;
+    /* out is only written once something must go (a withdrawal, a data
+     * set without template): until then the message stands as it is */
+    uint8_t *o = NULL;
     const uint8_t *p = msg + 16, *end = msg + len;
     while (p < end) {
         if (end - p < 4) {
@@ -223,25 +229,45 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
             /* withdrawals are ours to apply: libfixbuf 2.4 keeps decoding
              * a withdrawn template's data, so it only ever sees
              * definitions and data whose template is current */
+            int n_before = c.n, changed = 0;
             uint8_t *sh = o;
-            o += 4;
-            if (template_set(&c, body, send, sid == 3, &o) != 0)
+            if (o)
+                o += 4;
+            if (template_set(&c, body, send, sid == 3, o ? &o : NULL,
+                             &changed) != 0)
                 goto bad;
-            if (o == sh + 4) {
-                o = sh;
-            } else {
-                wr16(sh, sid);
-                wr16(sh + 2, (uint16_t)(o - sh));
+            if (changed && !o) { /* start the rewrite here, parse again */
+                for (int i = n_before; i < c.n; i++)
+                    free(c.p[i].t.lens);
+                c.n = n_before;
+                memcpy(out, msg, (size_t)(p - msg));
+                sh = out + (p - msg);
+                o = sh + 4;
+                template_set(&c, body, send, sid == 3, &o, &changed);
+            }
+            if (o) {
+                if (o == sh + 4) {
+                    o = sh;
+                } else {
+                    wr16(sh, sid);
+                    wr16(sh + 2, (uint16_t)(o - sh));
+                }
             }
         } else if (sid >= 256) {
             const vtmpl_t *t = lookup(dom, &c, sid);
             if (!t) {
                 (*unknown_sets)++;
+                if (!o) {
+                    memcpy(out, msg, (size_t)(p - msg));
+                    o = out + (p - msg);
+                }
             } else {
                 if (data_set(&c, t, body, send, records) != 0)
                     goto bad;
-                memcpy(o, p, slen);
-                o += slen;
+                if (o) {
+                    memcpy(o, p, slen);
+                    o += slen;
+                }
             }
         } else {
             fail(&c, "reserved set id");
@@ -250,8 +276,12 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
         p = send;
     }
 
-    *outlen = (size_t)(o - out);
-    wr16(out + 2, (uint16_t)*outlen);
+    if (o) {
+        *outlen = (size_t)(o - out);
+        wr16(out + 2, (uint16_t)*outlen);
+    } else {
+        *outlen = 0; /* unchanged: use msg */
+    }
     /* The whole message is well formed: apply its template changes. */
     for (int i = 0; i < c.n; i++) {
         pending_t *pd = &c.p[i];
@@ -316,10 +346,14 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
     d->ts = ts;
     d->dom = dom;
     d->export_ms = (int64_t)rd32(msg + 4) * 1000;
-    if (clen <= 16)
+    if (clen == 0) {
+        fBufSetBuffer(ts->fbuf, msg, len);
+    } else if (clen <= 16) {
         return 0; /* nothing left for libfixbuf */
-    fBufSetBuffer(ts->fbuf, d->scratch, clen);
-    uint64_t flows = decoder_drain(d, ts->fbuf);
+    } else {
+        fBufSetBuffer(ts->fbuf, d->scratch, clen);
+    }
+    uint64_t flows = decoder_drain(d, ts->fbuf, &ts->int_tid);
     STAT_ADD(st->records, flows);
     return 0;
 }

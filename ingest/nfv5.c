@@ -87,6 +87,8 @@ int nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
         b->dstas[i] = rd16(r + 42);
         b->srcmask[i] = r[44];
         b->dstmask[i] = r[45];
+        b->vlan[i] = 0;
+        b->direction[i] = 0;
         b->sampling[i] = sampling;
         b->domain[i] = domain;
         d->records++;

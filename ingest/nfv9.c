@@ -444,9 +444,7 @@ void nfv9_drain(nfv9_t *v)
             g_clear_error(&gerr);
             continue;
         }
-        /* each peer has its own cloned session in the buffer */
-        if (decoder_fbuf_ready(v->fbuf) != 0)
-            continue;
+        decoder_fbuf_ready(v->fbuf);
         fbCollector_t *coll = fBufGetCollector(v->fbuf);
         struct sockaddr *peer = coll ? fbCollectorGetPeer(coll) : NULL;
         uint16_t port = 0;
@@ -470,7 +468,10 @@ void nfv9_drain(nfv9_t *v)
         d->received_ms = r.port ? r.received_ms : time_now_ms();
         d->v9_uptime_ms = r.port ? r.uptime_ms : -1;
         d->export_ms = (int64_t)fBufGetExportTime(v->fbuf) * 1000;
-        uint64_t flows = decoder_drain(d, v->fbuf);
+        /* each peer has its own cloned session in the buffer: the
+         * internal template set for the last one means nothing here */
+        uint16_t int_tid = 0;
+        uint64_t flows = decoder_drain(d, v->fbuf, &int_tid);
         if (d->dom)
             STAT_ADD(d->dom->st->records, flows);
         d->v9_uptime_ms = -1;

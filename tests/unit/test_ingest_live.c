@@ -437,7 +437,7 @@ static void test_netflow_v9(void)
     /* templates libfixbuf's translator must never see */
     mb_v9(&m, 100000, 1700000000, 3, 9);
     mb_set(&m, 0);
-    mb_tmpl(&m, 280, 2, 8ul, 4u, 12ul, 0u);      /* zero-length field */
+    mb_tmpl(&m, 280, 2, 8ul, 0u, 12ul, 0u);      /* zero-length record */
     mb_end_set(&m);
     mb_end(&m);
     sendm(a, &m);
