@@ -41,6 +41,9 @@ LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
+# Helpers the end-to-end tests run (collectors, capture and replay tools).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard shell/flowsql.c),$(B)/flowsql) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
@@ -49,7 +52,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 .PHONY: all run test unit check deps deps-test bench fuzz clean
 .DEFAULT_GOAL := all
 
-all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN)
+all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
 
 # ---- the README's two commands -------------------------------------------
 
@@ -121,6 +124,10 @@ $(B)/flowgen: $(B)/obj/bench/flowgen.o $(B)/libflowsql.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libflowsql.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libflowsql.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
