@@ -97,26 +97,39 @@ static void csv_field(sbuf_t *b, const char *s)
     }
 }
 
-char *results_adhoc_text(const store_result_t *r, int csv)
+/* CSV of a result, leaving out column skip (-1: none). */
+static char *result_csv(const store_result_t *r, int skip)
 {
-    if (csv) {
-        sbuf_t b = SBUF_INIT;
+    sbuf_t b = SBUF_INIT;
+    int first = 1;
+    for (int c = 0; c < r->ncols; c++) {
+        if (c == skip)
+            continue;
+        if (!first)
+            sbuf_addc(&b, ',');
+        first = 0;
+        csv_field(&b, r->names[c]);
+    }
+    sbuf_add(&b, "\r\n");
+    for (uint64_t i = 0; i < r->nrows; i++) {
+        first = 1;
         for (int c = 0; c < r->ncols; c++) {
-            if (c)
+            if (c == skip)
+                continue;
+            if (!first)
                 sbuf_addc(&b, ',');
-            csv_field(&b, r->names[c]);
+            first = 0;
+            csv_cell(&b, store_result_cell(r, i, c));
         }
         sbuf_add(&b, "\r\n");
-        for (uint64_t i = 0; i < r->nrows; i++) {
-            for (int c = 0; c < r->ncols; c++) {
-                if (c)
-                    sbuf_addc(&b, ',');
-                csv_cell(&b, store_result_cell(r, i, c));
-            }
-            sbuf_add(&b, "\r\n");
-        }
-        return sbuf_detach(&b);
     }
+    return sbuf_detach(&b);
+}
+
+char *results_adhoc_text(const store_result_t *r, int csv)
+{
+    if (csv)
+        return result_csv(r, -1);
     json_t *o = json_object(), *cols = json_array(), *types = json_array(),
            *rows = json_array();
     for (int c = 0; c < r->ncols; c++) {
@@ -176,11 +189,6 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
     int rc = store_results(a->store, name, from, to, 0, &r, err);
     if (rc != STORE_OK)
         return status_of(rc);
-    if (csv) {
-        *body = results_adhoc_text(r, 1);
-        store_result_free(r);
-        return AE_OK;
-    }
     int ws = -1, we = -1, wr = -1;
     for (int c = 0; c < r->ncols; c++) {
         if (strcmp(r->names[c], "window_start") == 0)
@@ -189,6 +197,11 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
             we = c;
         else if (strcmp(r->names[c], "window_row") == 0)
             wr = c;   /* the storage's row order within a window */
+    }
+    if (csv) {
+        *body = result_csv(r, wr);
+        store_result_free(r);
+        return AE_OK;
     }
     json_t *arr = json_array(), *win = NULL, *rows = NULL;
     int64_t cur = INT64_MIN;
