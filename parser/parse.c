@@ -637,7 +637,7 @@ static int is_clause_kw(int tk)
 /* Words for what the parser would have taken instead: "an expression"
  * stands for everything that can start one, "an operator" for the binary
  * operators when more than two fit, "end of statement" for the end (and
- * a ';' before it). At most 8 items, "a, b or c". */
+ * a ';' before it). At most 10 items, "a, b or c". */
 static void expected_text(pstate_t *ps, void *parser, char *out, size_t size)
 {
     unsigned char ok[256] = {0};
@@ -694,8 +694,8 @@ static void expected_text(pstate_t *ps, void *parser, char *out, size_t size)
 
     size_t len = 0;
     out[0] = 0;
-    if (n > 8)
-        n = 8;
+    if (n > 10)
+        n = 10;
     for (int i = 0; i < n; i++) {
         const char *sep = i == 0 ? "" : i == n - 1 ? " or " : ", ";
         int w = snprintf(out + len, size - len, "%s%s", sep, items[i]);

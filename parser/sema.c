@@ -182,7 +182,9 @@ static int fold_literal(sctx_t *c, const ast_t *other, ast_t *lit)
         lit->type = TYPE_INT;
     } else if (other->type == TYPE_TIME) {
         int64_t ms;
-        if (time_parse_iso(lit->v.s, &ms) < 0)
+        /* Years 0000 to 9999: what EXPLAIN can print back. */
+        if (time_parse_iso(lit->v.s, &ms) < 0 || ms < -62167219200000LL ||
+            ms > 253402300799999LL)
             return fail(c, lit, "invalid time '%s' (expected ISO-8601, e.g. "
                         "'2026-11-23T13:00:00Z')", lit->v.s);
         lit->kind = A_INT;
@@ -235,7 +237,8 @@ static type_t arith_type(ast_op_t op, type_t x, type_t y)
 }
 
 /* Common type of CASE branches or least()/greatest() arguments. */
-static int unify(sctx_t *c, const ast_t *where, type_t *acc, type_t t)
+static int unify(sctx_t *c, const ast_t *where, const char *what,
+                 type_t *acc, type_t t)
 {
     if (*acc == TYPE_NONE || *acc == t) {
         *acc = t;
@@ -245,18 +248,65 @@ static int unify(sctx_t *c, const ast_t *where, type_t *acc, type_t t)
         *acc = (*acc == TYPE_FLOAT || t == TYPE_FLOAT) ? TYPE_FLOAT : TYPE_INT;
         return 0;
     }
-    return fail(c, where, "mixed types %s and %s", type_name(*acc),
+    return fail(c, where, "%s mix %s and %s", what, type_name(*acc),
                 type_name(t));
 }
 
 static int resolve(sctx_t *c, ast_t *x, int place, int in_agg);
 
+/* Levenshtein distance, for did-you-mean; long names are never close. */
+static int edit_distance(const char *a, const char *b)
+{
+    int d[32][32];
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= 32 || lb >= 32)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* The function name closest to a misspelled one (at most two edits and
+ * fewer than half its letters), or NULL. */
+static const char *func_suggest(const char *name)
+{
+    const char *best = NULL;
+    int bestd = 3;
+    for (int i = 0; i < FN_COUNT_; i++) {
+        int d = edit_distance(name, func_table[i].name);
+        if (d < bestd && d * 2 < (int)strlen(func_table[i].name)) {
+            bestd = d;
+            best = func_table[i].name;
+        }
+    }
+    return best;
+}
+
 static int resolve_func(sctx_t *c, ast_t *x, int place, int in_agg)
 {
     int fn = func_lookup(x->name);
-    if (fn < 0)
-        return fail_pos(c, x->pos, (int)strlen(x->name),
-                        "unknown function '%s'", x->name);
+    if (fn < 0) {
+        int nl = (int)strlen(x->name);
+        if (schema_lookup(x->name, strlen(x->name)) >= 0)
+            return fail_pos(c, x->pos, nl, "'%s' is a field, not a "
+                            "function", x->name);
+        const char *s = func_suggest(x->name);
+        if (s)
+            return fail_pos(c, x->pos, nl, "unknown function '%s' (did you "
+                            "mean %s()?)", x->name, s);
+        return fail_pos(c, x->pos, nl, "unknown function '%s'", x->name);
+    }
     const func_t *f = &func_table[fn];
     x->fn = fn;
     x->is_agg = f->is_agg;
@@ -392,10 +442,14 @@ static int resolve_func(sctx_t *c, ast_t *x, int place, int in_agg)
     case FN_GREATEST: {
         type_t t = TYPE_NONE;
         for (int i = 0; i < x->nlist; i++)
-            if (unify(c, x->list[i], &t, x->list[i]->type) < 0)
+            if (unify(c, x->list[i], fn == FN_LEAST ? "least() arguments"
+                                                    : "greatest() arguments",
+                      &t, x->list[i]->type) < 0)
                 return -1;
         if (t == TYPE_BOOL)
-            return fail(c, x, "%s() needs comparable values", f->name);
+            return fail_pos(c, x->pos, name_len, "%s() needs numbers, "
+                            "times, addresses or strings, not bool",
+                            f->name);
         x->type = t;
         break;
     }
@@ -541,12 +595,12 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
                 return fail(c, w, "WHEN needs a boolean condition, not %s",
                             type_name(w->type));
             }
-            if (unify(c, r, &t, r->type) < 0)
+            if (unify(c, r, "CASE results", &t, r->type) < 0)
                 return -1;
         }
         if (x->b) {
             if (resolve(c, x->b, place, in_agg) < 0 ||
-                unify(c, x->b, &t, x->b->type) < 0)
+                unify(c, x->b, "CASE results", &t, x->b->type) < 0)
                 return -1;
         }
         x->type = t;
