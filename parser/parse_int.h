@@ -73,6 +73,8 @@ void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser);
 /* The lexer's error for a token that starts with a digit but is no
  * number, duration or address ("10x", "1.2.3.4.5"). */
 void ps_bad_literal(diag_t *err, const char *text, int pos, int len);
+/* A hint for a character that is no token (" (use NOT ...)"), or "". */
+const char *ps_char_hint(int c);
 
 /* Lemon's entry points (grammar.c). */
 void *fsqlParseAlloc(void *(*)(size_t));

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct sctx {
     const char *text;
@@ -182,11 +183,13 @@ static int fold_literal(sctx_t *c, const ast_t *other, ast_t *lit)
         lit->type = TYPE_INT;
     } else if (other->type == TYPE_TIME) {
         int64_t ms;
-        /* Years 0000 to 9999: what EXPLAIN can print back. */
-        if (time_parse_iso(lit->v.s, &ms) < 0 || ms < -62167219200000LL ||
-            ms > 253402300799999LL)
+        if (time_parse_iso(lit->v.s, &ms) < 0)
             return fail(c, lit, "invalid time '%s' (expected ISO-8601, e.g. "
                         "'2026-11-23T13:00:00Z')", lit->v.s);
+        /* Years 0000 to 9999 (UTC): what EXPLAIN can print back. */
+        if (ms < -62167219200000LL || ms > 253402300799999LL)
+            return fail(c, lit, "time '%s' is out of range (years 0000 to "
+                        "9999 UTC)", lit->v.s);
         lit->kind = A_INT;
         lit->v.i = ms;
         lit->type = TYPE_TIME;
@@ -636,8 +639,8 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
             resolve(c, x->b, place, in_agg) < 0 ||
             resolve(c, x->c, place, in_agg) < 0)
             return -1;
-        if (check_compare(c, x, x->a, x->b) < 0 ||
-            check_compare(c, x, x->a, x->c) < 0)
+        if (check_compare(c, x->b, x->a, x->b) < 0 ||
+            check_compare(c, x->c, x->a, x->c) < 0)
             return -1;
         x->type = TYPE_BOOL;
         return 0;
@@ -741,8 +744,8 @@ static int check_window(sctx_t *c, select_t *s, int continuous)
 /* Names that the result tables and rows use for their own columns. */
 static int reserved_name(const char *n)
 {
-    return strcmp(n, "window_start") == 0 || strcmp(n, "window_end") == 0 ||
-           strcmp(n, "rowid") == 0;
+    return strcasecmp(n, "window_start") == 0 ||
+           strcasecmp(n, "window_end") == 0 || strcasecmp(n, "rowid") == 0;
 }
 
 static int check_select(sctx_t *c, select_t *s, int continuous)
@@ -781,9 +784,9 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                 return fail(c, g, "GROUP BY position %lld is not in the "
                             "select list (1 to %d)", (long long)g->v.i,
                             s->nitems);
+            if (has_agg(s->items[g->v.i - 1].expr))
+                return fail(c, g, "cannot GROUP BY an aggregate");
             g = s->group[i] = s->items[g->v.i - 1].expr;
-            if (has_agg(g))
-                return fail(c, s->group[i], "cannot GROUP BY an aggregate");
             continue;
         }
         /* GROUP BY alias */
@@ -861,9 +864,9 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                 return fail(c, s->order[i].expr, "ORDER BY an aggregate "
                             "needs GROUP BY or aggregates in the select list");
     }
-    if (s->has_limit && s->limit > 100000000)
+    if (s->has_limit && s->limit > SEMA_MAX_LIMIT)
         return fail_pos(c, s->limit_pos, s->limit_len,
-                        "LIMIT is too large (at most 100000000)");
+                        "LIMIT is too large (at most %d)", SEMA_MAX_LIMIT);
     return 0;
 }
 
