@@ -813,6 +813,10 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
 {
     pstate_t ps = {.arena = a, .err = err};
     diag_clear(err);
+    if (!text) {
+        text = "";
+        len = 0;
+    }
     if (len > PARSE_MAX_TEXT) {
         diag_set(err, "statement too long (%zu bytes, at most %d)", len,
                  PARSE_MAX_TEXT);
@@ -874,6 +878,8 @@ int parse_is_stored_select(const char *text, size_t len)
 {
     diag_t err;
     diag_clear(&err);
+    if (!text)
+        return 0;
     if (len > PARSE_MAX_TEXT || memchr(text, 0, len))
         return 0;
     arena_t *a = arena_new();
