@@ -143,6 +143,7 @@ FUZZ_RUN := $(B)/fuzz/run
 fuzz: deps deps-test $(GEN_SRC)
 	@mkdir -p $(B)/fuzz $(FUZZ_RUN) tests/fuzz/corpus/parser
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen -Iparser \
+	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $(B)/fuzz/fuzz_parser \
 	    tests/fuzz/fuzz_parser.c $(FUZZ_SRC) $(LIBS)

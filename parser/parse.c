@@ -852,12 +852,24 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
         /* Refuse a token before lemon sees it, so the error is worded
          * from the state that could not take it (lemon would first make
          * its default reductions). */
-        if (!fsql_accepts(parser, tk)) {
+        int accepts = fsql_accepts(parser, tk);
+        if (!accepts) {
             ps_syntax_error(&ps, tk, tok, parser);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+            /* The fuzzer checks that the simulation agrees with lemon:
+             * lemon must refuse what it refused. */
+            fsqlParse(parser, tk, tok, &ps);
+            if (!ps.lemon_refused)
+                abort();
+#endif
             break;
         }
         ps.tok = tok;
         fsqlParse(parser, tk, tok, &ps);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        if (ps.lemon_refused)   /* ... and take what it accepted */
+            abort();
+#endif
         ps.prev_tk = tk;
         ps.seen_from |= tk == TK_FROM;
         if (tk == TK_BETWEEN)

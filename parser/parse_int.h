@@ -27,6 +27,7 @@ typedef struct pstate {
     int         prev_tk;    /* the token before it, 0 at the start */
     int         seen_from;  /* a FROM has been parsed */
     int         between_open; /* BETWEENs still waiting for their AND */
+    int         lemon_refused; /* lemon's own %syntax_error ran */
 } pstate_t;
 
 /* Lexer (lexer.re): the next token at *pos; returns its code, 0 at the

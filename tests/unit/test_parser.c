@@ -1004,6 +1004,93 @@ static void test_reentrant(void)
         free(expected[i]);
 }
 
+/* ---- stack use ---------------------------------------------------------- */
+
+/* The deepest statements there are, compiled and explained on a thread
+ * with a small stack: no walk of the tree (sema, alias substitution,
+ * grouping checks, the planner, ast_print, ast_equal) may recurse
+ * beyond what AST_MAX_DEPTH bounds. A HAVING as deep as allowed whose
+ * leaf is an alias of a select item as deep as allowed is twice as deep
+ * as anything written. */
+static char *deep_statement(int kind)
+{
+    sbuf_t b = SBUF_INIT;
+    int n = AST_MAX_DEPTH - 2;
+    switch (kind) {
+    case 0:     /* deep item, grouped, aliased, used in HAVING and ORDER */
+        sbuf_add(&b, "SELECT ");
+        for (int i = 0; i < n; i++)
+            sbuf_add(&b, "bytes + ");
+        sbuf_add(&b, "1 AS deep, count(*) FROM flows WINDOW 1m GROUP BY "
+                     "deep HAVING ");
+        for (int i = 0; i < n; i++)
+            sbuf_add(&b, "deep + ");
+        sbuf_add(&b, "deep > 0 ORDER BY ");
+        for (int i = 0; i < n; i++)
+            sbuf_add(&b, "deep - ");
+        sbuf_add(&b, "deep DESC");
+        break;
+    case 1:     /* deep right-nested parentheses and calls */
+        sbuf_add(&b, "SELECT ");
+        for (int i = 0; i < 180; i++)
+            sbuf_add(&b, "abs(");
+        sbuf_add(&b, "bytes");
+        for (int i = 0; i < 180; i++)
+            sbuf_add(&b, ")");
+        sbuf_add(&b, " AS a, sum(bytes) FROM flows GROUP BY 1 ORDER BY a");
+        break;
+    default:    /* deep CASE and NOT nesting in WHERE */
+        sbuf_add(&b, "SELECT srcip FROM flows WHERE ");
+        for (int i = 0; i < 60; i++)
+            sbuf_add(&b, "CASE WHEN NOT ");
+        sbuf_add(&b, "TRUE");
+        for (int i = 0; i < 60; i++)
+            sbuf_add(&b, " THEN TRUE ELSE FALSE END");
+        break;
+    }
+    sbuf_str(&b);
+    return sbuf_detach(&b);
+}
+
+static void *deep_thread(void *arg)
+{
+    (void)arg;
+    for (int kind = 0; kind < 3; kind++) {
+        char *sql = deep_statement(kind);
+        diag_t err;
+        plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
+        if (!p) {
+            fprintf(stderr, "deep statement %d: %s\n", kind, err.msg);
+            free(sql);
+            return (void *)1;
+        }
+        sbuf_t e = SBUF_INIT;
+        plan_explain(p, &e);
+        sbuf_free(&e);
+        plan_free(p);
+        free(sql);
+    }
+    return NULL;
+}
+
+static void test_small_stack(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    size_t stack = 4 << 20;     /* ASan frames are several times larger */
+#else
+    size_t stack = 256 << 10;
+#endif
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, stack);
+    pthread_t th;
+    CHECK(pthread_create(&th, &attr, deep_thread, NULL) == 0);
+    void *r = (void *)1;
+    pthread_join(th, &r);
+    CHECK(r == NULL);
+    pthread_attr_destroy(&attr);
+}
+
 /* ---- printing ----------------------------------------------------------- */
 
 /* ast_print() writes what parses back to the same tree: EXPLAIN and
@@ -1251,6 +1338,7 @@ int main(void)
     RUN(test_garbage);
     RUN(test_every_byte);
     RUN(test_reentrant);
+    RUN(test_small_stack);
     RUN(test_print_roundtrip);
     RUN(test_stored_select);
     RUN(test_doc_covers_schema_and_functions);
