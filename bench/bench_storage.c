@@ -12,6 +12,9 @@
  *     --lookup-hosts N     hosts per window in the lookup test [10000]
  *     --lookup-windows N   10 s windows in the lookup test [8640 = 24 h]
  *     --skip-write, --skip-lookup
+ *     --layouts            also compare the table layout with an indexed
+ *                          one (--layout-hosts [1000], --layout-windows
+ *                          [1800]); see layout_test()
  *     --keep               keep the databases in DIR/flowsql-bench and
  *                          reuse the lookup database if it is there
  *
@@ -33,6 +36,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "storage/store.h"
 #include "util/log.h"
@@ -269,30 +274,104 @@ static void lookup_test(const char *dir, uint32_t hosts, int windows)
            "median %.1f ms, max %.1f ms (20 random hosts)\n", windows,
            (unsigned long long)rows, first / 1000.0, us[10] / 1000.0,
            us[19] / 1000.0);
-    /* One hour of it, plain and with the window list narrowing the
-     * skip-scan to the hour's windows. */
+    /* One hour of it. */
     int64_t h_from = BASE + (windows / 2) * 10000LL, h_to = h_from + 3600000;
     snprintf(sql, sizeof(sql), "SELECT window_start, flows FROM hosts WHERE "
              "srcip = ip('10.0.0.77') AND window_start >= %lld AND "
              "window_start < %lld", (long long)h_from, (long long)h_to);
     run_ms(s, sql, &rows);
-    int64_t plain = run_ms(s, sql, &rows);
-    uint64_t rows_plain = rows;
-    snprintf(sql, sizeof(sql), "SELECT window_start, flows FROM hosts WHERE "
-             "srcip = ip('10.0.0.77') AND window_start IN (SELECT window_start "
-             "FROM flowsql_windows WHERE tbl = 'hosts' AND window_start >= %lld "
-             "AND window_start < %lld)", (long long)h_from, (long long)h_to);
-    run_ms(s, sql, &rows);
-    int64_t narrowed = run_ms(s, sql, &rows);
-    printf("  one host over one hour (%llu rows): %.1f ms; with the "
-           "window-list idiom: %.1f ms\n", (unsigned long long)rows_plain,
-           plain / 1000.0, narrowed / 1000.0);
+    int64_t hour = run_ms(s, sql, &rows);
+    printf("  one host over one hour (%llu rows): %.1f ms\n",
+           (unsigned long long)rows, hour / 1000.0);
+    /* For comparison: the rows table alone, where the lookup is a
+     * skip-scan over every window of the table. */
+    srand(43);
+    for (int i = 0; i < 20; i++) {
+        ipaddr_t ip = ipaddr_from_v4(0x0a000000u + (uint32_t)rand() % hosts);
+        snprintf(sql, sizeof(sql), "SELECT window_start, flows, bytes, packets "
+                 "FROM flowsql_rows_hosts WHERE srcip = ip('%s') AND "
+                 "window_start >= %lld AND window_start < %lld",
+                 ipaddr_format(&ip, ipbuf, sizeof(ipbuf)), (long long)from,
+                 (long long)to);
+        us[i] = run_ms(s, sql, &rows);
+    }
+    qsort(us, 20, sizeof(us[0]), cmp_i64);
+    printf("  the same on the rows table alone (skip-scan): median %.1f ms, "
+           "max %.1f ms\n", us[10] / 1000.0, us[19] / 1000.0);
     snprintf(sql, sizeof(sql), "SELECT srcip, flows FROM hosts WHERE "
              "window_start = %lld ORDER BY flows DESC LIMIT 10",
              (long long)(BASE + (windows - 1) * 10000LL));
     int64_t top = run_ms(s, sql, &rows);
     printf("  top 10 hosts of the newest window: %.1f ms\n", top / 1000.0);
     store_close(s);
+}
+
+/* Why the tables are clustered by time: the same windows written with
+ * plain SQLite into the clustered layout flowsql uses, and into the
+ * usual alternative, a table in arrival order with an index on
+ * (srcip, window_start). Rates per sixth of the run show how each holds
+ * up as history accumulates. */
+static void layout_test(const char *dir, uint32_t hosts, int windows)
+{
+    static const char *layouts[2][2] = {
+        {"clustered (window_start, srcip, window_row)",
+         "CREATE TABLE t(window_start INTEGER NOT NULL, window_end INTEGER, "
+         "srcip BLOB, flows INTEGER, bytes INTEGER, packets INTEGER, "
+         "window_row INTEGER NOT NULL, PRIMARY KEY (window_start, srcip, "
+         "window_row)) WITHOUT ROWID"},
+        {"rowid table + index (srcip, window_start)",
+         "CREATE TABLE t(window_start INTEGER NOT NULL, window_end INTEGER, "
+         "srcip BLOB, flows INTEGER, bytes INTEGER, packets INTEGER, "
+         "window_row INTEGER NOT NULL); CREATE INDEX t_key ON t(srcip, "
+         "window_start)"},
+    };
+    printf("layouts: %d windows x %u hosts, plain SQLite, one transaction "
+           "per window\n", windows, hosts);
+    for (int l = 0; l < 2; l++) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/layout%d.db", dir, l);
+        sqlite3 *db;
+        sqlite3_stmt *ins;
+        if (sqlite3_open(path, &db) != SQLITE_OK ||
+            sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous="
+                         "NORMAL; PRAGMA cache_size=-262144; PRAGMA "
+                         "secure_delete=OFF", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, layouts[l][1], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?,?,?,?,?,?,?)", -1,
+                               &ins, NULL) != SQLITE_OK) {
+            fprintf(stderr, "%s: %s\n", path, sqlite3_errmsg(db));
+            exit(1);
+        }
+        printf("  %s, rows/s by sixth:", layouts[l][0]);
+        int64_t t0 = time_mono_ms();
+        for (int w = 0; w < windows; w++) {
+            sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+            for (uint32_t h = 0; h < hosts; h++) {
+                ipaddr_t ip = ipaddr_from_v4(0x0a000000u + h);
+                sqlite3_bind_int64(ins, 1, BASE + w * 10000LL);
+                sqlite3_bind_int64(ins, 2, BASE + w * 10000LL + 10000);
+                sqlite3_bind_blob(ins, 3, ip.a, 16, SQLITE_STATIC);
+                sqlite3_bind_int64(ins, 4, h % 50);
+                sqlite3_bind_int64(ins, 5, h % 50 * 1400);
+                sqlite3_bind_int64(ins, 6, h % 50 * 3);
+                sqlite3_bind_int64(ins, 7, h);
+                sqlite3_step(ins);
+                sqlite3_reset(ins);
+            }
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+            if ((w + 1) % (windows / 6) == 0) {
+                int64_t t1 = time_mono_ms();
+                printf(" %.0fk", (double)hosts * (windows / 6) /
+                                     (double)(t1 - t0 > 0 ? t1 - t0 : 1));
+                fflush(stdout);
+                t0 = t1;
+            }
+        }
+        printf("\n");
+        sqlite3_finalize(ins);
+        sqlite3_close(db);
+        remove(path);
+    }
 }
 
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
@@ -308,7 +387,9 @@ int main(int argc, char **argv)
     const char *base = "/tmp";
     uint32_t w_hosts = 200000, l_hosts = 10000;
     int w_windows = 60, retention = 20, l_windows = 8640;
-    int do_write = 1, do_lookup = 1, with_busy = 0, keep = 0;
+    int do_write = 1, do_lookup = 1, with_busy = 0, keep = 0, layouts = 0;
+    int lay_windows = 1800;
+    uint32_t lay_hosts = 1000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(a, "--dir")) base = v, i++;
@@ -319,6 +400,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--lookup-windows")) l_windows = atoi(v), i++;
         else if (!strcmp(a, "--busy")) with_busy = 1;
         else if (!strcmp(a, "--keep")) keep = 1;
+        else if (!strcmp(a, "--layouts")) layouts = 1;
+        else if (!strcmp(a, "--layout-hosts")) lay_hosts = (uint32_t)atol(v), i++;
+        else if (!strcmp(a, "--layout-windows")) lay_windows = atoi(v), i++;
         else if (!strcmp(a, "--skip-write")) do_write = 0;
         else if (!strcmp(a, "--skip-lookup")) do_lookup = 0;
         else {
@@ -351,6 +435,8 @@ int main(int argc, char **argv)
         write_test(dir, w_hosts, w_windows, retention, with_busy);
     if (do_lookup)
         lookup_test(dir, l_hosts, l_windows);
+    if (layouts)
+        layout_test(dir, lay_hosts, lay_windows);
     if (!keep)
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return 0;

@@ -275,15 +275,40 @@ static const char *skip_space(const char *p)
     }
 }
 
+/* The statement's kind for messages: its first word, and for CREATE,
+ * DROP and ALTER the object too ("CREATE INDEX", also for CREATE UNIQUE
+ * INDEX and CREATE TEMP TABLE). 1 if it is a kind that only reads. */
 static int first_word_ok(const char *p, char *word, size_t size)
 {
     static const char *ok[] = {"SELECT", "WITH", "VALUES", "EXPLAIN", "PRAGMA"};
+    static const char *skip[] = {"TEMP", "TEMPORARY", "UNIQUE"};
     size_t n = 0;
-    while (isalpha((unsigned char)p[n]) && n + 1 < size) {
-        word[n] = (char)toupper((unsigned char)p[n]);
-        n++;
+    int words = 0;
+    for (;;) {
+        size_t start = n;
+        while (isalpha((unsigned char)*p) && n + 1 < size) {
+            word[n++] = (char)toupper((unsigned char)*p);
+            p++;
+        }
+        word[n] = 0;
+        int skipped = 0;
+        for (size_t i = 0; words && i < sizeof(skip) / sizeof(skip[0]); i++)
+            if (strcmp(word + start, skip[i]) == 0) {
+                n = start - 1;      /* drop it and its space */
+                word[n] = 0;
+                skipped = 1;
+            }
+        words += !skipped;
+        if (words == 2 || !(strcmp(word, "CREATE") == 0 ||
+                            strcmp(word, "DROP") == 0 ||
+                            strcmp(word, "ALTER") == 0 || skipped))
+            break;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!isalpha((unsigned char)*p) || n + 2 >= size)
+            break;
+        word[n++] = ' ';
     }
-    word[n] = 0;
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(word, ok[i]) == 0)
             return 1;
@@ -291,8 +316,11 @@ static int first_word_ok(const char *p, char *word, size_t size)
 }
 
 /* Statements known to change something, by their first word. */
-static int write_word(const char *word)
+static int write_word(const char *kind)
 {
+    char word[16];
+    size_t n = strcspn(kind, " ");
+    snprintf(word, sizeof(word), "%.*s", (int)(n < 15 ? n : 15), kind);
     static const char *w[] = {"INSERT", "REPLACE", "UPDATE", "DELETE",
                               "CREATE", "DROP", "ALTER", "VACUUM", "REINDEX",
                               "ANALYZE", "ATTACH", "DETACH", "BEGIN", "COMMIT",
@@ -446,7 +474,7 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
     int64_t max_rows = lim && lim->max_rows ? lim->max_rows
                                             : s->cfg.adhoc_max_rows;
     const char *p = skip_space(sql);
-    char word[16];
+    char word[40];
     if (!*p) {
         diag_set(err, "empty query");
         return STORE_EINVALID;
@@ -471,6 +499,10 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
         } else if (write_word(word)) {
             diag_set(err, "ad hoc queries are read-only: %s is not allowed",
                      word[0] ? word : "this statement");
+            code = STORE_EREFUSED;
+        } else if (strncmp(sqlite3_errmsg(c->db), "cannot modify ", 14) == 0) {
+            diag_set(err, "ad hoc queries are read-only: %s",
+                     sqlite3_errmsg(c->db));
             code = STORE_EREFUSED;
         } else if (c->timed_out) {
             diag_set(err, "query interrupted: time limit of %lld ms reached",

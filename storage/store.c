@@ -68,6 +68,11 @@ void sq_set_error(store_t *s, const char *fmt, ...)
     pthread_mutex_unlock(&s->err_lock);
 }
 
+void sq_data_name(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "flowsql_rows_%s", name);
+}
+
 int sq_exec(sqlite3 *db, const char *sql, diag_t *err)
 {
     char *msg = NULL;
@@ -714,19 +719,26 @@ static int table_lookup(store_t *s, const char *name, char **columns,
     return found;
 }
 
-/* Move a table out of the way of a new query with other columns. */
+/* Move a table out of the way of a new query with other columns: its
+ * view and rows become flowsql_archive_<name>_<ms>. */
 static int table_archive(store_t *s, const char *name, diag_t *err)
 {
-    char archived[128];
+    char archived[128], from[SQ_DATA_NAME], to[SQ_DATA_NAME];
     snprintf(archived, sizeof(archived), "flowsql_archive_%s_%lld", name,
              (long long)time_now_ms());
+    sq_data_name(from, sizeof(from), name);
+    sq_data_name(to, sizeof(to), archived);
     sbuf_t b = SBUF_INIT;
-    sbuf_add(&b, "ALTER TABLE ");
+    sbuf_add(&b, "DROP VIEW IF EXISTS ");
     sq_quote(&b, name);
+    sbuf_add(&b, "; ALTER TABLE ");
+    sq_quote(&b, from);
     sbuf_add(&b, " RENAME TO ");
-    sq_quote(&b, archived);
+    sq_quote(&b, to);
     int rc = sq_exec(s->wdb, sbuf_str(&b), err);
     sbuf_free(&b);
+    if (rc == 0)
+        rc = writer_view_ddl(s, archived, err);
     if (rc == 0)
         rc = run1(s->wdb, "UPDATE flowsql_tables SET name = ?2, query = NULL "
                   "WHERE name = ?1", err, 2, 's', name, 's', archived);
@@ -735,7 +747,7 @@ static int table_archive(store_t *s, const char *name, diag_t *err)
                   err, 2, 's', name, 's', archived);
     if (rc == 0)
         rc = run1(s->wdb, "UPDATE sqlite_stat1 SET tbl = ?2, idx = ?2 "
-                  "WHERE tbl = ?1", err, 2, 's', name, 's', archived);
+                  "WHERE tbl = ?1", err, 2, 's', from, 's', to);
     if (rc == 0)
         log_warn("storage", "table %s had other columns than the new query "
                  "%s: kept as %s", name, name, archived);
@@ -889,11 +901,7 @@ int store_query_remove(store_t *s, const char *name, int keep_data,
         if (rc == 0 && found && !keep_data) {
             if (q)
                 writer_forget(s, q);    /* its INSERT refers to the table */
-            sbuf_t b = SBUF_INIT;
-            sbuf_add(&b, "DROP TABLE IF EXISTS ");
-            sq_quote(&b, real);
-            rc = sq_exec(s->wdb, sbuf_str(&b), err);
-            sbuf_free(&b);
+            rc = writer_table_drop(s, real, err);
             if (rc == 0)
                 rc = run1(s->wdb, "DELETE FROM flowsql_tables WHERE name = ?1",
                           err, 1, 's', real);

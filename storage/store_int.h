@@ -116,12 +116,18 @@ int         sq_exec(sqlite3 *db, const char *sql, diag_t *err);
 void        sq_quote(sbuf_t *b, const char *ident);
 int         sq_valid_name(const char *name);
 
+/* The table holding the rows behind the view users query as name. */
+#define SQ_DATA_NAME 224
+void        sq_data_name(char *buf, size_t size, const char *name);
+
 /* writer.c */
 int   writer_start(store_t *s, diag_t *err);
 void  writer_stop(store_t *s);
 void  writer_forget(store_t *s, sq_query_t *q);          /* under wlock */
-int   writer_table_ddl(store_t *s, sq_query_t *q, const char *table,
+int   writer_table_ddl(store_t *s, sq_query_t *q, const char *name,
                        diag_t *err);                      /* under wlock */
+int   writer_view_ddl(store_t *s, const char *name, diag_t *err);
+int   writer_table_drop(store_t *s, const char *name, diag_t *err);
 void  writer_load_state(store_t *s, sq_query_t *q);       /* under wlock */
 void  writer_update_size(store_t *s);                      /* under wlock */
 

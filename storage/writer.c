@@ -42,12 +42,33 @@ static const rowset_col_t *first_key(const rowset_col_t *cols, int ncols)
     return NULL;
 }
 
-int writer_table_ddl(store_t *s, sq_query_t *q, const char *table, diag_t *err)
+int writer_view_ddl(store_t *s, const char *name, diag_t *err)
 {
+    char data[SQ_DATA_NAME];
+    sq_data_name(data, sizeof(data), name);
+    /* The window list drives the join: SQLite carries a range on
+     * window_start over to w, so "srcip = X AND window_start in the last
+     * hour" is one seek per window of that hour (docs/STORAGE.md). */
+    sbuf_t b = SBUF_INIT;
+    sbuf_add(&b, "CREATE VIEW ");
+    sq_quote(&b, name);
+    sbuf_add(&b, " AS SELECT t.* FROM flowsql_windows AS w CROSS JOIN ");
+    sq_quote(&b, data);
+    sbuf_printf(&b, " AS t ON t.window_start = w.window_start WHERE "
+                "w.tbl = '%s'", name);   /* a validated name: no quotes */
+    int rc = sq_exec(s->wdb, sbuf_str(&b), err);
+    sbuf_free(&b);
+    return rc;
+}
+
+int writer_table_ddl(store_t *s, sq_query_t *q, const char *name, diag_t *err)
+{
+    char data[SQ_DATA_NAME];
+    sq_data_name(data, sizeof(data), name);
     sbuf_t b = SBUF_INIT;
     const rowset_col_t *key = first_key(q->cols, q->ncols);
     sbuf_add(&b, "CREATE TABLE ");
-    sq_quote(&b, table);
+    sq_quote(&b, data);
     /* No NOT NULL on window_end: SQLite 3.40's integrity_check reports
      * false "NULL value" errors for NOT NULL columns of a WITHOUT ROWID
      * table whose key columns are not declared first. The writer always
@@ -66,12 +87,13 @@ int writer_table_ddl(store_t *s, sq_query_t *q, const char *table, diag_t *err)
     sbuf_add(&b, "window_row)\n) WITHOUT ROWID");
     int rc = sq_exec(s->wdb, sbuf_str(&b), err);
     sbuf_free(&b);
-    if (rc < 0)
+    if (rc < 0 || (rc = writer_view_ddl(s, name, err)) < 0)
         return rc;
     /* The planner's hint: many rows share a window_start, and a key is
-     * nearly unique within one. With it, "srcip = X" over many windows is
-     * a skip-scan (one seek per window) rather than a full scan. ANALYZE
-     * would compute the same from the data but reads the whole table. */
+     * nearly unique within one. With it, "srcip = X" on the rows table
+     * itself is a skip-scan (one seek per window) rather than a full
+     * scan. ANALYZE would compute the same from the data but reads the
+     * whole table. */
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->wdb, "INSERT OR REPLACE INTO sqlite_stat1(tbl, "
                            "idx, stat) VALUES (?1, ?1, ?2)", -1, &st,
@@ -79,13 +101,27 @@ int writer_table_ddl(store_t *s, sq_query_t *q, const char *table, diag_t *err)
         diag_set(err, "%s", sqlite3_errmsg(s->wdb));
         return STORE_EIO;
     }
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, data, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key ? "1000000 1000 1 1" : "1000000 1000 1", -1,
                       SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : STORE_EIO;
     if (rc < 0)
         diag_set(err, "%s", sqlite3_errmsg(s->wdb));
     sqlite3_finalize(st);
+    return rc;
+}
+
+int writer_table_drop(store_t *s, const char *name, diag_t *err)
+{
+    char data[SQ_DATA_NAME];
+    sq_data_name(data, sizeof(data), name);
+    sbuf_t b = SBUF_INIT;
+    sbuf_add(&b, "DROP VIEW IF EXISTS ");
+    sq_quote(&b, name);
+    sbuf_add(&b, "; DROP TABLE IF EXISTS ");
+    sq_quote(&b, data);
+    int rc = sq_exec(s->wdb, sbuf_str(&b), err);
+    sbuf_free(&b);
     return rc;
 }
 
@@ -180,8 +216,10 @@ output_t *store_output(store_t *s)
 static int prepare_insert(store_t *s, sq_query_t *q)
 {
     sbuf_t b = SBUF_INIT;
+    char data[SQ_DATA_NAME];
+    sq_data_name(data, sizeof(data), q->name);
     sbuf_add(&b, "INSERT INTO ");
-    sq_quote(&b, q->name);
+    sq_quote(&b, data);
     sbuf_add(&b, " (window_start, window_end");
     for (int i = 0; i < q->ncols; i++) {
         sbuf_add(&b, ", ");
@@ -464,8 +502,9 @@ static int pk_key(store_t *s, const char *tbl, char *buf, size_t size)
     return 0;
 }
 
-/* Delete at most cfg.delete_batch rows of one window, in primary-key
- * order. Returns rows deleted, with *done 1 when this call removed the
+/* Delete at most cfg.delete_batch rows of one window of table tbl (the
+ * name users see; the rows are in its flowsql_rows_ table), in
+ * primary-key order. Returns rows deleted, with *done 1 when this call removed the
  * last rows and the window's flowsql_windows row, 2 when that row was
  * already gone; -1 on error. */
 static int64_t delete_batch(store_t *s, const char *tbl, int64_t ws, int *done)
@@ -476,9 +515,11 @@ static int64_t delete_batch(store_t *s, const char *tbl, int64_t ws, int *done)
     sqlite3_stmt *st = NULL, *dt = NULL;
     int64_t n = -1;
     *done = 0;
-    if (pk_key(s, tbl, key, sizeof(key)) < 0)
+    char data[SQ_DATA_NAME];
+    sq_data_name(data, sizeof(data), tbl);
+    if (pk_key(s, data, key, sizeof(key)) < 0)
         goto out;
-    sq_quote(&qt, tbl);
+    sq_quote(&qt, data);
     const char *cols = "window_row";
     sbuf_t kq = SBUF_INIT;
     if (key[0]) {

@@ -200,15 +200,19 @@ static void t_catalog(void)
     store_query_list_free(l);
     /* Tables: one per stored query, none for store = false. */
     CHECK_INT(tu_int(path, "SELECT count(*) FROM sqlite_master WHERE "
-                     "type = 'table' AND name IN ('top_talkers', 'scanners', "
+                     "type = 'view' AND name IN ('top_talkers', 'scanners', "
                      "'live')"), 2);
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM sqlite_master WHERE "
+                     "type = 'table' AND name IN ('flowsql_rows_top_talkers', "
+                     "'flowsql_rows_scanners', 'flowsql_rows_live')"), 2);
     CHECK_STR(tu_text(path, "SELECT group_concat(name || ':' || type, ' ') "
                       "FROM pragma_table_info('top_talkers')"),
               "window_start:TIME window_end:TIME srcip:IP flows:INTEGER "
               "bytes:INTEGER rate:REAL proto:TEXT first:TIME dur:DURATION "
               "syn:BOOLEAN window_row:INTEGER");
     CHECK_STR(tu_text(path, "SELECT group_concat(name, ',') FROM (SELECT name "
-                      "FROM pragma_table_info('top_talkers') WHERE pk > 0 "
+                      "FROM pragma_table_info('flowsql_rows_top_talkers') "
+                      "WHERE pk > 0 "
                       "ORDER BY pk)"), "window_start,srcip,window_row");
 
     diag_clear(&err);
