@@ -121,7 +121,8 @@ struct tdomain {
     uint32_t       domain;
     stats_entry_t *st;
     int            have_seq;
-    uint32_t       next_seq;
+    unsigned       seq_modes;   /* conventions still consistent */
+    uint32_t       last_seq, last_all, last_flows;
     /* template mirror, open addressing on tid */
     vtmpl_t       *tmpl;
     uint32_t       ntmpl, tmpl_cap;
@@ -200,9 +201,11 @@ void        tdomain_tmpl_put(tdomain_t *dom, const vtmpl_t *t);
 void        tdomain_tmpl_del(tdomain_t *dom, uint16_t tid);
 void        tdomain_tmpl_clear(tdomain_t *dom, int options);
 
-/* Sequence check: expected vs received for this domain; counts the gap
- * (records or messages) into *lost and returns it. */
-uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t count);
+/* Sequence check for a message of `all` data records (`flows` of them
+ * flow records, the rest options): returns how many records (or, for v9,
+ * datagrams) went missing before it. */
+uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
+                      uint32_t flows);
 
 /* ipfix.c: decode one framed IPFIX message for session ts (which must
  * have fbuf). Counts into the domain's stats. Returns 0, or -1 if the
@@ -217,7 +220,8 @@ int  ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len);
  * them and *outlen its length; otherwise *outlen is 0. */
 int  ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
                  uint8_t *out, size_t *outlen, uint32_t *records,
-                 uint32_t *unknown_sets, const char **why);
+                 uint32_t *flow_records, uint32_t *unknown_sets,
+                 const char **why);
 
 /* nfv5.c: decode one NetFlow v5 datagram. 0 or -1 (malformed). */
 int  nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,

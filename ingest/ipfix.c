@@ -196,10 +196,12 @@ static int data_set(check_t *c, const vtmpl_t *t, const uint8_t *p,
 
 int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
                 uint8_t *out, size_t *outlen, uint32_t *records,
-                uint32_t *unknown_sets, const char **why)
+                uint32_t *flow_records, uint32_t *unknown_sets,
+                const char **why)
 {
     check_t c = {0};
     *records = 0;
+    *flow_records = 0;
     *unknown_sets = 0;
     if (len < 16)
         return (*why = "message shorter than its header"), -1;
@@ -262,8 +264,11 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
                     o = out + (p - msg);
                 }
             } else {
+                uint32_t before = *records;
                 if (data_set(&c, t, body, send, records) != 0)
                     goto bad;
+                if (!t->options)
+                    *flow_records += *records - before;
                 if (o) {
                     memcpy(o, p, slen);
                     o += slen;
@@ -316,11 +321,11 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
                     "IPFIX from exporter with too many domains dropped");
         return -1;
     }
-    uint32_t records, unknown;
+    uint32_t records, flow_records, unknown;
     const char *why = NULL;
     size_t clen = 0;
-    if (ipfix_check(dom, msg, len, d->scratch, &clen, &records, &unknown,
-                    &why) != 0) {
+    if (ipfix_check(dom, msg, len, d->scratch, &clen, &records,
+                    &flow_records, &unknown, &why) != 0) {
         char a[IPADDR_STRLEN];
         STAT_ADD(st->decode_errors, 1);
         log_limited(&d->lim_decode, LOG_WARN, "ingest",
@@ -339,7 +344,7 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
                     ipaddr_format(&ts->exporter, a, sizeof(a)), domain,
                     unknown);
     }
-    uint32_t lost = seq_check(dom, rd32(msg + 8), records);
+    uint32_t lost = seq_check(dom, rd32(msg + 8), records, flow_records);
     if (lost)
         STAT_ADD(st->seq_lost, lost);
 

@@ -39,7 +39,7 @@ int nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
     }
     STAT_ADD(st->messages, 1);
     STAT_ADD(st->bytes, len);
-    uint32_t lost = seq_check(dom, rd32(msg + 16), count);
+    uint32_t lost = seq_check(dom, rd32(msg + 16), count, count);
     if (lost)
         STAT_ADD(st->seq_lost, lost);
 

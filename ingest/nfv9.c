@@ -317,7 +317,7 @@ int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
         goto bad;
 
     /* v9 numbers datagrams: a malformed one still arrived */
-    uint32_t lost = seq_check(dom, rd32(msg + 12), 1);
+    uint32_t lost = seq_check(dom, rd32(msg + 12), 1, 1);
     if (lost)
         STAT_ADD(st->seq_lost_msgs, lost);
     memcpy(v->out, msg, V9_HDR);

@@ -147,28 +147,56 @@ void tdomain_tmpl_clear(tdomain_t *dom, int options)
 
 /* ---- sequence numbers ------------------------------------------------------ */
 
-uint32_t seq_check(tdomain_t *dom, uint32_t seq, uint32_t count)
+/*
+ * Exporters disagree on what the sequence number counts. RFC 7011: data
+ * records sent before this message, options records included. softflowd:
+ * flow records sent including this message. Others: flow records before
+ * it. Each domain keeps the set of conventions its exporter has been
+ * consistent with (narrowed whenever a message fits some of them and not
+ * others) and measures gaps by the first one left.
+ */
+enum { SEQ_PRE_ALL, SEQ_PRE_FLOWS, SEQ_POST_ALL, SEQ_POST_FLOWS, SEQ_MODES };
+
+static int32_t seq_gap(const tdomain_t *dom, int mode, uint32_t seq,
+                       uint32_t all, uint32_t flows)
 {
+    uint32_t want;
+    switch (mode) {
+    case SEQ_PRE_FLOWS: want = dom->last_seq + dom->last_flows; break;
+    case SEQ_POST_ALL: want = dom->last_seq + all; break;
+    case SEQ_POST_FLOWS: want = dom->last_seq + flows; break;
+    default: want = dom->last_seq + dom->last_all; break;
+    }
+    return (int32_t)(seq - want);
+}
+
+uint32_t seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
+                   uint32_t flows)
+{
+    uint32_t lost = 0;
     if (!dom->have_seq) {
-        dom->have_seq = 1;
-        dom->next_seq = seq + count;
-        return 0;
+        dom->seq_modes = (1u << SEQ_MODES) - 1;
+    } else {
+        unsigned fits = 0;
+        for (int m = 0; m < SEQ_MODES; m++)
+            if ((dom->seq_modes & (1u << m)) &&
+                seq_gap(dom, m, seq, all, flows) == 0)
+                fits |= 1u << m;
+        if (fits) {
+            dom->seq_modes = fits;
+        } else {
+            int mode = __builtin_ctz(dom->seq_modes);
+            int32_t gap = seq_gap(dom, mode, seq, all, flows);
+            if (gap < 0 && gap > -(1 << 20))
+                return 0; /* late or repeated: its gap was counted */
+            if (gap > 0 && gap < (1 << 30))
+                lost = (uint32_t)gap;
+            /* larger jumps: the exporter restarted; go on from here */
+        }
     }
-    int32_t diff = (int32_t)(seq - dom->next_seq);
-    if (diff == 0) {
-        dom->next_seq = seq + count;
-        return 0;
-    }
-    if (diff > 0 && diff < (1 << 30)) {
-        dom->next_seq = seq + count;
-        return (uint32_t)diff;
-    }
-    if (diff < 0 && diff > -(1 << 20)) {
-        /* Late (reordered) or repeated: the gap it left was already
-         * counted; leave the expectation where it is. */
-        return 0;
-    }
-    /* A jump no loss explains: the exporter restarted. */
-    dom->next_seq = seq + count;
-    return 0;
+    dom->have_seq = 1;
+    dom->last_seq = seq;
+    dom->last_all = all;
+    dom->last_flows = flows;
+    return lost;
 }

@@ -505,6 +505,66 @@ static void test_sequence_gap(void)
     CHECK_INT(got->n, 5);
 }
 
+/* softflowd numbers flow records sent including the current message and
+ * leaves options records out; RFC 7011 counts records before it, options
+ * included. Both are learnt; real gaps are still counted. */
+static void test_sequence_conventions(void)
+{
+    mb_t m;
+    file_begin();
+    /* softflowd style, domain 1: 2 flows + 1 options record, then 3, 2 */
+    uint32_t post[] = {2, 5, 7, 12}; /* 12: 3 records lost before it */
+    int nrec[] = {2, 3, 2, 2};
+    for (int k = 0; k < 4; k++) {
+        mb_ipfix(&m, T0, post[k], 1);
+        if (k == 0 || k == 2) {
+            mb_set(&m, 3);
+            mb_u16(&m, 256); mb_u16(&m, 2); mb_u16(&m, 1);
+            mb_u16(&m, 143); mb_u16(&m, 4);
+            mb_u16(&m, 160); mb_u16(&m, 8);
+            mb_end_set(&m);
+            mb_set(&m, 2);
+            mb_tmpl(&m, 1024, 1, 8ul, 4u);
+            mb_end_set(&m);
+            mb_set(&m, 256);
+            mb_u32(&m, 1); mb_u64(&m, 1699990000000ULL);
+            mb_end_set(&m);
+        }
+        mb_set(&m, 1024);
+        for (int i = 0; i < nrec[k]; i++)
+            mb_u32(&m, 0x0c000000u + (uint32_t)(k * 10 + i));
+        mb_end_set(&m);
+        mb_end(&m);
+        file_add(&m);
+    }
+    /* RFC style, domain 2: seq = all records before, options counted */
+    uint32_t pre[] = {0, 3, 6, 10};
+    for (int k = 0; k < 4; k++) {
+        mb_ipfix(&m, T0, pre[k], 2);
+        mb_set(&m, 3);
+        mb_u16(&m, 256); mb_u16(&m, 2); mb_u16(&m, 1);
+        mb_u16(&m, 143); mb_u16(&m, 4);
+        mb_u16(&m, 160); mb_u16(&m, 8);
+        mb_end_set(&m);
+        mb_set(&m, 2);
+        mb_tmpl(&m, 1024, 1, 8ul, 4u);
+        mb_end_set(&m);
+        mb_set(&m, 256);
+        mb_u32(&m, 1); mb_u64(&m, 1699990000000ULL);
+        mb_end_set(&m);
+        mb_set(&m, 1024);
+        mb_u32(&m, 0x0d000000u + (uint32_t)k);
+        mb_u32(&m, 0x0d000100u + (uint32_t)k);
+        mb_end_set(&m);
+        mb_end(&m);
+        file_add(&m);
+    }
+    ingest_file_result_t res;
+    CHECK_INT(file_decode(&res), 0);
+    CHECK_INT(got->n, 9 + 8);
+    CHECK_INT(res.seq_lost, 3 + 1); /* domain 1: 3; domain 2: 9 -> 10 */
+}
+
 /* Each malformed message is counted and skipped; the good ones around it
  * still decode. */
 static void test_malformed_messages(void)
@@ -675,6 +735,7 @@ int main(void)
     RUN(test_withdrawal_and_redefinition);
     RUN(test_data_before_template);
     RUN(test_sequence_gap);
+    RUN(test_sequence_conventions);
     RUN(test_malformed_messages);
     RUN(test_not_a_file_of_ipfix);
     RUN(test_mutations);
