@@ -195,13 +195,11 @@ static adhoc_conn_t *conn_open(store_t *s, diag_t *err)
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 16 << 20);
     sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, 1 << 20);
-    /* Reading through a memory map saves a system call and a copy per
-     * page: the one-host-over-24h lookup seeks ~17k pages and takes a
-     * third of the time with it (docs/PERFORMANCE.md). SQLite caps the
-     * size at its build's limit (2 GB in Debian's). */
+    /* No mmap: measured on our VM, a page fault per newly touched page
+     * costs more than pread's copy (docs/PERFORMANCE.md), and an I/O
+     * error would arrive as SIGBUS instead of an error code. */
     if (sq_exec(db, "PRAGMA query_only=1; PRAGMA cache_size=-65536;"
-                "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=68719476736",
-                err) < 0 ||
+                "PRAGMA temp_store=MEMORY", err) < 0 ||
         sqlfunc_register(db) != SQLITE_OK) {
         diag_set(err, "setting up a read connection: %s", sqlite3_errmsg(db));
         conn_close(c);
