@@ -99,7 +99,8 @@ typedef struct store_query_def {
 } store_query_def_t;
 
 /* Register a query: one transaction adds it to the catalog and creates
- * its table (and indexes), synced to disk before returning. If a table
+ * its rows table and the view named after it, synced to disk before
+ * returning. If a table
  * of that name is left from an earlier query (DROP ... KEEP DATA):
  * with the same columns it is taken over and new windows append to it;
  * with different columns it is renamed flowsql_archive_<name>_<ms> and

@@ -9,12 +9,12 @@
  * its own short transaction, so a window never waits for more than one
  * batch.
  *
- * Table layout (docs/STORAGE.md): a WITHOUT ROWID table clustered on
- * (window_start, first group column, window_row). Windows arrive in time
- * order, so inserts append at the end of the b-tree and retention deletes
- * at its front; a lookup of one key over many windows is a skip-scan of
- * the same key (a seek per window), which sqlite_stat1 tells the planner
- * to use.
+ * Table layout (docs/STORAGE.md): the rows of query q are in a WITHOUT
+ * ROWID table flowsql_rows_q clustered on (window_start, first group
+ * column, window_row). Windows arrive in time order, so inserts append at
+ * the end of the b-tree and retention deletes at its front. Users query
+ * the view q, which joins flowsql_windows to the rows, so that a lookup of
+ * one key over a time range is one seek per window of the range.
  */
 #include "storage/store_int.h"
 
