@@ -44,6 +44,11 @@ static const opt_t opts[] = {
     {"max-queries", I(max_queries), "1000", "registered queries at most"},
     {"max-groups", L(max_groups), "1000000", "default cap on groups per "
      "window of a query"},
+    {"monitored", S(monitored), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+     "the networks you monitor, for `IN monitored` in queries (host "
+     "profiles, outbound policy)"},
+    {"network-sets", S(network_sets), "", "more named network sets for "
+     "queries: name=cidr,cidr;name2=cidr"},
     {"close-delay", M(close_delay_ms), "300ms", "wait after a window's end "
      "before closing it (receive-time windows)"},
     {"max-db-size", B(max_db_bytes), "0", "database size cap, oldest windows "

@@ -31,6 +31,8 @@ typedef struct config {
     int      max_queries;
     int64_t  max_groups;      /* default per-query cap on groups per window */
     int64_t  close_delay_ms;
+    char    *monitored;       /* the "monitored" network set */
+    char    *network_sets;    /* more sets: name=cidr,cidr;name2=... */
     /* storage */
     int64_t  max_db_bytes;    /* 0: no cap */
     char    *retention;       /* default retention */

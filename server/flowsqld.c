@@ -8,6 +8,7 @@
  * it stands, flush the outputs and exit 0. SIGHUP reloads the saved query
  * directory.
  */
+#include "engine/netset.h"
 #include "ingest/ingest.h"
 #include "server/app.h"
 #include "server/config.h"
@@ -268,6 +269,12 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (netset_define("monitored", cfg.monitored, &err) < 0 ||
+        netset_define_all(cfg.network_sets, &err) < 0) {
+        log_error("main", "%s", err.msg);
+        config_free(&cfg);
+        return 2;
+    }
     app_t app;
     if (make_dir(cfg.data_dir, &err) < 0 ||
         app_init(&app, &cfg, &err) < 0) {
