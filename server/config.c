@@ -38,6 +38,8 @@ static const opt_t opts[] = {
      "(also FLOWSQL_API_TOKEN)"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
+    {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
+     "(the shell's live SELECT) this long after its last stream client left"},
     {"data-dir", S(data_dir), "./data", "where the SQLite database lives"},
     {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
      "start and on SIGHUP"},

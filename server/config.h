@@ -25,6 +25,7 @@ typedef struct config {
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
     int64_t  max_body;        /* largest request body, bytes */
     int      max_sse_clients;
+    int64_t  temp_idle_ms;    /* temporary queries without a client */
     /* queries */
     char    *data_dir;
     char    *queries_dir;

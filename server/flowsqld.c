@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEMP_IDLE_MS 60000
 #define FLUSH_MS 10000
 
 typedef struct daemon_ctx {
@@ -341,7 +340,7 @@ int main(int argc, char **argv)
                                                                  : "SIGINT");
             break;
         }
-        app_reap_temporary(&app, TEMP_IDLE_MS);
+        app_reap_temporary(&app, cfg.temp_idle_ms);
     }
     /* Stop intake, close every window as it stands, then flush the
      * outputs. The collectors' batches still queued are processed by the
