@@ -144,8 +144,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* librdkafka's statistics: the retry count is the sum of every broker's
- * txretries (requests sent again after a failure or a timeout). */
+/* librdkafka's statistics: the retry count is the sum over brokers of
+ * txretries (requests sent again after an error) and req_timeouts
+ * (requests that got no answer in socket.timeout.ms: their messages go
+ * out again). */
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     (void)rk;
@@ -156,7 +158,8 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     json_t *b;
     uint64_t sum = 0;
     json_object_foreach(brokers, name, b)
-        sum += (uint64_t)json_integer_value(json_object_get(b, "txretries"));
+        sum += (uint64_t)json_integer_value(json_object_get(b, "txretries")) +
+               (uint64_t)json_integer_value(json_object_get(b, "req_timeouts"));
     /* Broker entries come and go; keep the counter monotonic. */
     if (sum > LOAD(k->retries))
         STORE(k->retries, sum);

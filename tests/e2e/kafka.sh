@@ -1,0 +1,170 @@
+#!/bin/sh
+# Kafka end to end against a real broker (Apache Kafka, KRaft, from Maven
+# Central): flows in IPFIXCol JSON are published to a topic, flowsqld reads
+# them as its input, runs two queries and produces their rows to Kafka;
+# kcat reads them back. The broker is killed and restarted while rows are
+# on their way: none may be lost. Shutdown flushes what is left.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../servers/servers.sh"
+
+if servers_missing; then fail "tools to run Kafka are present"; exit 1; fi
+kafka_start || { fail "Kafka broker starts"; exit 1; }
+ok "Kafka broker starts ($KAFKA)"
+
+# gen_flows NET COUNT: COUNT flow records in IPFIXCol2's JSON, one per
+# line; sources NET.0-9 (COUNT/10 flows each), bytes 100 per flow, ports
+# 80/443/53 in turn (53 over UDP), times as ISO-8601 text.
+gen_flows() {
+    awk -v net="$1" -v n="$2" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            port = i % 3 == 0 ? 80 : i % 3 == 1 ? 443 : 53
+            proto = port == 53 ? "UDP" : "TCP"
+            printf "{\"@type\":\"ipfix.entry\",\"iana:octetDeltaCount\":100," \
+                   "\"iana:packetDeltaCount\":2," \
+                   "\"iana:flowStartMilliseconds\":\"2026-01-02T03:04:05.006Z\"," \
+                   "\"iana:flowEndMilliseconds\":\"2026-01-02T03:04:06.500Z\"," \
+                   "\"iana:ipVersion\":4,\"iana:sourceIPv4Address\":\"%s.%d\"," \
+                   "\"iana:destinationIPv4Address\":\"192.0.2.1\"," \
+                   "\"iana:protocolIdentifier\":\"%s\",\"iana:tcpControlBits\":\".AP.S.\"," \
+                   "\"iana:sourceTransportPort\":%d,\"iana:destinationTransportPort\":%d}\n",
+                   net, i % 10, proto, 40000 + i % 1000, port
+        }
+    }'
+}
+publish() { # TOPIC < lines
+    kcat -b "$KAFKA" -P -t "$1" -X queue.buffering.max.ms=10
+}
+metric() { # NAME: its value in /metrics
+    curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+# wait_metric NAME VALUE [SECONDS]
+wait_metric() {
+    i=0
+    while [ "$(metric "$1")" != "$2" ]; do
+        i=$((i + 1)); [ $i -gt $((${3:-30} * 10)) ] && return 1
+        sleep 0.1
+    done
+}
+# rows TOPIC: "key<TAB>json" of every message in the topic
+rows() {
+    kcat -b "$KAFKA" -C -t "$1" -e -q -o beginning -f '%k\t%s\n' 2>/dev/null
+}
+# sum_flows TOPIC NETPREFIX: sum of "flows" over rows whose srcip starts so
+sum_flows() {
+    rows "$1" | cut -f2- | jq -s --arg p "$2" \
+        '[.[] | select(.srcip | startswith($p)) | .flows] | add // 0'
+}
+# wait_total TOPIC WANT: until the rows' flows add up to WANT
+wait_total() {
+    i=0
+    while [ "$(rows "$1" | cut -f2- | jq -s '[.[].flows] | add // 0')" != "$2" ]; do
+        i=$((i + 1)); [ $i -gt 30 ] && return 1
+        sleep 1
+    done
+}
+# wait_sum TOPIC NETPREFIX WANT [SECONDS]
+wait_sum() {
+    i=0
+    while [ "$(sum_flows "$1" "$2")" != "$3" ]; do
+        i=$((i + 1)); [ $i -gt ${4:-30} ] && return 1
+        sleep 1
+    done
+}
+
+printf '' | publish flows.in   # create the input topic
+start_flowsqld --kafka-brokers "$KAFKA" --kafka-input "$KAFKA/flows.in" \
+    --kafka-props "auto.offset.reset=earliest,group.id=flowsql-e2e,socket.timeout.ms=1500" || exit 1
+
+api POST /api/v1/queries '{"sql":"CREATE QUERY talkers AS SELECT srcip, count(*) AS flows, sum(bytes) AS bytes, min(start) AS first FROM flows WINDOW 1s GROUP BY srcip"}' >/dev/null
+eq "register talkers" "$CODE" 201
+api POST /api/v1/queries '{"sql":"CREATE QUERY ports WITH (kafka_topic = '"'"'custom.ports'"'"') AS SELECT dstport, proto, count(*) AS flows FROM flows WINDOW 1s GROUP BY dstport, proto"}' >/dev/null
+eq "register ports with its own topic" "$CODE" 201
+
+# --- rows arrive ------------------------------------------------------------
+gen_flows 10.0.0 1000 | publish flows.in
+check "the Kafka input decodes 1000 flows" wait_metric flowsql_kafka_input_flows_total 1000
+check "every flow of 10.0.0.x is counted in topic flowsql.talkers" \
+    wait_sum flowsql.talkers 10.0.0. 1000
+rows flowsql.talkers >"$T/talkers"
+eq "per source: 100 flows, 10000 bytes, over all windows" \
+    "$(cut -f2- "$T/talkers" | jq -s -c 'group_by(.srcip) | map({(.[0].srcip): [(map(.flows) | add), (map(.bytes) | add)]}) | add | [.[]] | unique')" \
+    '[[100,10000]]'
+eq "ten sources" "$(cut -f2- "$T/talkers" | jq -r .srcip | sort -u | wc -l)" 10
+first=$(head -1 "$T/talkers")
+key=$(printf '%s' "$first" | cut -f1)
+doc=$(printf '%s' "$first" | cut -f2-)
+eq "the message key is the group key (the address as text)" "$key" \
+   "$(printf '%s' "$doc" | jq -r .srcip)"
+eq "the message carries query and window" \
+   "$(printf '%s' "$doc" | jq -r '[.query, (.window_start | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$")), (.window_end_ms - .window_start_ms)] | map(tostring) | join(",")')" \
+   "talkers,true,1000"
+eq "a time column is ISO-8601 text" "$(printf '%s' "$doc" | jq -r .first)" \
+   "2026-01-02T03:04:05.006Z"
+check "the query's WITH (kafka_topic) is honoured" wait_total custom.ports 1000
+eq "custom.ports holds every flow by port and protocol" \
+   "$(rows custom.ports | cut -f2- | jq -s -c 'group_by(.dstport) | map([.[0].dstport, .[0].proto, (map(.flows) | add)])')" \
+   '[[53,17,333],[80,6,334],[443,6,333]]'
+eq "custom.ports keys are port|proto" \
+   "$(rows custom.ports | cut -f1 | sort -u | tr '\n' ' ')" "443|6 53|17 80|6 "
+
+# --- the broker goes away while rows are on their way ---------------------
+gen_flows 10.0.1 500 | publish flows.in
+check "the second batch is read" wait_metric flowsql_kafka_input_flows_total 1500
+kill -9 "$KAFKA_PID"; wait "$KAFKA_PID" 2>/dev/null   # a crash, mid-stream
+sleep 3   # the window of the second batch closes while the broker is down
+api GET /healthz >/dev/null
+eq "flowsqld keeps serving while the broker is down" "$CODE" 200
+waiting=$(metric flowsql_kafka_rows_waiting)
+check "rows wait in the producer meanwhile ($waiting)" test "${waiting:-0}" -gt 0
+check "the outage is counted as client errors" test "$(metric flowsql_kafka_errors_total)" -gt 0
+kafka_run || fail "the broker restarts"
+check "after the restart every row of the outage arrives" \
+    wait_sum flowsql.talkers 10.0.1. 500 60
+gen_flows 10.0.2 300 | publish flows.in
+check "flows published after the restart are read" \
+    wait_metric flowsql_kafka_input_flows_total 1800 60
+check "and their rows arrive" wait_sum flowsql.talkers 10.0.2. 300 30
+
+# --- the broker hangs: requests time out and are sent again -----------------
+gen_flows 10.0.5 100 | publish flows.in
+check "the third batch is read" wait_metric flowsql_kafka_input_flows_total 1900
+kill -STOP "$KAFKA_PID"
+sleep 6   # the window closes, its produce request times out (1.5 s), again
+kill -CONT "$KAFKA_PID"
+check "after the hang the rows arrive" wait_sum flowsql.talkers 10.0.5. 100 60
+check "the timed-out requests were retried (retries $(metric flowsql_kafka_retries_total))" \
+    test "$(metric flowsql_kafka_retries_total)" -gt 0
+eq "no duplicate rows (one per source and window)" \
+   "$(rows flowsql.talkers | cut -f2- | jq -r '"\(.srcip) \(.window_start_ms)"' | sort | uniq -d | wc -l)" 0
+curl -s "http://$HTTP/metrics" | grep '^flowsql_kafka_' >"$T/metrics"
+q=$(awk '$1=="flowsql_kafka_rows_queued_total"{print $2}' "$T/metrics")
+d=$(awk '$1=="flowsql_kafka_rows_delivered_total"{print $2}' "$T/metrics")
+eq "metrics: every queued row delivered ($q)" "$d" "$q"
+eq "metrics: nothing failed" "$(awk '$1=="flowsql_kafka_rows_failed_total"{print $2}' "$T/metrics")" 0
+eq "metrics: nothing dropped" "$(awk '$1=="flowsql_kafka_rows_dropped_total"{print $2}' "$T/metrics")" 0
+r=$(awk '$1=="flowsql_kafka_retries_total"{print $2}' "$T/metrics")
+e=$(awk '$1=="flowsql_kafka_errors_total"{print $2}' "$T/metrics")
+check "metrics show the outages (retries $r, errors $e)" test "$r" -gt 0 -a "$e" -gt 0
+
+# --- shutdown flushes -------------------------------------------------------
+gen_flows 10.0.3 200 | publish flows.in
+check "the last batch is read" wait_metric flowsql_kafka_input_flows_total 2100
+stop_flowsqld
+eq "flowsqld exits 0 on SIGTERM" "$STATUS" 0
+eq "rows of the windows open at shutdown were flushed" \
+   "$(sum_flows flowsql.talkers 10.0.3.)" 200
+eq "in all, every flow is in the topic exactly once" \
+   "$(rows flowsql.talkers | cut -f2- | jq -s '[.[].flows] | add')" 2100
+
+# --- consumer group: offsets were committed -----------------------------------
+start_flowsqld --kafka-brokers "$KAFKA" --kafka-input "$KAFKA/flows.in" \
+    --kafka-props "auto.offset.reset=earliest,group.id=flowsql-e2e" || exit 1
+api POST /api/v1/queries '{"sql":"CREATE QUERY talkers AS SELECT srcip, count(*) AS flows FROM flows WINDOW 1s GROUP BY srcip"}' >/dev/null
+gen_flows 10.0.4 100 | publish flows.in
+check "a restarted consumer resumes after the committed offset" \
+    wait_metric flowsql_kafka_input_flows_total 100 60
+sleep 1
+eq "and reads nothing twice" "$(metric flowsql_kafka_input_flows_total)" 100
+stop_flowsqld
+kafka_stop
+exit 0
