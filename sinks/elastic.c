@@ -51,6 +51,7 @@ struct es_sink {
     output_t          out;
     es_sink_config_t  cfg;        /* strings owned below */
     char             *url, *pattern, *user, *password, *ca;
+    char              instance[300]; /* host and pid: in the ids */
     struct curl_slist *hdr_json, *hdr_ndjson;
     CURL             *curl;
     bqueue_t          q;
@@ -146,7 +147,8 @@ static void fnv(uint64_t *h, const void *p, size_t n)
     }
 }
 
-void es_doc_id(const rowset_t *rs, uint32_t r, char out[33])
+void es_doc_id(const char *instance, const rowset_t *rs, uint32_t r,
+               char out[33])
 {
     sbuf_t key = SBUF_INIT;
     format_key(rs, r, &key);
@@ -159,6 +161,7 @@ void es_doc_id(const rowset_t *rs, uint32_t r, char out[33])
         fnv(h, &rs->wstart, sizeof(rs->wstart));
         fnv(h, &rs->wend, sizeof(rs->wend));
         fnv(h, sbuf_str(&key), key.len);
+        fnv(h, instance, strlen(instance));
         if (i)
             fnv(h, "flowsql", 7);   /* make h2 differ beyond the seed */
     }
@@ -453,7 +456,7 @@ static void batch_add(es_sink_t *s, const rowset_t *rs, uint32_t r,
     if (b->n == 0)
         b->first_ms = time_mono_ms();
     char id[33];
-    es_doc_id(rs, r, id);
+    es_doc_id(s->instance, rs, r, id);
     size_t off = b->body.len;
     sbuf_printf(&b->body, "{\"index\":{\"_index\":\"%s\",\"_id\":\"%s\"}}\n",
                 index, id);
@@ -542,6 +545,9 @@ es_sink_t *es_sink_new(const es_sink_config_t *cfg, diag_t *err)
     es_sink_t *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->url = xstrdup(cfg->url);
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(s->instance, sizeof(s->instance), "%s/%d", host, (int)getpid());
     size_t n = strlen(s->url);
     while (n > 0 && s->url[n - 1] == '/')
         s->url[--n] = 0;

@@ -15,8 +15,10 @@
  * maps addresses as ip, times and window_start/window_end as date,
  * integers as long, so dashboards get the right types from the start.
  *
- * Document ids are derived from (query, window, group key), so a batch
- * sent twice after a timeout overwrites rather than duplicates. HTTP 429,
+ * Document ids are derived from (query, window, group key, instance), so
+ * a batch sent twice after a timeout overwrites rather than duplicates,
+ * and instances that share a Kafka topic never overwrite each other's
+ * partial rows. HTTP 429,
  * 5xx and connection failures are retried with exponential backoff; items
  * refused with 429 inside a bulk response are retried alone; other item
  * errors are counted and logged. While the sender retries, windows wait
@@ -82,7 +84,8 @@ void    es_index_name(const char *pattern, const char *query, int64_t ms,
 /* The template body for a window's columns; legacy: _template shape. */
 json_t *es_template(const rowset_t *rs, const char *index_pattern,
                     int legacy);
-/* The document id of row r. */
-void    es_doc_id(const rowset_t *rs, uint32_t r, char out[33]);
+/* The document id of row r as sent by this instance (host/pid). */
+void    es_doc_id(const char *instance, const rowset_t *rs, uint32_t r,
+                  char out[33]);
 
 #endif

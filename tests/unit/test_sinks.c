@@ -142,14 +142,17 @@ static void test_es_names(void)
 
     rowset_t *a = window("q", T0, 3), *c = window("q", T0 + 10000, 3);
     char id1[33], id2[33], id3[33], id4[33];
-    es_doc_id(a, 0, id1);
-    es_doc_id(a, 1, id2);
-    es_doc_id(c, 0, id3);
-    es_doc_id(a, 0, id4);
+    char id5[33];
+    es_doc_id("h/1", a, 0, id1);
+    es_doc_id("h/1", a, 1, id2);
+    es_doc_id("h/1", c, 0, id3);
+    es_doc_id("h/1", a, 0, id4);
+    es_doc_id("h/2", a, 0, id5);
     CHECK_INT(strlen(id1), 32);
     CHECK(strcmp(id1, id2) != 0);   /* another key */
     CHECK(strcmp(id1, id3) != 0);   /* another window */
     CHECK_STR(id1, id4);            /* stable: a resend overwrites */
+    CHECK(strcmp(id1, id5) != 0);   /* another instance: its own row */
     rowset_unref(a);
     rowset_unref(c);
 }
@@ -396,8 +399,10 @@ static void test_es_retries(void)
     CHECK_INT(f.bulk_docs[2], 5);
     CHECK_INT(f.bulk_docs[3], 1);      /* only the refused item again */
     rowset_t *again = window("q1", T0, 5);
-    char id[33];
-    es_doc_id(again, 1, id);
+    char id[33], host[256] = "", inst[300];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(inst, sizeof(inst), "%s/%d", host, (int)getpid());
+    es_doc_id(inst, again, 1, id);
     CHECK_STR(f.last_ids[0], id);
     rowset_unref(again);
 }
