@@ -418,9 +418,23 @@ static void *kj_main(void *arg)
     }
     hand_over(k, &k->batch);
     pending_store(k);
-    rd_kafka_commit(k->rk, NULL, 0);
+    rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, NULL, 0);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("kafka-input", "committing offsets at shutdown: %s "
+                 "(the last messages will be read again)",
+                 rd_kafka_err2str(e));
     rd_kafka_consumer_close(k->rk);
     return NULL;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque)
+{
+    (void)rk;
+    kafka_json_t *k = opaque;
+    ADD(k->st.errors, 1);
+    log_limited(&k->lim, LOG_WARN, "kafka-input", "%s: %s",
+                rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static int conf_set(rd_kafka_conf_t *c, const char *key, const char *v,
@@ -456,10 +470,15 @@ kafka_json_t *kafka_json_start(const kafka_json_config_t *cfg,
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    kafka_json_t *k = xcalloc(1, sizeof(*k));
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof(es));
     if (!rk) {
         diag_set(err, "kafka consumer: %s", es);
         rd_kafka_conf_destroy(conf);
+        free(k);
         return NULL;
     }
     rd_kafka_poll_set_consumer(rk);
@@ -477,9 +496,9 @@ kafka_json_t *kafka_json_start(const kafka_json_config_t *cfg,
         diag_set(err, "kafka input: cannot subscribe to '%s': %s",
                  cfg->topics, rd_kafka_err2str(e));
         rd_kafka_destroy(rk);
+        free(k);
         return NULL;
     }
-    kafka_json_t *k = xcalloc(1, sizeof(*k));
     k->rk = rk;
     k->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 100;
     k->deliver = deliver;

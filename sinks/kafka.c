@@ -92,6 +92,17 @@ int kafka_props_apply(rd_kafka_conf_t *conf, const char *props, diag_t *err)
     return rc;
 }
 
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                  const char *buf)
+{
+    static log_limit_t lim;
+    if (level == 4)
+        log_limited(&lim, LOG_WARN, "kafka", "%s: %s: %s", rd_kafka_name(rk),
+                    fac, buf);
+    else
+        log_debug("kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
 /* ---- messages ----------------------------------------------------------- */
 
 static void topic_of(const rowset_t *rs, const char *pattern, sbuf_t *topic)
@@ -280,6 +291,7 @@ kafka_sink_t *kafka_sink_new(const kafka_sink_config_t *cfg, diag_t *err)
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
     if (!k->rk) {
         diag_set(err, "kafka producer: %s", es);

@@ -77,6 +77,12 @@ void kafka_sink_metrics(kafka_sink_t *k, sbuf_t *out);
 int kafka_props_apply(rd_kafka_conf_t *conf, const char *props,
                       diag_t *err);
 
+/* Route librdkafka's own log lines through util/log: errors are also
+ * reported to the error callbacks (counted and logged there), so they go
+ * to debug; warnings (a property that does not apply...) to warn. */
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                  const char *buf);
+
 /* One row's message: topic (from the query's option or the pattern),
  * key (empty when the query has no group columns) and the JSON value
  * (malloc'ed). Exposed for the tests. */
