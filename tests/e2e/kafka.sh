@@ -159,6 +159,9 @@ check "the timed-out requests were retried (retries $(metric flowsql_kafka_retri
     test "$(metric flowsql_kafka_retries_total)" -gt 0
 eq "no duplicate rows (one per source and window)" \
    "$(rows flowsql.talkers | cut -f2- | jq -r '"\(.srcip) \(.window_start_ms)"' | sort | uniq -d | wc -l)" 0
+# the rows are in the topic; the producer may still await the answer to
+# its retried request (the broker drops the duplicate, idempotence)
+check "the producer's queue drains" wait_metric flowsql_kafka_rows_waiting 0 60
 curl -s "http://$HTTP/metrics" | grep '^flowsql_kafka_' >"$T/metrics"
 q=$(awk '$1=="flowsql_kafka_rows_queued_total"{print $2}' "$T/metrics")
 d=$(awk '$1=="flowsql_kafka_rows_delivered_total"{print $2}' "$T/metrics")
