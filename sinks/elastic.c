@@ -300,8 +300,12 @@ static void ensure_template(es_sink_t *s, const rowset_t *rs)
                                                       : delay * 2;
             continue;
         }
-        log_error("elastic", "template for %s refused (HTTP %ld): %.300s",
-                  rs->query, code, sbuf_str(&resp));
+        if (code)
+            log_error("elastic", "template for %s refused (HTTP %ld): "
+                      "%.300s", rs->query, code, sbuf_str(&resp));
+        else
+            log_warn("elastic", "template for %s not installed before "
+                     "shutdown: %s", rs->query, sbuf_str(&resp));
         break;
     }
     if (!t) {

@@ -447,6 +447,42 @@ static void test_es_queue_bound(void)
     flaky_stop(&f);
 }
 
+/* Nothing listening at all: connection failures are retried with backoff
+ * and counted; at the shutdown deadline the documents are given up and
+ * counted as dropped, and close() returns in time. */
+static void test_es_no_server(void)
+{
+    flaky_t f = {0};
+    flaky_start(&f);          /* take a free port, then close it */
+    int port = f.port;
+    flaky_stop(&f);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    es_sink_config_t cfg = {.url = url, .flush_ms = 10, .backoff_ms = 20};
+    diag_t err;
+    diag_clear(&err);
+    es_sink_t *s = es_sink_new(&cfg, &err);
+    output_t *o = es_sink_output(s);
+    rowset_t *rs = window("q3", T0, 7);
+    o->on_window(o, rs);
+    rowset_unref(rs);
+    usleep(300000);
+    es_sink_stats_t st;
+    es_sink_stats(s, &st);
+    CHECK(st.http_errors >= 2);
+    CHECK(st.retries >= 2);
+    int64_t t = time_mono_ms();
+    CHECK_INT(es_sink_close(s, 200), 7);
+    CHECK(time_mono_ms() - t < 1500);
+    es_sink_stats(s, &st);
+    CHECK_INT(st.docs_dropped, 7);
+    CHECK_INT(st.docs_indexed, 0);
+    es_sink_free(s);
+
+    CHECK(es_sink_new(&(es_sink_config_t){.url = "localhost:9200"}, &err) == NULL);
+    CHECK(strstr(err.msg, "http://") != NULL);
+}
+
 /* Kafka with no broker at all: windows are taken without waiting, the
  * producer's queue fills, the window queue fills, drops are counted;
  * close() gives up at its deadline and says how many rows were left. */
@@ -499,6 +535,7 @@ int main(void)
     RUN(test_es_template);
     RUN(test_es_retries);
     RUN(test_es_queue_bound);
+    RUN(test_es_no_server);
     RUN(test_kafka_no_broker);
     TEST_EXIT();
 }
