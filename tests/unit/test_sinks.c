@@ -206,6 +206,8 @@ typedef struct flaky {
     int       npaths;
     int       bulk_docs[16];       /* documents per _bulk received */
     char      last_ids[4][33];     /* ids of the last bulk (<= 4 docs) */
+    char      auth[128];           /* Authorization header last seen */
+    char      ctype[64];           /* Content-Type of the last _bulk */
     pthread_mutex_t lock;
 } flaky_t;
 
@@ -275,6 +277,12 @@ static void *flaky_main(void *arg)
             usleep((useconds_t)f->delay_ms * 1000);
         char method[16] = "", path[128] = "";
         sscanf(req.s, "%15s %127s", method, path);
+        char *h = strcasestr(req.s, "\r\nAuthorization: ");
+        if (h && h < req.s + hlen)
+            sscanf(h + 17, "%127[^\r]", f->auth);
+        h = strcasestr(req.s, "\r\nContent-Type: ");
+        if (h && h < req.s + hlen && strcmp(path, "/_bulk") == 0)
+            sscanf(h + 16, "%63[^\r]", f->ctype);
         pthread_mutex_lock(&f->lock);
         if (f->npaths < 16)
             snprintf(f->paths[f->npaths++], 160, "%s %s", method, path);
@@ -447,6 +455,36 @@ static void test_es_queue_bound(void)
     flaky_stop(&f);
 }
 
+/* Credentials go out as the options say; _bulk is NDJSON. */
+static void test_es_auth(void)
+{
+    for (int i = 0; i < 2; i++) {
+        flaky_t f = {0};
+        flaky_start(&f);
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+        es_sink_config_t cfg = {.url = url, .flush_ms = 10};
+        if (i == 0)
+            cfg.api_key = "a2V5OnNlY3JldA==";
+        else
+            cfg.user = "u", cfg.password = "p";
+        diag_t err;
+        es_sink_t *s = es_sink_new(&cfg, &err);
+        output_t *o = es_sink_output(s);
+        rowset_t *rs = window("q4", T0, 2);
+        o->on_window(o, rs);
+        rowset_unref(rs);
+        es_sink_close(s, 3000);
+        es_sink_stats_t st;
+        es_sink_stats(s, &st);
+        CHECK_INT(st.docs_indexed, 2);
+        es_sink_free(s);
+        flaky_stop(&f);
+        CHECK_STR(f.auth, i == 0 ? "ApiKey a2V5OnNlY3JldA==" : "Basic dTpw");
+        CHECK_STR(f.ctype, "application/x-ndjson");
+    }
+}
+
 /* Nothing listening at all: connection failures are retried with backoff
  * and counted; at the shutdown deadline the documents are given up and
  * counted as dropped, and close() returns in time. */
@@ -536,6 +574,7 @@ int main(void)
     RUN(test_es_retries);
     RUN(test_es_queue_bound);
     RUN(test_es_no_server);
+    RUN(test_es_auth);
     RUN(test_kafka_no_broker);
     TEST_EXIT();
 }
