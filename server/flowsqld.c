@@ -8,6 +8,7 @@
  * it stands, flush the outputs and exit 0. SIGHUP reloads the saved query
  * directory.
  */
+#include "engine/netset.h"
 #include "ingest/ingest.h"
 #include "ingest/kafka_json.h"
 #include "server/app.h"
@@ -29,7 +30,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEMP_IDLE_MS 60000
 #define FLUSH_MS 10000
 
 /* ---- outputs to Kafka and Elasticsearch, flows from Kafka ----------------
@@ -362,6 +362,12 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (netset_define("monitored", cfg.monitored, &err) < 0 ||
+        netset_define_all(cfg.network_sets, &err) < 0) {
+        log_error("main", "%s", err.msg);
+        config_free(&cfg);
+        return 2;
+    }
     app_t app;
     if (make_dir(cfg.data_dir, &err) < 0 ||
         app_init(&app, &cfg, &err) < 0) {
@@ -431,7 +437,7 @@ int main(int argc, char **argv)
                                                                  : "SIGINT");
             break;
         }
-        app_reap_temporary(&app, TEMP_IDLE_MS);
+        app_reap_temporary(&app, cfg.temp_idle_ms);
     }
     /* Stop intake, close every window as it stands, then flush the
      * outputs. The collectors' batches still queued are processed by the
