@@ -290,6 +290,7 @@ int app_query_create(app_t *a, const char *name, const char *sql,
 int app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err)
 {
     (void)keep_data;
+    diag_clear(err);
     pthread_mutex_lock(&a->qlock);
     app_query_t **pp = &a->queries, *m = NULL;
     for (; *pp; pp = &(*pp)->next)
