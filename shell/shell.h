@@ -2,8 +2,9 @@
  * shell.h - flowsql, the interactive client: its parts and what they
  * share.
  *
- *   flowsql.c   options, input sources (terminal, -c, -f, stdin), the
- *               read -> split -> run loop
+ *   flowsql.c   options and start
+ *   run.c       input sources (terminal, -c, -f, \i, stdin) and the
+ *               read -> split -> run loop; history
  *   split.c     cuts input lines into statements at ';' (not inside
  *               strings, quoted names or comments)
  *   exec.c      runs one statement: picks the REST endpoint, shows the
@@ -36,6 +37,7 @@ enum sh_status {
     SH_ERR = 1,     /* the statement failed (the server said why) */
     SH_CONN = 2,    /* no answer from the server (or bad options) */
     SH_INTR = 130,  /* interrupted by Ctrl-C outside a live view */
+    SH_TERM = 143,  /* SIGTERM or SIGHUP */
 };
 
 enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
@@ -108,8 +110,15 @@ int command_run(shell_t *sh, const char *line);
 /* Names of the commands, for completion: NULL after the last. */
 const char *command_name(int i);
 
-/* Run statements and commands from a file (\i, -f). */
+/* ---- run.c ------------------------------------------------------------ */
+
+/* Run statements and commands from a file (\i, -f; "-" is stdin), a
+ * -c text, or the terminal. Scripts stop at the first error and return
+ * its status; the terminal returns SH_OK at its end (SH_TERM on
+ * SIGTERM). */
 int run_file(shell_t *sh, const char *path);
+int run_text(shell_t *sh, const char *text);
+int run_terminal(shell_t *sh);
 
 /* ---- output.c -------------------------------------------------------- */
 
