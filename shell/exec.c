@@ -19,6 +19,7 @@
 #include "shell/shell.h"
 #include "parser/ast.h"
 #include "util/arena.h"
+#include "util/timeutil.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -447,8 +448,19 @@ int exec_describe(shell_t *sh, const char *name)
         json_t *tr = json_array();
         const char *k;
         json_t *v;
-        json_object_foreach(cnt, k, v)
-            json_array_append_new(tr, json_pack("[sO?]", k, v));
+        json_object_foreach(cnt, k, v) {
+            /* times since the epoch are shown as times */
+            size_t kl = strlen(k);
+            if (kl > 3 && strcmp(k + kl - 3, "_ms") == 0 &&
+                json_integer_value(v) > 0) {
+                char ts[40], cname[64];
+                time_format_iso(json_integer_value(v), ts, sizeof(ts));
+                snprintf(cname, sizeof(cname), "%.*s", (int)(kl - 3), k);
+                json_array_append_new(tr, json_pack("[ss]", cname, ts));
+            } else {
+                json_array_append_new(tr, json_pack("[sO?]", k, v));
+            }
+        }
         if (json_object_get(q, "subscribers"))
             json_array_append_new(tr, json_pack("[sO?]", "stream_clients",
                                                 json_object_get(q, "subscribers")));

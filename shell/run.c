@@ -169,7 +169,8 @@ static int run_source(shell_t *sh, source_t *src)
             int sline;
             while ((stmt = split_next(&sp, &sline))) {
                 sh->src_line = sline;
-                st = exec_statement(sh, stmt);
+                st = stmt[0] == '\\' ? command_run(sh, stmt)
+                                      : exec_statement(sh, stmt);
                 free(stmt);
                 if ((st != SH_OK && !src->tty) || sh->quit ||
                     sig_terminated())

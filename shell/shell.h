@@ -190,7 +190,9 @@ void  split_free(split_t *sp);
 /* Add one input line (without its newline); lineno is its number. */
 void  split_line(split_t *sp, const char *line, size_t len, int lineno);
 /* The next complete statement (malloc'ed, without its ';', trimmed), or
- * NULL. *line: the line it starts on. */
+ * NULL. *line: the line it starts on. A backslash command where a
+ * statement could start ("SHOW QUERIES; \d") comes out as its own item:
+ * text starting with '\'. */
 char *split_next(split_t *sp, int *line);
 /* At the end of input: what is pending as a statement, or NULL if only
  * blanks and comments are left. */

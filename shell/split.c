@@ -43,11 +43,10 @@ int split_pending(const split_t *sp)
     return sp->has_text || sp->state != SPLIT_NORMAL;
 }
 
-/* buf[0..n) trimmed, as a new statement starting at the line of its
- * first non-blank byte. */
-static void push(split_t *sp, const char *s, size_t n)
+/* s[0..n) trimmed, as a new statement; line is the line of s[0], the
+ * statement's is that of its first non-blank byte. */
+static void push(split_t *sp, const char *s, size_t n, int line)
 {
-    int line = sp->start_line;
     while (n && isspace((unsigned char)*s)) {
         if (*s == '\n')
             line++;
@@ -73,7 +72,7 @@ static void push(split_t *sp, const char *s, size_t n)
 static void cut(split_t *sp, size_t i)
 {
     if (sp->has_text)
-        push(sp, sp->buf.s, i);
+        push(sp, sp->buf.s, i, sp->start_line);
     for (size_t k = 0; k <= i; k++)
         if (sp->buf.s[k] == '\n')
             sp->start_line++;
@@ -129,6 +128,24 @@ static void scan(split_t *sp)
             i = 0;
             continue;
         }
+        if (c == '\\' && !sp->has_text) {
+            /* A backslash command where a statement would start: the
+             * rest of the line ("SHOW QUERIES; \d"). */
+            size_t e = i;
+            while (e < sp->buf.len && s[e] != '\n')
+                e++;
+            int line = sp->start_line;
+            for (size_t k = 0; k < i; k++)
+                line += s[k] == '\n';
+            push(sp, s + i, e - i, line);
+            sp->start_line = line + 1;
+            size_t rest = e < sp->buf.len ? sp->buf.len - e - 1 : 0;
+            memmove(sp->buf.s, sp->buf.s + sp->buf.len - rest, rest);
+            sp->buf.len = rest;
+            sp->buf.s[rest] = 0;
+            i = 0;
+            continue;
+        }
         if (c == '\'')
             sp->state = SPLIT_SQUOTE;
         else if (c == '"')
@@ -179,7 +196,7 @@ char *split_flush(split_t *sp, int *line)
         split_reset(sp);
         return NULL;
     }
-    push(sp, sp->buf.s, sp->buf.len);
+    push(sp, sp->buf.s, sp->buf.len, sp->start_line);
     split_reset(sp);
     return split_next(sp, line);
 }

@@ -58,6 +58,10 @@ static void split_statements(void)
     /* not ended: nothing until the end of input */
     CHECK_SPLIT("SHOW QUERIES", 0, "");
     CHECK_SPLIT("SHOW QUERIES", 1, "1:SHOW QUERIES|");
+    /* a command where a statement would start is an item of its own */
+    CHECK_SPLIT("SHOW QUERIES; \\d talkers \nSHOW\nQUERIES; \\q", 0,
+                "1:SHOW QUERIES|1:\\d talkers|2:SHOW\nQUERIES|3:\\q|");
+    CHECK_SPLIT("SELECT '\\d' FROM t;", 0, "1:SELECT '\\d' FROM t|");
     /* empty statements are skipped */
     CHECK_SPLIT(";;\n  ;\nSHOW QUERIES;", 0, "3:SHOW QUERIES|");
 }
