@@ -140,7 +140,7 @@ int main(int argc, char **argv)
             else {
                 fprintf(stderr, "flowsql: --format: '%s' is not table, csv "
                         "or json\n", optarg);
-                return SH_CONN;
+                goto usage_error;
             }
             break;
         case 'o': output = optarg; break;
@@ -150,16 +150,19 @@ int main(int argc, char **argv)
             if (*end || sh.max_windows <= 0) {
                 fprintf(stderr, "flowsql: --windows: '%s' is not a positive "
                         "number\n", optarg);
-                return SH_CONN;
+                goto usage_error;
             }
             break;
         }
         case 'q': sh.quiet = 1; break;
         case 'P': sh.pager = 0; break;
         case 'X': no_rc = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("flowsql %s\n", FLOWSQL_VERSION); return 0;
-        default: usage(stderr); return SH_CONN;
+        case 'h': usage(stdout); free(acts); return 0;
+        case 'V':
+            printf("flowsql %s\n", FLOWSQL_VERSION);
+            free(acts);
+            return 0;
+        default: usage(stderr); goto usage_error;
         }
     }
     if (optind < argc)
@@ -167,7 +170,7 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "flowsql: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        return SH_CONN;
+        goto usage_error;
     }
     if (!url || !*url)
         url = DEFAULT_URL;
@@ -219,4 +222,7 @@ int main(int argc, char **argv)
     free(full_url);
     free(acts);
     return rc;
+usage_error:
+    free(acts);
+    return SH_CONN;
 }
