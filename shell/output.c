@@ -253,7 +253,7 @@ void out_csv(sbuf_t *b, json_t *cols, json_t *rows, int header)
             const char *name = json_string_value(json_array_get(cols, c));
             csv_field(b, name ? name : "");
         }
-        sbuf_add(b, "\r\n");
+        sbuf_addc(b, '\n');
     }
     json_array_foreach(rows, r, row) {
         for (size_t c = 0; c < ncols; c++) {
@@ -273,7 +273,7 @@ void out_csv(sbuf_t *b, json_t *cols, json_t *rows, int header)
             csv_field(b, sbuf_str(&t));
             sbuf_free(&t);
         }
-        sbuf_add(b, "\r\n");
+        sbuf_addc(b, '\n');
     }
 }
 

@@ -32,7 +32,7 @@ check "row: text left, numbers right" \
 eq "row count" "$(tail -n 1 "$T/out")" "(1 row)"
 
 run -F csv -c "SHOW QUERIES"
-eq "CSV header" "$(sed -n 1p "$T/out" | tr -d '\r')" \
+eq "CSV header" "$(sed -n 1p "$T/out")" \
    "name,source,state,flows,windows,rows,late,overflow,created"
 check "CSV row" grep -qE '^talkers,api,running,0,0,0,0,0,20' "$T/out"
 eq "CSV has no row count" "$(wc -l <"$T/out")" 2
@@ -49,8 +49,8 @@ eq "EXPLAIN prints the plan" "$(sed -n 4p "$T/out")" \
 run -F json -c "EXPLAIN SHOW QUERIES"
 check "EXPLAIN as JSON" test -n "$(jq -r .plan "$T/out")"
 run -F csv -c "EXPLAIN SELECT count(*) FROM flows WINDOW 1s"
-eq "EXPLAIN as CSV: a plan column" "$(sed -n 1p "$T/out" | tr -d '\r')" plan
-eq "one row per plan line" "$(sed -n 3p "$T/out" | tr -d '\r')" "  scan       flows"
+eq "EXPLAIN as CSV: a plan column" "$(sed -n 1p "$T/out")" plan
+eq "one row per plan line" "$(sed -n 3p "$T/out")" "  scan       flows"
 
 # --- \d -------------------------------------------------------------------------
 run -c '\d talkers'

@@ -215,13 +215,13 @@ static void csv_and_json(void)
                              (json_int_t)9007199254740993LL, 1);
     sbuf_t b = SBUF_INIT;
     out_csv(&b, cols, rows, 1);
-    CHECK_STR(sbuf_str(&b), "a,\"b,c\",d\r\n"
-                            "\"x\"\"y\",0.1,\r\n"
-                            "\"p,q\",9007199254740993,true\r\n");
+    CHECK_STR(sbuf_str(&b), "a,\"b,c\",d\n"
+                            "\"x\"\"y\",0.1,\n"
+                            "\"p,q\",9007199254740993,true\n");
     sbuf_free(&b);
     out_csv(&b, cols, rows, 0);
-    CHECK_STR(sbuf_str(&b), "\"x\"\"y\",0.1,\r\n"
-                            "\"p,q\",9007199254740993,true\r\n");
+    CHECK_STR(sbuf_str(&b), "\"x\"\"y\",0.1,\n"
+                            "\"p,q\",9007199254740993,true\n");
     sbuf_free(&b);
     out_json_rows(&b, cols, rows);
     CHECK_STR(sbuf_str(&b), "{\"a\":\"x\\\"y\",\"b,c\":0.1,\"d\":null}\n"
