@@ -70,7 +70,11 @@ static void window_title(sbuf_t *b, json_t *w, int grouped)
 
 static void show_window(live_t *lv, json_t *w)
 {
-    shell_t *sh = lv->sh;
+    live_show_window(lv->sh, lv->cols, w, &lv->header_done);
+}
+
+void live_show_window(shell_t *sh, json_t *qcols, json_t *w, int *header_done)
+{
     json_t *rows = json_object_get(w, "rows");
     sbuf_t b = SBUF_INIT;
     if (sh->format == FMT_JSON) {
@@ -82,11 +86,11 @@ static void show_window(live_t *lv, json_t *w)
     }
     /* The column order is the query's; a query described without
      * columns falls back on the first row's keys. */
-    if (json_array_size(lv->cols) == 0 && json_array_size(rows) > 0) {
+    if (json_array_size(qcols) == 0 && json_array_size(rows) > 0) {
         const char *k;
         json_t *v;
         json_object_foreach(json_array_get(rows, 0), k, v)
-            json_array_append_new(lv->cols, json_string(k));
+            json_array_append_new(qcols, json_string(k));
     }
     int csv = sh->format == FMT_CSV;
     json_t *cols = json_array(), *tab = json_array();
@@ -94,7 +98,7 @@ static void show_window(live_t *lv, json_t *w)
         json_array_append_new(cols, json_string("window_start"));
         json_array_append_new(cols, json_string("window_end"));
     }
-    json_array_extend(cols, lv->cols);
+    json_array_extend(cols, qcols);
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) {
@@ -103,16 +107,16 @@ static void show_window(live_t *lv, json_t *w)
             json_array_append(r, json_object_get(w, "window_start"));
             json_array_append(r, json_object_get(w, "window_end"));
         }
-        for (size_t c = 0; c < json_array_size(lv->cols); c++) {
+        for (size_t c = 0; c < json_array_size(qcols); c++) {
             json_t *v = json_object_get(row, json_string_value(
-                                                 json_array_get(lv->cols, c)));
+                                                 json_array_get(qcols, c)));
             json_array_append(r, v ? v : json_null());
         }
         json_array_append_new(tab, r);
     }
     if (csv) {
-        out_csv(&b, cols, tab, !lv->header_done);
-        lv->header_done = 1;
+        out_csv(&b, cols, tab, !*header_done);
+        *header_done = 1;
     } else {
         sbuf_t title = SBUF_INIT;
         window_title(&title, w, sh->grouped);

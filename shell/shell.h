@@ -102,6 +102,10 @@ char *sh_query_path(shell_t *sh, const char *name, const char *suffix);
 int live_select(shell_t *sh, const char *sql);
 /* \watch name [n]: follow a registered query's windows. */
 int live_watch(shell_t *sh, const char *name, long max_windows);
+/* Show one window event (the stream's data) in the shell's format; cols
+ * are the query's column names (filled from the first row if empty);
+ * *header_done says a CSV header is out already. */
+void live_show_window(shell_t *sh, json_t *cols, json_t *w, int *header_done);
 
 /* ---- commands.c ------------------------------------------------------ */
 

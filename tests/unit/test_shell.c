@@ -282,6 +282,65 @@ static void sse_events(void)
     sbuf_free(&g.log);
 }
 
+/* A window as the stream sends it, shown in each format. */
+static char *show(int format, const char *const *events, int n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    shell_t sh = {.format = format};
+    sh.out = open_memstream(&text, &len);
+    json_t *cols = json_pack("[sss]", "srcip", "flows", "bytes");
+    int header_done = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *w = json_loads(events[i], 0, NULL);
+        live_show_window(&sh, cols, w, &header_done);
+        json_decref(w);
+    }
+    fclose(sh.out);
+    json_decref(cols);
+    return text;
+}
+
+static void windows(void)
+{
+    const char *ev[] = {
+        "{\"query\":\"t\",\"window_start\":\"2026-03-01T12:00:00.000Z\","
+        "\"window_end\":\"2026-03-01T12:00:10.000Z\",\"window_start_ms\":1,"
+        "\"window_end_ms\":2,\"seq\":1,\"flows\":1234567,\"rows\":["
+        "{\"bytes\":1500,\"flows\":3,\"srcip\":\"10.0.0.1\"},"
+        "{\"srcip\":\"2001:db8::7\",\"flows\":12,\"bytes\":98765432101}]}",
+        "{\"query\":\"t\",\"window_start\":\"2026-03-01T23:59:50.000Z\","
+        "\"window_end\":\"2026-03-02T00:00:00.000Z\",\"seq\":2,\"flows\":1,"
+        "\"rows\":[]}",
+    };
+    char *t = show(FMT_TABLE, ev, 2);
+    CHECK_STR(t,
+        "Window 2026-03-01T12:00:00.000Z .. 12:00:10.000Z, 1234567 flows\n"
+        "    srcip    | flows |    bytes\n"
+        "-------------+-------+-------------\n"
+        " 10.0.0.1    |     3 |        1500\n"
+        " 2001:db8::7 |    12 | 98765432101\n"
+        "(2 rows)\n"
+        "\n"
+        "Window 2026-03-01T23:59:50.000Z .. 2026-03-02T00:00:00.000Z, 1 flow\n"
+        " srcip | flows | bytes\n"
+        "-------+-------+-------\n"
+        "(0 rows)\n"
+        "\n");
+    free(t);
+    t = show(FMT_CSV, ev, 2);
+    CHECK_STR(t,
+        "window_start,window_end,srcip,flows,bytes\n"
+        "2026-03-01T12:00:00.000Z,2026-03-01T12:00:10.000Z,10.0.0.1,3,1500\n"
+        "2026-03-01T12:00:00.000Z,2026-03-01T12:00:10.000Z,2001:db8::7,12,98765432101\n");
+    free(t);
+    t = show(FMT_JSON, ev, 1);
+    CHECK(t && strncmp(t, "{\"query\":\"t\",\"window_start\":", 28) == 0);
+    CHECK(t && strstr(t, "\"rows\":[{\"bytes\":1500,\"flows\":3,\"srcip\":\"10.0.0.1\"},"));
+    CHECK(t && strchr(t, '\n') == t + strlen(t) - 1);
+    free(t);
+}
+
 static void command_names(void)
 {
     int found_watch = 0, n = 0;
@@ -309,6 +368,7 @@ int main(void)
     RUN(cells);
     RUN(csv_and_json);
     RUN(sse_events);
+    RUN(windows);
     RUN(command_names);
     TEST_EXIT();
 }
