@@ -58,7 +58,7 @@ static int c_describe(shell_t *sh, char *arg)
 static int c_watch(shell_t *sh, char *arg)
 {
     char *name = arg, *n = arg + strcspn(arg, " \t");
-    long max = 0;
+    long max = sh->max_windows;
     if (*n) {
         *n++ = 0;
         n += strspn(n, " \t");

@@ -257,6 +257,22 @@ run -c "SELECT srcip FROM flows WINDOW 1s GROUP BY dstip"
 eq "a live SELECT with an error exits 1" "$RC" 1
 has "with the server's caret" "$T/err" "ERROR: line 1, column 8: field 'srcip' must appear in GROUP BY"
 
+# \watch ends by itself when the query is dropped (the stream's end event)
+"$B/flowsql" -u "$URL" -c '\watch talkers' -c 'SHOW QUERIES' >"$T/out" 2>"$T/err" &
+WATCH=$!
+i=0
+until [ "$(curl -s "$URL/metrics" | sed -n 's/^flowsql_sse_clients //p')" = 1 ] || [ $i -gt 50 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+has "\\watch says what it follows" "$T/err" 'Watching "talkers"'
+api DELETE /api/v1/queries/talkers >/dev/null
+i=0
+while kill -0 $WATCH 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait $WATCH
+eq "\\watch of a query that is dropped ends normally (exit 0)" "$?" 0
+has "and says why" "$T/err" 'query "talkers" was dropped; the live view ends'
+has "and the script goes on" "$T/out" "(2 rows)"
+
 run -c '\watch nosuch'
 eq "\\watch of a missing query exits 1" "$RC" 1
 has "and says so" "$T/err" "ERROR: no query named 'nosuch'"
