@@ -173,6 +173,9 @@ else
     has "ad hoc SQL prints a table" "$T/out" " window_start | flows"
 fi
 
+run -c '\timing on' -c "SHOW QUERIES"
+check "\\timing shows the time of each statement on stderr" grep -qE '^Time: [0-9]+\.[0-9]{3} ms$' "$T/err"
+
 run -c '\nosuch'
 eq "an unknown command exits 1" "$RC" 1
 has "and names it" "$T/err" 'unknown command \nosuch'

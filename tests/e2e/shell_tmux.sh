@@ -87,7 +87,7 @@ tm send-keys -t s Up
 expect "Up recalls the statement, its lines joined" s "flowsql=> SHOW QUERIES;"
 tm send-keys -t s Enter
 expect "and Enter runs it again" s "(1 row)" 2
-check "the history is saved in ~/.flowsql_history" grep -q 'SHOW\\040QUERIES;' "$T/.flowsql_history"
+check "the history is saved in ~/.flowsql_history" grep -qE 'SHOW(\\040| )QUERIES;' "$T/.flowsql_history"
 
 # --- completion ----------------------------------------------------------------------
 tm send-keys -t s C-l
@@ -155,7 +155,9 @@ while tm has-session -t s 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1
 check "\\q quits" sh -c "! tmux -S '$T/tmux.sock' has-session -t s 2>/dev/null"
 
 # --- history across sessions; the pager -----------------------------------------------------
+printf '\\numbers grouped\n' >"$T/.flowsqlrc"
 start_shell p 15 PAGER=less
+expect "~/.flowsqlrc runs at the start" p "Numbers in tables are grouped by thousands"
 prompt_back "a new session" p
 tm send-keys -t p Up
 expect "history survives the session" p 'flowsql=> \q'
