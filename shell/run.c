@@ -158,6 +158,8 @@ static int run_source(shell_t *sh, source_t *src)
             }
             sh->src_line = src->lineno;
             st = command_run(sh, line);
+            if (!split_pending(&sp))
+                hist.len = 0;   /* \r forgot the statement */
         } else {
             split_line(&sp, line, strlen(line), src->lineno);
             if (src->tty) {
