@@ -73,6 +73,7 @@ typedef struct xfer {
     client_resp_t  *r;
     /* streaming: events go to fn once the status is known to be 200 */
     client_event_fn fn;
+    client_tick_fn  tick;
     void           *ctx;
     sse_parser_t    sse;
     int             stopped;    /* fn asked to stop */
@@ -141,6 +142,8 @@ static int perform(client_t *c, CURL *h, xfer_t *x, char *err, size_t errsize)
         int nfds = 0;
         mc = curl_multi_poll(c->multi, watch ? &wfd : NULL, watch ? 1 : 0,
                              1000, &nfds);
+        if (x->tick)
+            x->tick(x->ctx);
         if (mc != CURLM_OK) {
             snprintf(err, errsize, "%s", curl_multi_strerror(mc));
             rc = CLIENT_ECONN;
@@ -225,10 +228,11 @@ int client_call(client_t *c, const char *method, const char *path,
 }
 
 int client_stream(client_t *c, const char *path, client_event_fn fn,
-                  void *ctx, client_resp_t *r, char *err, size_t errsize)
+                  client_tick_fn tick, void *ctx, client_resp_t *r,
+                  char *err, size_t errsize)
 {
     memset(r, 0, sizeof(*r));
-    xfer_t x = {.r = r, .fn = fn, .ctx = ctx};
+    xfer_t x = {.r = r, .fn = fn, .tick = tick, .ctx = ctx};
     sse_init(&x.sse);
     struct curl_slist *hdrs = NULL;
     CURL *h = easy(c, path, &hdrs, &x);

@@ -45,12 +45,16 @@ int client_call(client_t *c, const char *method, const char *path,
 typedef int (*client_event_fn)(void *ctx, const char *event,
                                const char *data);
 
+/* Called about once a second while a stream is followed. */
+typedef void (*client_tick_fn)(void *ctx);
+
 /* Follow path until fn stops it or the server closes the stream
  * (CLIENT_OK), Ctrl-C (CLIENT_EINTR) or a transport error (CLIENT_ECONN).
  * A non-200 answer comes back in r (status and body), with fn never
- * called. */
+ * called. tick may be NULL. */
 int client_stream(client_t *c, const char *path, client_event_fn fn,
-                  void *ctx, client_resp_t *r, char *err, size_t errsize);
+                  client_tick_fn tick, void *ctx, client_resp_t *r,
+                  char *err, size_t errsize);
 
 void client_resp_free(client_resp_t *r);
 

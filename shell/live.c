@@ -14,7 +14,9 @@
  * whole view; JSON, one window object per line as the server sent it.
  */
 #include "shell/shell.h"
+#include "parser/ast.h"
 #include "util/arena.h"
+#include "util/timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,34 @@ typedef struct live {
     long     seen, max;
     int      ended;       /* the server said the query is gone */
     int      header_done; /* CSV */
+    int64_t  hint_at;     /* when to say that no window came yet (mono) */
 } live_t;
+
+/* The window size of a statement's WINDOW clause, in ms (0: none). */
+static int64_t window_size(const char *sql)
+{
+    arena_t *a = arena_new();
+    diag_t err;
+    stmt_t *st = parse(a, sql, strlen(sql), &err);
+    while (st && st->kind == STMT_EXPLAIN)
+        st = st->inner;
+    int64_t ms = st && st->select && st->select->window.present
+                 ? st->select->window.size : 0;
+    arena_free(a);
+    return ms;
+}
+
+/* A silent screen puzzles: once a window should have closed and none
+ * did, say why that can be. */
+static void on_tick(void *ctx)
+{
+    live_t *lv = ctx;
+    if (!lv->hint_at || lv->seen || time_mono_ms() < lv->hint_at)
+        return;
+    lv->hint_at = 0;
+    sh_notice(lv->sh, "(No window has closed yet: windows close only when "
+              "flows arrive. \\metrics shows what flowsqld receives.)");
+}
 
 /* Column names from a query object's "columns" [{name, type, key}]. */
 static json_t *column_names(json_t *q)
@@ -152,13 +181,16 @@ static int on_event(void *ctx, const char *event, const char *data)
 
 /* Follow name's stream; the view's outcome as an sh_status. */
 static int follow(shell_t *sh, const char *name, json_t *cols, long max,
-                  int *ended)
+                  int64_t size, int *ended)
 {
     live_t lv = {.sh = sh, .cols = cols, .max = max};
+    if (size > 0 && isatty(STDERR_FILENO))
+        lv.hint_at = time_mono_ms() + size + 3000;
     client_resp_t r;
     char err[512];
     char *path = sh_query_path(sh, name, "/stream");
-    int rc = client_stream(sh->cl, path, on_event, &lv, &r, err, sizeof(err));
+    int rc = client_stream(sh->cl, path, on_event, on_tick, &lv, &r, err,
+                           sizeof(err));
     free(path);
     *ended = lv.ended;
     int st = SH_OK;
@@ -214,7 +246,7 @@ int live_select(shell_t *sh, const char *sql)
     sh_notice(sh, "Live view of temporary query %s: each window as it "
               "closes. Ctrl-C stops it.", name);
     int ended = 0;
-    rc = follow(sh, name, cols, sh->max_windows, &ended);
+    rc = follow(sh, name, cols, sh->max_windows, window_size(sql), &ended);
     if (!ended) {
         /* Ours to drop, even after Ctrl-C or SIGTERM: a short call that
          * no signal cuts. */
@@ -257,11 +289,13 @@ int live_watch(shell_t *sh, const char *name, long max_windows)
     json_t *q = json_loadb(r.body.s, r.body.len, 0, NULL);
     client_resp_free(&r);
     json_t *cols = column_names(q);
+    const char *sql = json_string_value(json_object_get(q, "sql"));
+    int64_t size = sql ? window_size(sql) : 0;
     json_decref(q);
     sh_notice(sh, "Watching \"%s\": each window as it closes. Ctrl-C "
               "stops.", name);
     int ended;
-    rc = follow(sh, name, cols, max_windows, &ended);
+    rc = follow(sh, name, cols, max_windows, size, &ended);
     if (rc == SH_OK && !ended)
         sh_notice(sh, "Stopped watching \"%s\".", name);
     json_decref(cols);

@@ -125,6 +125,7 @@ line s "SELECT srcip, count(*) FROM flows WINDOW 1s GROUP BY srcip;"
 expect "a SELECT over flows with a WINDOW is a live view" s "Live view of temporary query tmp_"
 eq "its temporary query is registered" \
    "$(api GET /api/v1/queries | jq -r '[.queries[] | select(.source == "temporary")] | length')" 1
+expect "with no flows, it says why no window comes" s "(No window has closed yet: windows close only when flows arrive."
 tm send-keys -t s C-c
 expect "Ctrl-C stops it and drops the query" s "Stopped; temporary query tmp_"
 prompt_back "the prompt is back after the live view" s
