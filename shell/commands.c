@@ -193,26 +193,21 @@ static int c_conninfo(shell_t *sh, char *arg)
 }
 
 static const command_t commands[] = {
-    {"?", NULL, "", "this list of commands", c_list},
-    {"h", "help", "[topic]", "help on the query language: \\h alone lists "
-     "the topics (statements, windows, fields, functions, ...)", c_help},
-    {"d", NULL, "[name]", "the registered queries; with a name, its "
-     "statement, columns, plan and counters", c_describe},
-    {"watch", NULL, "name [n]", "follow a query's windows as they close, "
-     "until Ctrl-C (or n windows)", c_watch},
-    {"metrics", NULL, "[all|word]", "the server's counters, readable "
-     "(all: with the zero rows; word: metrics whose name has it)", c_metrics},
+    {"?", NULL, "", "this list", c_list},
+    {"h", "help", "[topic]", "help on the query language", c_help},
+    {"d", NULL, "[name]", "the queries; one query in full", c_describe},
+    {"watch", NULL, "name [n]", "follow a query's windows (n of them)",
+     c_watch},
+    {"metrics", NULL, "[all|word]", "the server's counters, readable",
+     c_metrics},
     {"format", NULL, "[table|csv|json]", "how results are printed", c_format},
-    {"o", "out", "[file]", "results to a file from now on; alone, back to "
-     "the screen", c_out},
-    {"i", "include", "file", "run the statements and commands in a file",
-     c_include},
-    {"timing", NULL, "[on|off]", "show how long each statement takes",
-     c_timing},
-    {"pager", NULL, "[on|off]", "page results longer than the screen "
-     "(FLOWSQL_PAGER, PAGER, or less)", c_pager},
-    {"numbers", NULL, "[exact|grouped]", "integers in tables as 1234567 or "
-     "1,234,567", c_numbers},
+    {"o", "out", "[file]", "results to a file; alone, to the screen", c_out},
+    {"i", "include", "file", "run the statements in a file", c_include},
+    {"timing", NULL, "[on|off]", "how long each statement takes", c_timing},
+    {"pager", NULL, "[on|off]", "page results longer than the screen",
+     c_pager},
+    {"numbers", NULL, "[exact|grouped]", "integers as 1234567 or 1,234,567",
+     c_numbers},
     {"r", "reset", "", "forget the statement being typed", c_reset},
     {"conninfo", NULL, "", "the server this shell talks to", c_conninfo},
     {"q", "quit", "", "quit (so does Ctrl-D)", c_quit},
@@ -228,12 +223,12 @@ static int c_list(shell_t *sh, char *arg)
         char head[64];
         snprintf(head, sizeof(head), "\\%s%s%s", commands[i].name,
                  *commands[i].args ? " " : "", commands[i].args);
-        sbuf_printf(&b, "  %-24s %s\n", head, commands[i].help);
+        sbuf_printf(&b, "  %-25s %s\n", head, commands[i].help);
     }
     sbuf_add(&b, "\nStatements: CREATE QUERY, DROP QUERY, SHOW QUERIES, "
-                 "EXPLAIN, SELECT ... FROM flows WINDOW ...\n(a live view), "
-                 "SELECT ... FROM <query> (SQLite's SQL over stored "
-                 "windows). \\h for more.\n");
+                 "EXPLAIN; SELECT ... FROM\nflows WINDOW ... shows its "
+                 "windows live until Ctrl-C; SELECT ... FROM a query\nis "
+                 "SQLite's SQL over its stored windows. \\h for more.\n");
     if (sh->interactive)
         sbuf_addc(&b, '\n');
     out_emit(sh, sbuf_str(&b), b.len, 1);

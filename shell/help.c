@@ -174,37 +174,58 @@ const char *help_topic(int i)
     return NULL;
 }
 
+/* "  name   text", the text wrapped at 79 columns under itself. */
+static void entry(sbuf_t *b, const char *name, int namew, const char *text)
+{
+    int col = 2 + namew + 2, width = 79 - col;
+    if ((int)strlen(name) > namew)
+        sbuf_printf(b, "  %s\n%*s", name, col, "");
+    else
+        sbuf_printf(b, "  %-*s  ", namew, name);
+    int used = 0;
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
+        int n = (int)strcspn(p, " ");
+        if (!n)
+            break;
+        if (used && used + 1 + n > width) {
+            sbuf_printf(b, "\n%*s", col, "");
+            used = 0;
+        }
+        if (used) {
+            sbuf_addc(b, ' ');
+            used++;
+        }
+        sbuf_addn(b, p, (size_t)n);
+        used += n;
+        p += n;
+    }
+    sbuf_addc(b, '\n');
+}
+
 static void fields_text(sbuf_t *b)
 {
-    json_t *cols = json_pack("[sss]", "field", "type", "meaning");
-    json_t *rows = json_array();
-    for (int i = 0; i < F_COUNT; i++)
-        json_array_append_new(rows, json_pack("[sss]", schema_fields[i].name,
-                                              type_name(schema_fields[i].type),
-                                              schema_fields[i].doc));
-    table_opts_t o = {.footer = 0};
     sbuf_add(b, "Fields of a flow (a field the exporter did not send is 0):\n\n");
-    out_table(b, cols, rows, &o);
-    json_decref(cols);
-    json_decref(rows);
+    for (int i = 0; i < F_COUNT; i++) {
+        char name[48];
+        snprintf(name, sizeof(name), "%-10s %s", schema_fields[i].name,
+                 type_name(schema_fields[i].type));
+        entry(b, name, 19, schema_fields[i].doc);
+    }
 }
 
 static void functions_text(sbuf_t *b)
 {
-    json_t *cols = json_pack("[ss]", "function", "meaning");
-    json_t *rows = json_array();
-    for (int agg = 1; agg >= 0; agg--)
+    for (int agg = 1; agg >= 0; agg--) {
+        sbuf_add(b, agg ? "Aggregates (in the select list, HAVING and ORDER "
+                          "BY):\n\n"
+                        : "\nFunctions:\n\n");
         for (int i = 0; i < FN_COUNT_; i++)
             if (func_table[i].is_agg == agg)
-                json_array_append_new(rows, json_pack(
-                    "[ss]", func_table[i].synopsis, func_table[i].doc));
-    table_opts_t o = {.footer = 0};
-    sbuf_add(b, "Aggregates (the first ones) and functions:\n\n");
-    out_table(b, cols, rows, &o);
-    sbuf_add(b, "\n\\h name shows one; aggregates go in the select list, "
-                "HAVING and ORDER BY.\n");
-    json_decref(cols);
-    json_decref(rows);
+                entry(b, func_table[i].synopsis, 25, func_table[i].doc);
+    }
+    sbuf_add(b, "\n\\h name shows one.\n");
 }
 
 static void overview(sbuf_t *b)

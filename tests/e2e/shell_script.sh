@@ -197,7 +197,7 @@ has "--help lists the options" "$T/out" "--windows=N"
 run -c '\h'
 has "\\h lists the topics" "$T/out" "  windows    tumbling and hopping windows"
 run -c '\h fields'
-has "\\h fields comes from the schema" "$T/out" " dstport   | int      | destination port"
+has "\\h fields comes from the schema" "$T/out" "  dstport    int       destination port; ICMP type*256+code for ICMP"
 run -c '\h TOPK'
 has "\\h of a function" "$T/out" "topk(x, k) (aggregate): the k most frequent values"
 run -c '\h drop query'
