@@ -48,11 +48,25 @@ static int c_help(shell_t *sh, char *arg)
     return help_show(sh, arg);
 }
 
+/* A query name as SQL reads it: "Quoted" keeps its case, a plain name
+ * is folded to lower case. */
+static char *name_arg(char *arg)
+{
+    size_t n = strlen(arg);
+    if (n >= 2 && arg[0] == '"' && arg[n - 1] == '"') {
+        arg[n - 1] = 0;
+        return arg + 1;
+    }
+    for (char *p = arg; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return arg;
+}
+
 static int c_describe(shell_t *sh, char *arg)
 {
     if (!*arg)
         return exec_show_queries(sh);
-    return exec_describe(sh, arg);
+    return exec_describe(sh, name_arg(arg));
 }
 
 static int c_watch(shell_t *sh, char *arg)
@@ -73,7 +87,7 @@ static int c_watch(shell_t *sh, char *arg)
         sh_error(sh, "\\watch needs a query name: \\watch name [windows]");
         return SH_ERR;
     }
-    return live_watch(sh, name, max);
+    return live_watch(sh, name_arg(name), max);
 }
 
 static const char *const format_names[] = {"table", "csv", "json"};

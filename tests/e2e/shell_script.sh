@@ -60,6 +60,10 @@ has "\\d shows the statement" "$T/out" "    CREATE QUERY talkers AS SELECT srcip
 has "\\d shows the columns" "$T/out" "   srcip  | ip   | yes"
 has "\\d shows the plan" "$T/out" "      window     tumbling 10s"
 has "\\d shows the counters" "$T/out" "   flows_in           |     0"
+run -c '\d TALKERS'
+has "\\d folds a plain name to lower case, as SQL does" "$T/out" 'Query "talkers"'
+run -c '\d "TALKERS"'
+eq "a quoted name keeps its case" "$RC" 1
 run -F json -c '\d talkers'
 eq "\\d name as JSON" "$(jq -r '[.columns[].name] | join(",")' "$T/out")" "srcip,flows,bytes"
 run -c '\d'
