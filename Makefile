@@ -44,6 +44,9 @@ LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
 SHELL_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard shell/*.c))
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
+# Helpers the end-to-end tests run (collectors, capture and replay tools).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard shell/flowsql.c),$(B)/flowsql) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
@@ -52,7 +55,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 .PHONY: all run test unit check deps deps-test bench fuzz clean
 .DEFAULT_GOAL := all
 
-all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN)
+all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
 
 # ---- the README's two commands -------------------------------------------
 
@@ -133,6 +136,10 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libflowsql.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libflowsql.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -147,11 +154,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
 FUZZ_RUN := $(B)/fuzz/run
 # Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
-# merge what found new coverage into tests/fuzz/corpus/parser, which stays
-# small. A finding is left in $(B)/fuzz/ (crash-*, leak-*, timeout-*).
+# merge the inputs that reach new edges into tests/fuzz/corpus/parser
+# (tests/fuzz/minimize.py shrinks it again now and then). A finding is
+# left in $(B)/fuzz/ (crash-*, leak-*, timeout-*).
 fuzz: deps deps-test $(GEN_SRC)
 	@mkdir -p $(B)/fuzz $(FUZZ_RUN) tests/fuzz/corpus/parser
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen -Iparser \
+	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $(B)/fuzz/fuzz_parser \
 	    tests/fuzz/fuzz_parser.c $(FUZZ_SRC) $(LIBS)
@@ -160,8 +169,8 @@ fuzz: deps deps-test $(GEN_SRC)
 	    -rss_limit_mb=2048 -print_final_stats=1 \
 	    -dict=tests/fuzz/parser.dict -artifact_prefix=$(B)/fuzz/ \
 	    $(FUZZ_RUN) tests/fuzz/corpus/parser tests/fuzz/seeds/parser
-	./$(B)/fuzz/fuzz_parser -merge=1 -max_len=4096 \
-	    tests/fuzz/corpus/parser $(FUZZ_RUN)
+	./$(B)/fuzz/fuzz_parser -merge=1 -use_counters=0 -use_cmp=0 \
+	    -max_len=4096 tests/fuzz/corpus/parser $(FUZZ_RUN)
 
 clean:
 	rm -rf build

@@ -281,7 +281,8 @@ static void line(sbuf_t *out, const char *op)
 
 static const char *time_name(int f)
 {
-    return f == F_END ? "end" : f == F_START ? "start" : "received";
+    return f == F_END ? "flow end time"
+         : f == F_START ? "flow start time" : "receive time";
 }
 
 void plan_explain(const plan_t *p, sbuf_t *out)
@@ -328,7 +329,7 @@ void plan_explain(const plan_t *p, sbuf_t *out)
                         duration_format(w->size, b1, sizeof(b1)),
                         duration_format(w->slide, b2, sizeof(b2)),
                         (long long)(w->size / w->slide));
-        sbuf_printf(out, ", on %s", time_name(w->time_field));
+        sbuf_printf(out, ", by %s", time_name(w->time_field));
         if (w->time_field != F_RECEIVED)
             sbuf_printf(out, ", lateness %s",
                         duration_format(w->lateness, b1, sizeof(b1)));

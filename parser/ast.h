@@ -155,6 +155,7 @@ struct stmt {
 #define PARSE_MAX_LIST  100000  /* IN (...), function arguments, CASE */
 #define PARSE_MAX_OPTIONS 32    /* WITH (...) options */
 #define SEMA_MAX_AGGREGATES 1000 /* aggregate calls in a statement */
+#define SEMA_MAX_LIMIT  100000000 /* LIMIT n */
 
 /* Parse one statement (an optional trailing ';'). Returns NULL and fills
  * err on any lexical or syntax error. Semantic checks are sema_check(). */

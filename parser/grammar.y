@@ -17,7 +17,8 @@
 #include <string.h>
 #include "parser/parse_int.h"
 }
-%syntax_error { ps_syntax_error(ps, yymajor, TOKEN, yypParser); }
+%syntax_error { ps->lemon_refused = 1;
+                ps_syntax_error(ps, yymajor, TOKEN, yypParser); }
 %stack_overflow { ps_overflow(ps); }
 
 /* Keywords that may also be field or query names. */

@@ -82,6 +82,7 @@ again:
 
     [a-zA-Z_] idch*                        { TOK(ID); }
     "\"" ([^"\x00] | "\"\"")+ "\""         { TOK(QUOTED_ID); }
+    "\"\""                                 { FAIL("empty quoted name"); }
     "\""                                   { FAIL("unterminated quoted name"); }
     "'" ([^'\x00] | "''")* "'"             { TOK(STRING); }
     "'"                                    { FAIL("unterminated string"); }
@@ -95,9 +96,11 @@ again:
     "<"  { TOK(LT); }    "<=" { TOK(LE); }
     ">"  { TOK(GT); }    ">=" { TOK(GE); }
 
-    [\x80-\xff]+ { FAIL("unexpected non-ASCII text"); }
+    [\x80-\xff]+ { FAIL("unexpected non-ASCII text (only 'strings' and "
+                        "\"quoted names\" may hold it)"); }
     *            { if (*start >= 0x20 && *start < 0x7f)
-                       FAIL("unexpected character '%c'", *start);
+                       FAIL("unexpected character '%c'%s", *start,
+                            ps_char_hint(*start));
                    FAIL("unexpected byte 0x%02x", *start); }
     */
 }

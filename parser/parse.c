@@ -378,7 +378,8 @@ void ps_limit(pstate_t *ps, token_t t)
     s->limit_pos = t.pos;
     s->limit_len = t.len;
     if (parse_int(ps->text + t.pos, t.len, &s->limit) < 0)
-        fail_at(ps, t, "LIMIT out of range", NULL);
+        fail_at(ps, t, "LIMIT is too large (at most %s)",
+                XSTR(SEMA_MAX_LIMIT));
 }
 
 /* ---- expressions -------------------------------------------------------- */
@@ -401,7 +402,8 @@ ast_t *ps_literal(pstate_t *ps, int tk, token_t t)
         char *txt = tok_text(ps, t);
         x->v.f = strtod(txt, NULL);
         if (!isfinite(x->v.f))
-            fail_at(ps, t, "number out of range", NULL);
+            fail_at(ps, t, "number out of range (a float is at most about "
+                    "1.8e308)", NULL);
         return x;
     }
     case TK_STRING: {
@@ -637,13 +639,10 @@ static int is_clause_kw(int tk)
 /* Words for what the parser would have taken instead: "an expression"
  * stands for everything that can start one, "an operator" for the binary
  * operators when more than two fit, "end of statement" for the end (and
- * a ';' before it). At most 8 items, "a, b or c". */
-static void expected_text(pstate_t *ps, void *parser, char *out, size_t size)
+ * a ';' before it). At most 10 items, "a, b or c". */
+static void expected_text(pstate_t *ps, const unsigned char *ok, char *out,
+                          size_t size)
 {
-    unsigned char ok[256] = {0};
-    int ntok = fsql_ntokens();
-    fsql_expected(parser, ok, ntok < 256 ? ntok : 256);
-
     int expr = ok[TK_ID] && ok[TK_INTEGER];
     int nops = 0;
     for (size_t i = 0; i < NWORDS; i++)
@@ -694,8 +693,8 @@ static void expected_text(pstate_t *ps, void *parser, char *out, size_t size)
 
     size_t len = 0;
     out[0] = 0;
-    if (n > 8)
-        n = 8;
+    if (n > 10)
+        n = 10;
     for (int i = 0; i < n; i++) {
         const char *sep = i == 0 ? "" : i == n - 1 ? " or " : ", ";
         int w = snprintf(out + len, size - len, "%s%s", sep, items[i]);
@@ -712,14 +711,29 @@ void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser)
     if (ps->failed)
         return;
     ps->failed = 1;
-    char exp[400];
-    expected_text(ps, parser, exp, sizeof(exp));
-    const char *hint = "";
-    if (major == TK_STAR && ps->prev_tk == TK_SELECT)
+    unsigned char ok[256] = {0};
+    int ntok = fsql_ntokens();
+    fsql_expected(parser, ok, ntok < 256 ? ntok : 256);
+    char exp[400], kwhint[120];
+    expected_text(ps, ok, exp, sizeof(exp));
+    const char *hint = "", *what = "";
+    const char *s = ps->text + tok.pos;
+    if (major == TK_STAR && ps->prev_tk == TK_SELECT) {
         hint = " (SELECT * is not supported: name the fields you want)";
-    else if (is_clause_kw(major) && ps->seen_from)
+    } else if (is_clause_kw(major) && ps->seen_from &&
+               !(ok[TK_ID] && ok[TK_INTEGER])) {
         hint = " (after FROM come WHERE, WINDOW, GROUP BY, HAVING, ORDER BY "
                "and LIMIT, in this order)";
+    } else if (ok[TK_ID] && !ok[TK_INTEGER] && major != TK_ID &&
+               major != TK_QUOTED_ID &&
+               tok.len < 20 && isalpha((unsigned char)s[0])) {
+        /* a keyword where a name could go */
+        snprintf(kwhint, sizeof(kwhint), " (%.*s is a keyword: write "
+                 "\"%.*s\" to use it as a name)", tok.len, s, tok.len, s);
+        hint = kwhint;
+    }
+    if (major == TK_STRING)
+        what = "string ";
     if (major == 0) {
         /* Just after the last token, not after trailing blanks. */
         int end = ps->prev_tk ? ps->tok.pos + ps->tok.len
@@ -728,11 +742,24 @@ void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser)
                 *exp ? ", expected " : "", exp);
     } else {
         int show = tok.len > 40 ? 40 : tok.len;
+        const char *q = *what ? "" : "'";
         diag_at(ps->err, ps->text, tok.pos, tok.len,
-                "syntax error at '%.*s%s'%s%s%s", show, ps->text + tok.pos,
-                show < tok.len ? "..." : "", *exp ? ", expected " : "", exp,
-                hint);
+                "syntax error at %s%s%.*s%s%s%s%s%s", what, q, show, s,
+                show < tok.len ? "..." : "", q, *exp ? ", expected " : "",
+                exp, hint);
     }
+}
+
+const char *ps_char_hint(int c)
+{
+    switch (c) {
+    case '!': return " (use NOT, or != for not equal)";
+    case '#': return " (comments start with --)";
+    case '`': return " (quote names with \"double quotes\")";
+    case '[': case ']': case '{': case '}':
+        return " (lists are written in parentheses: IN (1, 2))";
+    }
+    return "";
 }
 
 /* Lexer errors for text that starts like a number but is none: says
@@ -786,6 +813,10 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
 {
     pstate_t ps = {.arena = a, .err = err};
     diag_clear(err);
+    if (!text) {
+        text = "";
+        len = 0;
+    }
     if (len > PARSE_MAX_TEXT) {
         diag_set(err, "statement too long (%zu bytes, at most %d)", len,
                  PARSE_MAX_TEXT);
@@ -821,12 +852,24 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
         /* Refuse a token before lemon sees it, so the error is worded
          * from the state that could not take it (lemon would first make
          * its default reductions). */
-        if (!fsql_accepts(parser, tk)) {
+        int accepts = fsql_accepts(parser, tk);
+        if (!accepts) {
             ps_syntax_error(&ps, tk, tok, parser);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+            /* The fuzzer checks that the simulation agrees with lemon:
+             * lemon must refuse what it refused. */
+            fsqlParse(parser, tk, tok, &ps);
+            if (!ps.lemon_refused)
+                abort();
+#endif
             break;
         }
         ps.tok = tok;
         fsqlParse(parser, tk, tok, &ps);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        if (ps.lemon_refused)   /* ... and take what it accepted */
+            abort();
+#endif
         ps.prev_tk = tk;
         ps.seen_from |= tk == TK_FROM;
         if (tk == TK_BETWEEN)
@@ -847,6 +890,8 @@ int parse_is_stored_select(const char *text, size_t len)
 {
     diag_t err;
     diag_clear(&err);
+    if (!text)
+        return 0;
     if (len > PARSE_MAX_TEXT || memchr(text, 0, len))
         return 0;
     arena_t *a = arena_new();

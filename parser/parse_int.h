@@ -27,6 +27,7 @@ typedef struct pstate {
     int         prev_tk;    /* the token before it, 0 at the start */
     int         seen_from;  /* a FROM has been parsed */
     int         between_open; /* BETWEENs still waiting for their AND */
+    int         lemon_refused; /* lemon's own %syntax_error ran */
 } pstate_t;
 
 /* Lexer (lexer.re): the next token at *pos; returns its code, 0 at the
@@ -73,6 +74,8 @@ void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser);
 /* The lexer's error for a token that starts with a digit but is no
  * number, duration or address ("10x", "1.2.3.4.5"). */
 void ps_bad_literal(diag_t *err, const char *text, int pos, int len);
+/* A hint for a character that is no token (" (use NOT ...)"), or "". */
+const char *ps_char_hint(int c);
 
 /* Lemon's entry points (grammar.c). */
 void *fsqlParseAlloc(void *(*)(size_t));

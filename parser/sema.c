@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct sctx {
     const char *text;
@@ -185,6 +186,10 @@ static int fold_literal(sctx_t *c, const ast_t *other, ast_t *lit)
         if (time_parse_iso(lit->v.s, &ms) < 0)
             return fail(c, lit, "invalid time '%s' (expected ISO-8601, e.g. "
                         "'2026-11-23T13:00:00Z')", lit->v.s);
+        /* Years 0000 to 9999 (UTC): what EXPLAIN can print back. */
+        if (ms < -62167219200000LL || ms > 253402300799999LL)
+            return fail(c, lit, "time '%s' is out of range (years 0000 to "
+                        "9999 UTC)", lit->v.s);
         lit->kind = A_INT;
         lit->v.i = ms;
         lit->type = TYPE_TIME;
@@ -235,7 +240,8 @@ static type_t arith_type(ast_op_t op, type_t x, type_t y)
 }
 
 /* Common type of CASE branches or least()/greatest() arguments. */
-static int unify(sctx_t *c, const ast_t *where, type_t *acc, type_t t)
+static int unify(sctx_t *c, const ast_t *where, const char *what,
+                 type_t *acc, type_t t)
 {
     if (*acc == TYPE_NONE || *acc == t) {
         *acc = t;
@@ -245,18 +251,65 @@ static int unify(sctx_t *c, const ast_t *where, type_t *acc, type_t t)
         *acc = (*acc == TYPE_FLOAT || t == TYPE_FLOAT) ? TYPE_FLOAT : TYPE_INT;
         return 0;
     }
-    return fail(c, where, "mixed types %s and %s", type_name(*acc),
+    return fail(c, where, "%s mix %s and %s", what, type_name(*acc),
                 type_name(t));
 }
 
 static int resolve(sctx_t *c, ast_t *x, int place, int in_agg);
 
+/* Levenshtein distance, for did-you-mean; long names are never close. */
+static int edit_distance(const char *a, const char *b)
+{
+    int d[32][32];
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= 32 || lb >= 32)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* The function name closest to a misspelled one (at most two edits and
+ * fewer than half its letters), or NULL. */
+static const char *func_suggest(const char *name)
+{
+    const char *best = NULL;
+    int bestd = 3;
+    for (int i = 0; i < FN_COUNT_; i++) {
+        int d = edit_distance(name, func_table[i].name);
+        if (d < bestd && d * 2 < (int)strlen(func_table[i].name)) {
+            bestd = d;
+            best = func_table[i].name;
+        }
+    }
+    return best;
+}
+
 static int resolve_func(sctx_t *c, ast_t *x, int place, int in_agg)
 {
     int fn = func_lookup(x->name);
-    if (fn < 0)
-        return fail_pos(c, x->pos, (int)strlen(x->name),
-                        "unknown function '%s'", x->name);
+    if (fn < 0) {
+        int nl = (int)strlen(x->name);
+        if (schema_lookup(x->name, strlen(x->name)) >= 0)
+            return fail_pos(c, x->pos, nl, "'%s' is a field, not a "
+                            "function", x->name);
+        const char *s = func_suggest(x->name);
+        if (s)
+            return fail_pos(c, x->pos, nl, "unknown function '%s' (did you "
+                            "mean %s()?)", x->name, s);
+        return fail_pos(c, x->pos, nl, "unknown function '%s'", x->name);
+    }
     const func_t *f = &func_table[fn];
     x->fn = fn;
     x->is_agg = f->is_agg;
@@ -392,10 +445,14 @@ static int resolve_func(sctx_t *c, ast_t *x, int place, int in_agg)
     case FN_GREATEST: {
         type_t t = TYPE_NONE;
         for (int i = 0; i < x->nlist; i++)
-            if (unify(c, x->list[i], &t, x->list[i]->type) < 0)
+            if (unify(c, x->list[i], fn == FN_LEAST ? "least() arguments"
+                                                    : "greatest() arguments",
+                      &t, x->list[i]->type) < 0)
                 return -1;
         if (t == TYPE_BOOL)
-            return fail(c, x, "%s() needs comparable values", f->name);
+            return fail_pos(c, x->pos, name_len, "%s() needs numbers, "
+                            "times, addresses or strings, not bool",
+                            f->name);
         x->type = t;
         break;
     }
@@ -541,12 +598,12 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
                 return fail(c, w, "WHEN needs a boolean condition, not %s",
                             type_name(w->type));
             }
-            if (unify(c, r, &t, r->type) < 0)
+            if (unify(c, r, "CASE results", &t, r->type) < 0)
                 return -1;
         }
         if (x->b) {
             if (resolve(c, x->b, place, in_agg) < 0 ||
-                unify(c, x->b, &t, x->b->type) < 0)
+                unify(c, x->b, "CASE results", &t, x->b->type) < 0)
                 return -1;
         }
         x->type = t;
@@ -582,8 +639,8 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
             resolve(c, x->b, place, in_agg) < 0 ||
             resolve(c, x->c, place, in_agg) < 0)
             return -1;
-        if (check_compare(c, x, x->a, x->b) < 0 ||
-            check_compare(c, x, x->a, x->c) < 0)
+        if (check_compare(c, x->b, x->a, x->b) < 0 ||
+            check_compare(c, x->c, x->a, x->c) < 0)
             return -1;
         x->type = TYPE_BOOL;
         return 0;
@@ -687,8 +744,8 @@ static int check_window(sctx_t *c, select_t *s, int continuous)
 /* Names that the result tables and rows use for their own columns. */
 static int reserved_name(const char *n)
 {
-    return strcmp(n, "window_start") == 0 || strcmp(n, "window_end") == 0 ||
-           strcmp(n, "rowid") == 0;
+    return strcasecmp(n, "window_start") == 0 ||
+           strcasecmp(n, "window_end") == 0 || strcasecmp(n, "rowid") == 0;
 }
 
 static int check_select(sctx_t *c, select_t *s, int continuous)
@@ -727,9 +784,9 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                 return fail(c, g, "GROUP BY position %lld is not in the "
                             "select list (1 to %d)", (long long)g->v.i,
                             s->nitems);
+            if (has_agg(s->items[g->v.i - 1].expr))
+                return fail(c, g, "cannot GROUP BY an aggregate");
             g = s->group[i] = s->items[g->v.i - 1].expr;
-            if (has_agg(g))
-                return fail(c, s->group[i], "cannot GROUP BY an aggregate");
             continue;
         }
         /* GROUP BY alias */
@@ -807,9 +864,9 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                 return fail(c, s->order[i].expr, "ORDER BY an aggregate "
                             "needs GROUP BY or aggregates in the select list");
     }
-    if (s->has_limit && s->limit > 100000000)
+    if (s->has_limit && s->limit > SEMA_MAX_LIMIT)
         return fail_pos(c, s->limit_pos, s->limit_len,
-                        "LIMIT is too large (at most 100000000)");
+                        "LIMIT is too large (at most %d)", SEMA_MAX_LIMIT);
     return 0;
 }
 

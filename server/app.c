@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define FLOW_QUEUE 256   /* batches: ~0.5M flows of buffering */
@@ -28,10 +29,12 @@ static void *engine_main(void *arg)
         flow_batch_t *b = bqueue_pop(&a->flows, 50);
         if (b) {
             engine_process(a->engine, b);
+            pthread_mutex_lock(&a->release_lock);
             if (a->release)
                 a->release(a->release_ctx, b);
             else
                 flow_batch_free(b);
+            pthread_mutex_unlock(&a->release_lock);
         } else if (a->stop) {
             break;
         }
@@ -53,6 +56,7 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
     memset(a, 0, sizeof(*a));
     a->cfg = *cfg;
     pthread_mutex_init(&a->qlock, NULL);
+    pthread_mutex_init(&a->release_lock, NULL);
     engine_config_t ec = {
         .replay = 0,
         .close_delay_ms = cfg->close_delay_ms,
@@ -75,6 +79,15 @@ int app_start(app_t *a, diag_t *err)
     }
     a->engine_running = 1;
     return 0;
+}
+
+void app_set_release(app_t *a, void (*fn)(void *ctx, flow_batch_t *b),
+                     void *ctx)
+{
+    pthread_mutex_lock(&a->release_lock);
+    a->release = fn;
+    a->release_ctx = ctx;
+    pthread_mutex_unlock(&a->release_lock);
 }
 
 void app_stop(app_t *a)
@@ -113,6 +126,7 @@ void app_free(app_t *a)
         query_free_meta(q);
     }
     pthread_mutex_destroy(&a->qlock);
+    pthread_mutex_destroy(&a->release_lock);
 }
 
 /* ---- queries ---------------------------------------------------------- */
@@ -178,6 +192,59 @@ int app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err)
     plan_explain(p, out);
     plan_free(p);
     return AE_OK;
+}
+
+/* Put a query in the store's catalog (and make its table). A query the
+ * catalog already has with the same text resumes; with another text it is
+ * replaced, keeping its table when the columns are the same (the store
+ * archives a table whose columns changed). */
+static int catalog_add(app_t *a, const char *name, const char *text,
+                       int source, diag_t *err)
+{
+    diag_t perr;
+    plan_t *p = plan_compile(text, strlen(text), a->cfg.max_groups, &perr);
+    if (!p) {
+        diag_set(err, "%s", perr.msg);
+        return -1;
+    }
+    rowset_col_t *cols = xcalloc((size_t)p->ncols + 1, sizeof(*cols));
+    for (int i = 0; i < p->ncols; i++) {
+        cols[i].name = p->cols[i].name;
+        cols[i].type = p->cols[i].type;
+        cols[i].is_key = p->cols[i].key >= 0;
+    }
+    rowset_opt_t *opts = xcalloc((size_t)p->nopts + 1, sizeof(*opts));
+    for (int i = 0; i < p->nopts; i++) {
+        opts[i].key = p->opts[i].key;
+        opts[i].value = p->opts[i].value;
+    }
+    store_query_def_t def = {
+        .name = name, .text = text, .opts = opts, .nopts = p->nopts,
+        .cols = cols, .ncols = p->ncols,
+        .state = source == SRC_FILE ? "file" : "running",
+    };
+    int rc = store_query_add(a->store, &def, err);
+    if (rc == STORE_EEXIST) {
+        store_query_list_t *l = store_query_list(a->store);
+        int same = 0;
+        for (int i = 0; i < l->n; i++)
+            if (strcasecmp(l->q[i].name, name) == 0)
+                same = strcmp(l->q[i].text, text) == 0;
+        store_query_list_free(l);
+        diag_clear(err);
+        if (same) {
+            rc = STORE_OK;
+            store_query_set_state(a->store, name, def.state, NULL);
+        } else {
+            rc = store_query_remove(a->store, name, 1, err);
+            if (rc == STORE_OK)
+                rc = store_query_add(a->store, &def, err);
+        }
+    }
+    free(cols);
+    free(opts);
+    plan_free(p);
+    return rc == STORE_OK ? 0 : -1;
 }
 
 int app_query_create(app_t *a, const char *name, const char *sql,
@@ -271,6 +338,14 @@ int app_query_create(app_t *a, const char *name, const char *sql,
         sbuf_free(&text);
         return cls;
     }
+    if (a->store && source != SRC_TEMPORARY &&
+        catalog_add(a, qname, text.s, source, err) < 0) {
+        engine_drop(a->engine, qname);
+        pthread_mutex_unlock(&a->qlock);
+        free(qname);
+        sbuf_free(&text);
+        return AE_INTERNAL;
+    }
     app_query_t *m = xcalloc(1, sizeof(*m));
     m->name = xstrdup(qname);
     m->sql = sbuf_detach(&text);
@@ -289,7 +364,6 @@ int app_query_create(app_t *a, const char *name, const char *sql,
 
 int app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err)
 {
-    (void)keep_data;
     diag_clear(err);
     pthread_mutex_lock(&a->qlock);
     app_query_t **pp = &a->queries, *m = NULL;
@@ -305,9 +379,15 @@ int app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err)
         return AE_NOTFOUND;
     }
     engine_drop(a->engine, name);
+    if (a->store && m->source != SRC_TEMPORARY) {
+        diag_t serr;
+        if (store_query_remove(a->store, name, keep_data, &serr) != STORE_OK)
+            log_warn("query", "dropping %s from the catalog: %s", name,
+                     serr.msg);
+    }
     pthread_mutex_unlock(&a->qlock);
     live_close_query(a->live, name);
-    log_info("query", "dropped %s", name);
+    log_info("query", "dropped %s%s", name, keep_data ? " (data kept)" : "");
     query_free_meta(m);
     return AE_OK;
 }
@@ -401,6 +481,43 @@ json_t *app_query_get(app_t *a, const char *name)
     json_t *o = m ? meta_json(a, m, 1) : NULL;
     pthread_mutex_unlock(&a->qlock);
     return o;
+}
+
+int app_resume_catalog(app_t *a)
+{
+    if (!a->store)
+        return 0;
+    store_query_list_t *l = store_query_list(a->store);
+    int failed = 0, resumed = 0;
+    for (int i = 0; i < l->n; i++) {
+        const store_query_t *q = &l->q[i];
+        pthread_mutex_lock(&a->qlock);
+        int known = find_meta(a, q->name) != NULL;
+        pthread_mutex_unlock(&a->qlock);
+        if (known)
+            continue;
+        if (strcmp(q->state, "file") == 0) {
+            /* Its file was removed while we were down. */
+            diag_t err;
+            store_query_remove(a->store, q->name, 1, &err);
+            log_info("queries", "%s: its file is gone; dropped, data kept",
+                     q->name);
+            continue;
+        }
+        diag_t err;
+        char *name = NULL;
+        if (app_query_create(a, NULL, q->text, NULL, SRC_CATALOG, NULL, &name,
+                             NULL, &err) != AE_OK) {
+            log_error("queries", "cannot resume %s: %s", q->name, err.msg);
+            failed++;
+        } else {
+            resumed++;
+        }
+        free(name);
+    }
+    store_query_list_free(l);
+    log_info("queries", "catalog: %d resumed, %d failed", resumed, failed);
+    return failed;
 }
 
 void app_reap_temporary(app_t *a, int64_t idle_ms)

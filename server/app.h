@@ -14,6 +14,7 @@
 
 #include "engine/engine.h"
 #include "server/config.h"
+#include "storage/store.h"
 #include "server/live.h"
 #include "util/bqueue.h"
 #include "util/sbuf.h"
@@ -46,13 +47,20 @@ typedef struct app {
     app_query_t     *queries;
     int64_t          started_ms;
     uint64_t         temp_seq;
-    /* batches go back to whoever made them */
+    store_t         *store;       /* NULL: windows are not stored */
+    /* batches go back to whoever made them (under release_lock, so the
+     * collectors can be stopped while the engine still works) */
+    pthread_mutex_t  release_lock;
     void           (*release)(void *ctx, flow_batch_t *b);
     void            *release_ctx;
 } app_t;
 
 int  app_init(app_t *a, const config_t *cfg, diag_t *err);
 int  app_start(app_t *a, diag_t *err);
+/* Set (or, with fn NULL, clear) where processed batches go back to; with
+ * none, the engine thread frees them. Safe while the engine runs. */
+void app_set_release(app_t *a, void (*fn)(void *ctx, flow_batch_t *b),
+                     void *ctx);
 /* Stop the engine thread: drain the queue, close every window as it
  * stands (engine_finish), so the partial windows reach the outputs. */
 void app_stop(app_t *a);
@@ -81,6 +89,11 @@ int  app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err);
  * one file are logged and do not stop the others. Returns the number of
  * files that failed. */
 int  app_load_saved(app_t *a);
+
+/* Register the catalog's queries that are not registered yet (queries
+ * made through the API before a restart). File queries whose file is
+ * gone stay dropped (their tables are kept). Returns the failures. */
+int  app_resume_catalog(app_t *a);
 
 /* Drop temporary queries nobody has followed for idle_ms. */
 void app_reap_temporary(app_t *a, int64_t idle_ms);

@@ -8,9 +8,13 @@
  * it stands, flush the outputs and exit 0. SIGHUP reloads the saved query
  * directory.
  */
+#include "ingest/ingest.h"
 #include "server/app.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/results.h"
+#include "sinks/format.h"
+#include "storage/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -23,6 +27,17 @@
 #include <unistd.h>
 
 #define TEMP_IDLE_MS 60000
+#define FLUSH_MS 10000
+
+typedef struct daemon_ctx {
+    app_t    *app;
+    ingest_t *ingest;
+} daemon_ctx_t;
+
+static void release_batch(void *ctx, flow_batch_t *b)
+{
+    ingest_batch_release(ctx, b);
+}
 
 static int make_dir(const char *path, diag_t *err)
 {
@@ -46,6 +61,181 @@ static int make_dir(const char *path, diag_t *err)
         return -1;
     }
     return 0;
+}
+
+static store_t *open_store(const config_t *cfg, diag_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/flowsql.db", cfg->data_dir);
+    int64_t ret_ms = 0;
+    if (duration_parse(cfg->retention, strlen(cfg->retention), &ret_ms) < 0) {
+        diag_set(err, "--retention: '%s' is not a duration (e.g. 7d, 24h)",
+                 cfg->retention);
+        return NULL;
+    }
+    store_config_t sc = {
+        .path = path,
+        .default_retention_ms = ret_ms,
+        .max_bytes = cfg->max_db_bytes > 0 ? cfg->max_db_bytes : -1,
+        .adhoc_time_ms = cfg->adhoc_timeout_ms,
+        .adhoc_max_rows = cfg->adhoc_max_rows,
+    };
+    return store_open(&sc, err);
+}
+
+/* ---- metrics of the parts app.c does not know ------------------------- */
+
+static void metrics(void *ctx, sbuf_t *b)
+{
+    daemon_ctx_t *d = ctx;
+    if (d->ingest) {
+        ingest_exporter_stats_t st[256];
+        size_t n = ingest_stats(d->ingest, st, 256);
+        if (n > 256)
+            n = 256;
+        static const struct {
+            const char *name, *help;
+            size_t      off;
+        } m[] = {
+            {"flowsql_ingest_messages_total", "messages accepted",
+             offsetof(ingest_exporter_stats_t, messages)},
+            {"flowsql_ingest_records_total", "flow records decoded",
+             offsetof(ingest_exporter_stats_t, records)},
+            {"flowsql_ingest_bytes_total", "bytes of accepted messages",
+             offsetof(ingest_exporter_stats_t, bytes)},
+            {"flowsql_ingest_decode_errors_total", "malformed messages or sets",
+             offsetof(ingest_exporter_stats_t, decode_errors)},
+            {"flowsql_ingest_unknown_template_total", "data sets without a template",
+             offsetof(ingest_exporter_stats_t, unknown_tmpl)},
+            {"flowsql_ingest_records_lost_total", "records lost by sequence numbers",
+             offsetof(ingest_exporter_stats_t, seq_lost)},
+            {"flowsql_ingest_messages_lost_total", "NetFlow v9 datagrams lost by sequence numbers",
+             offsetof(ingest_exporter_stats_t, seq_lost_msgs)},
+            {"flowsql_ingest_queue_drops_total", "records dropped: engine too slow",
+             offsetof(ingest_exporter_stats_t, queue_drops)},
+        };
+        for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+            sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", m[k].name,
+                        m[k].help, m[k].name);
+            for (size_t i = 0; i < n; i++) {
+                char ip[IPADDR_STRLEN];
+                ipaddr_format(&st[i].exporter, ip, sizeof(ip));
+                sbuf_printf(b, "%s{exporter=\"%s\",domain=\"%u\"} %llu\n",
+                            m[k].name, ip, st[i].domain,
+                            (unsigned long long)*(const uint64_t *)
+                                ((const char *)&st[i] + m[k].off));
+            }
+        }
+        ingest_totals_t t;
+        ingest_get_totals(d->ingest, &t);
+        sbuf_printf(b, "# TYPE flowsql_ingest_batches_total counter\n"
+                       "flowsql_ingest_batches_total %llu\n"
+                       "# TYPE flowsql_ingest_tcp_connections_total counter\n"
+                       "flowsql_ingest_tcp_connections_total{result=\"accepted\"} %llu\n"
+                       "flowsql_ingest_tcp_connections_total{result=\"rejected\"} %llu\n",
+                    (unsigned long long)t.batches,
+                    (unsigned long long)t.tcp_accepted,
+                    (unsigned long long)t.tcp_rejected);
+    }
+    if (d->app->store) {
+        store_stats_t s;
+        store_stats(d->app->store, &s);
+        sbuf_printf(b,
+            "# HELP flowsql_store_windows_written_total windows written to SQLite\n"
+            "# TYPE flowsql_store_windows_written_total counter\n"
+            "flowsql_store_windows_written_total %llu\n"
+            "# TYPE flowsql_store_rows_written_total counter\n"
+            "flowsql_store_rows_written_total %llu\n"
+            "# HELP flowsql_store_rows_dropped_total rows not stored: writer queue full\n"
+            "# TYPE flowsql_store_rows_dropped_total counter\n"
+            "flowsql_store_rows_dropped_total %llu\n"
+            "# HELP flowsql_store_rows_failed_total rows not stored: write errors\n"
+            "# TYPE flowsql_store_rows_failed_total counter\n"
+            "flowsql_store_rows_failed_total %llu\n"
+            "# TYPE flowsql_store_queue_windows gauge\n"
+            "flowsql_store_queue_windows %llu\n"
+            "# TYPE flowsql_store_queue_rows gauge\n"
+            "flowsql_store_queue_rows %llu\n"
+            "# HELP flowsql_store_lag_ms window close to commit, last window\n"
+            "# TYPE flowsql_store_lag_ms gauge\n"
+            "flowsql_store_lag_ms %lld\n"
+            "# TYPE flowsql_store_retention_rows_total counter\n"
+            "flowsql_store_retention_rows_total %llu\n"
+            "# HELP flowsql_store_evicted_rows_total rows deleted by the size cap\n"
+            "# TYPE flowsql_store_evicted_rows_total counter\n"
+            "flowsql_store_evicted_rows_total %llu\n"
+            "# TYPE flowsql_store_bytes gauge\n"
+            "flowsql_store_bytes %llu\n"
+            "# TYPE flowsql_store_max_bytes gauge\n"
+            "flowsql_store_max_bytes %lld\n"
+            "# TYPE flowsql_adhoc_queries_total counter\n"
+            "flowsql_adhoc_queries_total{result=\"run\"} %llu\n"
+            "flowsql_adhoc_queries_total{result=\"refused\"} %llu\n"
+            "flowsql_adhoc_queries_total{result=\"timeout\"} %llu\n"
+            "flowsql_adhoc_queries_total{result=\"error\"} %llu\n",
+            (unsigned long long)s.windows_written,
+            (unsigned long long)s.rows_written,
+            (unsigned long long)s.rows_dropped,
+            (unsigned long long)s.rows_failed,
+            (unsigned long long)s.queue_windows,
+            (unsigned long long)s.queue_rows, (long long)s.lag_ms,
+            (unsigned long long)s.retention_rows,
+            (unsigned long long)s.evicted_rows,
+            (unsigned long long)s.file_bytes, (long long)s.max_bytes,
+            (unsigned long long)s.adhoc_queries,
+            (unsigned long long)s.adhoc_refused,
+            (unsigned long long)s.adhoc_timeouts,
+            (unsigned long long)s.adhoc_errors);
+    }
+}
+
+/* ---- --read FILE: the registered queries over a file -------------------- */
+
+static void print_window(output_t *o, rowset_t *rs)
+{
+    (void)o;
+    json_t *j = format_window(rs);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+static void read_emit(void *ctx, flow_batch_t *b)
+{
+    engine_process(ctx, b);
+}
+
+/* Replay the file through the saved and catalog queries: windows follow
+ * the flows' own times, are stored like live ones and printed as JSON
+ * lines. */
+static int run_file(app_t *a)
+{
+    engine_config_t ec = {.replay = 1, .max_groups = a->cfg.max_groups,
+                          .max_queries = a->cfg.max_queries};
+    engine_t *live = a->engine;
+    a->engine = engine_new(&ec);
+    output_t printer = {"stdout", print_window, NULL};
+    engine_add_output(a->engine, &printer);
+    if (a->store)
+        engine_add_output(a->engine, store_output(a->store));
+    app_load_saved(a);
+    app_resume_catalog(a);
+    diag_t err;
+    ingest_file_result_t res;
+    int rc = ingest_read_file(a->cfg.read_file, read_emit, a->engine, &res,
+                              &err);
+    engine_finish(a->engine);
+    if (rc < 0)
+        log_error("main", "%s: %s", a->cfg.read_file, err.msg);
+    else
+        log_info("main", "%s: %llu messages, %llu records, %llu decode errors",
+                 a->cfg.read_file, (unsigned long long)res.messages,
+                 (unsigned long long)res.records,
+                 (unsigned long long)res.decode_errors);
+    engine_free(a->engine);
+    a->engine = live;
+    return rc < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -78,36 +268,60 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (make_dir(cfg.data_dir, &err) < 0) {
+    app_t app;
+    if (make_dir(cfg.data_dir, &err) < 0 ||
+        app_init(&app, &cfg, &err) < 0) {
         log_error("main", "%s", err.msg);
         config_free(&cfg);
         return 1;
     }
-    app_t app;
-    if (app_init(&app, &cfg, &err) < 0) {
+    app.store = open_store(&cfg, &err);
+    if (!app.store) {
         log_error("main", "%s", err.msg);
-        return 1;
-    }
-    http_t *http = NULL;
-    if (strcmp(cfg.http, "off") != 0) {
-        http = http_start(&app, &err);
-        if (!http) {
-            log_error("main", "%s", err.msg);
-            app_free(&app);
-            config_free(&cfg);
-            return 1;
-        }
-    }
-    if (app_start(&app, &err) < 0) {
-        log_error("main", "%s", err.msg);
-        http_stop(http);
         app_free(&app);
         config_free(&cfg);
         return 1;
     }
+    engine_add_output(app.engine, store_output(app.store));
+
+    if (*cfg.read_file) {
+        rc = run_file(&app);
+        store_close(app.store);
+        app_free(&app);
+        config_free(&cfg);
+        return rc;
+    }
+
+    daemon_ctx_t dctx = {.app = &app};
+    http_t *http = NULL;
+    if (strcmp(cfg.http, "off") != 0) {
+        http = http_start(&app, &err);
+        if (!http)
+            goto fail;
+        http_hooks_t hooks;
+        results_hooks(&app, &hooks);
+        hooks.metrics = metrics;
+        hooks.metrics_ctx = &dctx;
+        http_set_hooks(http, &hooks);
+    }
+    ingest_config_t ic = INGEST_CONFIG_INIT;
+    ic.bind_addr = cfg.listen;
+    ic.ipfix_udp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
+    ic.ipfix_tcp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
+    ic.netflow_port = cfg.netflow_port ? cfg.netflow_port : -1;
+    ic.rcvbuf = cfg.rcvbuf;
+    ic.out = &app.flows;
+    dctx.ingest = ingest_start(&ic, &err);
+    if (!dctx.ingest)
+        goto fail;
+    app_set_release(&app, release_batch, dctx.ingest);
+    if (app_start(&app, &err) < 0)
+        goto fail;
     app_load_saved(&app);
-    log_info("main", "flowsqld %s running (pid %d)", FLOWSQL_VERSION,
-             (int)getpid());
+    app_resume_catalog(&app);
+    log_info("main", "flowsqld %s running (pid %d): IPFIX udp+tcp/%d, "
+             "NetFlow udp/%d, data %s", FLOWSQL_VERSION, (int)getpid(),
+             cfg.ipfix_port, cfg.netflow_port, cfg.data_dir);
 
     for (;;) {
         struct timespec ts = {1, 0};
@@ -122,11 +336,30 @@ int main(int argc, char **argv)
         }
         app_reap_temporary(&app, TEMP_IDLE_MS);
     }
-    /* Stop intake first, then close windows, then the outputs. */
+    /* Stop intake, close every window as it stands, then flush the
+     * outputs. The collectors' batches still queued are processed by the
+     * engine thread before it finishes. */
+    app_set_release(&app, NULL, NULL);
+    ingest_stop(dctx.ingest);
     app_stop(&app);
+    if (store_flush(app.store, FLUSH_MS) != STORE_OK)
+        log_warn("main", "storage did not finish writing within %d ms",
+                 FLUSH_MS);
     http_stop(http);
+    store_close(app.store);
     app_free(&app);
     config_free(&cfg);
     log_info("main", "stopped");
     return 0;
+
+fail:
+    log_error("main", "%s", err.msg);
+    app_set_release(&app, NULL, NULL);
+    ingest_stop(dctx.ingest);
+    http_stop(http);
+    app_stop(&app);
+    store_close(app.store);
+    app_free(&app);
+    config_free(&cfg);
+    return 1;
 }

@@ -262,7 +262,7 @@ static enum MHD_Result h_metrics(ctx_t *c)
                         (unsigned long long)n);
     }
     if (h->hooks.metrics)
-        h->hooks.metrics(h->hooks.ctx, &b);
+        h->hooks.metrics(h->hooks.metrics_ctx, &b);
     return send_text(c, 200, "text/plain; version=0.0.4", sbuf_detach(&b));
 }
 

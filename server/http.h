@@ -29,9 +29,10 @@ typedef struct http_hooks {
     /* POST /replay: run a query over an IPFIX file. */
     int  (*replay)(void *ctx, const char *sql, const char *file, char **body,
                    diag_t *err);
-    /* Extra metrics text appended to /metrics. */
+    /* Extra metrics text appended to /metrics (called with metrics_ctx). */
     void (*metrics)(void *ctx, sbuf_t *out);
     void  *ctx;
+    void  *metrics_ctx;
 } http_hooks_t;
 
 void http_set_hooks(http_t *h, const http_hooks_t *hooks);

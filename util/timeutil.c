@@ -147,6 +147,10 @@ int duration_parse(const char *s, size_t len, int64_t *ms)
 
 char *duration_format(int64_t ms, char *buf, size_t size)
 {
+    if (ms == 0) {
+        snprintf(buf, size, "0s");
+        return buf;
+    }
     for (int u = (int)(sizeof(units) / sizeof(units[0])) - 1; u > 0; u--) {
         if (ms != 0 && ms % units[u].ms == 0) {
             snprintf(buf, size, "%lld%s", (long long)(ms / units[u].ms),

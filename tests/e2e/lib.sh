@@ -73,3 +73,21 @@ api() {
     fi
     cat "$T/body"
 }
+
+# wait_until SECONDS COMMAND...: poll (every 0.1 s) until the command
+# succeeds; fails after SECONDS. For conditions that depend on timing.
+wait_until() {
+    w_limit=$(( $1 * 10 )); shift
+    w_i=0
+    while ! "$@" >/dev/null 2>&1; do
+        w_i=$((w_i + 1))
+        [ $w_i -ge $w_limit ] && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+# json_is PATH JQ_FILTER VALUE: GET PATH and compare a field (for wait_until)
+json_is() {
+    [ "$(curl -s ${TOKEN:+-H "Authorization: Bearer $TOKEN"} "http://$HTTP$1" | jq -r "$2")" = "$3" ]
+}

@@ -1,0 +1,135 @@
+/*
+ * ingest.h - flow records in: IPFIX (UDP, TCP, files), NetFlow v9 and v5.
+ *
+ * Live collection:
+ *
+ *     bqueue_t q;  bqueue_init(&q, 64);
+ *     ingest_config_t cfg = INGEST_CONFIG_INIT;
+ *     cfg.out = &q;
+ *     ingest_t *ing = ingest_start(&cfg, &err);     // sockets bound, thread up
+ *     for (;;) {
+ *         flow_batch_t *b = bqueue_pop(&q, 1000);
+ *         if (b) { ...use b...; ingest_batch_release(ing, b); }
+ *     }
+ *     ingest_stop(ing);
+ *
+ * One receive thread owns every socket (IPFIX over UDP and TCP, NetFlow v9
+ * and v5 on one UDP port, told apart by the version field) and decodes
+ * straight into batches of FLOW_BATCH_MAX records (engine/flow.h). It never
+ * waits on the consumer:
+ *   - batches come from a fixed pool the ingest owns; the consumer gives
+ *     each one back with ingest_batch_release() when done with it;
+ *   - a full batch is handed over with bqueue_try_push(cfg.out); if the
+ *     queue is full, or the pool is empty, the records are dropped and
+ *     counted (queue_drops, per exporter);
+ *   - a partly filled batch is handed over once its first record is
+ *     cfg.flush_ms old (at most 100 ms), so windows close promptly on a
+ *     quiet stream.
+ *
+ * Records keep the exporter's address and observation domain; `received`
+ * is the wall-clock time (ms) the datagram or TCP message arrived. How the
+ * wire fields map onto the record (timestamps, biflows, sampling) is in
+ * docs/INGEST.md.
+ *
+ * Ownership: the ingest owns the pool; a batch popped from cfg.out belongs
+ * to the consumer until it is released. After ingest_stop() returns, the
+ * batches still in cfg.out or held by the consumer are the caller's to
+ * free with flow_batch_free(); ingest_batch_release() must not be called
+ * any more.
+ */
+#ifndef FLOWSQL_INGEST_H
+#define FLOWSQL_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/flow.h"
+#include "ingest/stats.h"
+#include "util/bqueue.h"
+#include "util/diag.h"
+
+typedef struct ingest ingest_t;
+
+typedef struct ingest_config {
+    const char *bind_addr;    /* "0.0.0.0" (default), "::" for both families,
+                                 or one address such as "127.0.0.1" */
+    /* Ports: a number, 0 for any free port (tests; see ingest_port()),
+     * -1 to disable that listener. */
+    int ipfix_udp_port;       /* default 4739 */
+    int ipfix_tcp_port;       /* default 4739 */
+    int netflow_port;         /* default 2055: NetFlow v9 and v5 over UDP */
+    int rcvbuf;               /* socket receive buffer bytes (default 32 MB;
+                                 SO_RCVBUFFORCE when allowed) */
+    bqueue_t *out;            /* required: full batches go here */
+    int pool_batches;         /* batches in the pool (default 64) */
+    int flush_ms;             /* partial batch age limit (default 50, max 100) */
+    int max_exporters;        /* stats entries before overflow (default 4096) */
+    int max_sessions;         /* transport sessions kept (default 4096) */
+    int session_timeout_s;    /* idle UDP sessions forgotten (default 1800) */
+    int max_tcp_conns;        /* concurrent IPFIX/TCP connections (default 256) */
+} ingest_config_t;
+
+#define INGEST_CONFIG_INIT                                              \
+    { "0.0.0.0", 4739, 4739, 2055, 32 << 20, NULL, 64, 50, 4096, 4096,  \
+      1800, 256 }
+
+/* Bind every enabled socket and start the receive thread. On failure
+ * (port taken, bad address, no output queue) returns NULL with the reason
+ * in err, and nothing is left running. */
+ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err);
+
+/* Stop the thread, close the sockets, free the pool batches the ingest
+ * holds (see Ownership above) and the handle. NULL is fine. Records in a
+ * partly filled batch are handed over first (try_push) if they fit. */
+void ingest_stop(ingest_t *ing);
+
+/* Give a batch back to the pool. Any thread. */
+void ingest_batch_release(ingest_t *ing, flow_batch_t *b);
+
+enum ingest_listener { INGEST_IPFIX_UDP, INGEST_IPFIX_TCP, INGEST_NETFLOW };
+
+/* The port a listener is bound to (useful after asking for port 0), or
+ * -1 if it is disabled. */
+int ingest_port(const ingest_t *ing, enum ingest_listener which);
+
+/* Per exporter-and-domain counters: copies up to max rows into out and
+ * returns how many exist. Safe from any thread while ingest runs. */
+size_t ingest_stats(ingest_t *ing, ingest_exporter_stats_t *out, size_t max);
+
+/* Totals that belong to no exporter. */
+typedef struct ingest_totals {
+    uint64_t records;          /* all decoded records (biflows count 2) */
+    uint64_t batches;          /* batches handed to cfg.out */
+    uint64_t queue_drops;      /* records dropped: queue full / pool empty */
+    uint64_t tcp_accepted, tcp_rejected;
+    uint64_t sessions_evicted; /* UDP sessions forgotten (idle or table full) */
+} ingest_totals_t;
+
+void ingest_get_totals(ingest_t *ing, ingest_totals_t *out);
+
+/*
+ * IPFIX files (RFC 5655: a sequence of IPFIX messages, e.g. what a TCP
+ * export stream or flowgen --file writes).
+ *
+ * Reads path and calls emit(ctx, b) for each full batch and for the last
+ * partial one; b is flagged FLOW_BATCH_REPLAY and is reused after emit
+ * returns (copy what you keep). `received` is the message's export time,
+ * so the same file always yields the same records in the same order.
+ * Records are attributed to exporter :: and the message's domain.
+ *
+ * Returns 0 when the whole file was read (malformed messages are skipped
+ * and counted in res->decode_errors; a file that is not IPFIX at all ends
+ * the read at the first bad header with a diag); -1 if the file cannot be
+ * opened or read. res may be NULL.
+ */
+typedef struct ingest_file_result {
+    uint64_t messages, records, bytes;
+    uint64_t decode_errors, unknown_tmpl, seq_lost;
+} ingest_file_result_t;
+
+typedef void (*ingest_emit_fn)(void *ctx, flow_batch_t *b);
+
+int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
+                     ingest_file_result_t *res, diag_t *err);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * ingest_int.h - what the ingest files share; not for other modules.
+ *
+ *   decode.c   libfixbuf set-up, the internal record, wire -> flow record
+ *              (timestamps, biflows, counters, sampling)
+ *   ipfix.c    IPFIX message checking (our own structural validation and
+ *              template mirror) and decoding through libfixbuf
+ *   nfv9.c     NetFlow v9 checking and the hand-off to libfixbuf's v9
+ *              translator
+ *   nfv5.c     NetFlow v5, decoded here
+ *   session.c  transport sessions and their observation domains
+ *   ingest.c   sockets, the receive thread, the batch pool
+ *   file.c     IPFIX files
+ *
+ * Every message is checked by us before libfixbuf sees it: libfixbuf
+ * trusts lengths and template contents more than a daemon facing the
+ * network can afford to (a zero-length v9 template divides by zero in its
+ * translator). What passes the check is well formed, so libfixbuf's own
+ * error paths are only a second line.
+ */
+#ifndef FLOWSQL_INGEST_INT_H
+#define FLOWSQL_INGEST_INT_H
+
+#include <fixbuf/public.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "engine/flow.h"
+#include "ingest/ingest.h"
+#include "ingest/stats.h"
+#include "util/log.h"
+
+/* ---- where decoded records go ------------------------------------------ */
+
+typedef struct sink sink_t;
+struct sink {
+    flow_batch_t *cur;
+    int64_t       cur_since_ms;   /* monotonic ms of cur's first record */
+    uint32_t      flags;          /* FLOW_BATCH_* for every batch */
+    /* Hand off cur (if any) and set a fresh cur; 0 if one is available,
+     * -1 if none (the caller drops the record and counts it). */
+    int         (*refill)(sink_t *s);
+    void         *ctx;
+    uint64_t      records;        /* written */
+    uint64_t      dropped;        /* found no batch */
+};
+
+/* The decoders write every column of each record they add (no zeroing
+ * pass on the hot path). A new column in flow.h breaks this assertion on
+ * purpose: set it in decode.c (flow_record) and nfv5.c, then update it. */
+_Static_assert(sizeof(flow_batch_t) ==
+                   8 + FLOW_BATCH_MAX * (4 * sizeof(ipaddr_t) + 20 * 8),
+               "flow_batch_t changed: the ingest writers set every column");
+
+/* Index of a new record in s->cur (every column to be written by the
+ * caller), or -1 (dropped, counted). */
+static inline int sink_slot(sink_t *s)
+{
+    if (!s->cur || s->cur->n >= FLOW_BATCH_MAX) {
+        if (s->refill(s) != 0 || !s->cur) {
+            /* one writer; other threads read these with atomic loads */
+            __atomic_store_n(&s->dropped, s->dropped + 1, __ATOMIC_RELAXED);
+            return -1;
+        }
+    }
+    __atomic_store_n(&s->records, s->records + 1, __ATOMIC_RELAXED);
+    return (int)s->cur->n++;
+}
+
+/* ---- templates --------------------------------------------------------- */
+
+/* What we learnt about an external template when it arrived (attached to
+ * libfixbuf's template as its context, so the per-record path only reads
+ * flags). */
+enum tkind { TK_FLOW = 1, TK_OPTIONS = 2 };
+
+enum ttime {              /* where a timestamp comes from, best first */
+    TT_NONE = 0, TT_MS, TT_US, TT_NS, TT_S, TT_DELTA_US, TT_UPTIME,
+};
+
+typedef struct tinfo {
+    uint8_t  kind;          /* enum tkind */
+    uint8_t  tstart, tend;  /* enum ttime */
+    uint8_t  has_dur;       /* flowDurationMilliseconds */
+    uint8_t  has_sysinit;   /* systemInitTimeMilliseconds in the record */
+    uint8_t  biflow;        /* RFC 5103 reverse counters present */
+    uint8_t  octets, packets;  /* 1 delta, 2 total, 3 post (v9 OUT_*) */
+    uint8_t  rev_octets, rev_packets;
+    uint8_t  has_rev_flags, has_rev_tos;
+    uint8_t  has_v4, has_v6;
+    uint8_t  vlan;          /* 1 vlanId, 2 dot1qVlanId */
+    uint8_t  icmp;          /* 1 v4, 2 v6 type-code fields */
+    uint8_t  sampling;      /* any sampling field: options worth reading */
+    uint8_t  has_sampler_id;/* samplerId / selectorId */
+    uint16_t int_tid;       /* the compact internal template for it */
+    uint16_t nplan;         /* copies from the compact record to fixrec */
+    struct { uint16_t src, dst, len; } plan[64];
+} tinfo_t;
+
+/* Our own mirror of a session-domain's templates, used to check data sets
+ * and count their records before libfixbuf sees them. */
+typedef struct vtmpl {
+    uint16_t tid;           /* 0 = free slot */
+    uint8_t  options;
+    uint16_t nvar;          /* variable-length fields */
+    uint32_t fixed_len;     /* sum of the fixed-length fields */
+    uint16_t nfields;
+    uint16_t *lens;         /* nvar > 0: every field's length, 65535 = var */
+} vtmpl_t;
+
+/* ---- sessions ---------------------------------------------------------- */
+
+#define DOM_MAX_SAMPLERS 16
+
+/* One observation domain (IPFIX) / source id (v9) / engine (v5) within a
+ * transport session: template mirror, sequence state, options state. */
+typedef struct tdomain tdomain_t;
+struct tdomain {
+    tdomain_t     *next;
+    uint32_t       domain;
+    stats_entry_t *st;
+    int            have_seq;
+    unsigned       seq_modes;   /* conventions still consistent */
+    uint32_t       last_seq, last_all, last_flows;
+    /* template mirror, open addressing on tid */
+    vtmpl_t       *tmpl;
+    uint32_t       ntmpl, tmpl_cap;
+    /* from options records */
+    int64_t        sys_init_ms;
+    int64_t        default_sampling;
+    struct { uint64_t id; int64_t interval; } samplers[DOM_MAX_SAMPLERS];
+    int            nsamplers;
+};
+
+enum tskind { TS_IPFIX_UDP = 1, TS_IPFIX_TCP, TS_FILE, TS_V9, TS_V5 };
+
+typedef struct tsession tsession_t;
+struct tsession {
+    tsession_t   *hnext;            /* hash chain */
+    tsession_t   *lnext, *lprev;    /* all sessions, most recent first */
+    int           kind;             /* enum tskind */
+    ipaddr_t      exporter;
+    uint16_t      port;             /* peer port (0 for files) */
+    int64_t       last_mono_ms;
+    tdomain_t    *domains;
+    /* IPFIX: libfixbuf state for this transport session */
+    fbSession_t  *fbs;
+    fBuf_t       *fbuf;
+    uint16_t      int_tid;          /* fbuf's current internal template */
+    /* NetFlow v9: the loopback socket that relays to libfixbuf */
+    int           relay_fd;
+    uint16_t      relay_port;
+    /* TCP: the connection */
+    int           fd;
+    uint8_t      *rbuf;
+    uint32_t      rlen, rcap;
+};
+
+/* ---- the decoder: one per receive thread or file read ------------------ */
+
+typedef struct decoder {
+    fbInfoModel_t *model;
+    sink_t        *sink;
+    stats_table_t *stats;
+    /* the message being decoded */
+    tsession_t    *ts;
+    tdomain_t     *dom;
+    int64_t        received_ms;    /* wall clock at arrival */
+    int64_t        export_ms;      /* header export time */
+    int64_t        v9_uptime_ms;   /* v9 header uptime, -1 if none */
+    int            replay;         /* FILE: received = export time */
+    /* totals */
+    uint64_t       records;        /* flow records written (biflow = 2) */
+    uint64_t       options;        /* options records read */
+    uint64_t       time_unknown;   /* uptime-based times without a base */
+    log_limit_t    lim_decode, lim_fixbuf, lim_seq, lim_tmpl;
+    uint8_t        scratch[65536];  /* the cleaned message */
+} decoder_t;
+
+/* decode.c */
+void        decoder_init(decoder_t *d, sink_t *sink, stats_table_t *stats);
+void        decoder_destroy(decoder_t *d);
+fbSession_t *decoder_session_new(decoder_t *d);   /* internal template set */
+fBuf_t      *decoder_fbuf_new(decoder_t *d);      /* session + fbuf, manual */
+/* Put fb in manual mode (a message at a time). */
+void         decoder_fbuf_ready(fBuf_t *fb);
+/* Read every record libfixbuf has in fbuf's current message. *int_tid is
+ * the internal template fbuf is set to (0: unknown), kept per fbuf.
+ * Returns the number of flow records seen (not counting options). */
+uint64_t    decoder_drain(decoder_t *d, fBuf_t *fbuf, uint16_t *int_tid);
+void        decoder_route_glib_logs(void);
+
+/* session.c */
+tdomain_t  *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain,
+                            int proto);
+void        tsession_free_state(tsession_t *ts);
+int         tdomain_tmpl_count(const tdomain_t *dom);
+vtmpl_t    *tdomain_tmpl_find(tdomain_t *dom, uint16_t tid);
+void        tdomain_tmpl_put(tdomain_t *dom, const vtmpl_t *t);
+void        tdomain_tmpl_del(tdomain_t *dom, uint16_t tid);
+void        tdomain_tmpl_clear(tdomain_t *dom, int options);
+
+/* Sequence check for a message of `all` data records (`flows` of them
+ * flow records, the rest options): returns how many records (or, for v9,
+ * datagrams) went missing before it. */
+uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
+                      uint32_t flows);
+
+/* ipfix.c: decode one framed IPFIX message for session ts (which must
+ * have fbuf). Counts into the domain's stats. Returns 0, or -1 if the
+ * message was rejected as malformed. */
+int  ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len);
+
+/* Structural check of an IPFIX message and of its sets against the
+ * template mirror; on success the mirror is updated and *records holds the
+ * number of data records (flow + options) it carries. If libfixbuf must
+ * not see the message as it is (template withdrawals, data sets without a
+ * current template), out (at least len bytes) holds the message without
+ * them and *outlen its length; otherwise *outlen is 0. */
+int  ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
+                 uint8_t *out, size_t *outlen, uint32_t *records,
+                 uint32_t *flow_records, uint32_t *unknown_sets,
+                 const char **why);
+
+/* nfv5.c: decode one NetFlow v5 datagram. 0 or -1 (malformed). */
+int  nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
+                  size_t len);
+
+/* nfv9.c: NetFlow v9 through libfixbuf's translator. */
+typedef struct nfv9 nfv9_t;
+nfv9_t *nfv9_new(decoder_t *d, int rcvbuf, diag_t *err);
+void    nfv9_free(nfv9_t *v);
+int     nfv9_fd(nfv9_t *v);          /* poll this for libfixbuf's input */
+/* Check a v9 datagram, strip what libfixbuf must not see, relay it.
+ * 0 relayed, -1 rejected (counted). */
+int     nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len);
+/* libfixbuf's socket is readable: decode what is there. */
+void    nfv9_drain(nfv9_t *v);
+/* Forget the relay socket of a session that goes away. */
+void    nfv9_session_gone(nfv9_t *v, tsession_t *ts);
+
+/* helpers */
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+static inline void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+ipaddr_t sockaddr_to_ip(const struct sockaddr *sa, uint16_t *port);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * stats.h - ingest counters, one entry per exporter address and
+ * observation domain, in one place.
+ *
+ * The receive path bumps counters with relaxed atomic adds on entries it
+ * looked up once per transport session (never per record); the metrics
+ * endpoint takes a snapshot from any thread. Entries are allocated one by
+ * one and never move or go away while the table lives, so a cached
+ * pointer stays valid; the table is bounded (past `max` entries new
+ * exporters share one overflow entry, address ::, so a flood of spoofed
+ * sources cannot grow memory without bound).
+ *
+ * What each counter means (docs/INGEST.md has the long form):
+ *   messages        IPFIX messages / NetFlow datagrams accepted for decoding
+ *   records         flow records decoded (a biflow counts once here)
+ *   bytes           bytes of those messages
+ *   decode_errors   messages or sets rejected as malformed (truncated,
+ *                   wrong lengths, unknown version, absurd templates, ...)
+ *   unknown_tmpl    data sets skipped because their template was not
+ *                   known (yet); their records cannot be counted
+ *   seq_lost        records the exporter sent that never arrived, from the
+ *                   IPFIX / NetFlow v5 sequence numbers
+ *   seq_lost_msgs   NetFlow v9 datagrams missing by sequence number (v9
+ *                   numbers datagrams, not records)
+ *   queue_drops     decoded records dropped because the consumer was too
+ *                   slow (queue full or no free batch)
+ */
+#ifndef FLOWSQL_INGEST_STATS_H
+#define FLOWSQL_INGEST_STATS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/ipaddr.h"
+
+enum ingest_proto {
+    INGEST_PROTO_NONE = 0,
+    INGEST_PROTO_IPFIX = 10,
+    INGEST_PROTO_V9 = 9,
+    INGEST_PROTO_V5 = 5,
+};
+
+/* One row of a snapshot: plain values. */
+typedef struct ingest_exporter_stats {
+    ipaddr_t exporter;
+    uint32_t domain;          /* observation domain / source id / engine */
+    int      proto;           /* enum ingest_proto last seen */
+    int64_t  first_seen_ms, last_seen_ms;
+    uint64_t messages, records, bytes;
+    uint64_t decode_errors, unknown_tmpl;
+    uint64_t seq_lost, seq_lost_msgs;
+    uint64_t queue_drops;
+} ingest_exporter_stats_t;
+
+/* Live counters of one entry (the receive path writes these). */
+typedef struct stats_entry {
+    ipaddr_t exporter;
+    uint32_t domain;
+    int      proto;
+    int64_t  first_seen_ms, last_seen_ms;
+    uint64_t messages, records, bytes;
+    uint64_t decode_errors, unknown_tmpl;
+    uint64_t seq_lost, seq_lost_msgs;
+    uint64_t queue_drops;
+} stats_entry_t;
+
+typedef struct stats_table {
+    pthread_mutex_t  lock;      /* guards the index, not the counters */
+    stats_entry_t  **entries;   /* in order of first appearance */
+    size_t           n, cap, max;
+    uint32_t        *slots;     /* open addressing: entry index + 1 */
+    size_t           nslots;
+    stats_entry_t   *overflow;  /* shared by exporters past `max` */
+} stats_table_t;
+
+void stats_init(stats_table_t *t, size_t max_entries);
+void stats_destroy(stats_table_t *t);
+
+/* The entry for (exporter, domain), created on first use. Never NULL. */
+stats_entry_t *stats_get(stats_table_t *t, const ipaddr_t *exporter,
+                         uint32_t domain);
+
+/* Copy up to `max` rows into out (in order of first appearance, the
+ * overflow entry last if used). Returns how many rows exist, which may be
+ * more than max. */
+size_t stats_snapshot(stats_table_t *t, ingest_exporter_stats_t *out,
+                      size_t max);
+
+#define STAT_ADD(field, v) \
+    __atomic_fetch_add(&(field), (uint64_t)(v), __ATOMIC_RELAXED)
+#define STAT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* Mark activity: last-seen time and protocol (first-seen on first call). */
+void stats_touch(stats_entry_t *e, int proto, int64_t now_ms);
+
+#endif

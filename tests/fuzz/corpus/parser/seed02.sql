@@ -1,0 +1,1 @@
+CREATE QUERY top_talkers WITH (retention = '24h', max_groups = 100000) AS SELECT srcip, sum(bytes) AS bytes, sum(packets) AS packets FROM flows WINDOW 1m GROUP BY srcip ORDER BY bytes DESC LIMIT 20

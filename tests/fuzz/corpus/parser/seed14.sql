@@ -1,0 +1,1 @@
+SELECT network(srcip, 24) AS net, approx_count_distinct(dstip) AS peers, topk(dstport, 5) AS ports FROM flows WINDOW 10m GROUP BY net

@@ -1,0 +1,1 @@
+SELECT time_floor(start, 1m) AS minute, sum(bytes) FROM flows GROUP BY minute ORDER BY minute

@@ -1,0 +1,1 @@
+SELECT tcpflags_str(tcpflags), family(srcip), abs(srcport - dstport), least(srcport, dstport), greatest(1, 2.5), round(bytes / 3.0), ip_in(dstip, 192.168.0.0/16) FROM flows

@@ -1,0 +1,1 @@
+select srcip, count(*) from flows window 500ms group by srcip;

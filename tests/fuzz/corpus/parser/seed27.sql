@@ -1,0 +1,1 @@
+SELECT srcas, dstas, sum(bytes) FROM flows WINDOW 1m SLIDE 30s ON start LATENESS 0s GROUP BY srcas, dstas

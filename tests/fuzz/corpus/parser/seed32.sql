@@ -1,0 +1,1 @@
+SELECT srcip FROM flows WHERE count(*) > 1

@@ -1,0 +1,1 @@
+SELECT network(srcip) FROM flows
