@@ -4,10 +4,12 @@
  * Nothing here knows particular metric names, so counters added by new
  * modules (ingest, storage, sinks) show up without a change: metrics
  * without labels form one two-column table; metrics with labels are
- * grouped by their label names (query, exporter, code, ...) into one
- * table each, a row per label value and a column per metric, the common
- * "flowsql_<group>_" prefix and "_total" suffix cut from the column
- * names. Rows that are zero throughout are left out unless asked for.
+ * grouped by their subsystem (the word after "flowsql_") and label names
+ * (query, exporter, code, ...) into one table each - "Per query:",
+ * "ingest per exporter, domain:" - a row per label value and a column
+ * per metric, the common "flowsql_<subsystem>_" prefix and "_total"
+ * suffix cut from the column names. Rows that are zero throughout are
+ * left out unless asked for.
  */
 #include "shell/shell.h"
 #include "util/arena.h"
@@ -18,6 +20,7 @@
 
 typedef struct sample {
     char  *name;
+    char  *group;     /* "<subsystem> <label names>": its table */
     char  *keys;      /* label names, "query" or "exporter,domain"; "" */
     char  *vals;      /* label values, joined by ", " */
     json_t *labels;   /* {name: value} */
@@ -33,6 +36,7 @@ static void samples_free(samples_t *s)
 {
     for (int i = 0; i < s->n; i++) {
         free(s->v[i].name);
+        free(s->v[i].group);
         free(s->v[i].keys);
         free(s->v[i].vals);
         json_decref(s->v[i].labels);
@@ -100,6 +104,14 @@ static int parse_line(const char *line, size_t len, sample_t *out)
         goto bad;
     out->keys = sbuf_detach(&keys);
     out->vals = sbuf_detach(&vals);
+    /* The subsystem: the word after "flowsql_" ("query", "ingest"). */
+    const char *sub = out->name;
+    if (strncmp(sub, "flowsql_", 8) == 0)
+        sub += 8;
+    size_t sl = strcspn(sub, "_");
+    sbuf_t g = SBUF_INIT;
+    sbuf_printf(&g, "%.*s %s", (int)sl, sub, out->keys);
+    out->group = sbuf_detach(&g);
     return 0;
 bad:
     sbuf_free(&keys);
@@ -172,20 +184,20 @@ static int table_view(shell_t *sh, samples_t *s, int all, sbuf_t *b)
     char **done = xcalloc((size_t)s->n + 1, sizeof(char *));
     int ndone = 0;
     for (int i = 0; i < s->n; i++) {
-        const char *keys = s->v[i].keys;
+        const char *keys = s->v[i].keys, *group = s->v[i].group;
         int seen = !*keys;
         for (int k = 0; k < ndone && !seen; k++)
-            seen = strcmp(done[k], keys) == 0;
+            seen = strcmp(done[k], group) == 0;
         if (seen)
             continue;
-        done[ndone++] = (char *)keys;
+        done[ndone++] = (char *)group;
         /* the metrics and the label values of this group */
         char **mets = xcalloc((size_t)s->n, sizeof(char *));
         char **rowk = xcalloc((size_t)s->n, sizeof(char *));
         json_t **rowl = xcalloc((size_t)s->n, sizeof(json_t *));
         int nm = 0, nr = 0;
         for (int j = i; j < s->n; j++) {
-            if (strcmp(s->v[j].keys, keys) != 0)
+            if (strcmp(s->v[j].group, group) != 0)
                 continue;
             int m, r;
             for (m = 0; m < nm && strcmp(mets[m], s->v[j].name); m++)
@@ -221,7 +233,7 @@ static int table_view(shell_t *sh, samples_t *s, int all, sbuf_t *b)
             for (int m = 0; m < nm; m++) {
                 json_t *v = json_null();
                 for (int j = i; j < s->n; j++)
-                    if (strcmp(s->v[j].keys, keys) == 0 &&
+                    if (strcmp(s->v[j].group, group) == 0 &&
                         strcmp(s->v[j].name, mets[m]) == 0 &&
                         strcmp(s->v[j].vals, rowk[r]) == 0) {
                         json_decref(v);
@@ -238,8 +250,22 @@ static int table_view(shell_t *sh, samples_t *s, int all, sbuf_t *b)
             }
         }
         if (json_array_size(rows)) {
-            char title[160];
-            snprintf(title, sizeof(title), "By %s:", keys);
+            /* "Per query:", "ingest per exporter, domain:" */
+            char title[160], sub[64];
+            size_t sl = strcspn(group, " ");
+            snprintf(sub, sizeof(sub), "%.*s", (int)(sl < 63 ? sl : 63), group);
+            sbuf_t kl = SBUF_INIT;
+            for (const char *k = keys; *k; k++)
+                if (*k == ',')
+                    sbuf_add(&kl, ", ");
+                else
+                    sbuf_addc(&kl, *k);
+            if (strcmp(sub, keys) == 0)
+                snprintf(title, sizeof(title), "Per %s:", keys);
+            else
+                snprintf(title, sizeof(title), "%s per %s:", sub,
+                         sbuf_str(&kl));
+            sbuf_free(&kl);
             o.title = title;
             out_table(b, cols, rows, &o);
             o.title = NULL;
