@@ -140,24 +140,17 @@ static char *short_name(const char *name, size_t prefix)
     return strndup(name, n);
 }
 
-/* The longest prefix ending in '_' that all names share. */
-static size_t common_prefix(char **names, int n)
+/* The "flowsql_<subsystem>_" every name of a group starts with, whose
+ * length is cut from the column names. */
+static size_t common_prefix(char **names, int n, const char *group)
 {
-    if (n == 0)
-        return 0;
-    size_t len = strlen(names[0]);
-    for (int i = 1; i < n; i++) {
-        size_t k = 0;
-        while (k < len && names[i][k] == names[0][k])
-            k++;
-        len = k;
-    }
-    while (len > 0 && names[0][len - 1] != '_')
-        len--;
-    if (n == 1) {
-        /* a lone metric keeps its name, less the "flowsql_" */
-        len = strncmp(names[0], "flowsql_", 8) == 0 ? 8 : 0;
-    }
+    char pre[96];
+    snprintf(pre, sizeof(pre), "flowsql_%.*s_", (int)strcspn(group, " "),
+             group);
+    size_t len = strlen(pre);
+    for (int i = 0; i < n; i++)
+        if (strncmp(names[i], pre, len) != 0)
+            return 0;
     return len;
 }
 
@@ -211,7 +204,7 @@ static int table_view(shell_t *sh, samples_t *s, int all, sbuf_t *b)
                 rowk[nr++] = s->v[j].vals;
             }
         }
-        size_t pre = common_prefix(mets, nm);
+        size_t pre = common_prefix(mets, nm, group);
         cols = json_array();
         char *kc = xstrdup(keys);
         for (char *t = strtok(kc, ","); t; t = strtok(NULL, ","))

@@ -178,7 +178,7 @@ else
 fi
 
 run -c '\timing on' -c "SHOW QUERIES"
-check "\\timing shows the time of each statement on stderr" grep -qE '^Time: [0-9]+\.[0-9]{3} ms$' "$T/err"
+check "timing on: the time of each statement on stderr" grep -qE '^Time: [0-9]+\.[0-9]{3} ms$' "$T/err"
 
 run -c '\nosuch'
 eq "an unknown command exits 1" "$RC" 1
