@@ -295,6 +295,7 @@ int metrics_show(shell_t *sh, const char *filter)
         if (*p != '#' && n && parse_line(p, n, &x) == 0) {
             if (word && !strstr(x.name, word)) {
                 free(x.name);
+                free(x.group);
                 free(x.keys);
                 free(x.vals);
                 json_decref(x.labels);

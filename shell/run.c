@@ -83,8 +83,18 @@ static const char *prompt(const split_t *sp)
  * on a signal (the caller looks at the flags). */
 static char *next_line(source_t *src, const split_t *sp)
 {
-    if (src->tty)
-        return readline(prompt(sp));
+    if (src->tty) {
+        /* libedit gives NULL for the end of input and for a read that a
+         * signal cut short; only errno tells them apart when the signal
+         * was none of ours. */
+        for (;;) {
+            errno = 0;
+            char *l = readline(prompt(sp));
+            if (l || errno != EINTR || sig_interrupted())
+                return l;
+            fputc('\n', stdout);
+        }
+    }
     if (src->text) {
         if (!*src->text)
             return NULL;

@@ -149,6 +149,27 @@ eq "\\watch leaves the query registered" "$CODE" 200
 line s '\conninfo'
 expect "the shell still talks to the server" s "Connected to flowsqld 0.1.0 at $URL"
 
+# --- with flows arriving, windows appear live ----------------------------------------------
+"$B/flowgen" --tcp "127.0.0.1:$IPFIX" --flows 200000 --rate 5000 --sources 5 \
+    --seed 5 2>/dev/null &
+GEN=$!
+PIDS="$PIDS $GEN"
+tm send-keys -t s C-l
+line s "SELECT count(*) AS flows FROM flows WINDOW 1s;"
+expect "a live view shows each window's title as it closes" s "Window 20"
+expect "and its table" s "(1 row)"
+expect "window after window" s "(1 row)" 2
+tm send-keys -t s C-c
+expect "Ctrl-C stops the live view while flows arrive" s "Stopped; temporary query tmp_"
+prompt_back "the prompt is back" s
+tm send-keys -t s C-l
+line s '\watch talkers'
+expect "\\watch shows the windows of a registered query" s "Window 20"
+check "with its rows of addresses" sh -c "tmux -S '$T/tmux.sock' capture-pane -p -t s | grep -qE '^ 10\\.0\\.0\\.[0-9]+ +\\| +[0-9]+\$'"
+tm send-keys -t s C-c
+prompt_back "Ctrl-C ends \\watch" s
+kill $GEN 2>/dev/null
+
 # --- \q ----------------------------------------------------------------------------------
 line s '\q'
 i=0
@@ -163,7 +184,7 @@ prompt_back "a new session" p
 tm send-keys -t p Up
 expect "history survives the session" p 'flowsql=> \q'
 tm send-keys -t p Up
-expect "and goes further back" p 'flowsql=> \conninfo'
+expect "and goes further back" p 'flowsql=> \watch talkers'
 tm send-keys -t p C-u
 line p '\h fields'
 expect "a result longer than the screen goes to the pager" p "Fields of a flow"
