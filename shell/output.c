@@ -49,8 +49,14 @@ static void add_real(sbuf_t *b, double d)
         sbuf_add(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
         return;
     }
+    /* No exponent for numbers people read as they are (1000, not
+     * 1e+03); very large and very small ones keep it. */
+    double a = fabs(d);
+    int plain_ok = a == 0 || (a >= 1e-4 && a < 1e15);
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*g", prec, d);
+        if (plain_ok && strchr(buf, 'e') && prec < 17)
+            continue;
         if (strtod(buf, NULL) == d)
             break;
     }

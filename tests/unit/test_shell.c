@@ -193,6 +193,16 @@ static void cells(void)
     CHECK(strtod(sbuf_str(&b), NULL) == 1.0 / 3.0);
     json_decref(v);
     sbuf_free(&b);
+    const double reals[] = {1000.0, 1234.5, 1e15, 1.5e-7, 0.0001, -2500.25};
+    const char *rtext[] = {"1000", "1234.5", "1e+15", "1.5e-07", "0.0001",
+                           "-2500.25"};
+    for (int i = 0; i < 6; i++) {
+        v = json_real(reals[i]);
+        out_cell(&b, v, 0);
+        CHECK_STR(sbuf_str(&b), rtext[i]);
+        json_decref(v);
+        sbuf_free(&b);
+    }
     v = json_true();
     out_cell(&b, v, 0);
     CHECK_STR(sbuf_str(&b), "true");
