@@ -6,6 +6,8 @@
 #   make bench   engine benchmarks (never part of make test)
 #   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
 #   make deps    install the Debian packages that are missing, nothing else
+#   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
+#                run (Maven Central, cached in ~/.cache/flowsql)
 
 B        ?= build
 SAN      ?=
@@ -17,7 +19,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
-             python3-scapy kcat default-jre-headless iproute2 procps
+             python3-scapy kcat default-jre-headless maven iproute2 procps
 
 VERSION  := 0.1.0
 OPT      ?= -O2
@@ -52,7 +54,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
 
 .SECONDARY:
-.PHONY: all run test unit check deps deps-test bench fuzz clean
+.PHONY: all run test unit check deps deps-test servers bench fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -89,6 +91,9 @@ deps:
 
 deps-test:
 	$(call install_missing,$(DEB_TEST))
+
+servers: deps-test
+	tests/servers/fetch.sh
 
 # ---- generated sources ----------------------------------------------------
 

@@ -35,9 +35,20 @@ uint64_t agg_hash(const uint64_t *key, size_t nwords)
     return h;
 }
 
-static inline uint64_t hash_value(const void *v, int wide)
+/* A strong 64-bit mix (the splitmix64 finalizer): sketches use every bit
+ * of the hash, so neighbouring values (10.0.0.1, 10.0.0.2...) must not
+ * land in neighbouring registers. */
+static inline uint64_t mix64(uint64_t z)
 {
-    return agg_hash(v, wide ? 2 : 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t sketch_hash(const void *v, int wide)
+{
+    const uint64_t *w = v;
+    return mix64(w[0] ^ (wide ? mix64(w[1] + 0x9e3779b97f4a7c15ULL) : 0x5bd1e995ULL));
 }
 
 /* ---- exact distinct counts ---------------------------------------------
@@ -176,22 +187,52 @@ static size_t hll_add(hll_t *h, uint64_t x)
     return grew;
 }
 
+/* Ertl's improved estimator ("New cardinality estimation algorithms for
+ * HyperLogLog sketches", 2017): unbiased over the whole range, without
+ * the empirical bias tables of HLL++ and without switching to linear
+ * counting. It works on the histogram of register values. */
+static double hll_sigma(double x)
+{
+    if (x == 1.0)
+        return INFINITY;
+    double y = 1.0, z = x, old;
+    do {
+        x *= x;
+        old = z;
+        z += x * y;
+        y += y;
+    } while (z != old);
+    return z;
+}
+
+static double hll_tau(double x)
+{
+    if (x == 0.0 || x == 1.0)
+        return 0.0;
+    double y = 1.0, z = 1.0 - x, old;
+    do {
+        x = sqrt(x);
+        old = z;
+        y *= 0.5;
+        z -= (1.0 - x) * (1.0 - x) * y;
+    } while (z != old);
+    return z / 3.0;
+}
+
 static int64_t hll_estimate(const hll_t *h)
 {
     if (!h->dense)
         return h->n;
-    double sum = 0;
-    int zeros = 0;
-    for (uint32_t i = 0; i < HLL_M; i++) {
-        sum += ldexp(1.0, -h->regs[i]);
-        zeros += h->regs[i] == 0;
-    }
+    enum { Q = 64 - HLL_P };
+    uint32_t c[Q + 2] = {0};
+    for (uint32_t i = 0; i < HLL_M; i++)
+        c[h->regs[i] <= Q + 1 ? h->regs[i] : Q + 1]++;
     double m = HLL_M;
-    double alpha = 0.7213 / (1.0 + 1.079 / m);
-    double e = alpha * m * m / sum;
-    if (e <= 2.5 * m && zeros)
-        e = m * log(m / zeros);
-    return (int64_t)llround(e);
+    double z = m * hll_tau(1.0 - c[Q + 1] / m);
+    for (int k = Q; k >= 1; k--)
+        z = 0.5 * (z + c[k]);
+    z += m * hll_sigma(c[0] / m);
+    return (int64_t)llround(m * m / (2.0 * log(2.0)) / z);
 }
 
 static void hll_free(hll_t *h)
@@ -602,8 +643,8 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
                 *p = xcalloc(1, sizeof(hll_t));
                 t->side_bytes += sizeof(hll_t);
             }
-            uint64_t h = hash_value(wide ? (const void *)&vp[r]
-                                         : (const void *)&vi[r], wide);
+            uint64_t h = sketch_hash(wide ? (const void *)&vp[r]
+                                          : (const void *)&vi[r], wide);
             t->side_bytes += hll_add(*p, h);
         }
         break;

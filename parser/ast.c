@@ -73,6 +73,11 @@ int ast_equal(const ast_t *x, const ast_t *y)
         if (strcmp(x->name, y->name) != 0)
             return 0;
         break;
+    case A_IN:
+        if ((x->name || y->name) &&
+            (!x->name || !y->name || strcmp(x->name, y->name) != 0))
+            return 0;
+        break;
     case A_GROUPREF:
     case A_AGGREF:
         if (x->ref != y->ref)
@@ -241,6 +246,10 @@ void ast_print(sbuf_t *b, const ast_t *x, const char *const *g,
     case A_IN:
         print_sub(b, x->a, prec(x) + 1, g, ag);
         sbuf_add(b, x->negated ? " NOT IN " : " IN ");
+        if (x->name) {           /* a network set */
+            sbuf_add(b, x->name);
+            return;
+        }
         if (x->c) {
             ast_print(b, x->c, g, ag);
             return;

@@ -33,7 +33,8 @@ typedef enum ast_kind {
     A_BINARY,    /* op, a, b */
     A_FUNC,      /* name, list = args, distinct */
     A_CASE,      /* a = operand or NULL, list = when,then,..., b = else */
-    A_IN,        /* a IN (list) or a IN c (a CIDR); negated */
+    A_IN,        /* a IN (list), a IN c (a CIDR), or a IN name (a network
+                  * set: name, and list = its networks after sema); negated */
     A_BETWEEN,   /* a BETWEEN b AND c; negated */
     /* made by the planner, above the aggregation */
     A_GROUPREF,  /* ref = index of a GROUP BY key */

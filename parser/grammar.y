@@ -185,6 +185,8 @@ expr(A) ::= expr(X) in_op(N) LP(P) exprlist(L) RP. [IN]
                                       { A = ps_in(ps, X, L, NULL, N, P); }
 expr(A) ::= expr(X) in_op(N) CIDR(C). [IN]
                                       { A = ps_in(ps, X, NULL, ps_literal(ps, TK_CIDR, C), N, C); }
+expr(A) ::= expr(X) in_op(N) nm(S). [IN]
+                                      { A = ps_in_set(ps, X, S, N); }
 
 %type between_op {int}
 between_op(A) ::= BETWEEN.            { A = 0; }

@@ -528,6 +528,18 @@ ast_t *ps_in(pstate_t *ps, ast_t *x, ast_list_t *l, ast_t *cidr, int neg,
     return n;
 }
 
+/* x IN name: a named network set, resolved by sema. */
+ast_t *ps_in_set(pstate_t *ps, ast_t *x, token_t set, int neg)
+{
+    ast_t *n = ast_new(ps->arena, A_IN, set.pos, set.len);
+    n->a = x;
+    n->name = tok_name(ps, set);
+    n->negated = neg;
+    ast_fix_depth(n);
+    check_depth(ps, n);
+    return n;
+}
+
 ast_t *ps_between(pstate_t *ps, ast_t *x, ast_t *lo, ast_t *hi, int neg,
                   token_t t)
 {

@@ -60,6 +60,7 @@ ast_t  *ps_bin(pstate_t *ps, ast_op_t op, ast_t *x, ast_t *y, token_t t);
 ast_t  *ps_un(pstate_t *ps, ast_op_t op, ast_t *x, token_t t);
 ast_t  *ps_in(pstate_t *ps, ast_t *x, ast_list_t *l, ast_t *cidr, int neg,
               token_t t);
+ast_t  *ps_in_set(pstate_t *ps, ast_t *x, token_t set, int neg);
 ast_t  *ps_between(pstate_t *ps, ast_t *x, ast_t *lo, ast_t *hi, int neg,
                    token_t t);
 ast_t  *ps_case(pstate_t *ps, ast_t *op, ast_list_t *l, ast_t *els,

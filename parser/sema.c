@@ -10,6 +10,7 @@
  */
 #include "parser/ast.h"
 #include "engine/func.h"
+#include "engine/netset.h"
 #include "engine/schema.h"
 #include "util/timeutil.h"
 
@@ -612,6 +613,36 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
     case A_IN:
         if (resolve(c, x->a, place, in_agg) < 0)
             return -1;
+        if (x->name && !x->nlist) {
+            /* a named network set: its networks become the IN list */
+            if (x->a->type != TYPE_IP)
+                return fail(c, x, "IN %s needs an address, not %s", x->name,
+                            type_name(x->a->type));
+            ipaddr_t *nets = arena_alloc(c->a, sizeof(ipaddr_t) * NETSET_MAX_NETS);
+            int *bits = arena_alloc(c->a, sizeof(int) * NETSET_MAX_NETS);
+            int n = netset_get(x->name, nets, bits, NETSET_MAX_NETS);
+            if (n < 0) {
+                char names[300];
+                netset_names(names, sizeof(names));
+                return fail(c, x, "unknown network set '%s' (defined: %s)",
+                            x->name, names);
+            }
+            x->list = arena_alloc(c->a, sizeof(ast_t *) * (size_t)(n + 1));
+            for (int i = 0; i < n; i++) {
+                ast_t *e = ast_new(c->a, A_CIDR, x->pos, x->len);
+                e->v.ip = nets[i];
+                e->prefix = bits[i];
+                e->type = TYPE_IP;
+                x->list[i] = e;
+            }
+            x->nlist = n;
+            x->type = TYPE_BOOL;
+            return 0;
+        }
+        if (x->name) {           /* resolved before (shared node) */
+            x->type = TYPE_BOOL;
+            return 0;
+        }
         if (x->c) {
             if (x->a->type != TYPE_IP)
                 return fail(c, x, "IN a network needs an address, not %s",
@@ -748,6 +779,18 @@ static int reserved_name(const char *n)
            strcasecmp(n, "window_end") == 0 || strcasecmp(n, "rowid") == 0;
 }
 
+/* Output columns become SQLite columns, JSON keys and Elasticsearch
+ * fields: keep them plain identifiers (a quoted alias may keep its case). */
+static int plain_name(const char *n)
+{
+    if (!*n || isdigit((unsigned char)*n))
+        return 0;
+    for (; *n; n++)
+        if (!isalnum((unsigned char)*n) && *n != '_')
+            return 0;
+    return 1;
+}
+
 static int check_select(sctx_t *c, select_t *s, int continuous)
 {
     if (strcmp(s->from, "flows") != 0)
@@ -767,6 +810,12 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
         if (s->items[i].alias && reserved_name(s->items[i].alias))
             return fail_pos(c, s->items[i].alias_pos, s->items[i].alias_len,
                             "column name '%s' is reserved",
+                            s->items[i].alias);
+        if (s->items[i].alias && !plain_name(s->items[i].alias))
+            return fail_pos(c, s->items[i].alias_pos, s->items[i].alias_len,
+                            "column name '%s' must be letters, digits and "
+                            "'_', not starting with a digit (it names a "
+                            "column of the result table)",
                             s->items[i].alias);
     }
     if (s->where) {

@@ -38,12 +38,19 @@ static const opt_t opts[] = {
      "(also FLOWSQL_API_TOKEN)"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
+    {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
+     "(the shell's live SELECT) this long after its last stream client left"},
     {"data-dir", S(data_dir), "./data", "where the SQLite database lives"},
     {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
      "start and on SIGHUP"},
     {"max-queries", I(max_queries), "1000", "registered queries at most"},
     {"max-groups", L(max_groups), "1000000", "default cap on groups per "
      "window of a query"},
+    {"monitored", S(monitored), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+     "the networks you monitor, for `IN monitored` in queries (host "
+     "profiles, outbound policy)"},
+    {"network-sets", S(network_sets), "", "more named network sets for "
+     "queries: name=cidr,cidr;name2=cidr"},
     {"close-delay", M(close_delay_ms), "300ms", "wait after a window's end "
      "before closing it (receive-time windows)"},
     {"max-db-size", B(max_db_bytes), "0", "database size cap, oldest windows "

@@ -25,12 +25,15 @@ typedef struct config {
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
     int64_t  max_body;        /* largest request body, bytes */
     int      max_sse_clients;
+    int64_t  temp_idle_ms;    /* temporary queries without a client */
     /* queries */
     char    *data_dir;
     char    *queries_dir;
     int      max_queries;
     int64_t  max_groups;      /* default per-query cap on groups per window */
     int64_t  close_delay_ms;
+    char    *monitored;       /* the "monitored" network set */
+    char    *network_sets;    /* more sets: name=cidr,cidr;name2=... */
     /* storage */
     int64_t  max_db_bytes;    /* 0: no cap */
     char    *retention;       /* default retention */

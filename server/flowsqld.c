@@ -8,12 +8,16 @@
  * it stands, flush the outputs and exit 0. SIGHUP reloads the saved query
  * directory.
  */
+#include "engine/netset.h"
 #include "ingest/ingest.h"
+#include "ingest/kafka_json.h"
 #include "server/app.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/results.h"
+#include "sinks/elastic.h"
 #include "sinks/format.h"
+#include "sinks/kafka.h"
 #include "storage/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -26,12 +30,101 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEMP_IDLE_MS 60000
 #define FLUSH_MS 10000
+
+/* ---- outputs to Kafka and Elasticsearch, flows from Kafka ----------------
+ * Created when their option is set; the sinks are engine outputs, the
+ * Kafka input feeds the engine's queue like any collector. */
+typedef struct extras {
+    kafka_sink_t *kafka;
+    es_sink_t    *es;
+    kafka_json_t *kin;
+    app_t        *app;
+} extras_t;
+
+static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
+                          diag_t *err)
+{
+    x->app = app;
+    if (*c->kafka_brokers) {
+        kafka_sink_config_t kc = {.brokers = c->kafka_brokers,
+                                  .topic = c->kafka_topic,
+                                  .props = c->kafka_props};
+        if (!(x->kafka = kafka_sink_new(&kc, err)))
+            return -1;
+        engine_add_output(app->engine, kafka_sink_output(x->kafka));
+    }
+    if (*c->es_url) {
+        es_sink_config_t ec = {.url = c->es_url, .index = c->es_index,
+                               .user = c->es_user, .password = c->es_password,
+                               .api_key = c->es_api_key, .ca = c->es_ca};
+        if (!(x->es = es_sink_new(&ec, err)))
+            return -1;
+        engine_add_output(app->engine, es_sink_output(x->es));
+    }
+    return 0;
+}
+
+/* Kafka input batches wait for room in the engine's queue: Kafka keeps
+ * what we have not read, so waiting loses nothing. */
+static int extras_deliver(void *ctx, flow_batch_t *b)
+{
+    extras_t *x = ctx;
+    return bqueue_push_wait(&x->app->flows, b);
+}
+
+static int extras_input(extras_t *x, const config_t *c, diag_t *err)
+{
+    if (!*c->kafka_input)
+        return 0;
+    char *brokers, *topics;
+    if (kafka_json_parse_spec(c->kafka_input, &brokers, &topics) < 0) {
+        diag_set(err, "--kafka-input '%s': expected brokers/topic",
+                 c->kafka_input);
+        return -1;
+    }
+    kafka_json_config_t kc = {.brokers = brokers, .topics = topics,
+                              .props = c->kafka_props};
+    x->kin = kafka_json_start(&kc, extras_deliver, x, err);
+    free(brokers);
+    free(topics);
+    return x->kin ? 0 : -1;
+}
+
+static void extras_metrics(void *ctx, sbuf_t *out)
+{
+    extras_t *x = ctx;
+    if (x->kafka)
+        kafka_sink_metrics(x->kafka, out);
+    if (x->es)
+        es_sink_metrics(x->es, out);
+    if (x->kin)
+        kafka_json_metrics(x->kin, out);
+}
+
+static void extras_stop_input(extras_t *x)
+{
+    kafka_json_stop(x->kin);
+    x->kin = NULL;
+}
+
+/* After the engine closed its last windows: flush, within a time limit. */
+static void extras_close(extras_t *x)
+{
+    if (x->kafka)
+        kafka_sink_close(x->kafka, FLUSH_MS);
+    if (x->es)
+        es_sink_close(x->es, FLUSH_MS);
+    kafka_sink_free(x->kafka);
+    es_sink_free(x->es);
+    x->kafka = NULL;
+    x->es = NULL;
+}
 
 typedef struct daemon_ctx {
     app_t    *app;
     ingest_t *ingest;
+    extras_t *extras;
 } daemon_ctx_t;
 
 static void release_batch(void *ctx, flow_batch_t *b)
@@ -88,6 +181,7 @@ static store_t *open_store(const config_t *cfg, diag_t *err)
 static void metrics(void *ctx, sbuf_t *b)
 {
     daemon_ctx_t *d = ctx;
+    extras_metrics(d->extras, b);
     if (d->ingest) {
         ingest_exporter_stats_t st[256];
         size_t n = ingest_stats(d->ingest, st, 256);
@@ -268,6 +362,12 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (netset_define("monitored", cfg.monitored, &err) < 0 ||
+        netset_define_all(cfg.network_sets, &err) < 0) {
+        log_error("main", "%s", err.msg);
+        config_free(&cfg);
+        return 2;
+    }
     app_t app;
     if (make_dir(cfg.data_dir, &err) < 0 ||
         app_init(&app, &cfg, &err) < 0) {
@@ -292,8 +392,11 @@ int main(int argc, char **argv)
         return rc;
     }
 
-    daemon_ctx_t dctx = {.app = &app};
+    extras_t extras = {0};
+    daemon_ctx_t dctx = {.app = &app, .extras = &extras};
     http_t *http = NULL;
+    if (extras_outputs(&extras, &app, &cfg, &err) < 0)
+        goto fail;
     if (strcmp(cfg.http, "off") != 0) {
         http = http_start(&app, &err);
         if (!http)
@@ -315,7 +418,7 @@ int main(int argc, char **argv)
     if (!dctx.ingest)
         goto fail;
     app_set_release(&app, release_batch, dctx.ingest);
-    if (app_start(&app, &err) < 0)
+    if (app_start(&app, &err) < 0 || extras_input(&extras, &cfg, &err) < 0)
         goto fail;
     app_load_saved(&app);
     app_resume_catalog(&app);
@@ -334,17 +437,19 @@ int main(int argc, char **argv)
                                                                  : "SIGINT");
             break;
         }
-        app_reap_temporary(&app, TEMP_IDLE_MS);
+        app_reap_temporary(&app, cfg.temp_idle_ms);
     }
     /* Stop intake, close every window as it stands, then flush the
      * outputs. The collectors' batches still queued are processed by the
      * engine thread before it finishes. */
     app_set_release(&app, NULL, NULL);
     ingest_stop(dctx.ingest);
+    extras_stop_input(&extras);
     app_stop(&app);
     if (store_flush(app.store, FLUSH_MS) != STORE_OK)
         log_warn("main", "storage did not finish writing within %d ms",
                  FLUSH_MS);
+    extras_close(&extras);
     http_stop(http);
     store_close(app.store);
     app_free(&app);
@@ -356,8 +461,10 @@ fail:
     log_error("main", "%s", err.msg);
     app_set_release(&app, NULL, NULL);
     ingest_stop(dctx.ingest);
+    extras_stop_input(&extras);
     http_stop(http);
     app_stop(&app);
+    extras_close(&extras);
     store_close(app.store);
     app_free(&app);
     config_free(&cfg);

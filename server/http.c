@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -467,11 +468,24 @@ static enum MHD_Result h_replay(ctx_t *c)
 typedef struct sse {
     http_t     *h;
     live_sub_t *sub;
+    int         fd;         /* the client's socket, to notice it leave */
     sbuf_t      buf;
     size_t      off;
     int64_t     last_write;
     int         ended;
 } sse_t;
+
+/* Has the peer closed or reset the connection? (Stream clients send
+ * nothing after their request.) */
+static int client_gone(int fd)
+{
+    if (fd < 0)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -495,6 +509,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         } else if (ended) {
             sbuf_add(&s->buf, "event: end\ndata: {\"reason\":\"query dropped\"}\n\n");
             s->ended = 1;
+        } else if (client_gone(s->fd)) {
+            /* Gone: end now rather than at the next keepalive, so a
+             * temporary query's idle clock starts at once. */
+            return MHD_CONTENT_READER_END_OF_STREAM;
         } else if (time_mono_ms() - s->last_write >= SSE_KEEPALIVE_MS) {
             sbuf_add(&s->buf, ": keepalive\n\n");
         }
@@ -533,6 +551,9 @@ static enum MHD_Result h_stream(ctx_t *c)
     sse_t *s = xcalloc(1, sizeof(*s));
     s->h = c->h;
     s->sub = sub;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci ? ci->connect_fd : -1;
     s->last_write = time_mono_ms();
     sbuf_printf(&s->buf, ": following %s\n\n", c->name);
     struct MHD_Response *r = MHD_create_response_from_callback(

@@ -36,4 +36,11 @@ void format_key(const rowset_t *rs, uint32_t r, sbuf_t *out);
 /* CSV (RFC 4180) of one value, quoted when needed. */
 void format_csv_value(sbuf_t *b, const value_t *v, type_t t);
 
+/* A destination name (Kafka topic, Elasticsearch index) from a pattern:
+ * %q is the query name, %Y %m %d the UTC date of ms, %% a percent sign;
+ * any other character is copied. Returns 1 if the pattern named a date
+ * part, else 0. */
+int format_name(sbuf_t *out, const char *pattern, const char *query,
+                int64_t ms);
+
 #endif

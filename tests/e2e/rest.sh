@@ -143,4 +143,22 @@ eq "a prefix of the token is 401" "$CODE" 401
 TOKEN=s3cret api GET /api/v1/queries >/dev/null
 eq "right token is 200" "$CODE" 200
 stop_flowsqld
+
+# --- temporary queries are dropped once nobody follows them -------------------
+start_flowsqld --temporary-idle 1s || exit 1
+api POST /api/v1/queries '{"sql":"SELECT count(*) FROM flows WINDOW 1s","temporary":true}' >"$T/tmp"
+eq "a temporary query (201)" "$CODE" 201
+TMPQ=$(jq -r .name "$T/tmp")
+check "gets a generated name" sh -c "echo '$TMPQ' | grep -q '^tmp_'"
+eq "and is not stored" "$(jq -r .source "$T/tmp")" temporary
+curl -sN "http://$HTTP/api/v1/queries/$TMPQ/stream" >/dev/null 2>&1 &
+FOLLOW=$!
+PIDS="$PIDS $FOLLOW"
+sleep 2.5
+api GET "/api/v1/queries/$TMPQ" >/dev/null
+eq "kept while a client follows it" "$CODE" 200
+kill $FOLLOW
+gone() { api GET "/api/v1/queries/$TMPQ" >/dev/null; [ "$CODE" = 404 ]; }
+check "dropped after the last client left" wait_until 10 gone
+stop_flowsqld
 exit 0

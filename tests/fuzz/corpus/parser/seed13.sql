@@ -1,1 +1,0 @@
-SELECT proto_name(proto) AS p, count(*), sum(bytes), avg(bytes), min(start), max(end) FROM flows WINDOW 5m GROUP BY proto

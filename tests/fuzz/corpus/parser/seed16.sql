@@ -1,0 +1,1 @@
+SELECT CASE proto WHEN 'tcp' THEN 1 WHEN 'udp' THEN 2 END FROM flows
