@@ -60,6 +60,8 @@ static const opt_t opts[] = {
     {"adhoc-timeout", M(adhoc_timeout_ms), "5s", "time limit of an ad hoc "
      "query"},
     {"adhoc-rows", L(adhoc_max_rows), "100000", "row limit of an ad hoc query"},
+    {"adhoc-concurrency", I(adhoc_concurrency), "8", "ad hoc queries running "
+     "at once; more are refused with 429"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

@@ -39,6 +39,7 @@ typedef struct config {
     char    *retention;       /* default retention */
     int64_t  adhoc_timeout_ms;
     int64_t  adhoc_max_rows;
+    int      adhoc_concurrency;  /* ad hoc queries running at once */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

@@ -172,6 +172,7 @@ static store_t *open_store(const config_t *cfg, diag_t *err)
         .max_bytes = cfg->max_db_bytes > 0 ? cfg->max_db_bytes : -1,
         .adhoc_time_ms = cfg->adhoc_timeout_ms,
         .adhoc_max_rows = cfg->adhoc_max_rows,
+        .adhoc_max_running = cfg->adhoc_concurrency,
     };
     return store_open(&sc, err);
 }

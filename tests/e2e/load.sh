@@ -7,7 +7,9 @@
 
 DURATION=${FLOWSQL_LOAD_SECONDS:-30}
 CLIENTS=50
-start_flowsqld --max-sse-clients 3 --max-queries 200 || exit 1
+# Ad hoc queries are capped at --adhoc-concurrency running at once (429
+# past it); here every client may run one.
+start_flowsqld --max-sse-clients 3 --max-queries 200 --adhoc-concurrency $CLIENTS || exit 1
 api POST /api/v1/queries '{"name":"all_flows","sql":"SELECT count(*) AS flows, sum(bytes) AS bytes FROM flows WINDOW 1h"}' >/dev/null
 eq "reference query registered" "$CODE" 201
 

@@ -125,6 +125,27 @@ check "an unwritable data directory stops the start" test $? -ne 0
 check "and says so" grep -q 'data directory' "$T/ro.log"
 "$B/flowsqld" --bogus 2>"$T/opt.log"
 eq "an unknown option exits 2" $? 2
+# A config file: name = value lines, the command line wins over it.
+CP=$(free_port)
+cat >"$T/flowsqld.conf" <<CONF
+# flowsqld settings
+http = 127.0.0.1:$CP
+ipfix-port = 0       # collectors off
+netflow-port = 0
+data-dir = $T/d3
+log-level = "warn"
+CONF
+"$B/flowsqld" --config "$T/flowsqld.conf" --queries-dir "$T/none" 2>"$T/conf.log" &
+P3=$!
+PIDS="$PIDS $P3"
+up3() { curl -sf "http://127.0.0.1:$CP/healthz" >/dev/null; }
+check "a config file sets the options" wait_until 10 up3
+kill -TERM $P3; wait $P3
+check "and its log level (warn: no info lines)" sh -c "! grep -q ' INFO ' '$T/conf.log'"
+echo "bogus = 1" >"$T/bad.conf"
+"$B/flowsqld" --config "$T/bad.conf" 2>"$T/badconf.log"
+eq "an unknown setting in the file exits 2" $? 2
+check "naming the file and line" grep -q 'bad.conf:1: unknown setting .bogus.' "$T/badconf.log"
 "$B/flowsqld" --help >"$T/help"
 check "--help lists every option with its default" grep -q -- '--ipfix-port=N.*\[4739\]' "$T/help"
 
