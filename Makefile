@@ -41,6 +41,9 @@ LIB_SRC  := $(filter-out server/flowsqld.c, \
 GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
+# The shell's files are its own, not the library's: build/flowsql links
+# them all, and so does its unit test.
+SHELL_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard shell/*.c))
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
 # Helpers the end-to-end tests run (collectors, capture and replay tools).
@@ -122,7 +125,13 @@ $(B)/libflowsql.a: $(LIB_OBJ)
 $(B)/flowsqld: $(B)/obj/server/flowsqld.o $(B)/libflowsql.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/flowsql: $(B)/obj/shell/flowsql.o $(B)/libflowsql.a
+$(B)/flowsql: $(SHELL_OBJ) $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/test_shell: $(B)/obj/tests/unit/test_shell.o \
+                       $(filter-out $(B)/obj/shell/flowsql.o,$(SHELL_OBJ)) \
+                       $(B)/libflowsql.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/flowgen: $(B)/obj/bench/flowgen.o $(B)/libflowsql.a

@@ -1,0 +1,228 @@
+/*
+ * flowsql.c - the interactive client of flowsqld: options and start.
+ * See shell.h for the parts and docs/SHELL.md for how to use it.
+ *
+ * Input comes from the terminal (libedit: line editing, history in
+ * ~/.flowsql_history, tab completion), from -c strings and -f files in
+ * the order given, or from standard input when it is not a terminal.
+ * Scripts stop at the first error and exit with its status:
+ *
+ *   0    every statement succeeded
+ *   1    a statement failed (the server said why, on stderr)
+ *   2    the server could not be reached; bad options
+ *   130  interrupted (Ctrl-C outside a live view); 143 SIGTERM
+ */
+#include "shell/shell.h"
+#include "util/arena.h"
+
+#include <editline/readline.h>
+#include <getopt.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_URL "http://127.0.0.1:8080"
+
+/* ---- start -------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"usage: flowsql [options] [URL]\n"
+"\n"
+"The interactive client of flowsqld. Statements end with ';'; \\? lists\n"
+"the commands, \\h helps with the query language.\n"
+"\n"
+"  -u, --url=URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
+"  -t, --token=TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
+"  -c, --command=TEXT  run the statements or command in TEXT, then exit\n"
+"  -f, --file=FILE     run the statements in FILE (- for stdin), then exit\n"
+"                      (-c and -f may be repeated; they run in order and\n"
+"                      stop at the first error)\n"
+"  -F, --format=FMT    table, csv or json [table]\n"
+"  -o, --output=FILE   write results to FILE\n"
+"  -w, --windows=N     live views stop after N windows [until Ctrl-C]\n"
+"  -q, --quiet         no banner, no notices, no command tags\n"
+"  -P, --no-pager      never page results\n"
+"  -X, --no-rc         do not read ~/.flowsqlrc\n"
+"  -h, --help          this text\n"
+"  -V, --version       the version\n"
+"\n"
+"Without -c or -f, statements are read from the terminal, or from\n"
+"standard input when it is not one. Exit status: 0 success, 1 a statement\n"
+"failed, 2 no server (or bad options), 130 interrupted.\n");
+}
+
+typedef struct action {
+    int         file;    /* -f, else -c */
+    const char *arg;
+} action_t;
+
+static int banner(shell_t *sh)
+{
+    client_resp_t r;
+    char err[512];
+    int rc = client_call(sh->cl, "GET", "/api/v1/healthz", NULL, 3000, &r,
+                         err, sizeof(err));
+    if (rc != CLIENT_OK) {
+        fprintf(stderr, "flowsql %s: %s\nStatements fail until flowsqld "
+                "answers there (--url sets another address).\n",
+                FLOWSQL_VERSION, err);
+    } else if (r.status != 200) {
+        fprintf(stderr, "flowsql %s: %s answers HTTP %ld", FLOWSQL_VERSION,
+                client_url(sh->cl), r.status);
+        if (r.status == 401)
+            fprintf(stderr, ": it wants an API token (--token or "
+                    "FLOWSQL_API_TOKEN)");
+        fputc('\n', stderr);
+    } else if (!sh->quiet) {
+        json_t *j = json_loadb(r.body.s, r.body.len, 0, NULL);
+        const char *v = json_string_value(json_object_get(j, "version"));
+        long long n = json_integer_value(json_object_get(j, "queries"));
+        printf("flowsql %s, connected to flowsqld %s at %s (%lld quer%s).\n",
+               FLOWSQL_VERSION, v ? v : "?", client_url(sh->cl), n,
+               n == 1 ? "y" : "ies");
+        json_decref(j);
+    }
+    if (!sh->quiet)
+        printf("Type \\? for commands, \\h for help on the query "
+               "language, \\q to quit.\n\n");
+    fflush(stdout);
+    client_resp_free(&r);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"token", required_argument, NULL, 't'},
+        {"command", required_argument, NULL, 'c'},
+        {"file", required_argument, NULL, 'f'},
+        {"format", required_argument, NULL, 'F'},
+        {"output", required_argument, NULL, 'o'},
+        {"windows", required_argument, NULL, 'w'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"no-pager", no_argument, NULL, 'P'},
+        {"no-rc", no_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    /* Characters for libedit; numbers stay in the C locale ('.'). */
+    setlocale(LC_CTYPE, "");
+
+    shell_t sh = {.format = FMT_TABLE, .pager = 1, .out = stdout};
+    const char *url = getenv("FLOWSQL_URL");
+    const char *token = getenv("FLOWSQL_API_TOKEN");
+    const char *output = NULL;
+    int no_rc = 0, opt;
+    action_t *acts = xcalloc((size_t)argc + 1, sizeof(action_t));
+    int nacts = 0;
+    while ((opt = getopt_long(argc, argv, "u:t:c:f:F:o:w:qPXhV", longopts,
+                              NULL)) != -1) {
+        switch (opt) {
+        case 'u': url = optarg; break;
+        case 't': token = optarg; break;
+        case 'c':
+        case 'f':
+            acts[nacts].file = opt == 'f';
+            acts[nacts++].arg = optarg;
+            break;
+        case 'F':
+            if (!strcmp(optarg, "table"))
+                sh.format = FMT_TABLE;
+            else if (!strcmp(optarg, "csv"))
+                sh.format = FMT_CSV;
+            else if (!strcmp(optarg, "json"))
+                sh.format = FMT_JSON;
+            else {
+                fprintf(stderr, "flowsql: --format: '%s' is not table, csv "
+                        "or json\n", optarg);
+                goto usage_error;
+            }
+            break;
+        case 'o': output = optarg; break;
+        case 'w': {
+            char *end;
+            sh.max_windows = strtol(optarg, &end, 10);
+            if (*end || sh.max_windows <= 0) {
+                fprintf(stderr, "flowsql: --windows: '%s' is not a positive "
+                        "number\n", optarg);
+                goto usage_error;
+            }
+            break;
+        }
+        case 'q': sh.quiet = 1; break;
+        case 'P': sh.pager = 0; break;
+        case 'X': no_rc = 1; break;
+        case 'h': usage(stdout); free(acts); return 0;
+        case 'V':
+            printf("flowsql %s\n", FLOWSQL_VERSION);
+            free(acts);
+            return 0;
+        default: usage(stderr); goto usage_error;
+        }
+    }
+    if (optind < argc)
+        url = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "flowsql: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        goto usage_error;
+    }
+    if (!url || !*url)
+        url = DEFAULT_URL;
+    char *full_url = NULL;
+    if (!strstr(url, "://")) {
+        size_t n = strlen(url) + 8;
+        full_url = xmalloc(n);
+        snprintf(full_url, n, "http://%s", url);
+        url = full_url;
+    }
+    sh.url = url;
+    sig_init();
+    sh.cl = client_new(url, token);
+    if (!sh.cl) {
+        fprintf(stderr, "flowsql: cannot start libcurl\n");
+        return SH_CONN;
+    }
+    int rc = SH_OK;
+    if (output && out_redirect(&sh, output) != SH_OK)
+        rc = SH_CONN;
+    if (rc == SH_OK && nacts > 0) {
+        for (int i = 0; i < nacts && rc == SH_OK; i++) {
+            if (acts[i].file) {
+                rc = run_file(&sh, acts[i].arg);
+            } else {
+                rc = run_text(&sh, acts[i].arg);
+            }
+        }
+    } else if (rc == SH_OK && isatty(STDIN_FILENO)) {
+        sh.interactive = 1;
+        rl_readline_name = "flowsql";
+        complete_init(&sh);
+        banner(&sh);
+        if (!no_rc) {
+            const char *home = getenv("HOME");
+            char rcpath[4096];
+            snprintf(rcpath, sizeof(rcpath), "%s/.flowsqlrc", home ? home : ".");
+            if (home && access(rcpath, R_OK) == 0)
+                run_file(&sh, rcpath);
+        }
+        rc = run_terminal(&sh);
+        if (rc != SH_TERM)
+            rc = SH_OK;
+    } else if (rc == SH_OK) {
+        rc = run_file(&sh, "-");
+    }
+    out_redirect(&sh, NULL);
+    client_free(sh.cl);
+    free(full_url);
+    free(acts);
+    return rc;
+usage_error:
+    free(acts);
+    return SH_CONN;
+}
