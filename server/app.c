@@ -323,10 +323,15 @@ int app_query_create(app_t *a, const char *name, const char *sql,
     pthread_mutex_lock(&a->qlock);
     if (find_meta(a, qname)) {
         pthread_mutex_unlock(&a->qlock);
-        diag_set(err, "a query named '%s' already exists", qname);
+        int quiet = st->kind == STMT_CREATE && st->if_not_exists;
         plan_free(p);
-        free(qname);
         sbuf_free(&text);
+        if (quiet) {        /* CREATE QUERY IF NOT EXISTS: nothing to do */
+            *out_name = qname;
+            return AE_UNCHANGED;
+        }
+        diag_set(err, "a query named '%s' already exists", qname);
+        free(qname);
         return AE_EXISTS;
     }
     if (engine_register(a->engine, qname, p, err) < 0) {

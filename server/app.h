@@ -32,7 +32,7 @@ typedef struct app_query {
 } app_query_t;
 
 /* Error classes, for HTTP status codes. */
-enum app_err { AE_OK = 0, AE_BAD = 400, AE_NOTFOUND = 404, AE_EXISTS = 409,
+enum app_err { AE_OK = 0, AE_UNCHANGED = 200, AE_BAD = 400, AE_NOTFOUND = 404, AE_EXISTS = 409,
                AE_LIMIT = 429, AE_INTERNAL = 500 };
 
 typedef struct app {
@@ -70,8 +70,9 @@ void app_free(app_t *a);
  * name (options: a JSON object of WITH options, or NULL). Temporary
  * queries get a fresh name and are not stored. On success *out_name is
  * the query's name (malloc'ed) and explain holds its plan. Returns
- * AE_OK or an error class with err set (with position for statement
- * errors). */
+ * AE_OK, AE_UNCHANGED (CREATE QUERY IF NOT EXISTS of an existing name:
+ * *out_name is set, nothing changed), or an error class with err set
+ * (with position for statement errors). */
 int  app_query_create(app_t *a, const char *name, const char *sql,
                       json_t *options, int source, const char *path,
                       char **out_name, sbuf_t *explain, diag_t *err);

@@ -302,7 +302,7 @@ static enum MHD_Result h_create(ctx_t *c)
     int rc = app_query_create(c->h->app, name, sql, opts,
                               json_is_true(tmp) ? SRC_TEMPORARY : SRC_API, NULL,
                               &qname, &plan, &err);
-    if (rc != AE_OK) {
+    if (rc != AE_OK && rc != AE_UNCHANGED) {
         ret = send_diag(c, rc, &err, sql);
         json_decref(o);
         sbuf_free(&plan);
@@ -313,11 +313,12 @@ static enum MHD_Result h_create(ctx_t *c)
         j = json_object();
         json_object_set_new(j, "name", json_string(qname));
     }
-    json_object_set_new(j, "plan", json_string(sbuf_str(&plan)));
+    if (rc == AE_OK)
+        json_object_set_new(j, "plan", json_string(sbuf_str(&plan)));
     sbuf_free(&plan);
     free(qname);
     json_decref(o);
-    return send_json(c, 201, j);
+    return send_json(c, rc == AE_UNCHANGED ? 200 : 201, j);
 }
 
 static enum MHD_Result h_explain(ctx_t *c)

@@ -158,12 +158,12 @@ static int run_create(shell_t *sh, const char *sql, int if_not_exists)
     free(body);
     if (rc != SH_OK)
         return rc;
-    if (r.status == 409 && if_not_exists) {
+    if (r.status == 200 && if_not_exists) {
+        /* the server changed nothing: the name was taken */
         json_t *j = resp_json(&r);
-        sh_notice(sh, "NOTICE: %s, skipping",
-                  json_string_value(json_object_get(j, "error")) ?
-                  json_string_value(json_object_get(j, "error")) :
-                  "the query exists");
+        const char *name = json_string_value(json_object_get(j, "name"));
+        sh_notice(sh, "NOTICE: a query named '%s' already exists, skipping",
+                  name ? name : "?");
         json_decref(j);
     } else if (r.status != 201) {
         rc = sh_http_error(sh, &r);

@@ -24,6 +24,10 @@ eq "options are shown" "$(jq -r .options.retention "$T/r2")" 1h
 
 api POST /api/v1/queries '{"name":"talkers","sql":"SELECT srcip, count(*) FROM flows WINDOW 10s GROUP BY srcip"}' >/dev/null
 eq "same name again is 409" "$CODE" 409
+api POST /api/v1/queries '{"sql":"CREATE QUERY IF NOT EXISTS talkers AS SELECT dstip, count(*) FROM flows WINDOW 1m GROUP BY dstip"}' >"$T/ine"
+eq "CREATE QUERY IF NOT EXISTS of an existing name is 200" "$CODE" 200
+eq "and leaves the query as it was" "$(jq -r .sql "$T/ine")" \
+   "CREATE QUERY talkers AS SELECT srcip, count(*) FROM flows WINDOW 10s GROUP BY srcip"
 
 api GET /api/v1/queries >"$T/list"
 eq "GET /queries lists the saved file's query too" \
