@@ -486,8 +486,18 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     const ipaddr_t *exporter = &d->ts->exporter;
     int64_t domain = dom ? dom->domain : 0;
 
-    int i = sink_slot(s);
-    if (i < 0 && dom)
+    /* RFC 5103 biflow: each direction that carried anything is a record
+     * of its own (the reverse one with the endpoints swapped). */
+    int64_t roctets = 0, rpackets = 0;
+    if (ti->biflow) {
+        roctets = ti->rev_octets == 1 ? (int64_t)r->rev_octets
+                                      : (int64_t)r->rev_octets_total;
+        rpackets = ti->rev_packets == 1 ? (int64_t)r->rev_packets
+                                        : (int64_t)r->rev_packets_total;
+    }
+    int forward = !ti->biflow || octets || packets || (!roctets && !rpackets);
+    int i = forward ? sink_slot(s) : -2;
+    if (i == -1 && dom)
         STAT_ADD(dom->st->queue_drops, 1);
     if (i >= 0) {
         flow_batch_t *b = s->cur;
@@ -517,16 +527,7 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
         b->domain[i] = domain;
         d->records++;
     }
-    if (!ti->biflow)
-        return;
-
-    /* RFC 5103 biflow: the reverse direction is a record of its own, with
-     * the endpoints swapped, when it carried anything. */
-    int64_t roctets = ti->rev_octets == 1 ? (int64_t)r->rev_octets
-                                          : (int64_t)r->rev_octets_total;
-    int64_t rpackets = ti->rev_packets == 1 ? (int64_t)r->rev_packets
-                                            : (int64_t)r->rev_packets_total;
-    if (roctets == 0 && rpackets == 0)
+    if (!ti->biflow || (roctets == 0 && rpackets == 0))
         return;
     i = sink_slot(s);
     if (i < 0) {

@@ -299,15 +299,23 @@ static void test_biflow(void)
     mb_u16(&m, 53); mb_u16(&m, 53); mb_u8(&m, 17);
     mb_u32(&m, 60); mb_u32(&m, 1); mb_u8(&m, 0);
     mb_u32(&m, 0); mb_u32(&m, 0); mb_u8(&m, 0);
+    /* reverse direction only: no forward record */
+    mb_u32(&m, 0x0a000005); mb_u32(&m, 0x0a000006);
+    mb_u16(&m, 1234); mb_u16(&m, 161); mb_u8(&m, 17);
+    mb_u32(&m, 0); mb_u32(&m, 0); mb_u8(&m, 0);
+    mb_u32(&m, 500); mb_u32(&m, 5); mb_u8(&m, 0);
     mb_end_set(&m);
     mb_end(&m);
     file_add(&m);
     ingest_file_result_t res;
     CHECK_INT(file_decode(&res), 0);
-    CHECK_INT(res.records, 3);
-    CHECK_INT(got->n, 3);
-    if (got->n != 3)
+    CHECK_INT(res.records, 4);
+    CHECK_INT(got->n, 4);
+    if (got->n != 4)
         return;
+    CHECK_STR(ip(&got->srcip[3]), "10.0.0.6");
+    CHECK_INT(got->srcport[3], 161);
+    CHECK_INT(got->bytes[3], 500);
     CHECK_STR(ip(&got->srcip[0]), "10.0.0.1");
     CHECK_INT(got->bytes[0], 300);
     CHECK_INT(got->tcpflags[0], 0x02);
