@@ -4,6 +4,7 @@
 #   make test    install missing packages, build twice (plain and with
 #                ASan/UBSan), run every test; ends with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
+#   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
 #   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
 #   make deps    install the Debian packages that are missing, nothing else
 
@@ -17,7 +18,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev
 DEB_TEST  := clang sqlite3 tmux curl softflowd pmacct nfdump tshark \
-             python3-scapy kcat default-jre-headless iproute2 procps
+             python3 python3-scapy kcat default-jre-headless iproute2 procps
 
 OPT      ?= -O2
 CFLAGS   := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wshadow \
@@ -48,7 +49,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
 
 .SECONDARY:
-.PHONY: all run test unit check deps deps-test bench fuzz clean
+.PHONY: all run test unit check deps deps-test bench bench-ingest fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -139,6 +140,18 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
 bench: deps
 	$(MAKE) -j2 all $(B)/bench/bench_engine
 	./$(B)/bench/bench_engine
+
+# Ingest: decode throughput from an IPFIX file and the loss-free UDP rate
+# on loopback (docs/PERFORMANCE.md, "Ingest"). INGEST_FLOWS sets the size.
+INGEST_FLOWS ?= 20000000
+bench-ingest: deps
+	$(MAKE) -j2 all $(B)/bench/bench_ingest_file $(B)/bench/bench_ingest_udp
+	./$(B)/flowgen --file /tmp/flowsql-bench.ipfix --flows $(INGEST_FLOWS) \
+	    --sources 100000 --seed 1 --summary
+	./$(B)/bench/bench_ingest_file /tmp/flowsql-bench.ipfix 3
+	rm -f /tmp/flowsql-bench.ipfix
+	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows 10000000 \
+	    --sources 100000 --rates 500000,1000000,1250000,1500000,2000000
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard util/*.c parser/*.c engine/*.c) $(GEN_SRC)

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -665,6 +666,13 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
     ing->wake[0] = ing->wake[1] = -1;
     ing->ports[0] = ing->ports[1] = ing->ports[2] = -1;
 
+    /* a socket per TCP connection and per NetFlow v9 exporter (the relay
+     * to libfixbuf): use the file limit we are allowed */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     decoder_route_glib_logs();
     stats_init(&ing->stats, (size_t)c->max_exporters);
     bqueue_init(&ing->free_q, (size_t)c->pool_batches);
