@@ -149,7 +149,13 @@ static int live_refill(sink_t *s)
 static void flush_if_old(ingest_t *ing, int64_t now_mono, int force)
 {
     sink_t *s = &ing->sink;
-    if (!s->cur || s->cur->n == 0)
+    if (!s->cur) { /* the pool ran dry: see if the consumer gave some back */
+        s->cur = bqueue_pop(&ing->free_q, 0);
+        if (s->cur)
+            flow_batch_reset(s->cur);
+        return;
+    }
+    if (s->cur->n == 0)
         return;
     if (!force && now_mono - s->cur_since_ms < ing->cfg.flush_ms)
         return;
@@ -261,11 +267,23 @@ static tsession_t *session_get(ingest_t *ing, int kind, const ipaddr_t *ip,
     return ts;
 }
 
+static void conn_close(ingest_t *ing, int k);
+
+/* Forget UDP sessions and close TCP connections silent for longer than
+ * session_timeout_s (a TCP peer that stops mid-message would otherwise
+ * hold its connection forever). */
 static void sweep(ingest_t *ing, int64_t now_mono)
 {
     int64_t limit = (int64_t)ing->cfg.session_timeout_s * 1000;
     while (ing->lru_tail && now_mono - ing->lru_tail->last_mono_ms > limit)
         session_drop(ing, ing->lru_tail);
+    for (int k = ing->nconns - 1; k >= 0; k--)
+        if (now_mono - ing->conns[k]->last_mono_ms > limit) {
+            log_limited(&ing->lim_sock, LOG_INFO, "ingest",
+                        "closing an IPFIX/TCP connection silent for %d s",
+                        ing->cfg.session_timeout_s);
+            conn_close(ing, k);
+        }
 }
 
 /* ---- datagrams ----------------------------------------------------------------- */
@@ -408,6 +426,7 @@ static void tcp_accept(ingest_t *ing)
         ts->rcap = TCP_BUF;
         ts->rbuf = xmalloc(ts->rcap);
         ts->fbuf = decoder_fbuf_new(&ing->dec);
+        ts->last_mono_ms = time_mono_ms();
         ing->conns[ing->nconns++] = ts;
         STAT_ADD(ing->totals.tcp_accepted, 1);
         char a[IPADDR_STRLEN];
@@ -427,6 +446,7 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
         if (n < 0)
             return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
         ts->rlen += (uint32_t)n;
+        ts->last_mono_ms = time_mono_ms();
         ing->dec.received_ms = time_now_ms();
         uint32_t off = 0;
         while (ts->rlen - off >= 4) {
@@ -480,7 +500,7 @@ static void *ingest_main(void *arg)
             pfd[n++] = (struct pollfd){ing->conns[k]->fd, POLLIN, 0};
 
         int64_t now = time_mono_ms();
-        int timeout = 1000;
+        int timeout = 500;
         if (ing->sink.cur && ing->sink.cur->n) {
             int64_t left = ing->sink.cur_since_ms + ing->cfg.flush_ms - now;
             timeout = left < 0 ? 0 : (int)left;
@@ -515,7 +535,10 @@ static void *ingest_main(void *arg)
         }
         now = time_mono_ms();
         flush_if_old(ing, now, 0);
-        if (now - ing->last_sweep_ms >= SWEEP_MS) {
+        int64_t every = (int64_t)ing->cfg.session_timeout_s * 500;
+        if (every > SWEEP_MS)
+            every = SWEEP_MS;
+        if (now - ing->last_sweep_ms >= every) {
             ing->last_sweep_ms = now;
             sweep(ing, now);
         }

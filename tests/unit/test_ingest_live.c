@@ -510,6 +510,37 @@ static void test_tcp(void)
     live_stop(&L);
 }
 
+/* A TCP peer that goes silent mid-message is disconnected after the
+ * session timeout instead of holding its connection for ever. */
+static void test_tcp_idle_closed(void)
+{
+    bqueue_t q;
+    bqueue_init(&q, 4);
+    ingest_config_t cfg = INGEST_CONFIG_INIT;
+    cfg.bind_addr = "127.0.0.1";
+    cfg.ipfix_udp_port = -1;
+    cfg.ipfix_tcp_port = 0;
+    cfg.netflow_port = -1;
+    cfg.session_timeout_s = 1;
+    cfg.out = &q;
+    diag_t err = {0};
+    ingest_t *ing = ingest_start(&cfg, &err);
+    CHECK(ing != NULL);
+    if (!ing)
+        return;
+    int s = sock_to(AF_INET, SOCK_STREAM, ingest_port(ing, INGEST_IPFIX_TCP));
+    send(s, "\x00\x0a\x01\x00", 4, 0); /* a 256-byte message, never sent */
+    struct timeval tv = {5, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    int64_t t0 = time_mono_ms();
+    CHECK_INT(recv(s, &c, 1, 0), 0);
+    CHECK(time_mono_ms() - t0 < 4500);
+    close(s);
+    ingest_stop(ing);
+    bqueue_destroy(&q);
+}
+
 static void test_port_taken(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM, 0);
@@ -680,6 +711,7 @@ int main(void)
     RUN(test_netflow_v5);
     RUN(test_netflow_v9);
     RUN(test_tcp);
+    RUN(test_tcp_idle_closed);
     RUN(test_port_taken);
     RUN(test_queue_full_counts_drops);
     RUN(test_partial_batch_flushed);
