@@ -301,7 +301,6 @@ void decoder_init(decoder_t *d, sink_t *sink, stats_table_t *stats)
     fbInfoModelAddElementArray(d->model, model_fixes);
     d->sink = sink;
     d->stats = stats;
-    d->v9_uptime_ms = -1;
 }
 
 void decoder_destroy(decoder_t *d)
@@ -382,7 +381,6 @@ static void options_record(decoder_t *d, const tinfo_t *ti,
                            const fixrec_t *r)
 {
     tdomain_t *dom = d->dom;
-    d->options++;
     if (!dom)
         return;
     if (ti->has_sysinit && r->sys_init_ms)
@@ -438,8 +436,6 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     int64_t start = rec_time(d, r, ti->tstart, 0, base);
     int64_t end = rec_time(d, r, ti->tend, 1, base);
     if (start == INT64_MIN && end == INT64_MIN) {
-        if (ti->tstart == TT_UPTIME || ti->tend == TT_UPTIME)
-            d->time_unknown++;
         start = end = d->export_ms;
     } else if (end == INT64_MIN) {
         end = ti->has_dur ? start + r->dur_ms : start;

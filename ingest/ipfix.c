@@ -311,7 +311,7 @@ bad:
 int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
 {
     uint32_t domain = len >= 16 ? rd32(msg + 12) : 0;
-    tdomain_t *dom = tsession_domain(d, ts, domain, INGEST_PROTO_IPFIX);
+    tdomain_t *dom = tsession_domain(d, ts, domain);
     stats_entry_t *st =
         dom ? dom->st : stats_get(d->stats, &ts->exporter, domain);
     stats_touch(st, INGEST_PROTO_IPFIX, d->received_ms);
