@@ -340,11 +340,19 @@ static int64_t ntp_ms(uint64_t ntp)
 
 #define UPTIME_WRAP 4294967296LL
 
+/* Millisecond values from the wire, bounded so that the arithmetic on
+ * them cannot overflow whatever a broken exporter sends (2^53 ms is past
+ * the year 285000). */
+static inline int64_t wire_ms(uint64_t v)
+{
+    return v < (1ULL << 53) ? (int64_t)v : 0;
+}
+
 static int64_t rec_time(decoder_t *d, const fixrec_t *r, int form, int end,
                         int64_t base)
 {
     switch (form) {
-    case TT_MS: return (int64_t)(end ? r->end_ms : r->start_ms);
+    case TT_MS: return wire_ms(end ? r->end_ms : r->start_ms);
     case TT_US: return ntp_ms(end ? r->end_us : r->start_us);
     case TT_NS: return ntp_ms(end ? r->end_ns : r->start_ns);
     case TT_S: return (int64_t)(end ? r->end_s : r->start_s) * 1000;
@@ -384,7 +392,7 @@ static void options_record(decoder_t *d, const tinfo_t *ti,
     if (!dom)
         return;
     if (ti->has_sysinit && r->sys_init_ms)
-        dom->sys_init_ms = (int64_t)r->sys_init_ms;
+        dom->sys_init_ms = wire_ms(r->sys_init_ms);
     int64_t s = sampling_of(r);
     if (!ti->sampling || s <= 0)
         return;
@@ -431,7 +439,7 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
 
     /* times */
     int64_t base = ti->has_sysinit && r->sys_init_ms
-                       ? (int64_t)r->sys_init_ms
+                       ? wire_ms(r->sys_init_ms)
                        : (dom ? dom->sys_init_ms : 0);
     int64_t start = rec_time(d, r, ti->tstart, 0, base);
     int64_t end = rec_time(d, r, ti->tend, 1, base);

@@ -68,6 +68,7 @@ struct ingest {
     uint8_t        *bufs;
 
     int64_t         last_sweep_ms;
+    int64_t         pool_retry_ms;   /* pool empty: next look */
     ingest_totals_t totals;          /* updated with atomics */
     log_limit_t     lim_drop, lim_sock;
 };
@@ -134,13 +135,17 @@ static int live_refill(sink_t *s)
             return 0;
         handoff(ing, s->cur);
         s->cur = NULL;
-    } else if (s->dropped & 255) {
-        /* Pool empty a moment ago: do not hammer its lock per record. */
-        return -1;
+    } else {
+        /* The pool was empty: look again at most every millisecond, not
+         * for every record. */
+        if (time_mono_ms() < ing->pool_retry_ms)
+            return -1;
     }
     s->cur = bqueue_pop(&ing->free_q, 0);
-    if (!s->cur)
+    if (!s->cur) {
+        ing->pool_retry_ms = time_mono_ms() + 1;
         return -1;
+    }
     flow_batch_reset(s->cur);
     s->cur_since_ms = time_mono_ms();
     return 0;
@@ -306,10 +311,8 @@ static void on_ipfix_datagram(ingest_t *ing, const struct sockaddr *sa,
     uint16_t port;
     ipaddr_t ip = sockaddr_to_ip(sa, &port);
     if (len < 16 || rd16(p) != 10 || rd16(p + 2) != len) {
-        /* the domain is only worth reading from a plausible header */
-        count_bad(ing, &ip,
-                  len >= 16 && rd16(p) == 10 ? rd32(p + 12) : 0,
-                  INGEST_PROTO_IPFIX,
+        /* counted on domain 0: garbage must not make stats rows */
+        count_bad(ing, &ip, 0, INGEST_PROTO_IPFIX,
                   len < 16 ? "truncated IPFIX datagram"
                   : rd16(p) != 10 ? "datagram of unknown version"
                                   : "IPFIX datagram of the wrong length",
@@ -318,7 +321,7 @@ static void on_ipfix_datagram(ingest_t *ing, const struct sockaddr *sa,
     }
     tsession_t *ts = session_get(ing, TS_IPFIX_UDP, &ip, port, now_mono);
     if (!ts) {
-        count_bad(ing, &ip, rd32(p + 12), INGEST_PROTO_IPFIX,
+        count_bad(ing, &ip, 0, INGEST_PROTO_IPFIX,
                   "IPFIX (session table full)", len);
         return;
     }
@@ -454,11 +457,7 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
             uint16_t mlen = rd16(m + 2);
             if (rd16(m) != 10 || mlen < 16) {
                 /* A stream cannot resynchronise after a bad header. */
-                count_bad(ing, &ts->exporter,
-                          ts->rlen - off >= 16 && rd16(m) == 10
-                              ? rd32(m + 12)
-                              : 0,
-                          INGEST_PROTO_IPFIX,
+                count_bad(ing, &ts->exporter, 0, INGEST_PROTO_IPFIX,
                           "IPFIX/TCP stream with a bad message header",
                           ts->rlen - off);
                 return -1;

@@ -312,8 +312,7 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
 {
     uint32_t domain = len >= 16 ? rd32(msg + 12) : 0;
     tdomain_t *dom = tsession_domain(d, ts, domain);
-    stats_entry_t *st =
-        dom ? dom->st : stats_get(d->stats, &ts->exporter, domain);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
     stats_touch(st, INGEST_PROTO_IPFIX, d->received_ms);
     if (!dom) {
         STAT_ADD(st->decode_errors, 1);

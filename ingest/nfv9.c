@@ -299,8 +299,7 @@ int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
     decoder_t *d = v->dec;
     uint32_t source = len >= V9_HDR ? rd32(msg + 16) : 0;
     tdomain_t *dom = tsession_domain(d, ts, source);
-    stats_entry_t *st =
-        dom ? dom->st : stats_get(d->stats, &ts->exporter, source);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
     stats_touch(st, INGEST_PROTO_V9, d->received_ms);
     v9pending_t *pend = v->pend;
     int npend = 0;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DOMAINS_PER_SESSION 256
+#define DOMAINS_PER_SESSION 64
 #define TEMPLATES_PER_DOMAIN 4096
 
 tdomain_t *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain)

