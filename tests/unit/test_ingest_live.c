@@ -263,8 +263,7 @@ static void test_bad_datagrams_and_flood(void)
             }
             send(bad, junk, len, 0);
         }
-        if (k % 10 == 9)
-            usleep(2000);
+        usleep(2000); /* bursts that fit an unprivileged socket buffer */
     }
     CHECK_INT(collect(&L, 1000, 5000), 1000);
     settle(&L);
@@ -594,8 +593,8 @@ static void test_queue_full_counts_drops(void)
         ipfix_msg(&m, seq, 3, k == 0, per, (uint32_t)k);
         seq += per;
         sendm(s, &m);
-        if (k % 50 == 49)
-            usleep(5000);
+        if (k % 10 == 9)
+            usleep(3000);
     }
     usleep(300000);
     ingest_exporter_stats_t st = find_stats(&L, "127.0.0.1", 3);
