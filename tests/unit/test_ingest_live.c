@@ -377,7 +377,16 @@ static void test_netflow_v9(void)
     }
     int port = ingest_port(L.ing, INGEST_NETFLOW);
     int a = sock_to(AF_INET, SOCK_DGRAM, port);
-    int b = sock_to(AF_INET, SOCK_DGRAM, port);
+    /* the second exporter sends from 127.0.0.2 */
+    int b = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000002);
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(b, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+        connect(b, (struct sockaddr *)&to, sizeof(to)) != 0)
+        perror("127.0.0.2");
     mb_t m;
     /* data before its template: counted, not decoded */
     mb_v9(&m, 100000, 1700000000, 0, 9);
@@ -420,9 +429,11 @@ static void test_netflow_v9(void)
         CHECK_INT(L.got->end[i], boot + 95000);
         if (src == 0x01010101) {
             CHECK_INT(L.got->packets[i], 7);
+            CHECK_STR(ip(&L.got->exporter[i]), "127.0.0.1");
             seen |= 1;
         } else if (src == 0x02020202) {
             CHECK_INT(L.got->packets[i], 8);
+            CHECK_STR(ip(&L.got->exporter[i]), "127.0.0.2");
             seen |= 2;
         } else if (src == 0x03030303) {
             CHECK_INT(L.got->packets[i], 9);
@@ -463,6 +474,7 @@ static void test_netflow_v9(void)
     CHECK_INT(errs, 3);
     CHECK_INT(find_stats(&L, "127.0.0.1", 9).unknown_tmpl, 1);
     CHECK_INT(find_stats(&L, "127.0.0.1", 9).seq_lost_msgs, 0);
+    CHECK_INT(find_stats(&L, "127.0.0.2", 9).records, 1);
     close(a);
     close(b);
     live_stop(&L);
