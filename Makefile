@@ -150,8 +150,8 @@ bench-ingest: deps
 	    --sources 100000 --seed 1 --summary
 	./$(B)/bench/bench_ingest_file /tmp/flowsql-bench.ipfix 3
 	rm -f /tmp/flowsql-bench.ipfix
-	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows 10000000 \
-	    --sources 100000 --rates 500000,1000000,1250000,1500000,2000000
+	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows $(INGEST_FLOWS) \
+	    --sources 100000 --rates 1000000,2000000,2500000,3000000,3500000,4000000
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard util/*.c parser/*.c engine/*.c) $(GEN_SRC)

@@ -543,6 +543,7 @@ static void *ingest_main(void *arg)
         }
     }
     free(pfd);
+    ipfix_thread_done();
     return NULL;
 }
 

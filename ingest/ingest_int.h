@@ -207,6 +207,10 @@ uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
  * message was rejected as malformed. */
 int  ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len);
 
+/* Free what ipfix_message keeps per thread (call when a thread is done
+ * decoding). */
+void ipfix_thread_done(void);
+
 /* Structural check of an IPFIX message and of its sets against the
  * template mirror; on success the mirror is updated and *records holds the
  * number of data records (flow + options) it carries. If libfixbuf must
