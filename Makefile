@@ -4,6 +4,7 @@
 #   make test    install missing packages, build twice (plain and with
 #                ASan/UBSan), run every test; ends with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
+#   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
 #   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
@@ -19,7 +20,8 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
-             python3-scapy kcat default-jre-headless maven iproute2 procps
+             python3 python3-scapy kcat default-jre-headless maven iproute2 \
+             procps
 
 VERSION  := 0.1.0
 OPT      ?= -O2
@@ -54,7 +56,8 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
 
 .SECONDARY:
-.PHONY: all run test unit check deps deps-test servers bench fuzz clean
+.PHONY: all run test unit check deps deps-test servers bench bench-ingest \
+        fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -154,6 +157,18 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
 bench: deps
 	$(MAKE) -j2 all $(B)/bench/bench_engine
 	./$(B)/bench/bench_engine
+
+# Ingest: decode throughput from an IPFIX file and the loss-free UDP rate
+# on loopback (docs/PERFORMANCE.md, "Ingest"). INGEST_FLOWS sets the size.
+INGEST_FLOWS ?= 20000000
+bench-ingest: deps
+	$(MAKE) -j2 all $(B)/bench/bench_ingest_file $(B)/bench/bench_ingest_udp
+	./$(B)/flowgen --file /tmp/flowsql-bench.ipfix --flows $(INGEST_FLOWS) \
+	    --sources 100000 --seed 1 --summary
+	./$(B)/bench/bench_ingest_file /tmp/flowsql-bench.ipfix 3
+	rm -f /tmp/flowsql-bench.ipfix
+	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows $(INGEST_FLOWS) \
+	    --sources 100000 --rates 1000000,2000000,2500000,3000000,3500000,4000000
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)

@@ -301,7 +301,6 @@ void decoder_init(decoder_t *d, sink_t *sink, stats_table_t *stats)
     fbInfoModelAddElementArray(d->model, model_fixes);
     d->sink = sink;
     d->stats = stats;
-    d->v9_uptime_ms = -1;
 }
 
 void decoder_destroy(decoder_t *d)
@@ -341,11 +340,19 @@ static int64_t ntp_ms(uint64_t ntp)
 
 #define UPTIME_WRAP 4294967296LL
 
+/* Millisecond values from the wire, bounded so that the arithmetic on
+ * them cannot overflow whatever a broken exporter sends (2^53 ms is past
+ * the year 285000). */
+static inline int64_t wire_ms(uint64_t v)
+{
+    return v < (1ULL << 53) ? (int64_t)v : 0;
+}
+
 static int64_t rec_time(decoder_t *d, const fixrec_t *r, int form, int end,
                         int64_t base)
 {
     switch (form) {
-    case TT_MS: return (int64_t)(end ? r->end_ms : r->start_ms);
+    case TT_MS: return wire_ms(end ? r->end_ms : r->start_ms);
     case TT_US: return ntp_ms(end ? r->end_us : r->start_us);
     case TT_NS: return ntp_ms(end ? r->end_ns : r->start_ns);
     case TT_S: return (int64_t)(end ? r->end_s : r->start_s) * 1000;
@@ -382,11 +389,10 @@ static void options_record(decoder_t *d, const tinfo_t *ti,
                            const fixrec_t *r)
 {
     tdomain_t *dom = d->dom;
-    d->options++;
     if (!dom)
         return;
     if (ti->has_sysinit && r->sys_init_ms)
-        dom->sys_init_ms = (int64_t)r->sys_init_ms;
+        dom->sys_init_ms = wire_ms(r->sys_init_ms);
     int64_t s = sampling_of(r);
     if (!ti->sampling || s <= 0)
         return;
@@ -433,13 +439,11 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
 
     /* times */
     int64_t base = ti->has_sysinit && r->sys_init_ms
-                       ? (int64_t)r->sys_init_ms
+                       ? wire_ms(r->sys_init_ms)
                        : (dom ? dom->sys_init_ms : 0);
     int64_t start = rec_time(d, r, ti->tstart, 0, base);
     int64_t end = rec_time(d, r, ti->tend, 1, base);
     if (start == INT64_MIN && end == INT64_MIN) {
-        if (ti->tstart == TT_UPTIME || ti->tend == TT_UPTIME)
-            d->time_unknown++;
         start = end = d->export_ms;
     } else if (end == INT64_MIN) {
         end = ti->has_dur ? start + r->dur_ms : start;
@@ -486,8 +490,18 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     const ipaddr_t *exporter = &d->ts->exporter;
     int64_t domain = dom ? dom->domain : 0;
 
-    int i = sink_slot(s);
-    if (i < 0 && dom)
+    /* RFC 5103 biflow: each direction that carried anything is a record
+     * of its own (the reverse one with the endpoints swapped). */
+    int64_t roctets = 0, rpackets = 0;
+    if (ti->biflow) {
+        roctets = ti->rev_octets == 1 ? (int64_t)r->rev_octets
+                                      : (int64_t)r->rev_octets_total;
+        rpackets = ti->rev_packets == 1 ? (int64_t)r->rev_packets
+                                        : (int64_t)r->rev_packets_total;
+    }
+    int forward = !ti->biflow || octets || packets || (!roctets && !rpackets);
+    int i = forward ? sink_slot(s) : -2;
+    if (i == -1 && dom)
         STAT_ADD(dom->st->queue_drops, 1);
     if (i >= 0) {
         flow_batch_t *b = s->cur;
@@ -517,16 +531,7 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
         b->domain[i] = domain;
         d->records++;
     }
-    if (!ti->biflow)
-        return;
-
-    /* RFC 5103 biflow: the reverse direction is a record of its own, with
-     * the endpoints swapped, when it carried anything. */
-    int64_t roctets = ti->rev_octets == 1 ? (int64_t)r->rev_octets
-                                          : (int64_t)r->rev_octets_total;
-    int64_t rpackets = ti->rev_packets == 1 ? (int64_t)r->rev_packets
-                                            : (int64_t)r->rev_packets_total;
-    if (roctets == 0 && rpackets == 0)
+    if (!ti->biflow || (roctets == 0 && rpackets == 0))
         return;
     i = sink_slot(s);
     if (i < 0) {

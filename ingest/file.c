@@ -119,6 +119,7 @@ out:
         free(rows);
     }
     free(buf);
+    ipfix_thread_done();
     tsession_free_state(&ts);
     decoder_destroy(&d);
     stats_destroy(&stats);

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,6 +68,7 @@ struct ingest {
     uint8_t        *bufs;
 
     int64_t         last_sweep_ms;
+    int64_t         pool_retry_ms;   /* pool empty: next look */
     ingest_totals_t totals;          /* updated with atomics */
     log_limit_t     lim_drop, lim_sock;
 };
@@ -133,13 +135,17 @@ static int live_refill(sink_t *s)
             return 0;
         handoff(ing, s->cur);
         s->cur = NULL;
-    } else if (s->dropped & 255) {
-        /* Pool empty a moment ago: do not hammer its lock per record. */
-        return -1;
+    } else {
+        /* The pool was empty: look again at most every millisecond, not
+         * for every record. */
+        if (time_mono_ms() < ing->pool_retry_ms)
+            return -1;
     }
     s->cur = bqueue_pop(&ing->free_q, 0);
-    if (!s->cur)
+    if (!s->cur) {
+        ing->pool_retry_ms = time_mono_ms() + 1;
         return -1;
+    }
     flow_batch_reset(s->cur);
     s->cur_since_ms = time_mono_ms();
     return 0;
@@ -148,7 +154,13 @@ static int live_refill(sink_t *s)
 static void flush_if_old(ingest_t *ing, int64_t now_mono, int force)
 {
     sink_t *s = &ing->sink;
-    if (!s->cur || s->cur->n == 0)
+    if (!s->cur) { /* the pool ran dry: see if the consumer gave some back */
+        s->cur = bqueue_pop(&ing->free_q, 0);
+        if (s->cur)
+            flow_batch_reset(s->cur);
+        return;
+    }
+    if (s->cur->n == 0)
         return;
     if (!force && now_mono - s->cur_since_ms < ing->cfg.flush_ms)
         return;
@@ -260,11 +272,23 @@ static tsession_t *session_get(ingest_t *ing, int kind, const ipaddr_t *ip,
     return ts;
 }
 
+static void conn_close(ingest_t *ing, int k);
+
+/* Forget UDP sessions and close TCP connections silent for longer than
+ * session_timeout_s (a TCP peer that stops mid-message would otherwise
+ * hold its connection forever). */
 static void sweep(ingest_t *ing, int64_t now_mono)
 {
     int64_t limit = (int64_t)ing->cfg.session_timeout_s * 1000;
     while (ing->lru_tail && now_mono - ing->lru_tail->last_mono_ms > limit)
         session_drop(ing, ing->lru_tail);
+    for (int k = ing->nconns - 1; k >= 0; k--)
+        if (now_mono - ing->conns[k]->last_mono_ms > limit) {
+            log_limited(&ing->lim_sock, LOG_INFO, "ingest",
+                        "closing an IPFIX/TCP connection silent for %d s",
+                        ing->cfg.session_timeout_s);
+            conn_close(ing, k);
+        }
 }
 
 /* ---- datagrams ----------------------------------------------------------------- */
@@ -287,10 +311,8 @@ static void on_ipfix_datagram(ingest_t *ing, const struct sockaddr *sa,
     uint16_t port;
     ipaddr_t ip = sockaddr_to_ip(sa, &port);
     if (len < 16 || rd16(p) != 10 || rd16(p + 2) != len) {
-        /* the domain is only worth reading from a plausible header */
-        count_bad(ing, &ip,
-                  len >= 16 && rd16(p) == 10 ? rd32(p + 12) : 0,
-                  INGEST_PROTO_IPFIX,
+        /* counted on domain 0: garbage must not make stats rows */
+        count_bad(ing, &ip, 0, INGEST_PROTO_IPFIX,
                   len < 16 ? "truncated IPFIX datagram"
                   : rd16(p) != 10 ? "datagram of unknown version"
                                   : "IPFIX datagram of the wrong length",
@@ -299,7 +321,7 @@ static void on_ipfix_datagram(ingest_t *ing, const struct sockaddr *sa,
     }
     tsession_t *ts = session_get(ing, TS_IPFIX_UDP, &ip, port, now_mono);
     if (!ts) {
-        count_bad(ing, &ip, rd32(p + 12), INGEST_PROTO_IPFIX,
+        count_bad(ing, &ip, 0, INGEST_PROTO_IPFIX,
                   "IPFIX (session table full)", len);
         return;
     }
@@ -407,6 +429,7 @@ static void tcp_accept(ingest_t *ing)
         ts->rcap = TCP_BUF;
         ts->rbuf = xmalloc(ts->rcap);
         ts->fbuf = decoder_fbuf_new(&ing->dec);
+        ts->last_mono_ms = time_mono_ms();
         ing->conns[ing->nconns++] = ts;
         STAT_ADD(ing->totals.tcp_accepted, 1);
         char a[IPADDR_STRLEN];
@@ -426,6 +449,7 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
         if (n < 0)
             return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
         ts->rlen += (uint32_t)n;
+        ts->last_mono_ms = time_mono_ms();
         ing->dec.received_ms = time_now_ms();
         uint32_t off = 0;
         while (ts->rlen - off >= 4) {
@@ -433,11 +457,7 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
             uint16_t mlen = rd16(m + 2);
             if (rd16(m) != 10 || mlen < 16) {
                 /* A stream cannot resynchronise after a bad header. */
-                count_bad(ing, &ts->exporter,
-                          ts->rlen - off >= 16 && rd16(m) == 10
-                              ? rd32(m + 12)
-                              : 0,
-                          INGEST_PROTO_IPFIX,
+                count_bad(ing, &ts->exporter, 0, INGEST_PROTO_IPFIX,
                           "IPFIX/TCP stream with a bad message header",
                           ts->rlen - off);
                 return -1;
@@ -479,7 +499,7 @@ static void *ingest_main(void *arg)
             pfd[n++] = (struct pollfd){ing->conns[k]->fd, POLLIN, 0};
 
         int64_t now = time_mono_ms();
-        int timeout = 1000;
+        int timeout = 500;
         if (ing->sink.cur && ing->sink.cur->n) {
             int64_t left = ing->sink.cur_since_ms + ing->cfg.flush_ms - now;
             timeout = left < 0 ? 0 : (int)left;
@@ -514,12 +534,16 @@ static void *ingest_main(void *arg)
         }
         now = time_mono_ms();
         flush_if_old(ing, now, 0);
-        if (now - ing->last_sweep_ms >= SWEEP_MS) {
+        int64_t every = (int64_t)ing->cfg.session_timeout_s * 500;
+        if (every > SWEEP_MS)
+            every = SWEEP_MS;
+        if (now - ing->last_sweep_ms >= every) {
             ing->last_sweep_ms = now;
             sweep(ing, now);
         }
     }
     free(pfd);
+    ipfix_thread_done();
     return NULL;
 }
 
@@ -665,6 +689,13 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
     ing->wake[0] = ing->wake[1] = -1;
     ing->ports[0] = ing->ports[1] = ing->ports[2] = -1;
 
+    /* a socket per TCP connection and per NetFlow v9 exporter (the relay
+     * to libfixbuf): use the file limit we are allowed */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     decoder_route_glib_logs();
     stats_init(&ing->stats, (size_t)c->max_exporters);
     bqueue_init(&ing->free_q, (size_t)c->pool_batches);

@@ -64,13 +64,14 @@ typedef struct ingest_config {
     int pool_batches;         /* batches in the pool (default 64) */
     int flush_ms;             /* partial batch age limit (default 50, max 100) */
     int max_exporters;        /* stats entries before overflow (default 4096) */
-    int max_sessions;         /* transport sessions kept (default 4096) */
+    int max_sessions;         /* UDP transport sessions kept (default 1024;
+                                 each costs about 70 KB of libfixbuf state) */
     int session_timeout_s;    /* idle UDP sessions forgotten (default 1800) */
     int max_tcp_conns;        /* concurrent IPFIX/TCP connections (default 256) */
 } ingest_config_t;
 
 #define INGEST_CONFIG_INIT                                              \
-    { "0.0.0.0", 4739, 4739, 2055, 32 << 20, NULL, 64, 50, 4096, 4096,  \
+    { "0.0.0.0", 4739, 4739, 2055, 32 << 20, NULL, 64, 50, 4096, 1024,  \
       1800, 256 }
 
 /* Bind every enabled socket and start the receive thread. On failure

@@ -168,13 +168,9 @@ typedef struct decoder {
     tdomain_t     *dom;
     int64_t        received_ms;    /* wall clock at arrival */
     int64_t        export_ms;      /* header export time */
-    int64_t        v9_uptime_ms;   /* v9 header uptime, -1 if none */
     int            replay;         /* FILE: received = export time */
-    /* totals */
     uint64_t       records;        /* flow records written (biflow = 2) */
-    uint64_t       options;        /* options records read */
-    uint64_t       time_unknown;   /* uptime-based times without a base */
-    log_limit_t    lim_decode, lim_fixbuf, lim_seq, lim_tmpl;
+    log_limit_t    lim_decode, lim_fixbuf, lim_tmpl;
     uint8_t        scratch[65536];  /* the cleaned message */
 } decoder_t;
 
@@ -192,8 +188,7 @@ uint64_t    decoder_drain(decoder_t *d, fBuf_t *fbuf, uint16_t *int_tid);
 void        decoder_route_glib_logs(void);
 
 /* session.c */
-tdomain_t  *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain,
-                            int proto);
+tdomain_t  *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain);
 void        tsession_free_state(tsession_t *ts);
 int         tdomain_tmpl_count(const tdomain_t *dom);
 vtmpl_t    *tdomain_tmpl_find(tdomain_t *dom, uint16_t tid);
@@ -211,6 +206,10 @@ uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
  * have fbuf). Counts into the domain's stats. Returns 0, or -1 if the
  * message was rejected as malformed. */
 int  ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len);
+
+/* Free what ipfix_message keeps per thread (call when a thread is done
+ * decoding). */
+void ipfix_thread_done(void);
 
 /* Structural check of an IPFIX message and of its sets against the
  * template mirror; on success the mirror is updated and *records holds the

@@ -33,12 +33,20 @@ typedef struct check {
     const char *why;
 } check_t;
 
+/* One pending array per thread, made when a first template set shows up
+ * (most messages carry none): no allocation per message. */
+static __thread pending_t *pending_store;
+
+void ipfix_thread_done(void)
+{
+    free(pending_store);
+    pending_store = NULL;
+}
+
 static void pending_free(check_t *c)
 {
     for (int i = 0; i < c->n; i++)
         free(c->p[i].t.lens);
-    free(c->p);
-    c->p = NULL;
     c->n = 0;
 }
 
@@ -210,7 +218,9 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
     if (rd16(msg + 2) != len)
         return (*why = "message length does not match its header"), -1;
 
-    c.p = xcalloc(MAX_PENDING, sizeof(pending_t));
+    if (!pending_store)
+        pending_store = xcalloc(MAX_PENDING, sizeof(pending_t));
+    c.p = pending_store;
     /* out is only written once something must go (a withdrawal, a data
      * set without template): until then the message stands as it is */
     uint8_t *o = NULL;
@@ -311,9 +321,8 @@ bad:
 int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
 {
     uint32_t domain = len >= 16 ? rd32(msg + 12) : 0;
-    tdomain_t *dom = tsession_domain(d, ts, domain, INGEST_PROTO_IPFIX);
-    stats_entry_t *st =
-        dom ? dom->st : stats_get(d->stats, &ts->exporter, domain);
+    tdomain_t *dom = tsession_domain(d, ts, domain);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
     stats_touch(st, INGEST_PROTO_IPFIX, d->received_ms);
     if (!dom) {
         STAT_ADD(st->decode_errors, 1);

@@ -15,9 +15,8 @@ int nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
                  size_t len)
 {
     uint32_t domain = len >= V5_HDR ? (uint32_t)msg[20] << 8 | msg[21] : 0;
-    tdomain_t *dom = tsession_domain(d, ts, domain, INGEST_PROTO_V5);
-    stats_entry_t *st =
-        dom ? dom->st : stats_get(d->stats, &ts->exporter, domain);
+    tdomain_t *dom = tsession_domain(d, ts, domain);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
     stats_touch(st, INGEST_PROTO_V5, d->received_ms);
     const char *why = NULL;
     uint16_t count = len >= 4 ? rd16(msg + 2) : 0;

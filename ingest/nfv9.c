@@ -46,7 +46,6 @@
 typedef struct relayed {
     uint16_t port;              /* relay socket's port */
     int64_t  received_ms;
-    int64_t  uptime_ms;
 } relayed_t;
 
 typedef struct v9pending {
@@ -299,9 +298,8 @@ int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
 {
     decoder_t *d = v->dec;
     uint32_t source = len >= V9_HDR ? rd32(msg + 16) : 0;
-    tdomain_t *dom = tsession_domain(d, ts, source, INGEST_PROTO_V9);
-    stats_entry_t *st =
-        dom ? dom->st : stats_get(d->stats, &ts->exporter, source);
+    tdomain_t *dom = tsession_domain(d, ts, source);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
     stats_touch(st, INGEST_PROTO_V9, d->received_ms);
     v9pending_t *pend = v->pend;
     int npend = 0;
@@ -396,8 +394,7 @@ int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
                     "NetFlow v9 relay: %s", strerror(errno));
         return 0;
     }
-    v->ring[v->tail++ % RING] = (relayed_t){ts->relay_port, d->received_ms,
-                                            rd32(msg + 4)};
+    v->ring[v->tail++ % RING] = (relayed_t){ts->relay_port, d->received_ms};
     /* libfixbuf's socket has it now (loopback delivers at once); decode
      * without waiting for the next poll. */
     nfv9_drain(v);
@@ -462,11 +459,10 @@ void nfv9_drain(nfv9_t *v)
         tsession_t *ts = port ? v->by_port[port] : NULL;
         uint32_t domain = fbSessionGetDomain(fBufGetSession(v->fbuf));
         d->ts = ts;
-        d->dom = ts ? tsession_domain(d, ts, domain, INGEST_PROTO_V9) : NULL;
+        d->dom = ts ? tsession_domain(d, ts, domain) : NULL;
         if (!d->dom)
             d->ts = NULL;
         d->received_ms = r.port ? r.received_ms : time_now_ms();
-        d->v9_uptime_ms = r.port ? r.uptime_ms : -1;
         d->export_ms = (int64_t)fBufGetExportTime(v->fbuf) * 1000;
         /* each peer has its own cloned session in the buffer: the
          * internal template set for the last one means nothing here */
@@ -474,7 +470,6 @@ void nfv9_drain(nfv9_t *v)
         uint64_t flows = decoder_drain(d, v->fbuf, &int_tid);
         if (d->dom)
             STAT_ADD(d->dom->st->records, flows);
-        d->v9_uptime_ms = -1;
     }
     d->received_ms = saved_received;
 }

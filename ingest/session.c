@@ -8,11 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DOMAINS_PER_SESSION 256
+#define DOMAINS_PER_SESSION 64
 #define TEMPLATES_PER_DOMAIN 4096
 
-tdomain_t *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain,
-                           int proto)
+tdomain_t *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain)
 {
     int n = 0;
     for (tdomain_t *dom = ts->domains; dom; dom = dom->next, n++)
@@ -23,7 +22,6 @@ tdomain_t *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain,
     tdomain_t *dom = xcalloc(1, sizeof(*dom));
     dom->domain = domain;
     dom->st = stats_get(d->stats, &ts->exporter, domain);
-    (void)proto;
     dom->next = ts->domains;
     ts->domains = dom;
     return dom;

@@ -22,7 +22,8 @@
  *   --expect N             stop as soon as N records arrived
  *   --records              print every record instead of the aggregate
  *   --stats                print per-exporter counters to stderr
- * Output (aggregate): "srcip flows packets bytes", sorted by address.
+ * Output (aggregate): "srcip flows packets bytes first last", sorted by
+ * address (first: earliest start, last: latest end, ms since the epoch).
  * Output (--records): tab-separated, see print_record().
  */
 #include "ingest/ingest.h"
@@ -39,7 +40,7 @@
 
 typedef struct agg {
     ipaddr_t ip;
-    int64_t  flows, packets, bytes;
+    int64_t  flows, packets, bytes, first, last;
     int      used;
 } agg_t;
 
@@ -115,6 +116,10 @@ static void consume(const flow_batch_t *b)
             continue;
         }
         agg_t *a = agg_get(&b->srcip[i]);
+        if (!a->flows || b->start[i] < a->first)
+            a->first = b->start[i];
+        if (!a->flows || b->end[i] > a->last)
+            a->last = b->end[i];
         a->flows++;
         a->packets += b->packets[i];
         a->bytes += b->bytes[i];
@@ -143,9 +148,11 @@ static void print_agg(void)
     qsort(rows, n, sizeof(agg_t), cmp_agg);
     for (size_t i = 0; i < n; i++) {
         char s[IPADDR_STRLEN];
-        printf("%s %lld %lld %lld\n", ipaddr_format(&rows[i].ip, s, sizeof(s)),
+        printf("%s %lld %lld %lld %lld %lld\n",
+               ipaddr_format(&rows[i].ip, s, sizeof(s)),
                (long long)rows[i].flows, (long long)rows[i].packets,
-               (long long)rows[i].bytes);
+               (long long)rows[i].bytes, (long long)rows[i].first,
+               (long long)rows[i].last);
     }
     free(rows);
 }

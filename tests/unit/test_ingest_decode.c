@@ -299,15 +299,23 @@ static void test_biflow(void)
     mb_u16(&m, 53); mb_u16(&m, 53); mb_u8(&m, 17);
     mb_u32(&m, 60); mb_u32(&m, 1); mb_u8(&m, 0);
     mb_u32(&m, 0); mb_u32(&m, 0); mb_u8(&m, 0);
+    /* reverse direction only: no forward record */
+    mb_u32(&m, 0x0a000005); mb_u32(&m, 0x0a000006);
+    mb_u16(&m, 1234); mb_u16(&m, 161); mb_u8(&m, 17);
+    mb_u32(&m, 0); mb_u32(&m, 0); mb_u8(&m, 0);
+    mb_u32(&m, 500); mb_u32(&m, 5); mb_u8(&m, 0);
     mb_end_set(&m);
     mb_end(&m);
     file_add(&m);
     ingest_file_result_t res;
     CHECK_INT(file_decode(&res), 0);
-    CHECK_INT(res.records, 3);
-    CHECK_INT(got->n, 3);
-    if (got->n != 3)
+    CHECK_INT(res.records, 4);
+    CHECK_INT(got->n, 4);
+    if (got->n != 4)
         return;
+    CHECK_STR(ip(&got->srcip[3]), "10.0.0.6");
+    CHECK_INT(got->srcport[3], 161);
+    CHECK_INT(got->bytes[3], 500);
     CHECK_STR(ip(&got->srcip[0]), "10.0.0.1");
     CHECK_INT(got->bytes[0], 300);
     CHECK_INT(got->tcpflags[0], 0x02);
@@ -678,7 +686,7 @@ static void test_not_a_file_of_ipfix(void)
  * always counted. Deterministic (fixed seed). */
 static void test_mutations(void)
 {
-    mb_t base;
+    static mb_t base;
     mb_ipfix(&base, T0, 0, 0);
     mb_set(&base, 2);
     mb_tmpl(&base, 1400, 5, 8ul, 4u, 12ul, 4u, 82ul, 65535u, 2ul, 4u,
@@ -701,10 +709,38 @@ static void test_mutations(void)
     mb_end_set(&base);
     mb_end(&base);
 
+    /* and one with every kind of time and counter in its records */
+    static mb_t timed;
+    mb_ipfix(&timed, T0, 0, 0);
+    mb_set(&timed, 2);
+    mb_tmpl(&timed, 1402, 9, 8ul, 4u, 152ul, 8u, 161ul, 4u, 22ul, 4u,
+            21ul, 4u, 85ul, 8u, 158ul, 4u, MB_PEN(29305, 1), 8u, 34ul, 4u);
+    mb_tmpl(&timed, 1403, 4, 27ul, 16u, 154ul, 8u, 157ul, 8u, 86ul, 8u);
+    mb_end_set(&timed);
+    mb_set(&timed, 1402);
+    for (int i = 0; i < 3; i++) {
+        mb_u32(&timed, 0x0a000001); mb_u64(&timed, 1699999990000ULL);
+        mb_u32(&timed, 500); mb_u32(&timed, 1000); mb_u32(&timed, 2000);
+        mb_u64(&timed, 1234); mb_u32(&timed, 77); mb_u64(&timed, 99);
+        mb_u32(&timed, 10);
+    }
+    mb_end_set(&timed);
+    mb_set(&timed, 1403);
+    uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 9};
+    mb_bytes(&timed, a6, 16);
+    mb_u64(&timed, 0xe8d4a51000000000ULL);
+    mb_u64(&timed, 0xe8d4a51100000000ULL);
+    mb_u64(&timed, 3);
+    mb_end_set(&timed);
+    mb_end(&timed);
+
+    /* FLOWSQL_MUTATIONS=N for a longer run by hand */
+    const char *env = getenv("FLOWSQL_MUTATIONS");
+    int rounds = env ? atoi(env) : 3000;
     uint64_t x = 0x243f6a8885a308d3ULL;
     file_begin();
-    for (int k = 0; k < 3000; k++) {
-        mb_t m = base;
+    for (int k = 0; k < rounds; k++) {
+        mb_t m = (k & 1) ? timed : base;
         int flips = 1 + k % 4;
         for (int f = 0; f < flips; f++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -720,7 +756,7 @@ static void test_mutations(void)
     ingest_file_result_t res;
     CHECK_INT(file_decode(&res), 0);
     CHECK(res.decode_errors > 0);
-    CHECK_INT(res.messages + res.decode_errors, 3000);
+    CHECK_INT(res.messages + res.decode_errors, rounds);
 }
 
 int main(void)

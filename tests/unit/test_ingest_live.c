@@ -263,8 +263,7 @@ static void test_bad_datagrams_and_flood(void)
             }
             send(bad, junk, len, 0);
         }
-        if (k % 10 == 9)
-            usleep(2000);
+        usleep(2000); /* bursts that fit an unprivileged socket buffer */
     }
     CHECK_INT(collect(&L, 1000, 5000), 1000);
     settle(&L);
@@ -378,7 +377,16 @@ static void test_netflow_v9(void)
     }
     int port = ingest_port(L.ing, INGEST_NETFLOW);
     int a = sock_to(AF_INET, SOCK_DGRAM, port);
-    int b = sock_to(AF_INET, SOCK_DGRAM, port);
+    /* the second exporter sends from 127.0.0.2 */
+    int b = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000002);
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(b, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+        connect(b, (struct sockaddr *)&to, sizeof(to)) != 0)
+        perror("127.0.0.2");
     mb_t m;
     /* data before its template: counted, not decoded */
     mb_v9(&m, 100000, 1700000000, 0, 9);
@@ -421,9 +429,11 @@ static void test_netflow_v9(void)
         CHECK_INT(L.got->end[i], boot + 95000);
         if (src == 0x01010101) {
             CHECK_INT(L.got->packets[i], 7);
+            CHECK_STR(ip(&L.got->exporter[i]), "127.0.0.1");
             seen |= 1;
         } else if (src == 0x02020202) {
             CHECK_INT(L.got->packets[i], 8);
+            CHECK_STR(ip(&L.got->exporter[i]), "127.0.0.2");
             seen |= 2;
         } else if (src == 0x03030303) {
             CHECK_INT(L.got->packets[i], 9);
@@ -464,6 +474,7 @@ static void test_netflow_v9(void)
     CHECK_INT(errs, 3);
     CHECK_INT(find_stats(&L, "127.0.0.1", 9).unknown_tmpl, 1);
     CHECK_INT(find_stats(&L, "127.0.0.1", 9).seq_lost_msgs, 0);
+    CHECK_INT(find_stats(&L, "127.0.0.2", 9).records, 1);
     close(a);
     close(b);
     live_stop(&L);
@@ -508,6 +519,37 @@ static void test_tcp(void)
     CHECK_INT(t.tcp_accepted, 1);
     close(s);
     live_stop(&L);
+}
+
+/* A TCP peer that goes silent mid-message is disconnected after the
+ * session timeout instead of holding its connection for ever. */
+static void test_tcp_idle_closed(void)
+{
+    bqueue_t q;
+    bqueue_init(&q, 4);
+    ingest_config_t cfg = INGEST_CONFIG_INIT;
+    cfg.bind_addr = "127.0.0.1";
+    cfg.ipfix_udp_port = -1;
+    cfg.ipfix_tcp_port = 0;
+    cfg.netflow_port = -1;
+    cfg.session_timeout_s = 1;
+    cfg.out = &q;
+    diag_t err = {0};
+    ingest_t *ing = ingest_start(&cfg, &err);
+    CHECK(ing != NULL);
+    if (!ing)
+        return;
+    int s = sock_to(AF_INET, SOCK_STREAM, ingest_port(ing, INGEST_IPFIX_TCP));
+    send(s, "\x00\x0a\x01\x00", 4, 0); /* a 256-byte message, never sent */
+    struct timeval tv = {5, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    int64_t t0 = time_mono_ms();
+    CHECK_INT(recv(s, &c, 1, 0), 0);
+    CHECK(time_mono_ms() - t0 < 4500);
+    close(s);
+    ingest_stop(ing);
+    bqueue_destroy(&q);
 }
 
 static void test_port_taken(void)
@@ -563,8 +605,8 @@ static void test_queue_full_counts_drops(void)
         ipfix_msg(&m, seq, 3, k == 0, per, (uint32_t)k);
         seq += per;
         sendm(s, &m);
-        if (k % 50 == 49)
-            usleep(5000);
+        if (k % 10 == 9)
+            usleep(3000);
     }
     usleep(300000);
     ingest_exporter_stats_t st = find_stats(&L, "127.0.0.1", 3);
@@ -635,8 +677,10 @@ static void test_mutated_datagrams(void)
     v9_data(&v9, 300, 0x01020304, 1, 0);
     mb_end(&v9);
     ipfix_msg(&v10, 0, 1, 1, 3, 1);
+    const char *env = getenv("FLOWSQL_MUTATIONS"); /* longer runs by hand */
+    int rounds = env ? atoi(env) : 3000;
     uint64_t x = 0x9e3779b97f4a7c15ULL;
-    for (int k = 0; k < 3000; k++) {
+    for (int k = 0; k < rounds; k++) {
         mb_t m = (k % 2) ? v9 : v10;
         int flips = 1 + k % 5;
         for (int f = 0; f < flips; f++) {
@@ -649,6 +693,11 @@ static void test_mutated_datagrams(void)
         if (k % 100 == 99)
             usleep(3000);
     }
+    /* what the flood decoded to: consumed, so the pool has room again */
+    flow_batch_t *fb;
+    usleep(100000);
+    while ((fb = bqueue_pop(&L.q, 200)))
+        ingest_batch_release(L.ing, fb);
     /* a clean exporter afterwards */
     int clean = sock_to(AF_INET, SOCK_DGRAM, ingest_port(L.ing, INGEST_IPFIX_UDP));
     ipfix_msg(&v10, 0, 77, 1, 5, 0x0d000000);
@@ -666,6 +715,19 @@ static void test_mutated_datagrams(void)
         ingest_batch_release(L.ing, b);
     }
     CHECK_INT(found, 5);
+    if (found != 5) {
+        ingest_exporter_stats_t st = find_stats(&L, "127.0.0.1", 77);
+        ingest_totals_t t;
+        ingest_get_totals(L.ing, &t);
+        fprintf(stderr, "clean exporter: messages %llu records %llu errors "
+                "%llu drops %llu; totals: records %llu drops %llu\n",
+                (unsigned long long)st.messages,
+                (unsigned long long)st.records,
+                (unsigned long long)st.decode_errors,
+                (unsigned long long)st.queue_drops,
+                (unsigned long long)t.records,
+                (unsigned long long)t.queue_drops);
+    }
     close(ipfix);
     close(nf);
     close(clean);
@@ -680,6 +742,7 @@ int main(void)
     RUN(test_netflow_v5);
     RUN(test_netflow_v9);
     RUN(test_tcp);
+    RUN(test_tcp_idle_closed);
     RUN(test_port_taken);
     RUN(test_queue_full_counts_drops);
     RUN(test_partial_batch_flushed);

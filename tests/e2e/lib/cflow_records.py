@@ -208,11 +208,14 @@ def emit_flow(f, rep, domain, export_ms, boot_ms, sampling, samplers):
         samp = samplers[(domain, num(f["cflow.sampler_id"]))]
     else:
         samp = sampling.get(domain, 0)
-    row(src, dst, sport, dport, proto, packets, octets, flags, tos, ingress,
-        egress, srcas, dstas, smask, dmask, nh, start, end, samp, domain)
-    # RFC 5103 reverse elements (tshark repeats the forward names)
+    # RFC 5103 reverse elements (tshark repeats the forward names); each
+    # direction that carried something is a record
     rpk = num(rep.get("cflow.packets", rep.get("cflow.packets64")))
     roc = num(rep.get("cflow.octets", rep.get("cflow.octets64")))
+    if packets or octets or not (rpk or roc):
+        row(src, dst, sport, dport, proto, packets, octets, flags, tos,
+            ingress, egress, srcas, dstas, smask, dmask, nh, start, end, samp,
+            domain)
     if rpk or roc:
         rflags = num(rep.get("cflow.tcpflags")) & 0xff
         rtos = num(rep.get("cflow.tos", f.get("cflow.tos")))
