@@ -11,13 +11,14 @@
 #   replay_to_both X.pcap
 #   flowsql_result > a;  oracle_result > b;  same a b "name"
 #
-# flowsql_start/flowsql_rows are the only place that knows how flowsql
-# is run. Today that is build/tools/ingest_agg; when flowsqld exists, they
-# become: start flowsqld on the ports with the saved query
+# flowsql_start/flowsql_wait are the only place that knows how flowsql
+# is run: flowsqld on loopback ports with one saved query,
 #   SELECT srcip, count(*), sum(packets), sum(bytes), min(start), max(end)
 #   FROM flows WINDOW 1h GROUP BY srcip
-# and print its rows as "srcip flows packets bytes first last" (times in
-# ms since the epoch).
+# stopped (SIGTERM: its open window is closed and stored) once the
+# collectors have been idle, and its stored rows read back through the ad
+# hoc SQL endpoint as "srcip flows packets bytes first last" (times in ms
+# since the epoch, sums over the windows the run spanned).
 
 : "${FLOWSQL_BUILD:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
 B=$FLOWSQL_BUILD
@@ -51,31 +52,92 @@ stop_pid() { # stop one background process and wait for it
 # ---- flowsql ---------------------------------------------------------------
 
 flowsql_start() { # [idle_ms]
-    rm -f "$T/fs.ports"
-    bg "$B/tools/ingest_agg" --bind 127.0.0.1 --ipfix-port 0 --tcp-port 0 \
-        --netflow-port 0 --ports-file "$T/fs.ports" --idle-ms "${1:-4000}" \
-        --max-s 120 --stats >"$T/fs.out" 2>"$T/fs.err"
+    FS_IDLE=${1:-4000}
+    rm -rf "$T/fs" "$T/fs.out"
+    mkdir -p "$T/fs/q"
+    echo "CREATE QUERY per_src AS SELECT srcip, count(*) AS flows,
+          sum(packets) AS packets, sum(bytes) AS bytes, min(start) AS first,
+          max(end) AS last FROM flows WINDOW 1h GROUP BY srcip" \
+        >"$T/fs/q/per_src.sql"
+    FS_HTTP=$(free_both_port)
+    FS_IPFIX_PORT=$(free_both_port)   # IPFIX over UDP and TCP share it
+    FS_TCP_PORT=$FS_IPFIX_PORT
+    FS_NETFLOW_PORT=$(free_udp_port)
+    bg "$B/flowsqld" --listen 127.0.0.1 --http "127.0.0.1:$FS_HTTP" \
+        --ipfix-port "$FS_IPFIX_PORT" --netflow-port "$FS_NETFLOW_PORT" \
+        --data-dir "$T/fs/data" --queries-dir "$T/fs/q" --log-level warn \
+        2>"$T/fs.log"
     FS_PID=$LAST_PID
-    wait_file "$T/fs.ports" || { echo "# flowsql did not start" >&2; return 1; }
-    read -r FS_IPFIX_PORT FS_TCP_PORT FS_NETFLOW_PORT <"$T/fs.ports"
+    : >"$T/fs.err"
+    fs_up "$FS_HTTP" || { echo "# flowsqld did not start" >&2; cat "$T/fs.log" >&2; return 1; }
 }
 
-flowsql_rows() { # "srcip flows packets bytes first last", the one switch
-    awk 'NF == 6' "$T/fs.out"
+fs_up() { # port: wait (10 s at most) until flowsqld answers
+    i=0
+    while ! curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -gt 100 ] && return 1
+        sleep 0.1
+    done
 }
 
-# Wait here, in this shell: a pipeline's subshell cannot wait for it.
-flowsql_wait() { wait "$FS_PID" 2>/dev/null; }
+fs_records() { # records decoded so far, all exporters
+    curl -s "http://127.0.0.1:$FS_HTTP/metrics" |
+        awk '/^flowsql_ingest_records_total\{/ { n += $2 } END { print n + 0 }'
+}
+
+# Wait here, in this shell: until nothing arrived for FS_IDLE ms (at most
+# 120 s), then stop flowsqld and read its stored rows back once.
+flowsql_wait() {
+    [ -f "$T/fs.out" ] && return 0
+    last=-1 still=0 waited=0
+    while [ $still -lt "$FS_IDLE" ] && [ $waited -lt 120000 ]; do
+        n=$(fs_records)
+        if [ "$n" = "$last" ]; then still=$((still + 100)); else still=0; last=$n; fi
+        sleep 0.1
+        waited=$((waited + 100))
+    done
+    # The collector's counters, one line per exporter and domain, into
+    # fs.err: "exporter A domain D decode_errors N unknown_tmpl N
+    # seq_lost N seq_lost_msgs N queue_drops N".
+    curl -s "http://127.0.0.1:$FS_HTTP/metrics" | awk '
+        /^flowsql_ingest_[a-z_]+_total\{exporter=/ {
+            split($1, a, "{"); m = a[1]; sub("flowsql_ingest_", "", m); sub("_total", "", m)
+            k = a[2]; sub("}", "", k); v[k, m] = $2; keys[k] = 1
+        }
+        END {
+            for (k in keys) {
+                e = k; sub(/exporter="/, "", e); sub(/",domain=".*/, "", e)
+                d = k; sub(/.*domain="/, "", d); sub(/"/, "", d)
+                printf "exporter %s domain %s decode_errors %d unknown_tmpl %d seq_lost %d seq_lost_msgs %d queue_drops %d\n",
+                    e, d, v[k, "decode_errors"], v[k, "unknown_template"],
+                    v[k, "records_lost"], v[k, "messages_lost"], v[k, "queue_drops"]
+            }
+        }' >"$T/fs.err"
+    kill -TERM "$FS_PID" 2>/dev/null
+    wait "$FS_PID" 2>/dev/null
+    port=$(free_both_port)
+    "$B/flowsqld" --listen 127.0.0.1 --http "127.0.0.1:$port" --ipfix-port 0 \
+        --netflow-port 0 --data-dir "$T/fs/data" --queries-dir "$T/fs/q" \
+        --log-level warn 2>>"$T/fs.log" &
+    rp=$!
+    fs_up "$port" &&
+    curl -s -d '{"sql":"SELECT ip_text(srcip), sum(flows), sum(packets), sum(bytes), min(first), max(last) FROM per_src GROUP BY srcip"}' \
+        "http://127.0.0.1:$port/api/v1/sql" |
+        jq -r '.rows[] | map(tostring) | join(" ")' >"$T/fs.out"
+    kill -TERM $rp 2>/dev/null
+    wait $rp 2>/dev/null
+}
+
+flowsql_rows() { flowsql_wait; cat "$T/fs.out"; }
 flowsql_result() {
-    flowsql_wait
     flowsql_rows | awk '{ print $1, $2, $3, $4 }' | sort
 }
 flowsql_times() {
-    flowsql_wait
     flowsql_rows | awk '{ print $1, $5, $6 }' | sort
 }
 
-flowsql_stats() { cat "$T/fs.err"; }
+flowsql_stats() { cat "$T/fs.err" "$T/fs.log"; }
 
 # ---- the oracle: nfcapd + nfdump -A srcip ------------------------------------
 
@@ -108,6 +170,18 @@ for line in sys.stdin:
 
 oracle_result() { oracle_rows >"$T/nf.rows"; awk '{ print $1, $2, $3, $4 }' "$T/nf.rows" | sort; }
 oracle_times() { awk '{ print $1, $5, $6 }' "$T/nf.rows" | sort; }
+
+free_both_port() { # free for TCP and UDP alike
+    python3 -c '
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass'
+}
 
 free_udp_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
