@@ -150,19 +150,6 @@ static void name_columns(plan_t *p, select_t *s)
     }
 }
 
-static int has_agg(const ast_t *x)
-{
-    if (!x)
-        return 0;
-    if (x->kind == A_FUNC && x->is_agg)
-        return 1;
-    if (has_agg(x->a) || has_agg(x->b) || has_agg(x->c))
-        return 1;
-    for (int i = 0; i < x->nlist; i++)
-        if (has_agg(x->list[i]))
-            return 1;
-    return 0;
-}
 
 static void build(plan_t *p, stmt_t *st, int64_t default_max_groups)
 {
@@ -180,7 +167,7 @@ static void build(plan_t *p, stmt_t *st, int64_t default_max_groups)
 
     int aggregated = s->ngroup > 0 || s->having;
     for (int i = 0; i < s->nitems && !aggregated; i++)
-        aggregated = has_agg(s->items[i].expr);
+        aggregated = ast_has_agg(s->items[i].expr);
     p->mode = aggregated ? PLAN_AGGREGATE : PLAN_ROWS;
 
     p->nkeys = s->ngroup;

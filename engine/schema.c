@@ -2,6 +2,7 @@
 #include "engine/schema.h"
 #include "engine/flow.h"
 #include "util/arena.h"
+#include "util/diag.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -80,36 +81,13 @@ int schema_lookup(const char *name, size_t len)
     return -1;
 }
 
-static int edit_distance(const char *a, size_t la, const char *b, size_t lb)
-{
-    int d[32][32];
-    if (la >= 32 || lb >= 32)
-        return 99;
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int c = tolower((unsigned char)a[i - 1]) !=
-                    tolower((unsigned char)b[j - 1]);
-            int v = d[i - 1][j - 1] + c;
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            d[i][j] = v;
-        }
-    return d[la][lb];
-}
-
 const char *schema_suggest(const char *name, size_t len)
 {
     const char *best = NULL;
     int bestd = 3;
     for (int i = 0; i < F_COUNT; i++) {
         const char *f = schema_fields[i].name;
-        int d = edit_distance(name, len, f, strlen(f));
+        int d = diag_distance(name, len, f, strlen(f));
         if (d < bestd) {
             bestd = d;
             best = f;

@@ -35,6 +35,20 @@ const char *ast_op_text(ast_op_t op)
     return "?";
 }
 
+int ast_has_agg(const ast_t *x)
+{
+    if (!x)
+        return 0;
+    if (x->kind == A_FUNC && x->is_agg)
+        return 1;
+    if (ast_has_agg(x->a) || ast_has_agg(x->b) || ast_has_agg(x->c))
+        return 1;
+    for (int i = 0; i < x->nlist; i++)
+        if (ast_has_agg(x->list[i]))
+            return 1;
+    return 0;
+}
+
 int ast_equal(const ast_t *x, const ast_t *y)
 {
     if (x == y)

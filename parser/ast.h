@@ -187,5 +187,7 @@ void ast_print(sbuf_t *b, const ast_t *x, const char *const *group_names,
                const char *const *agg_names);
 const char *ast_op_text(ast_op_t op);
 int ast_equal(const ast_t *x, const ast_t *y);
+/* 1 if an aggregate call (resolved by sema) occurs in the tree. */
+int ast_has_agg(const ast_t *x);
 
 #endif

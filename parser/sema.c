@@ -258,29 +258,6 @@ static int unify(sctx_t *c, const ast_t *where, const char *what,
 
 static int resolve(sctx_t *c, ast_t *x, int place, int in_agg);
 
-/* Levenshtein distance, for did-you-mean; long names are never close. */
-static int edit_distance(const char *a, const char *b)
-{
-    int d[32][32];
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= 32 || lb >= 32)
-        return 99;
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            d[i][j] = v;
-        }
-    return d[la][lb];
-}
-
 /* The function name closest to a misspelled one (at most two edits and
  * fewer than half its letters), or NULL. */
 static const char *func_suggest(const char *name)
@@ -288,7 +265,8 @@ static const char *func_suggest(const char *name)
     const char *best = NULL;
     int bestd = 3;
     for (int i = 0; i < FN_COUNT_; i++) {
-        int d = edit_distance(name, func_table[i].name);
+        int d = diag_distance(name, strlen(name), func_table[i].name,
+                              strlen(func_table[i].name));
         if (d < bestd && d * 2 < (int)strlen(func_table[i].name)) {
             bestd = d;
             best = func_table[i].name;
@@ -679,19 +657,6 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
     return fail(c, x, "unexpected expression");
 }
 
-static int has_agg(const ast_t *x)
-{
-    if (!x)
-        return 0;
-    if (x->kind == A_FUNC && x->is_agg)
-        return 1;
-    if (has_agg(x->a) || has_agg(x->b) || has_agg(x->c))
-        return 1;
-    for (int i = 0; i < x->nlist; i++)
-        if (has_agg(x->list[i]))
-            return 1;
-    return 0;
-}
 
 /* Every field outside an aggregate must be (part of) a GROUP BY key. */
 static int check_grouped(sctx_t *c, const select_t *s, const ast_t *x)
@@ -833,7 +798,7 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                 return fail(c, g, "GROUP BY position %lld is not in the "
                             "select list (1 to %d)", (long long)g->v.i,
                             s->nitems);
-            if (has_agg(s->items[g->v.i - 1].expr))
+            if (ast_has_agg(s->items[g->v.i - 1].expr))
                 return fail(c, g, "cannot GROUP BY an aggregate");
             g = s->group[i] = s->items[g->v.i - 1].expr;
             continue;
@@ -842,7 +807,7 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
         if (g->kind == A_COLUMN && schema_lookup(g->name, strlen(g->name)) < 0) {
             for (int j = 0; j < s->nitems; j++)
                 if (s->items[j].alias && strcmp(s->items[j].alias, g->name) == 0) {
-                    if (has_agg(s->items[j].expr))
+                    if (ast_has_agg(s->items[j].expr))
                         return fail(c, g, "cannot GROUP BY an aggregate");
                     g = s->group[i] = s->items[j].expr;
                     break;
@@ -892,9 +857,9 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                              "condition, not %s",
                              type_name(s->having->type));
     }
-    int aggregated = s->ngroup > 0 || has_agg(s->having);
+    int aggregated = s->ngroup > 0 || ast_has_agg(s->having);
     for (int i = 0; i < s->nitems && !aggregated; i++)
-        aggregated = has_agg(s->items[i].expr);
+        aggregated = ast_has_agg(s->items[i].expr);
     if (s->having && !aggregated)
         return fail_pos(c, s->having_pos, s->having_len,
                         "HAVING needs GROUP BY or an aggregate function");
@@ -909,7 +874,7 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                 return -1;
     } else {
         for (int i = 0; i < s->norder; i++)
-            if (has_agg(s->order[i].expr))
+            if (ast_has_agg(s->order[i].expr))
                 return fail(c, s->order[i].expr, "ORDER BY an aggregate "
                             "needs GROUP BY or aggregates in the select list");
     }

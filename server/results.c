@@ -61,40 +61,8 @@ static const char *vtype_name(const store_result_t *r, int c)
 static void csv_cell(sbuf_t *b, const store_value_t *v)
 {
     json_t *j = cell_json(v);
-    if (json_is_string(j)) {
-        const char *s = json_string_value(j);
-        if (strpbrk(s, ",\"\r\n")) {
-            sbuf_addc(b, '"');
-            for (; *s; s++) {
-                if (*s == '"')
-                    sbuf_addc(b, '"');
-                sbuf_addc(b, *s);
-            }
-            sbuf_addc(b, '"');
-        } else {
-            sbuf_add(b, s);
-        }
-    } else if (!json_is_null(j)) {
-        char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-        sbuf_add(b, s);
-        free(s);
-    }
+    format_csv_json(b, j);
     json_decref(j);
-}
-
-static void csv_field(sbuf_t *b, const char *s)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        sbuf_addc(b, '"');
-        for (; *s; s++) {
-            if (*s == '"')
-                sbuf_addc(b, '"');
-            sbuf_addc(b, *s);
-        }
-        sbuf_addc(b, '"');
-    } else {
-        sbuf_add(b, s);
-    }
 }
 
 /* CSV of a result, leaving out column skip (-1: none). */
@@ -108,7 +76,7 @@ static char *result_csv(const store_result_t *r, int skip)
         if (!first)
             sbuf_addc(&b, ',');
         first = 0;
-        csv_field(&b, r->names[c]);
+        format_csv_text(&b, r->names[c]);
     }
     sbuf_add(&b, "\r\n");
     for (uint64_t i = 0; i < r->nrows; i++) {

@@ -10,6 +10,7 @@
  * integer columns are identifiers - ports, AS numbers, interface
  * indexes - that read wrong as "50,000".
  */
+#include "sinks/format.h"
 #include "shell/shell.h"
 #include "util/arena.h"
 
@@ -232,21 +233,6 @@ void out_table(sbuf_t *b, json_t *cols, json_t *rows, const table_opts_t *o)
         sbuf_printf(b, "(%zu row%s)\n", nrows, nrows == 1 ? "" : "s");
 }
 
-static void csv_field(sbuf_t *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        sbuf_add(b, s);
-        return;
-    }
-    sbuf_addc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"')
-            sbuf_addc(b, '"');
-        sbuf_addc(b, *s);
-    }
-    sbuf_addc(b, '"');
-}
-
 void out_csv(sbuf_t *b, json_t *cols, json_t *rows, int header)
 {
     size_t ncols = json_array_size(cols);
@@ -257,7 +243,7 @@ void out_csv(sbuf_t *b, json_t *cols, json_t *rows, int header)
             if (c)
                 sbuf_addc(b, ',');
             const char *name = json_string_value(json_array_get(cols, c));
-            csv_field(b, name ? name : "");
+            format_csv_text(b, name ? name : "");
         }
         sbuf_addc(b, '\n');
     }
@@ -276,7 +262,7 @@ void out_csv(sbuf_t *b, json_t *cols, json_t *rows, int header)
                 out_cell(&t, v, 0);
             else
                 out_json(&t, v);
-            csv_field(b, sbuf_str(&t));
+            format_csv_text(b, sbuf_str(&t));
             sbuf_free(&t);
         }
         sbuf_addc(b, '\n');

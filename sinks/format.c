@@ -94,53 +94,35 @@ void format_key(const rowset_t *rs, uint32_t r, sbuf_t *out)
     }
 }
 
-void format_csv_value(sbuf_t *b, const value_t *v, type_t t)
+void format_csv_text(sbuf_t *b, const char *s)
 {
-    json_t *j = format_value(v, t);
+    if (!strpbrk(s, ",\"\r\n")) {
+        sbuf_add(b, s);
+        return;
+    }
+    sbuf_addc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            sbuf_addc(b, '"');
+        sbuf_addc(b, *s);
+    }
+    sbuf_addc(b, '"');
+}
+
+void format_csv_json(sbuf_t *b, json_t *j)
+{
     if (json_is_string(j)) {
-        const char *s = json_string_value(j);
-        if (strpbrk(s, ",\"\r\n")) {
-            sbuf_addc(b, '"');
-            for (; *s; s++) {
-                if (*s == '"')
-                    sbuf_addc(b, '"');
-                sbuf_addc(b, *s);
-            }
-            sbuf_addc(b, '"');
-        } else {
-            sbuf_add(b, s);
-        }
-    } else if (json_is_null(j)) {
-        /* empty field */
-    } else {
+        format_csv_text(b, json_string_value(j));
+    } else if (j && !json_is_null(j)) {
         char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
         sbuf_add(b, s ? s : "");
         free(s);
     }
-    json_decref(j);
 }
 
-int format_name(sbuf_t *out, const char *pattern, const char *query,
-                int64_t ms)
+void format_csv_value(sbuf_t *b, const value_t *v, type_t t)
 {
-    int dated = 0;
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    gmtime_r(&t, &tm);
-    for (const char *p = pattern; *p; p++) {
-        if (*p != '%' || !p[1]) {
-            sbuf_addc(out, *p);
-            continue;
-        }
-        switch (*++p) {
-        case 'q': sbuf_add(out, query); break;
-        case 'Y': sbuf_printf(out, "%04d", tm.tm_year + 1900); dated = 1; break;
-        case 'm': sbuf_printf(out, "%02d", tm.tm_mon + 1); dated = 1; break;
-        case 'd': sbuf_printf(out, "%02d", tm.tm_mday); dated = 1; break;
-        case '%': sbuf_addc(out, '%'); break;
-        default: sbuf_addc(out, '%'); sbuf_addc(out, *p); break;
-        }
-    }
-    return dated;
+    json_t *j = format_value(v, t);
+    format_csv_json(b, j);
+    json_decref(j);
 }

@@ -35,6 +35,12 @@ void format_key(const rowset_t *rs, uint32_t r, sbuf_t *out);
 
 /* CSV (RFC 4180) of one value, quoted when needed. */
 void format_csv_value(sbuf_t *b, const value_t *v, type_t t);
+/* One CSV field of text: as is, or quoted with quotes doubled when it
+ * holds a comma, a quote or a line break. */
+void format_csv_text(sbuf_t *b, const char *s);
+/* One CSV field of a JSON value: strings as text, null empty, others as
+ * JSON (numbers, booleans). */
+void format_csv_json(sbuf_t *b, json_t *j);
 
 /* A destination name (Kafka topic, Elasticsearch index) from a pattern:
  * %q is the query name, %Y %m %d the UTC date of ms, %% a percent sign;

@@ -1,6 +1,7 @@
 /* diag.c - positioned user errors; see diag.h. */
 #include "util/diag.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,4 +110,27 @@ char *diag_render(const diag_t *d, const char *text, char *buf, size_t size)
         buf[pos++] = '^';
     buf[pos] = 0;
     return buf;
+}
+
+int diag_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    int d[32][32];
+    if (la >= 32 || lb >= 32)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int c = tolower((unsigned char)a[i - 1]) !=
+                    tolower((unsigned char)b[j - 1]);
+            int v = d[i - 1][j - 1] + c;
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
 }

@@ -36,4 +36,8 @@ void diag_clear(diag_t *d);
  * as a window around the error, cut with "...". Returns buf. */
 char *diag_render(const diag_t *d, const char *text, char *buf, size_t size);
 
+/* Edit (Levenshtein) distance between two names, ignoring case, for
+ * "did you mean" hints; names of 32 bytes or more count as far apart. */
+int diag_distance(const char *a, size_t la, const char *b, size_t lb);
+
 #endif
