@@ -126,3 +126,27 @@ void format_csv_value(sbuf_t *b, const value_t *v, type_t t)
     format_csv_json(b, j);
     json_decref(j);
 }
+int format_name(sbuf_t *out, const char *pattern, const char *query,
+                int64_t ms)
+{
+    int dated = 0;
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    gmtime_r(&t, &tm);
+    for (const char *p = pattern; *p; p++) {
+        if (*p != '%' || !p[1]) {
+            sbuf_addc(out, *p);
+            continue;
+        }
+        switch (*++p) {
+        case 'q': sbuf_add(out, query); break;
+        case 'Y': sbuf_printf(out, "%04d", tm.tm_year + 1900); dated = 1; break;
+        case 'm': sbuf_printf(out, "%02d", tm.tm_mon + 1); dated = 1; break;
+        case 'd': sbuf_printf(out, "%02d", tm.tm_mday); dated = 1; break;
+        case '%': sbuf_addc(out, '%'); break;
+        default: sbuf_addc(out, '%'); sbuf_addc(out, *p); break;
+        }
+    }
+    return dated;
+}
