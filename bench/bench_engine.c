@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #define POOL 128   /* distinct batches, cycled */
 
@@ -155,6 +156,33 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
     exit(0);
 }
 
+/* The saved queries of queries/ (the repository's), as statements. */
+static int load_saved(const char **out, int max)
+{
+    DIR *d = opendir("queries");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) && n < max) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".sql") != 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "queries/%s", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char *text = xcalloc(1, 65536);
+        size_t len = fread(text, 1, 65535, f);
+        text[len] = 0;
+        fclose(f);
+        out[n++] = text;
+    }
+    closedir(d);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 50000000ULL;
@@ -199,6 +227,14 @@ int main(int argc, char **argv)
              5000000);
     scenario("ten standard queries, 100k sources", 100000, ten, 10, n / 4,
              10000, 5000000);
+    const char *saved[64];
+    int nsaved = load_saved(saved, 64);
+    if (nsaved) {
+        char label[64];
+        snprintf(label, sizeof(label), "all %d saved queries, 100k sources",
+                 nsaved);
+        scenario(label, 100000, saved, nsaved, n / 4, 10000, 5000000);
+    }
     uniform_dst = 1;
     scenario("ten, uniform destinations (worst case)", 100000, ten, 10,
              n / 4, 10000, 5000000);

@@ -142,9 +142,9 @@ static size_t pairset_clear(pairset_t *p)
 #define HLL_SPARSE_MAX 64
 
 typedef struct hll {
-    uint32_t n, cap;       /* sparse: distinct hashes so far */
+    uint32_t n, cap;       /* sparse: distinct hashes so far, slots */
     int      dense;
-    uint64_t *hashes;      /* sparse */
+    uint64_t *hashes;      /* sparse: open addressing, 0 = empty */
     uint8_t  *regs;        /* dense: HLL_M registers */
 } hll_t;
 
@@ -157,33 +157,61 @@ static void hll_add_dense(hll_t *h, uint64_t x)
         h->regs[idx] = rank;
 }
 
+/* Turn a sparse sketch into registers; returns the memory added. */
+static size_t hll_densify(hll_t *h)
+{
+    h->regs = xcalloc(HLL_M, 1);
+    h->dense = 1;
+    for (uint32_t i = 0; i < h->cap; i++)
+        if (h->hashes[i])
+            hll_add_dense(h, h->hashes[i]);
+    size_t freed = (size_t)h->cap * 8;
+    free(h->hashes);
+    h->hashes = NULL;
+    return HLL_M > freed ? HLL_M - freed : 0;
+}
+
+/* Add a hash; returns the memory added. While sparse, the distinct hashes
+ * sit in a small open-addressing set (load at most 1/2), so a sketch that
+ * stays small counts exactly and costs one probe per flow. */
 static size_t hll_add(hll_t *h, uint64_t x)
 {
-    size_t grew = 0;
     if (h->dense) {
         hll_add_dense(h, x);
         return 0;
     }
-    for (uint32_t i = 0; i < h->n; i++)
-        if (h->hashes[i] == x)
+    if (!x)
+        x = 1;      /* 0 marks an empty slot */
+    for (uint32_t j = h->cap ? (uint32_t)x & (h->cap - 1) : 0;
+         h->cap && h->hashes[j]; j = (j + 1) & (h->cap - 1))
+        if (h->hashes[j] == x)
             return 0;
-    if (h->n == HLL_SPARSE_MAX) {
-        h->regs = xcalloc(HLL_M, 1);
-        h->dense = 1;
-        for (uint32_t i = 0; i < h->n; i++)
-            hll_add_dense(h, h->hashes[i]);
-        hll_add_dense(h, x);
+    size_t grew = 0;
+    if ((h->n + 1) * 2 > h->cap) {
+        if (h->n + 1 > HLL_SPARSE_MAX) {
+            grew = hll_densify(h);
+            hll_add_dense(h, x);
+            return grew;
+        }
+        uint32_t nc = h->cap ? h->cap * 2 : 8;
+        uint64_t *nh = xcalloc(nc, sizeof(uint64_t));
+        for (uint32_t i = 0; i < h->cap; i++)
+            if (h->hashes[i]) {
+                uint32_t j = (uint32_t)h->hashes[i] & (nc - 1);
+                while (nh[j])
+                    j = (j + 1) & (nc - 1);
+                nh[j] = h->hashes[i];
+            }
         free(h->hashes);
-        h->hashes = NULL;
-        return HLL_M - (size_t)h->cap * 8;
-    }
-    if (h->n == h->cap) {
-        uint32_t nc = h->cap ? h->cap * 2 : 4;
-        h->hashes = xrealloc(h->hashes, nc * sizeof(uint64_t));
+        h->hashes = nh;
         grew = (size_t)(nc - h->cap) * 8;
         h->cap = nc;
     }
-    h->hashes[h->n++] = x;
+    uint32_t j = (uint32_t)x & (h->cap - 1);
+    while (h->hashes[j])
+        j = (j + 1) & (h->cap - 1);
+    h->hashes[j] = x;
+    h->n++;
     return grew;
 }
 
@@ -847,21 +875,15 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
             dt->side_bytes += sizeof(hll_t);
         }
         if (s->dense) {
-            if (!(*p)->dense) {
-                (*p)->regs = xcalloc(HLL_M, 1);
-                (*p)->dense = 1;
-                for (uint32_t i = 0; i < (*p)->n; i++)
-                    hll_add_dense(*p, (*p)->hashes[i]);
-                free((*p)->hashes);
-                (*p)->hashes = NULL;
-                dt->side_bytes += HLL_M;
-            }
+            if (!(*p)->dense)
+                dt->side_bytes += hll_densify(*p);
             for (uint32_t i = 0; i < HLL_M; i++)
                 if (s->regs[i] > (*p)->regs[i])
                     (*p)->regs[i] = s->regs[i];
         } else {
-            for (uint32_t i = 0; i < s->n; i++)
-                dt->side_bytes += hll_add(*p, s->hashes[i]);
+            for (uint32_t i = 0; i < s->cap; i++)
+                if (s->hashes[i])
+                    dt->side_bytes += hll_add(*p, s->hashes[i]);
         }
         break;
     }
