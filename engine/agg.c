@@ -141,78 +141,19 @@ static size_t pairset_clear(pairset_t *p)
 #define HLL_M (1u << HLL_P)
 #define HLL_SPARSE_MAX 64
 
-typedef struct hll {
-    uint32_t n, cap;       /* sparse: distinct hashes so far, slots */
-    int      dense;
-    uint64_t *hashes;      /* sparse: open addressing, 0 = empty */
-    uint8_t  *regs;        /* dense: HLL_M registers */
-} hll_t;
-
-static void hll_add_dense(hll_t *h, uint64_t x)
+/* A sketch's registers: HLL_M bytes, allocated when a group's sketch
+ * passes HLL_SPARSE_MAX distinct hashes. Until then the hashes are
+ * (group, hash) pairs in the pane's pair table (as for exact distinct
+ * counts) and the count is exact; a group's early pairs are folded into
+ * its registers when the window closes (gtable_fold) -- register updates
+ * are idempotent, so folding twice changes nothing. */
+static inline void hll_reg_add(uint8_t *regs, uint64_t x)
 {
     uint32_t idx = (uint32_t)(x >> (64 - HLL_P));
     uint64_t rest = (x << HLL_P) | (1ULL << (HLL_P - 1));
     uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
-    if (rank > h->regs[idx])
-        h->regs[idx] = rank;
-}
-
-/* Turn a sparse sketch into registers; returns the memory added. */
-static size_t hll_densify(hll_t *h)
-{
-    h->regs = xcalloc(HLL_M, 1);
-    h->dense = 1;
-    for (uint32_t i = 0; i < h->cap; i++)
-        if (h->hashes[i])
-            hll_add_dense(h, h->hashes[i]);
-    size_t freed = (size_t)h->cap * 8;
-    free(h->hashes);
-    h->hashes = NULL;
-    return HLL_M > freed ? HLL_M - freed : 0;
-}
-
-/* Add a hash; returns the memory added. While sparse, the distinct hashes
- * sit in a small open-addressing set (load at most 1/2), so a sketch that
- * stays small counts exactly and costs one probe per flow. */
-static size_t hll_add(hll_t *h, uint64_t x)
-{
-    if (h->dense) {
-        hll_add_dense(h, x);
-        return 0;
-    }
-    if (!x)
-        x = 1;      /* 0 marks an empty slot */
-    for (uint32_t j = h->cap ? (uint32_t)x & (h->cap - 1) : 0;
-         h->cap && h->hashes[j]; j = (j + 1) & (h->cap - 1))
-        if (h->hashes[j] == x)
-            return 0;
-    size_t grew = 0;
-    if ((h->n + 1) * 2 > h->cap) {
-        if (h->n + 1 > HLL_SPARSE_MAX) {
-            grew = hll_densify(h);
-            hll_add_dense(h, x);
-            return grew;
-        }
-        uint32_t nc = h->cap ? h->cap * 2 : 8;
-        uint64_t *nh = xcalloc(nc, sizeof(uint64_t));
-        for (uint32_t i = 0; i < h->cap; i++)
-            if (h->hashes[i]) {
-                uint32_t j = (uint32_t)h->hashes[i] & (nc - 1);
-                while (nh[j])
-                    j = (j + 1) & (nc - 1);
-                nh[j] = h->hashes[i];
-            }
-        free(h->hashes);
-        h->hashes = nh;
-        grew = (size_t)(nc - h->cap) * 8;
-        h->cap = nc;
-    }
-    uint32_t j = (uint32_t)x & (h->cap - 1);
-    while (h->hashes[j])
-        j = (j + 1) & (h->cap - 1);
-    h->hashes[j] = x;
-    h->n++;
-    return grew;
+    if (rank > regs[idx])
+        regs[idx] = rank;
 }
 
 /* Ertl's improved estimator ("New cardinality estimation algorithms for
@@ -247,14 +188,12 @@ static double hll_tau(double x)
     return z / 3.0;
 }
 
-static int64_t hll_estimate(const hll_t *h)
+static int64_t hll_estimate(const uint8_t *regs)
 {
-    if (!h->dense)
-        return h->n;
     enum { Q = 64 - HLL_P };
     uint32_t c[Q + 2] = {0};
     for (uint32_t i = 0; i < HLL_M; i++)
-        c[h->regs[i] <= Q + 1 ? h->regs[i] : Q + 1]++;
+        c[regs[i] <= Q + 1 ? regs[i] : Q + 1]++;
     double m = HLL_M;
     double z = m * hll_tau(1.0 - c[Q + 1] / m);
     for (int k = Q; k >= 1; k--)
@@ -263,14 +202,6 @@ static int64_t hll_estimate(const hll_t *h)
     return (int64_t)llround(m * m / (2.0 * log(2.0)) / z);
 }
 
-static void hll_free(hll_t *h)
-{
-    if (h) {
-        free(h->hashes);
-        free(h->regs);
-        free(h);
-    }
-}
 
 /* ---- topk (Space-Saving) --------------------------------------------------- */
 
@@ -337,6 +268,7 @@ static size_t state_size(const aggdef_t *d)
     case FN_MAX:
         return type_is_wide(d->arg_type) ? 16 : 8;
     case FN_AVG:
+    case FN_APPROX_DISTINCT:  /* exact count while sparse, registers */
         return 16;
     default:           /* pointer to a side structure */
         return 8;
@@ -410,9 +342,10 @@ gtable_t *gtable_new(const agglayout_t *l)
 {
     gtable_t *t = xcalloc(1, sizeof(*t));
     t->pairs = xcalloc((size_t)l->naggs + 1, sizeof(pairset_t));
-    for (int a = 0; a < l->naggs; a++)
+    for (int a = 0; a < l->naggs; a++)   /* sketches keep 64-bit hashes */
         ((pairset_t *)t->pairs)[a].stride =
-            type_is_wide(l->aggs[a].arg_type) ? 3 : 2;
+            type_is_wide(l->aggs[a].arg_type) &&
+            l->aggs[a].fn != FN_APPROX_DISTINCT ? 3 : 2;
     t->slots = xcalloc(MIN_SLOTS, sizeof(uint64_t));
     t->mask = MIN_SLOTS - 1;
     return t;
@@ -430,13 +363,13 @@ static void free_side(const agglayout_t *l, gtable_t *t)
         for (int a = 0; a < l->naggs; a++) {
             const aggdef_t *d = &l->aggs[a];
             void *p;
-            memcpy(&p, e + d->off, sizeof(p));
-            if (!p)
-                continue;
             if (d->fn == FN_APPROX_DISTINCT)
-                hll_free(p);
+                memcpy(&p, e + d->off + 8, sizeof(p));
             else if (d->fn == FN_TOPK)
-                free(p);
+                memcpy(&p, e + d->off, sizeof(p));
+            else
+                continue;
+            free(p);
         }
     }
     t->side_bytes = kept;
@@ -661,21 +594,42 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
         }
         break;
     }
-    case FN_APPROX_DISTINCT:
+    case FN_APPROX_DISTINCT: {
+        pairset_t *ps = &((pairset_t *)t->pairs)[a];
+        uint64_t vh[FLOW_BATCH_MAX], ph[FLOW_BATCH_MAX];
         for (uint32_t k = 0; k < n; k++) {
             uint32_t r = sel[k], g = gidx[r];
+            vh[k] = sketch_hash(wide ? (const void *)&vp[r]
+                                     : (const void *)&vi[r], wide);
+            ph[k] = g == GROUP_NONE ? 0 : pair_hash(g, &vh[k], 0);
+        }
+        while (!ps->w || (ps->n + n) * 4 > (ps->mask + 1) * 3)
+            pairset_grow(ps, &t->side_bytes);
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t g = gidx[sel[k]];
+            if (k + 8 < n) {
+                __builtin_prefetch(ps->w + (size_t)((uint32_t)ph[k + 8] & ps->mask) *
+                                               (size_t)ps->stride);
+                uint32_t g8 = gidx[sel[k + 8]];
+                if (g8 != GROUP_NONE)
+                    __builtin_prefetch(STATE(g8));
+            }
             if (g == GROUP_NONE)
                 continue;
-            hll_t **p = (hll_t **)STATE(g);
-            if (!*p) {
-                *p = xcalloc(1, sizeof(hll_t));
-                t->side_bytes += sizeof(hll_t);
+            uint8_t *st = STATE(g), *regs;
+            memcpy(&regs, st + 8, sizeof(regs));
+            if (regs) {
+                hll_reg_add(regs, vh[k]);
+            } else if (pairset_add(ps, g, &vh[k], ph[k], &t->side_bytes) &&
+                       ++*(int64_t *)st > HLL_SPARSE_MAX) {
+                regs = xcalloc(HLL_M, 1);
+                memcpy(st + 8, &regs, sizeof(regs));
+                t->side_bytes += HLL_M;
+                hll_reg_add(regs, vh[k]);
             }
-            uint64_t h = sketch_hash(wide ? (const void *)&vp[r]
-                                          : (const void *)&vi[r], wide);
-            t->side_bytes += hll_add(*p, h);
         }
         break;
+    }
     case FN_TOPK:
         for (uint32_t k = 0; k < n; k++) {
             uint32_t r = sel[k], g = gidx[r];
@@ -866,25 +820,20 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
         break;
     }
     case FN_APPROX_DISTINCT: {
-        const hll_t *s = *(hll_t *const *)ss;
-        hll_t **p = (hll_t **)ds;
-        if (!s)
+        /* Registers here; the pairs are merged by gtable_merge. */
+        uint8_t *sr, *dr;
+        memcpy(&sr, ss + 8, sizeof(sr));
+        if (!sr)
             break;
-        if (!*p) {
-            *p = xcalloc(1, sizeof(hll_t));
-            dt->side_bytes += sizeof(hll_t);
+        memcpy(&dr, ds + 8, sizeof(dr));
+        if (!dr) {
+            dr = xcalloc(HLL_M, 1);
+            memcpy(ds + 8, &dr, sizeof(dr));
+            dt->side_bytes += HLL_M;
         }
-        if (s->dense) {
-            if (!(*p)->dense)
-                dt->side_bytes += hll_densify(*p);
-            for (uint32_t i = 0; i < HLL_M; i++)
-                if (s->regs[i] > (*p)->regs[i])
-                    (*p)->regs[i] = s->regs[i];
-        } else {
-            for (uint32_t i = 0; i < s->cap; i++)
-                if (s->hashes[i])
-                    dt->side_bytes += hll_add(*p, s->hashes[i]);
-        }
+        for (uint32_t i = 0; i < HLL_M; i++)
+            if (sr[i] > dr[i])
+                dr[i] = sr[i];
         break;
     }
     case FN_TOPK: {
@@ -936,9 +885,12 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
             merge_state(l, dst, de + l->aggs[a].off, se + l->aggs[a].off,
                         &l->aggs[a]);
     }
-    /* Distinct counts: the union of the pairs, renumbered. */
+    /* Distinct counts: the union of the pairs, renumbered. Sketches: a
+     * pair goes to the group's registers if it has them, else it is a
+     * pair of the window (and may make the group dense). */
     for (int a = 0; map && a < l->naggs; a++) {
-        if (l->aggs[a].fn != -FN_COUNT - 1)
+        int approx = l->aggs[a].fn == FN_APPROX_DISTINCT;
+        if (l->aggs[a].fn != -FN_COUNT - 1 && !approx)
             continue;
         const pairset_t *sp = &((const pairset_t *)src->pairs)[a];
         pairset_t *dp = &((pairset_t *)dst->pairs)[a];
@@ -950,15 +902,45 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
             uint32_t dg = map[e[0] - 1];
             if (dg == GROUP_NONE)
                 continue;
-            if (pairset_add(dp, dg, e + 1, pair_hash(dg, e + 1, st == 3),
-                            &dst->side_bytes))
-                (*(int64_t *)(gtable_entry(l, dst, dg) + l->aggs[a].off))++;
+            uint8_t *dst_state = gtable_entry(l, dst, dg) + l->aggs[a].off;
+            uint8_t *regs = NULL;
+            if (approx)
+                memcpy(&regs, dst_state + 8, sizeof(regs));
+            if (regs) {
+                hll_reg_add(regs, e[1]);
+            } else if (pairset_add(dp, dg, e + 1, pair_hash(dg, e + 1, st == 3),
+                                   &dst->side_bytes) &&
+                       ++*(int64_t *)dst_state > HLL_SPARSE_MAX && approx) {
+                regs = xcalloc(HLL_M, 1);
+                memcpy(dst_state + 8, &regs, sizeof(regs));
+                dst->side_bytes += HLL_M;
+            }
         }
     }
     free(map);
     dst->flows += src->flows;
     dst->overflow += src->overflow;
     dst->sum_overflow += src->sum_overflow;
+}
+
+void gtable_fold(const agglayout_t *l, const gtable_t *t)
+{
+    for (int a = 0; a < l->naggs; a++) {
+        if (l->aggs[a].fn != FN_APPROX_DISTINCT)
+            continue;
+        const pairset_t *ps = &((const pairset_t *)t->pairs)[a];
+        for (uint32_t i = 0; ps->w && i <= ps->mask; i++) {
+            const uint64_t *e = ps->w + (size_t)i * (size_t)ps->stride;
+            if (!e[0])
+                continue;
+            const uint8_t *st = gtable_entry(l, t, (uint32_t)(e[0] - 1)) +
+                                l->aggs[a].off;
+            uint8_t *regs;
+            memcpy(&regs, st + 8, sizeof(regs));
+            if (regs)
+                hll_reg_add(regs, e[1]);
+        }
+    }
 }
 
 /* ---- results ------------------------------------------------------------------- */
@@ -1026,9 +1008,12 @@ value_t agg_final(const agglayout_t *l, const gtable_t *t, uint32_t g, int a,
         break;
     }
     case FN_APPROX_DISTINCT: {
-        const hll_t *h;
-        memcpy(&h, s, sizeof(h));
-        v.i = h ? hll_estimate(h) : 0;
+        const uint8_t *regs;
+        memcpy(&regs, s + 8, sizeof(regs));
+        if (regs)
+            v.i = hll_estimate(regs);
+        else
+            memcpy(&v.i, s, 8);
         break;
     }
     case FN_TOPK: {

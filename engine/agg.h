@@ -7,7 +7,8 @@
  * (8 bytes per scalar key, 16 per address), then every aggregate's state.
  * States of count/sum/min/max/avg and count(DISTINCT) live inline;
  * count(DISTINCT x) also keeps one table of (group, value) pairs per
- * aggregate; approx_count_distinct and topk keep a pointer to a sketch.
+ * aggregate, and so do approx_count_distinct's sketches while small (then
+ * a pointer to their registers); topk keeps a pointer to its counters.
  *
  * The table refuses new groups beyond the query's cap and counts the
  * flows it had to refuse; it never grows past what the cap allows.
@@ -95,6 +96,10 @@ static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
 {
     return t->entries + (size_t)g * l->entry_size;
 }
+
+/* Before reading final values: fold the sparse pairs of sketches that
+ * turned dense into their registers (idempotent). */
+void gtable_fold(const agglayout_t *l, const gtable_t *t);
 
 /* The final value of aggregate a of group g. Strings (topk) are written
  * into rs's arena. */
