@@ -4,6 +4,9 @@
 #   make test    install missing packages, build twice (plain and with
 #                ASan/UBSan), run every test; ends with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
+#   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
+#                stream, loss-free UDP rates, CPU, memory, answers checked
+#                (bench/peers/run.sh, about 15 minutes, never in make test)
 #   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
@@ -51,7 +54,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
 
 .SECONDARY:
-.PHONY: all run test unit check deps deps-test servers bench fuzz clean
+.PHONY: all run test unit check deps deps-test servers bench bench-peers fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -145,6 +148,18 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
 bench: deps
 	$(MAKE) -j2 all $(B)/bench/bench_engine
 	./$(B)/bench/bench_engine
+
+# The peers it measures, and what it reads their answers with.
+DEB_PEERS := nfdump pmacct sqlite3 curl jq
+
+bench-peers: deps
+	$(call install_missing,$(DEB_PEERS))
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen $(B)/peers/peerstat
+	B=$(B) bench/peers/run.sh
+
+$(B)/peers/peerstat: $(B)/obj/bench/peers/peerstat.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
