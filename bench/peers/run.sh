@@ -31,12 +31,12 @@
 #
 # Settings (environment): PEERS_FLOWS (20000000), PEERS_SOURCES (100000),
 # PEERS_DESTS (10000), PEERS_SEED (20), PEERS_STEP_S (10),
-# PEERS_START_RATE (250000), PEERS_MAX_RATE (16000000), PEERS_BISECT (3),
+# PEERS_START_RATE (250000), PEERS_MAX_RATE (16000000), PEERS_BISECT (2),
 # PEERS_CONFIRM (4: whole-stream runs at most, see full()), PEERS_LONG_S
 # (130: a whole-stream run lasts at most that), PEERS_RCVBUF (4194304: this machine's net.core.rmem_max, the most
 # nfcapd -B and nfacctd_pipe_size can get), PEERS_TOOLS (which
 # searches: "flowsqld nfacctd nfcapd flowsqld_all"), PEERS_PROFILE (1),
-# PEERS_TIME_LIMIT (900 s: no new
+# PEERS_TIME_LIMIT (840 s: no new
 # bisection step or whole-stream try starts past it).
 
 set -u
@@ -51,13 +51,13 @@ SEED=${PEERS_SEED:-20}
 STEP_S=${PEERS_STEP_S:-10}
 START_RATE=${PEERS_START_RATE:-250000}
 MAX_RATE=${PEERS_MAX_RATE:-16000000}
-BISECT=${PEERS_BISECT:-3}
+BISECT=${PEERS_BISECT:-2}
 RCVBUF=${PEERS_RCVBUF:-4194304}
 TOOLS=${PEERS_TOOLS:-flowsqld nfacctd nfcapd flowsqld_all}
 PROFILE=${PEERS_PROFILE:-1}
 CONFIRM=${PEERS_CONFIRM:-4}
 LONG_S=${PEERS_LONG_S:-130}
-TIME_LIMIT=${PEERS_TIME_LIMIT:-900}
+TIME_LIMIT=${PEERS_TIME_LIMIT:-840}
 
 OUT=${PEERS_OUT:-$top/$B/peers}
 PS=$top/$B/peers/peerstat
