@@ -5,6 +5,9 @@
 #                ASan/UBSan), run every test; ends with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
+#   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
+#                stream, loss-free UDP rates, CPU, memory, answers checked
+#                (bench/peers/run.sh, about 15 minutes, never in make test)
 #   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
@@ -57,7 +60,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test servers bench bench-ingest \
-        fuzz clean
+        bench-peers fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -169,6 +172,18 @@ bench-ingest: deps
 	rm -f /tmp/flowsql-bench.ipfix
 	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows $(INGEST_FLOWS) \
 	    --sources 100000 --rates 1000000,2000000,2500000,3000000,3500000,4000000
+
+# The peers it measures, and what it reads their answers with.
+DEB_PEERS := nfdump pmacct sqlite3 curl jq
+
+bench-peers: deps
+	$(call install_missing,$(DEB_PEERS))
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen $(B)/peers/peerstat
+	B=$(B) bench/peers/run.sh
+
+$(B)/peers/peerstat: $(B)/obj/bench/peers/peerstat.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
