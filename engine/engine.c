@@ -20,6 +20,8 @@ struct engine {
     output_t       *out[MAX_OUTPUTS];
     int             nout;
     int64_t         now;   /* wall clock of the last tick (live) */
+    int64_t         recv_mark; /* latest receive time processed (live;
+                                  engine thread only) */
 };
 
 engine_t *engine_new(const engine_config_t *cfg)
@@ -144,6 +146,10 @@ static void deliver(void *ctx, rowset_t *rs)
 
 void engine_process(engine_t *e, const flow_batch_t *b)
 {
+    if (!e->cfg.replay)
+        for (uint32_t i = 0; i < b->n; i++)
+            if (b->received[i] > e->recv_mark)
+                e->recv_mark = b->received[i];
     pthread_mutex_lock(&e->lock);
     int64_t now = e->cfg.replay ? 0 : time_now_ms();
     for (int i = 0; i < e->nq; i++) {
@@ -167,6 +173,13 @@ void engine_tick(engine_t *e, int64_t now_ms)
                       query_threshold(e->q[i], 0, now_ms, e->cfg.close_delay_ms),
                       deliver, e);
     pthread_mutex_unlock(&e->lock);
+}
+
+int64_t engine_clock(engine_t *e, int64_t now_ms, size_t backlog)
+{
+    if (backlog && e->recv_mark && e->recv_mark < now_ms)
+        return e->recv_mark;
+    return now_ms;
 }
 
 void engine_finish(engine_t *e)

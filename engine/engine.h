@@ -16,7 +16,10 @@
  * A replay engine (files, stored flows) has no clock: every query windows
  * on the flows' own times (end, unless ON start), the watermark moves
  * with the flows only, and engine_finish() closes what is left, so the
- * same input always gives the same rows. Flows that arrive for a window
+ * same input always gives the same rows. A live engine that falls behind
+ * its queue closes received-time windows by the receive times of the
+ * batches it has processed, not by the wall clock (engine_clock()), so a
+ * backlog delays windows instead of making their flows late. Flows that arrive for a window
  * already closed are counted as late, never silently dropped.
  */
 #ifndef FLOWSQL_ENGINE_H
@@ -75,6 +78,12 @@ int  engine_count(engine_t *e);
 void engine_process(engine_t *e, const flow_batch_t *b);
 /* Close every window that is due at wall-clock now_ms (engine thread). */
 void engine_tick(engine_t *e, int64_t now_ms);
+/* The clock to tick with: now_ms, unless batches are still queued
+ * (backlog > 0), then no later than the receive time of the last batch
+ * processed. A received-time window must not close while flows received
+ * inside it wait in the queue: when the engine falls behind (a long
+ * window close, a burst), they would all count as late. */
+int64_t engine_clock(engine_t *e, int64_t now_ms, size_t backlog);
 /* Close every open window as it stands (shutdown, end of a file). */
 void engine_finish(engine_t *e);
 

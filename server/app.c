@@ -40,7 +40,8 @@ static void *engine_main(void *arg)
         }
         int64_t now = time_now_ms();
         if (now - last_tick >= 50) {
-            engine_tick(a->engine, now);
+            engine_tick(a->engine, engine_clock(a->engine, now,
+                                                bqueue_len(&a->flows)));
             last_tick = now;
         }
     }

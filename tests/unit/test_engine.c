@@ -192,6 +192,51 @@ static void test_live_idle_close(void)
     teardown();
 }
 
+/* A backlog in the queue holds received-time windows open: the engine
+ * ticks by the receive time of what it has processed (engine_clock). */
+static void test_live_backlog_not_late(void)
+{
+    setup(0);
+    CHECK(reg("d", "SELECT srcip, count(*) FROM flows WINDOW 1s "
+                   "GROUP BY srcip") == 0);
+    int64_t now = time_now_ms();
+    int64_t base = now - now % 1000 - 10000;   /* a window 10 s ago */
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 0, base + 10, 6, 80, 1, 1);
+    engine_process(eng, b);
+    /* The engine is 10 s behind with batches still queued. */
+    int64_t clk = engine_clock(eng, now, 3);
+    CHECK_INT(clk, base + 10);
+    engine_tick(eng, clk);
+    CHECK_INT(col.n, 0);
+    flow_batch_t *b2 = flow_batch_new();
+    add(b2, A, C, 0, 0, base + 900, 6, 80, 1, 1);
+    engine_process(eng, b2);
+    /* Queue drained: the wall clock closes the window with both flows. */
+    CHECK_INT(engine_clock(eng, now, 0), now);
+    engine_tick(eng, engine_clock(eng, now, 0));
+    CHECK_INT(col.n, 1);
+    if (col.n)
+        CHECK_INT(col.rs[0]->nrows, 1);
+    char *t = collect_text(&col, "d");
+    CHECK(t && strstr(t, "10.0.0.1|2\n") != NULL);
+    free(t);
+    query_stats_t st;
+    engine_stats(eng, "d", &st);
+    CHECK_INT(st.flows_late, 0);
+    /* Without the backlog rule the wall clock would have closed it and
+     * the second flow would have been late: */
+    flow_batch_t *b3 = flow_batch_new();
+    add(b3, A, C, 0, 0, base + 950, 6, 80, 1, 1);
+    engine_process(eng, b3);
+    engine_stats(eng, "d", &st);
+    CHECK_INT(st.flows_late, 1);
+    flow_batch_free(b);
+    flow_batch_free(b2);
+    flow_batch_free(b3);
+    teardown();
+}
+
 static void test_drop_midstream(void)
 {
     setup(1);
@@ -442,6 +487,7 @@ int main(void)
     RUN(test_lateness);
     RUN(test_group_cap);
     RUN(test_live_idle_close);
+    RUN(test_live_backlog_not_late);
     RUN(test_drop_midstream);
     RUN(test_functions);
     RUN(test_rows_mode);
