@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "engine/query.h"
 #include "util/arena.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 #include <pthread.h>
@@ -153,7 +154,11 @@ void engine_process(engine_t *e, const flow_batch_t *b)
     pthread_mutex_lock(&e->lock);
     int64_t now = e->cfg.replay ? 0 : time_now_ms();
     for (int i = 0; i < e->nq; i++) {
+        int64_t t0 = time_now_ms();
         query_process(e->q[i], b, e->cfg.replay, now);
+        if (time_now_ms() - t0 >= 100)
+            log_debug("engine", "%s: a batch took %lld ms", e->q[i]->name,
+                      (long long)(time_now_ms() - t0));
         /* Replay has no clock: the flows themselves move windows on. */
         if (e->cfg.replay)
             query_advance(e->q[i], query_threshold(e->q[i], 1, 0, 0),
@@ -168,10 +173,22 @@ void engine_tick(engine_t *e, int64_t now_ms)
         return;
     pthread_mutex_lock(&e->lock);
     e->now = now_ms;
-    for (int i = 0; i < e->nq; i++)
+    for (int i = 0; i < e->nq; i++) {
+        uint64_t before = e->q[i]->st.windows;
+        int64_t t0 = time_now_ms();
         query_advance(e->q[i],
                       query_threshold(e->q[i], 0, now_ms, e->cfg.close_delay_ms),
                       deliver, e);
+        int64_t took = time_now_ms() - t0;
+        /* The engine thread does nothing else meanwhile: say so when a
+         * close is long enough to fill the queue behind it. */
+        if (took >= 1000 && e->q[i]->st.windows != before)
+            log_info("engine", "%s: closing its window took %lld ms",
+                     e->q[i]->name, (long long)took);
+        else if (took >= 100 && e->q[i]->st.windows != before)
+            log_debug("engine", "%s: closing its window took %lld ms",
+                      e->q[i]->name, (long long)took);
+    }
     pthread_mutex_unlock(&e->lock);
 }
 

@@ -127,6 +127,21 @@ static void handoff(ingest_t *ing, flow_batch_t *b)
     bqueue_try_push(&ing->free_q, b);
 }
 
+/* A batch from the pool; the pool grows on demand up to pool_batches
+ * (receive thread only), so its memory follows the deepest backlog seen,
+ * not the configured limit. */
+static flow_batch_t *pool_get(ingest_t *ing)
+{
+    flow_batch_t *b = bqueue_pop(&ing->free_q, 0);
+    if (!b && ing->pool_n < ing->cfg.pool_batches) {
+        b = flow_batch_new();
+        ing->pool_n++;
+    }
+    if (b)
+        flow_batch_reset(b);
+    return b;
+}
+
 static int live_refill(sink_t *s)
 {
     ingest_t *ing = s->ctx;
@@ -141,12 +156,11 @@ static int live_refill(sink_t *s)
         if (time_mono_ms() < ing->pool_retry_ms)
             return -1;
     }
-    s->cur = bqueue_pop(&ing->free_q, 0);
+    s->cur = pool_get(ing);
     if (!s->cur) {
         ing->pool_retry_ms = time_mono_ms() + 1;
         return -1;
     }
-    flow_batch_reset(s->cur);
     s->cur_since_ms = time_mono_ms();
     return 0;
 }
@@ -155,9 +169,7 @@ static void flush_if_old(ingest_t *ing, int64_t now_mono, int force)
 {
     sink_t *s = &ing->sink;
     if (!s->cur) { /* the pool ran dry: see if the consumer gave some back */
-        s->cur = bqueue_pop(&ing->free_q, 0);
-        if (s->cur)
-            flow_batch_reset(s->cur);
+        s->cur = pool_get(ing);
         return;
     }
     if (s->cur->n == 0)
@@ -165,9 +177,7 @@ static void flush_if_old(ingest_t *ing, int64_t now_mono, int force)
     if (!force && now_mono - s->cur_since_ms < ing->cfg.flush_ms)
         return;
     handoff(ing, s->cur);
-    s->cur = bqueue_pop(&ing->free_q, 0);
-    if (s->cur)
-        flow_batch_reset(s->cur);
+    s->cur = pool_get(ing);
     s->cur_since_ms = now_mono;
 }
 
@@ -699,9 +709,10 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
     decoder_route_glib_logs();
     stats_init(&ing->stats, (size_t)c->max_exporters);
     bqueue_init(&ing->free_q, (size_t)c->pool_batches);
-    for (int i = 0; i < c->pool_batches; i++)
+    int first = c->pool_batches < 64 ? c->pool_batches : 64;
+    for (int i = 0; i < first; i++)
         bqueue_try_push(&ing->free_q, flow_batch_new());
-    ing->pool_n = c->pool_batches;
+    ing->pool_n = first;
     ing->sink.ctx = ing;
     ing->sink.refill = live_refill;
     decoder_init(&ing->dec, &ing->sink, &ing->stats);

@@ -61,7 +61,8 @@ typedef struct ingest_config {
     int rcvbuf;               /* socket receive buffer bytes (default 32 MB;
                                  SO_RCVBUFFORCE when allowed) */
     bqueue_t *out;            /* required: full batches go here */
-    int pool_batches;         /* batches in the pool (default 64) */
+    int pool_batches;         /* batches in the pool at most, allocated
+                                 on demand (default 64) */
     int flush_ms;             /* partial batch age limit (default 50, max 100) */
     int max_exporters;        /* stats entries before overflow (default 4096) */
     int max_sessions;         /* UDP transport sessions kept (default 1024;

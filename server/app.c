@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define FLOW_QUEUE 256   /* batches: ~0.5M flows of buffering */
 
 /* ---- engine thread ---------------------------------------------------- */
 
@@ -67,7 +66,12 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
     a->engine = engine_new(&ec);
     a->live = live_new(cfg->max_sse_clients);
     engine_add_output(a->engine, live_output(a->live));
-    bqueue_init(&a->flows, FLOW_QUEUE);
+    /* The queue in batches of up to FLOW_BATCH_MAX flows; batches are
+     * allocated lazily by the pools that fill it, so a large queue costs
+     * memory only while a backlog lasts. */
+    int64_t nb = (cfg->queue_flows + FLOW_BATCH_MAX - 1) / FLOW_BATCH_MAX;
+    a->queue_batches = nb < 16 ? 16 : nb > 65536 ? 65536 : (int)nb;
+    bqueue_init(&a->flows, (size_t)a->queue_batches);
     a->started_ms = time_now_ms();
     return 0;
 }

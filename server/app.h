@@ -40,6 +40,7 @@ typedef struct app {
     engine_t        *engine;
     live_t          *live;
     bqueue_t         flows;       /* batches from the collectors */
+    int              queue_batches; /* its capacity (--queue-flows) */
     pthread_t        engine_thr;
     int              engine_running;
     volatile int     stop;

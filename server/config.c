@@ -44,6 +44,9 @@ static const opt_t opts[] = {
     {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
      "start and on SIGHUP"},
     {"max-queries", I(max_queries), "1000", "registered queries at most"},
+    {"queue-flows", L(queue_flows), "1000000", "flows buffered between the "
+     "collectors and the engine, for when the engine falls behind (a burst, "
+     "a large table growing); past it records are dropped and counted"},
     {"max-groups", L(max_groups), "1000000", "default cap on groups per "
      "window of a query"},
     {"monitored", S(monitored), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",

@@ -30,6 +30,7 @@ typedef struct config {
     char    *data_dir;
     char    *queries_dir;
     int      max_queries;
+    int64_t  queue_flows;     /* ingest -> engine buffer, in flows */
     int64_t  max_groups;      /* default per-query cap on groups per window */
     int64_t  close_delay_ms;
     char    *monitored;       /* the "monitored" network set */

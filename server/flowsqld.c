@@ -414,6 +414,8 @@ int main(int argc, char **argv)
     ic.ipfix_tcp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
     ic.netflow_port = cfg.netflow_port ? cfg.netflow_port : -1;
     ic.rcvbuf = cfg.rcvbuf;
+    ic.pool_batches = app.queue_batches + 4;  /* the queue full, and the
+                                                 batches being filled */
     ic.out = &app.flows;
     dctx.ingest = ingest_start(&ic, &err);
     if (!dctx.ingest)
