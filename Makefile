@@ -7,7 +7,7 @@
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
 #                stream, loss-free UDP rates, CPU, memory, answers checked
-#                (bench/peers/run.sh, about 15 minutes, never in make test)
+#                (bench/peers/run.sh, about 20 minutes, never in make test)
 #   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
