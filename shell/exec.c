@@ -87,6 +87,19 @@ int sh_call(shell_t *sh, const char *method, const char *path,
     return SH_OK;
 }
 
+int sh_call_200(shell_t *sh, const char *method, const char *path,
+                const char *body, client_resp_t *r)
+{
+    int rc = sh_call(sh, method, path, body, r);
+    if (rc != SH_OK)
+        return rc;
+    if (r->status != 200) {
+        rc = sh_http_error(sh, r);
+        client_resp_free(r);
+    }
+    return rc;
+}
+
 int sh_http_error(shell_t *sh, const client_resp_t *r)
 {
     json_t *j = json_loadb(r->body.s ? r->body.s : "", r->body.len, 0, NULL);
@@ -208,15 +221,10 @@ static int run_explain(shell_t *sh, const char *sql)
 {
     client_resp_t r;
     char *body = sql_body(sql, 0);
-    int rc = sh_call(sh, "POST", API "/explain", body, &r);
+    int rc = sh_call_200(sh, "POST", API "/explain", body, &r);
     free(body);
     if (rc != SH_OK)
         return rc;
-    if (r.status != 200) {
-        rc = sh_http_error(sh, &r);
-        client_resp_free(&r);
-        return rc;
-    }
     json_t *j = resp_json(&r);
     const char *plan = json_string_value(json_object_get(j, "plan"));
     if (!plan)
@@ -254,15 +262,10 @@ static int run_adhoc(shell_t *sh, const char *sql)
 {
     client_resp_t r;
     char *body = sql_body(sql, 0);
-    int rc = sh_call(sh, "POST", API "/sql", body, &r);
+    int rc = sh_call_200(sh, "POST", API "/sql", body, &r);
     free(body);
     if (rc != SH_OK)
         return rc;
-    if (r.status != 200) {
-        rc = sh_http_error(sh, &r);
-        client_resp_free(&r);
-        return rc;
-    }
     json_t *j = resp_json(&r);
     json_t *jc = json_object_get(j, "columns"), *jr = json_object_get(j, "rows");
     if (!json_is_array(jc) || !json_is_array(jr)) {
@@ -320,14 +323,9 @@ static int by_name(const void *a, const void *b)
 int exec_show_queries(shell_t *sh)
 {
     client_resp_t r;
-    int rc = sh_call(sh, "GET", API "/queries", NULL, &r);
+    int rc = sh_call_200(sh, "GET", API "/queries", NULL, &r);
     if (rc != SH_OK)
         return rc;
-    if (r.status != 200) {
-        rc = sh_http_error(sh, &r);
-        client_resp_free(&r);
-        return rc;
-    }
     json_t *j = resp_json(&r);
     json_t *qs = json_object_get(j, "queries");
     size_t n = json_array_size(qs);
@@ -378,15 +376,10 @@ int exec_describe(shell_t *sh, const char *name)
 {
     client_resp_t r;
     char *path = sh_query_path(sh, name, NULL);
-    int rc = sh_call(sh, "GET", path, NULL, &r);
+    int rc = sh_call_200(sh, "GET", path, NULL, &r);
     free(path);
     if (rc != SH_OK)
         return rc;
-    if (r.status != 200) {
-        rc = sh_http_error(sh, &r);
-        client_resp_free(&r);
-        return rc;
-    }
     json_t *q = resp_json(&r);
     client_resp_free(&r);
     if (sh->format == FMT_JSON) {

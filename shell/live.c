@@ -277,15 +277,10 @@ int live_watch(shell_t *sh, const char *name, long max_windows)
 {
     client_resp_t r;
     char *path = sh_query_path(sh, name, NULL);
-    int rc = sh_call(sh, "GET", path, NULL, &r);
+    int rc = sh_call_200(sh, "GET", path, NULL, &r);
     free(path);
     if (rc != SH_OK)
         return rc;
-    if (r.status != 200) {
-        rc = sh_http_error(sh, &r);
-        client_resp_free(&r);
-        return rc;
-    }
     json_t *q = json_loadb(r.body.s, r.body.len, 0, NULL);
     client_resp_free(&r);
     json_t *cols = column_names(q);

@@ -277,14 +277,9 @@ static int table_view(shell_t *sh, samples_t *s, int all, sbuf_t *b)
 int metrics_show(shell_t *sh, const char *filter)
 {
     client_resp_t r;
-    int rc = sh_call(sh, "GET", "/metrics", NULL, &r);
+    int rc = sh_call_200(sh, "GET", "/metrics", NULL, &r);
     if (rc != SH_OK)
         return rc;
-    if (r.status != 200) {
-        rc = sh_http_error(sh, &r);
-        client_resp_free(&r);
-        return rc;
-    }
     int all = strcmp(filter, "all") == 0;
     const char *word = all || !*filter ? NULL : filter;
     samples_t s = {0};

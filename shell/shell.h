@@ -80,6 +80,12 @@ int exec_describe(shell_t *sh, const char *name);
 int sh_call(shell_t *sh, const char *method, const char *path,
             const char *body, client_resp_t *r);
 
+/* sh_call() for an answer that must be 200: anything else is reported
+ * (sh_http_error) and freed, and its SH_ERR returned; SH_OK leaves r for
+ * the caller to read and free. */
+int sh_call_200(shell_t *sh, const char *method, const char *path,
+                const char *body, client_resp_t *r);
+
 /* Report a failed answer (status >= 400): the server's "detail" (the
  * message with the statement line and a caret) or its "error". Returns
  * SH_ERR. */
