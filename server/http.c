@@ -239,6 +239,11 @@ static enum MHD_Result h_metrics(ctx_t *c)
     sbuf_printf(&b, "# HELP flowsql_engine_queue_batches batches waiting for "
                     "the engine\n# TYPE flowsql_engine_queue_batches gauge\n"
                     "flowsql_engine_queue_batches %zu\n", bqueue_len(&a->flows));
+    sbuf_printf(&b, "# HELP flowsql_engine_queue_capacity_batches the most "
+                    "batches the queue holds (--queue-flows / 2048)\n"
+                    "# TYPE flowsql_engine_queue_capacity_batches gauge\n"
+                    "flowsql_engine_queue_capacity_batches %d\n",
+                a->queue_batches);
     sbuf_printf(&b, "# HELP flowsql_engine_queue_dropped_batches_total batches "
                     "dropped because the engine queue was full\n"
                     "# TYPE flowsql_engine_queue_dropped_batches_total counter\n"

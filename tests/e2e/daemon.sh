@@ -29,6 +29,15 @@ check "SSE windows add up to the flows sent" wait_until 20 sse_sum
 kill "$SSE" 2>/dev/null
 check "SSE delivered windows" grep -q '^event: window' "$T/sse"
 
+# docs/METRICS.md lists exactly the metrics /metrics has (Kafka and
+# Elasticsearch ones, off here, are in OUTPUTS.md).
+curl -s "http://$HTTP/metrics" | grep -v '^#' | sed 's/[{ ].*//' | sort -u >"$T/m.have"
+grep -o '^| `flowsql_[a-z_]*`' "$(dirname "$0")/../../docs/METRICS.md" | \
+    sed 's/^| `//; s/`$//' | sort -u >"$T/m.doc"
+check "every metric is in docs/METRICS.md" test -z "$(comm -23 "$T/m.have" "$T/m.doc")"
+check "docs/METRICS.md lists no metric /metrics lacks" test -z "$(comm -13 "$T/m.have" "$T/m.doc")"
+comm -3 "$T/m.have" "$T/m.doc" >&2
+
 # Restart: the open 1h window is closed as it stands and stored.
 stop_flowsqld
 eq "SIGTERM exits 0" "$STATUS" 0
