@@ -145,6 +145,15 @@ static void deliver(void *ctx, rowset_t *rs)
     rowset_unref(rs);
 }
 
+/* The engine thread does nothing else while a query holds it: say so
+ * when it is long enough to fill the queue behind it. */
+static void log_slow(const query_t *q, const char *what, int64_t took)
+{
+    if (took >= 100)
+        log_msg(took >= 1000 ? LOG_INFO : LOG_DEBUG, "engine",
+                "%s: %s took %lld ms", q->name, what, (long long)took);
+}
+
 void engine_process(engine_t *e, const flow_batch_t *b)
 {
     if (!e->cfg.replay)
@@ -156,9 +165,7 @@ void engine_process(engine_t *e, const flow_batch_t *b)
     for (int i = 0; i < e->nq; i++) {
         int64_t t0 = time_now_ms();
         query_process(e->q[i], b, e->cfg.replay, now);
-        if (time_now_ms() - t0 >= 100)
-            log_debug("engine", "%s: a batch took %lld ms", e->q[i]->name,
-                      (long long)(time_now_ms() - t0));
+        log_slow(e->q[i], "a batch", time_now_ms() - t0);
         /* Replay has no clock: the flows themselves move windows on. */
         if (e->cfg.replay)
             query_advance(e->q[i], query_threshold(e->q[i], 1, 0, 0),
@@ -179,15 +186,8 @@ void engine_tick(engine_t *e, int64_t now_ms)
         query_advance(e->q[i],
                       query_threshold(e->q[i], 0, now_ms, e->cfg.close_delay_ms),
                       deliver, e);
-        int64_t took = time_now_ms() - t0;
-        /* The engine thread does nothing else meanwhile: say so when a
-         * close is long enough to fill the queue behind it. */
-        if (took >= 1000 && e->q[i]->st.windows != before)
-            log_info("engine", "%s: closing its window took %lld ms",
-                     e->q[i]->name, (long long)took);
-        else if (took >= 100 && e->q[i]->st.windows != before)
-            log_debug("engine", "%s: closing its window took %lld ms",
-                      e->q[i]->name, (long long)took);
+        if (e->q[i]->st.windows != before)
+            log_slow(e->q[i], "closing its window", time_now_ms() - t0);
     }
     pthread_mutex_unlock(&e->lock);
 }

@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-
 /* ---- engine thread ---------------------------------------------------- */
 
 static void *engine_main(void *arg)
