@@ -127,19 +127,23 @@ static void handoff(ingest_t *ing, flow_batch_t *b)
     bqueue_try_push(&ing->free_q, b);
 }
 
-/* A batch from the pool; the pool grows on demand up to pool_batches
- * (receive thread only), so its memory follows the deepest backlog seen,
- * not the configured limit. */
-static flow_batch_t *pool_get(ingest_t *ing)
+/* The sink's next batch, from the pool, its age counted from now_mono;
+ * the pool grows on demand up to pool_batches (receive thread only), so
+ * its memory follows the deepest backlog seen, not the configured limit.
+ * -1 when the pool is empty and at its limit (the sink has no batch). */
+static int sink_take(ingest_t *ing, int64_t now_mono)
 {
-    flow_batch_t *b = bqueue_pop(&ing->free_q, 0);
-    if (!b && ing->pool_n < ing->cfg.pool_batches) {
-        b = flow_batch_new();
+    sink_t *s = &ing->sink;
+    s->cur = bqueue_pop(&ing->free_q, 0);
+    if (!s->cur && ing->pool_n < ing->cfg.pool_batches) {
+        s->cur = flow_batch_new();
         ing->pool_n++;
     }
-    if (b)
-        flow_batch_reset(b);
-    return b;
+    if (!s->cur)
+        return -1;
+    flow_batch_reset(s->cur);
+    s->cur_since_ms = now_mono;
+    return 0;
 }
 
 static int live_refill(sink_t *s)
@@ -156,12 +160,10 @@ static int live_refill(sink_t *s)
         if (time_mono_ms() < ing->pool_retry_ms)
             return -1;
     }
-    s->cur = pool_get(ing);
-    if (!s->cur) {
+    if (sink_take(ing, time_mono_ms()) < 0) {
         ing->pool_retry_ms = time_mono_ms() + 1;
         return -1;
     }
-    s->cur_since_ms = time_mono_ms();
     return 0;
 }
 
@@ -169,7 +171,7 @@ static void flush_if_old(ingest_t *ing, int64_t now_mono, int force)
 {
     sink_t *s = &ing->sink;
     if (!s->cur) { /* the pool ran dry: see if the consumer gave some back */
-        s->cur = pool_get(ing);
+        sink_take(ing, now_mono);
         return;
     }
     if (s->cur->n == 0)
@@ -177,8 +179,7 @@ static void flush_if_old(ingest_t *ing, int64_t now_mono, int force)
     if (!force && now_mono - s->cur_since_ms < ing->cfg.flush_ms)
         return;
     handoff(ing, s->cur);
-    s->cur = pool_get(ing);
-    s->cur_since_ms = now_mono;
+    sink_take(ing, now_mono);
 }
 
 void ingest_batch_release(ingest_t *ing, flow_batch_t *b)
