@@ -156,6 +156,24 @@ static inline void hll_reg_add(uint8_t *regs, uint64_t x)
         regs[idx] = rank;
 }
 
+/* A sketch's state: its exact count while sparse, then a pointer to its
+ * registers (NULL while sparse). */
+static inline uint8_t *sketch_regs(const uint8_t *st)
+{
+    uint8_t *regs;
+    memcpy(&regs, st + 8, sizeof(regs));
+    return regs;
+}
+
+/* Give the sketch its registers (it passed HLL_SPARSE_MAX). */
+static uint8_t *sketch_densify(gtable_t *t, uint8_t *st)
+{
+    uint8_t *regs = xcalloc(HLL_M, 1);
+    memcpy(st + 8, &regs, sizeof(regs));
+    t->side_bytes += HLL_M;
+    return regs;
+}
+
 /* Ertl's improved estimator ("New cardinality estimation algorithms for
  * HyperLogLog sketches", 2017): unbiased over the whole range, without
  * the empirical bias tables of HLL++ and without switching to linear
@@ -201,7 +219,6 @@ static int64_t hll_estimate(const uint8_t *regs)
     z += m * hll_sigma(c[0] / m);
     return (int64_t)llround(m * m / (2.0 * log(2.0)) / z);
 }
-
 
 /* ---- topk (Space-Saving) --------------------------------------------------- */
 
@@ -364,7 +381,7 @@ static void free_side(const agglayout_t *l, gtable_t *t)
             const aggdef_t *d = &l->aggs[a];
             void *p;
             if (d->fn == FN_APPROX_DISTINCT)
-                memcpy(&p, e + d->off + 8, sizeof(p));
+                p = sketch_regs(e + d->off);
             else if (d->fn == FN_TOPK)
                 memcpy(&p, e + d->off, sizeof(p));
             else
@@ -618,9 +635,7 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             }
             if (k + 8 < n) {
                 uint32_t g8 = gidx[sel[k + 8]];
-                uint8_t *r8 = NULL;
-                if (g8 != GROUP_NONE)
-                    memcpy(&r8, STATE(g8) + 8, sizeof(r8));
+                uint8_t *r8 = g8 != GROUP_NONE ? sketch_regs(STATE(g8)) : NULL;
                 if (r8)
                     __builtin_prefetch(r8 + (uint32_t)(vh[k + 8] >> (64 - HLL_P)));
                 else
@@ -629,17 +644,12 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             }
             if (g == GROUP_NONE)
                 continue;
-            uint8_t *st = STATE(g), *regs;
-            memcpy(&regs, st + 8, sizeof(regs));
-            if (regs) {
+            uint8_t *st = STATE(g), *regs = sketch_regs(st);
+            if (regs)
                 hll_reg_add(regs, vh[k]);
-            } else if (pairset_add(ps, g, &vh[k], ph[k], &t->side_bytes) &&
-                       ++*(int64_t *)st > HLL_SPARSE_MAX) {
-                regs = xcalloc(HLL_M, 1);
-                memcpy(st + 8, &regs, sizeof(regs));
-                t->side_bytes += HLL_M;
-                hll_reg_add(regs, vh[k]);
-            }
+            else if (pairset_add(ps, g, &vh[k], ph[k], &t->side_bytes) &&
+                     ++*(int64_t *)st > HLL_SPARSE_MAX)
+                hll_reg_add(sketch_densify(t, st), vh[k]);
         }
         break;
     }
@@ -838,16 +848,12 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
     }
     case FN_APPROX_DISTINCT: {
         /* Registers here; the pairs are merged by gtable_merge. */
-        uint8_t *sr, *dr;
-        memcpy(&sr, ss + 8, sizeof(sr));
+        const uint8_t *sr = sketch_regs(ss);
         if (!sr)
             break;
-        memcpy(&dr, ds + 8, sizeof(dr));
-        if (!dr) {
-            dr = xcalloc(HLL_M, 1);
-            memcpy(ds + 8, &dr, sizeof(dr));
-            dt->side_bytes += HLL_M;
-        }
+        uint8_t *dr = sketch_regs(ds);
+        if (!dr)
+            dr = sketch_densify(dt, ds);
         for (uint32_t i = 0; i < HLL_M; i++)
             if (sr[i] > dr[i])
                 dr[i] = sr[i];
@@ -920,18 +926,13 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
             if (dg == GROUP_NONE)
                 continue;
             uint8_t *dst_state = gtable_entry(l, dst, dg) + l->aggs[a].off;
-            uint8_t *regs = NULL;
-            if (approx)
-                memcpy(&regs, dst_state + 8, sizeof(regs));
-            if (regs) {
+            uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
+            if (regs)
                 hll_reg_add(regs, e[1]);
-            } else if (pairset_add(dp, dg, e + 1, pair_hash(dg, e + 1, st == 3),
-                                   &dst->side_bytes) &&
-                       ++*(int64_t *)dst_state > HLL_SPARSE_MAX && approx) {
-                regs = xcalloc(HLL_M, 1);
-                memcpy(dst_state + 8, &regs, sizeof(regs));
-                dst->side_bytes += HLL_M;
-            }
+            else if (pairset_add(dp, dg, e + 1, pair_hash(dg, e + 1, st == 3),
+                                 &dst->side_bytes) &&
+                     ++*(int64_t *)dst_state > HLL_SPARSE_MAX && approx)
+                sketch_densify(dst, dst_state);
         }
     }
     free(map);
@@ -952,8 +953,7 @@ void gtable_fold(const agglayout_t *l, const gtable_t *t)
                 continue;
             const uint8_t *st = gtable_entry(l, t, (uint32_t)(e[0] - 1)) +
                                 l->aggs[a].off;
-            uint8_t *regs;
-            memcpy(&regs, st + 8, sizeof(regs));
+            uint8_t *regs = sketch_regs(st);
             if (regs)
                 hll_reg_add(regs, e[1]);
         }
@@ -1025,8 +1025,7 @@ value_t agg_final(const agglayout_t *l, const gtable_t *t, uint32_t g, int a,
         break;
     }
     case FN_APPROX_DISTINCT: {
-        const uint8_t *regs;
-        memcpy(&regs, s + 8, sizeof(regs));
+        const uint8_t *regs = sketch_regs(s);
         if (regs)
             v.i = hll_estimate(regs);
         else
