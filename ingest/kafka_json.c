@@ -437,17 +437,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static int conf_set(rd_kafka_conf_t *c, const char *key, const char *v,
-                    diag_t *err)
-{
-    char es[256];
-    if (rd_kafka_conf_set(c, key, v, es, sizeof(es)) != RD_KAFKA_CONF_OK) {
-        diag_set(err, "kafka input property %s: %s", key, es);
-        return -1;
-    }
-    return 0;
-}
-
 kafka_json_t *kafka_json_start(const kafka_json_config_t *cfg,
                                kafka_json_deliver_fn deliver, void *ctx,
                                diag_t *err)
@@ -458,14 +447,14 @@ kafka_json_t *kafka_json_start(const kafka_json_config_t *cfg,
     /* Live flows by default: a new group starts at the end of the topic
      * (auto.offset.reset=latest); offsets are stored by us after the hand
      * over and committed in the background. */
-    if (conf_set(conf, "bootstrap.servers", cfg->brokers, err) < 0 ||
-        conf_set(conf, "group.id", cfg->group ? cfg->group : "flowsqld",
+    if (kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, err) < 0 ||
+        kafka_conf_set(conf, "group.id", cfg->group ? cfg->group : "flowsqld",
                  err) < 0 ||
-        conf_set(conf, "client.id", "flowsqld-input", err) < 0 ||
-        conf_set(conf, "enable.auto.offset.store", "false", err) < 0 ||
-        conf_set(conf, "enable.auto.commit", "true", err) < 0 ||
-        conf_set(conf, "auto.offset.reset", "latest", err) < 0 ||
-        conf_set(conf, "allow.auto.create.topics", "true", err) < 0 ||
+        kafka_conf_set(conf, "client.id", "flowsqld-input", err) < 0 ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", err) < 0 ||
+        kafka_conf_set(conf, "enable.auto.commit", "true", err) < 0 ||
+        kafka_conf_set(conf, "auto.offset.reset", "latest", err) < 0 ||
+        kafka_conf_set(conf, "allow.auto.create.topics", "true", err) < 0 ||
         kafka_props_apply(conf, cfg->props, err) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;

@@ -35,8 +35,8 @@ struct kafka_sink {
 
 /* ---- configuration ---------------------------------------------------- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v,
-                    diag_t *err)
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v,
+                   diag_t *err)
 {
     char es[256];
     if (rd_kafka_conf_set(conf, k, v, es, sizeof(es)) != RD_KAFKA_CONF_OK) {
@@ -84,7 +84,7 @@ int kafka_props_apply(rd_kafka_conf_t *conf, const char *props, diag_t *err)
     }
     for (int i = 0; i < n; i++) {
         vals[i] = (char *)sbuf_str(&valbuf[i]);
-        if (rc == 0 && conf_set(conf, keys[i], vals[i], err) < 0)
+        if (rc == 0 && kafka_conf_set(conf, keys[i], vals[i], err) < 0)
             rc = -1;
         sbuf_free(&valbuf[i]);
     }
@@ -275,13 +275,13 @@ kafka_sink_t *kafka_sink_new(const kafka_sink_config_t *cfg, diag_t *err)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char es[512];
     /* Our defaults first, so the operator's properties override them. */
-    if (conf_set(conf, "bootstrap.servers", cfg->brokers, err) < 0 ||
-        conf_set(conf, "client.id", "flowsqld", err) < 0 ||
-        conf_set(conf, "message.timeout.ms", "0", err) < 0 ||
-        conf_set(conf, "linger.ms", "50", err) < 0 ||
-        conf_set(conf, "queue.buffering.max.messages", "100000", err) < 0 ||
-        conf_set(conf, "statistics.interval.ms", "1000", err) < 0 ||
-        conf_set(conf, "enable.idempotence", "true", err) < 0 ||
+    if (kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, err) < 0 ||
+        kafka_conf_set(conf, "client.id", "flowsqld", err) < 0 ||
+        kafka_conf_set(conf, "message.timeout.ms", "0", err) < 0 ||
+        kafka_conf_set(conf, "linger.ms", "50", err) < 0 ||
+        kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err) < 0 ||
+        kafka_conf_set(conf, "statistics.interval.ms", "1000", err) < 0 ||
+        kafka_conf_set(conf, "enable.idempotence", "true", err) < 0 ||
         kafka_props_apply(conf, cfg->props, err) < 0) {
         rd_kafka_conf_destroy(conf);
         free(k);

@@ -70,6 +70,11 @@ void kafka_sink_stats(kafka_sink_t *k, kafka_sink_stats_t *out);
 /* Prometheus text of the counters (flowsql_kafka_*). */
 void kafka_sink_metrics(kafka_sink_t *k, sbuf_t *out);
 
+/* Set one librdkafka property; -1 with err set ("kafka property K: why")
+ * when librdkafka refuses it. Shared with the Kafka input. */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *v,
+                   diag_t *err);
+
 /* Apply "k=v,k=v" to a librdkafka configuration. A piece without '='
  * continues the previous value after a comma, so a list value such as
  * ssl.cipher.suites=A,B passes through. -1 with err set on a refused
