@@ -108,28 +108,28 @@ static int c_format(shell_t *sh, char *arg)
     return SH_ERR;
 }
 
-static int c_timing(shell_t *sh, char *arg)
+/* \timing and \pager: on, off, or nothing to toggle. */
+static int set_flag(shell_t *sh, char *arg, int *flag, const char *cmd,
+                    const char *what)
 {
-    int v = on_off(arg, sh->timing);
+    int v = on_off(arg, *flag);
     if (v < 0) {
-        sh_error(sh, "\\timing: on or off, not '%s'", arg);
+        sh_error(sh, "\\%s: on or off, not '%s'", cmd, arg);
         return SH_ERR;
     }
-    sh->timing = v;
-    sh_notice(sh, "Timing is %s.", v ? "on" : "off");
+    *flag = v;
+    sh_notice(sh, "%s is %s.", what, v ? "on" : "off");
     return SH_OK;
+}
+
+static int c_timing(shell_t *sh, char *arg)
+{
+    return set_flag(sh, arg, &sh->timing, "timing", "Timing");
 }
 
 static int c_pager(shell_t *sh, char *arg)
 {
-    int v = on_off(arg, sh->pager);
-    if (v < 0) {
-        sh_error(sh, "\\pager: on or off, not '%s'", arg);
-        return SH_ERR;
-    }
-    sh->pager = v;
-    sh_notice(sh, "Pager is %s.", v ? "on" : "off");
-    return SH_OK;
+    return set_flag(sh, arg, &sh->pager, "pager", "Pager");
 }
 
 static int c_numbers(shell_t *sh, char *arg)
@@ -193,7 +193,7 @@ static int c_conninfo(shell_t *sh, char *arg)
     if (r.status != 200) {
         rc = sh_http_error(sh, &r);
     } else {
-        json_t *j = json_loadb(r.body.s, r.body.len, 0, NULL);
+        json_t *j = sh_resp_json(&r);
         const char *v = json_string_value(json_object_get(j, "version"));
         fprintf(sh->out, "Connected to flowsqld %s at %s: up %lld s, %lld "
                 "queries.\n", v ? v : "?", client_url(sh->cl),

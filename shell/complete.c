@@ -86,7 +86,7 @@ static void fetch_names(void)
         client_resp_free(&r);
         return;     /* keep what we had */
     }
-    json_t *j = json_loadb(r.body.s, r.body.len, 0, NULL);
+    json_t *j = sh_resp_json(&r);
     client_resp_free(&r);
     for (int i = 0; i < names.n; i++)
         free(names.v[i]);

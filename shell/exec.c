@@ -102,7 +102,7 @@ int sh_call_200(shell_t *sh, const char *method, const char *path,
 
 int sh_http_error(shell_t *sh, const client_resp_t *r)
 {
-    json_t *j = json_loadb(r->body.s ? r->body.s : "", r->body.len, 0, NULL);
+    json_t *j = sh_resp_json(r);
     const char *detail = json_string_value(json_object_get(j, "detail"));
     const char *msg = json_string_value(json_object_get(j, "error"));
     if (detail && *detail)
@@ -122,9 +122,22 @@ int sh_http_error(shell_t *sh, const client_resp_t *r)
     return SH_ERR;
 }
 
-static json_t *resp_json(const client_resp_t *r)
+json_t *sh_resp_json(const client_resp_t *r)
 {
     return json_loadb(r->body.s ? r->body.s : "", r->body.len, 0, NULL);
+}
+
+int sh_get_query(shell_t *sh, const char *name, json_t **q)
+{
+    client_resp_t r;
+    char *path = sh_query_path(sh, name, NULL);
+    int rc = sh_call_200(sh, "GET", path, NULL, &r);
+    free(path);
+    if (rc != SH_OK)
+        return rc;
+    *q = sh_resp_json(&r);
+    client_resp_free(&r);
+    return SH_OK;
 }
 
 /* A JSON request body {"sql": sql, ...more}; malloc'ed text. */
@@ -173,7 +186,7 @@ static int run_create(shell_t *sh, const char *sql, int if_not_exists)
         return rc;
     if (r.status == 200 && if_not_exists) {
         /* the server changed nothing: the name was taken */
-        json_t *j = resp_json(&r);
+        json_t *j = sh_resp_json(&r);
         const char *name = json_string_value(json_object_get(j, "name"));
         sh_notice(sh, "NOTICE: a query named '%s' already exists, skipping",
                   name ? name : "?");
@@ -181,7 +194,7 @@ static int run_create(shell_t *sh, const char *sql, int if_not_exists)
     } else if (r.status != 201) {
         rc = sh_http_error(sh, &r);
     } else {
-        json_t *j = resp_json(&r);
+        json_t *j = sh_resp_json(&r);
         if (sh->format == FMT_JSON)
             emit_json_line(sh, j);
         else
@@ -225,7 +238,7 @@ static int run_explain(shell_t *sh, const char *sql)
     free(body);
     if (rc != SH_OK)
         return rc;
-    json_t *j = resp_json(&r);
+    json_t *j = sh_resp_json(&r);
     const char *plan = json_string_value(json_object_get(j, "plan"));
     if (!plan)
         plan = "";
@@ -266,7 +279,7 @@ static int run_adhoc(shell_t *sh, const char *sql)
     free(body);
     if (rc != SH_OK)
         return rc;
-    json_t *j = resp_json(&r);
+    json_t *j = sh_resp_json(&r);
     json_t *jc = json_object_get(j, "columns"), *jr = json_object_get(j, "rows");
     if (!json_is_array(jc) || !json_is_array(jr)) {
         client_resp_free(&r);
@@ -326,7 +339,7 @@ int exec_show_queries(shell_t *sh)
     int rc = sh_call_200(sh, "GET", API "/queries", NULL, &r);
     if (rc != SH_OK)
         return rc;
-    json_t *j = resp_json(&r);
+    json_t *j = sh_resp_json(&r);
     json_t *qs = json_object_get(j, "queries");
     size_t n = json_array_size(qs);
     json_t **v = xcalloc(n + 1, sizeof(json_t *));
@@ -374,14 +387,10 @@ static void indent(sbuf_t *b, const char *text, const char *by)
 
 int exec_describe(shell_t *sh, const char *name)
 {
-    client_resp_t r;
-    char *path = sh_query_path(sh, name, NULL);
-    int rc = sh_call_200(sh, "GET", path, NULL, &r);
-    free(path);
+    json_t *q;
+    int rc = sh_get_query(sh, name, &q);
     if (rc != SH_OK)
         return rc;
-    json_t *q = resp_json(&r);
-    client_resp_free(&r);
     if (sh->format == FMT_JSON) {
         emit_json_line(sh, q);
         json_decref(q);

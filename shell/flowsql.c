@@ -77,7 +77,7 @@ static int banner(shell_t *sh)
                     "FLOWSQL_API_TOKEN)");
         fputc('\n', stderr);
     } else if (!sh->quiet) {
-        json_t *j = json_loadb(r.body.s, r.body.len, 0, NULL);
+        json_t *j = sh_resp_json(&r);
         const char *v = json_string_value(json_object_get(j, "version"));
         long long n = json_integer_value(json_object_get(j, "queries"));
         printf("flowsql %s, connected to flowsqld %s at %s (%lld quer%s).\n",

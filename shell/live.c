@@ -232,7 +232,7 @@ int live_select(shell_t *sh, const char *sql)
         client_resp_free(&r);
         return rc;
     }
-    json_t *q = json_loadb(r.body.s, r.body.len, 0, NULL);
+    json_t *q = sh_resp_json(&r);
     client_resp_free(&r);
     const char *n = json_string_value(json_object_get(q, "name"));
     if (!n) {
@@ -275,14 +275,10 @@ int live_select(shell_t *sh, const char *sql)
 
 int live_watch(shell_t *sh, const char *name, long max_windows)
 {
-    client_resp_t r;
-    char *path = sh_query_path(sh, name, NULL);
-    int rc = sh_call_200(sh, "GET", path, NULL, &r);
-    free(path);
+    json_t *q;
+    int rc = sh_get_query(sh, name, &q);
     if (rc != SH_OK)
         return rc;
-    json_t *q = json_loadb(r.body.s, r.body.len, 0, NULL);
-    client_resp_free(&r);
     json_t *cols = column_names(q);
     const char *sql = json_string_value(json_object_get(q, "sql"));
     int64_t size = sql ? window_size(sql) : 0;

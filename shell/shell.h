@@ -86,6 +86,13 @@ int sh_call(shell_t *sh, const char *method, const char *path,
 int sh_call_200(shell_t *sh, const char *method, const char *path,
                 const char *body, client_resp_t *r);
 
+/* An answer's body as JSON (NULL if it is not JSON). */
+json_t *sh_resp_json(const client_resp_t *r);
+
+/* GET a registered query's description (text, plan, counters): SH_OK
+ * with *q set (the caller's), or the error, reported. */
+int sh_get_query(shell_t *sh, const char *name, json_t **q);
+
 /* Report a failed answer (status >= 400): the server's "detail" (the
  * message with the statement line and a caret) or its "error". Returns
  * SH_ERR. */
