@@ -132,15 +132,18 @@ kafka_run() {
     done
 }
 
-kafka_stop() {
-    kill "$KAFKA_PID" 2>/dev/null
+# stop_server PID TRIES: SIGTERM, then SIGKILL after TRIES x 0.2 s
+stop_server() {
+    kill "$1" 2>/dev/null
     i=0
-    while kill -0 "$KAFKA_PID" 2>/dev/null && [ $i -lt 150 ]; do
+    while kill -0 "$1" 2>/dev/null && [ $i -lt "$2" ]; do
         sleep 0.2; i=$((i + 1))
     done
-    kill -9 "$KAFKA_PID" 2>/dev/null
-    wait "$KAFKA_PID" 2>/dev/null
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
 }
+
+kafka_stop() { stop_server "$KAFKA_PID" 150; }
 
 kafka_restart() { kafka_stop; kafka_run; }
 
@@ -198,12 +201,4 @@ EOF
     done
 }
 
-opensearch_stop() {
-    kill "$ES_PID" 2>/dev/null
-    i=0
-    while kill -0 "$ES_PID" 2>/dev/null && [ $i -lt 100 ]; do
-        sleep 0.2; i=$((i + 1))
-    done
-    kill -9 "$ES_PID" 2>/dev/null
-    wait "$ES_PID" 2>/dev/null
-}
+opensearch_stop() { stop_server "$ES_PID" 100; }

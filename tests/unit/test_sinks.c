@@ -49,6 +49,24 @@ static void set_opt(rowset_t *rs, const char *k, const char *v)
 /* 2026-11-23T01:44:30Z */
 #define T0 1795398270000LL
 
+/* Hand n windows of query q (nrows each, pause_us apart) to an output;
+ * the longest on_window call, in ms: it must never wait on the server. */
+static int64_t feed(output_t *o, const char *q, int n, int nrows,
+                    useconds_t pause_us)
+{
+    int64_t worst = 0;
+    for (int i = 0; i < n; i++) {
+        rowset_t *rs = window(q, T0 + i * 10000, nrows);
+        int64_t t = time_mono_ms();
+        o->on_window(o, rs);
+        if (time_mono_ms() - t > worst)
+            worst = time_mono_ms() - t;
+        rowset_unref(rs);
+        usleep(pause_us);
+    }
+    return worst;
+}
+
 static void test_format_name(void)
 {
     sbuf_t b = SBUF_INIT;
@@ -431,17 +449,7 @@ static void test_es_queue_bound(void)
     diag_t err;
     es_sink_t *s = es_sink_new(&cfg, &err);
     output_t *o = es_sink_output(s);
-    int64_t worst = 0;
-    for (int i = 0; i < 20; i++) {
-        rowset_t *rs = window("q2", T0 + i * 10000, 3);
-        int64_t t = time_mono_ms();
-        o->on_window(o, rs);
-        if (time_mono_ms() - t > worst)
-            worst = time_mono_ms() - t;
-        rowset_unref(rs);
-        usleep(5000);
-    }
-    CHECK(worst < 20);
+    CHECK(feed(o, "q2", 20, 3, 5000) < 20);
     es_sink_stats_t st;
     es_sink_stats(s, &st);
     CHECK(st.windows_dropped > 0);
@@ -536,17 +544,7 @@ static void test_kafka_no_broker(void)
     if (!k)
         return;
     output_t *o = kafka_sink_output(k);
-    int64_t worst = 0;
-    for (int i = 0; i < 10; i++) {
-        rowset_t *rs = window("q", T0 + i * 10000, 4);
-        int64_t t = time_mono_ms();
-        o->on_window(o, rs);
-        if (time_mono_ms() - t > worst)
-            worst = time_mono_ms() - t;
-        rowset_unref(rs);
-        usleep(20000);
-    }
-    CHECK(worst < 20);
+    CHECK(feed(o, "q", 10, 4, 20000) < 20);
     kafka_sink_stats_t st;
     kafka_sink_stats(k, &st);
     CHECK_INT(st.windows, 10);
