@@ -8,15 +8,6 @@
 . "$(dirname "$0")/lib/ingest.sh"
 
 truth() { sort "$1" | awk '{ print $1, $2, $3, $4 }'; }
-clean_counters() { # name: fs.err must show no loss and no error
-    if grep -q 'decode_errors [1-9]\|unknown_tmpl [1-9]' "$T/fs.err" ||
-       grep -v -q 'seq_lost 0 seq_lost_msgs 0 queue_drops 0' "$T/fs.err"; then
-        echo "not ok - $1: counters show loss or errors"
-        cat "$T/fs.err" >&2
-    else
-        echo "ok - $1: no sequence gap, no drop, no error"
-    fi
-}
 
 # UDP, 60k flows over 20k sources at 30k flows/s, 4 domains (a modest
 # rate: without privileges the socket buffer is only net.core.rmem_max)
@@ -27,7 +18,7 @@ flowsql_start 1500
 flowsql_result >"$T/udp.fs"
 truth "$T/udp.src" >"$T/udp.truth"
 same "$T/udp.fs" "$T/udp.truth" "flowgen IPFIX/UDP 30k flows/s, 4 domains"
-clean_counters "flowgen IPFIX/UDP"
+clean_counters "flowgen IPFIX/UDP" 'decode_errors [1-9]\|unknown_tmpl [1-9]'
 
 # TCP, IPv6 records
 flowsql_start 1500
@@ -36,7 +27,7 @@ flowsql_start 1500
 flowsql_result >"$T/tcp.fs"
 truth "$T/tcp.src" >"$T/tcp.truth"
 same "$T/tcp.fs" "$T/tcp.truth" "flowgen IPFIX/TCP IPv6"
-clean_counters "flowgen IPFIX/TCP"
+clean_counters "flowgen IPFIX/TCP" 'decode_errors [1-9]\|unknown_tmpl [1-9]'
 
 # file, read twice: same records both times; same seed, same bytes
 "$B/flowgen" --file "$T/a.ipfix" --flows 100000 --sources 3000 --seed 13 \

@@ -39,11 +39,7 @@ EOF
     oracle_times >"$T/$name.nft"
     same "$T/$name.fst" "$T/$name.nft" "pmacctd nfprobe $name: first/last times" \
         "every first and last ms"
-    if grep -q 'decode_errors [1-9]' "$T/fs.err" ||
-       ! grep -q 'seq_lost 0 seq_lost_msgs 0 queue_drops 0' "$T/fs.err"; then
-        echo "not ok - pmacctd nfprobe $name: counters show loss or errors"
-        cat "$T/fs.err" >&2
-    fi
+    clean_counters "pmacctd nfprobe $name"
 }
 
 pmacct_case ipfix      10 ipfix

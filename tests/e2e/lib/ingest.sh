@@ -139,6 +139,19 @@ flowsql_times() {
 
 flowsql_stats() { cat "$T/fs.err" "$T/fs.log"; }
 
+# clean_counters NAME [ERRORS]: every exporter line of fs.err shows no
+# sequence gap and no drop, and none matches ERRORS (a grep pattern,
+# decode errors by default)
+clean_counters() {
+    if grep -q "${2:-decode_errors [1-9]}" "$T/fs.err" ||
+       grep -v -q 'seq_lost 0 seq_lost_msgs 0 queue_drops 0' "$T/fs.err"; then
+        echo "not ok - $1: counters show loss or errors"
+        cat "$T/fs.err" >&2
+    else
+        echo "ok - $1: no sequence gap, no drop, no error"
+    fi
+}
+
 # ---- the oracle: nfcapd + nfdump -A srcip ------------------------------------
 
 oracle_start() {
