@@ -8,7 +8,8 @@
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
 #                stream, loss-free UDP rates, CPU, memory, answers checked
 #                (bench/peers/run.sh, about 20 minutes, never in make test)
-#   make fuzz    parser fuzzing for FUZZ_SECONDS (libFuzzer, clang)
+#   make fuzz    every libFuzzer target (FUZZ_TARGETS) for FUZZ_SECONDS
+#                each; make fuzz-NAME for one
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
 #                run (Maven Central, cached in ~/.cache/flowsql)
@@ -187,25 +188,39 @@ $(B)/peers/peerstat: $(B)/obj/bench/peers/peerstat.o
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
-FUZZ_RUN := $(B)/fuzz/run
+# One libFuzzer target per entry: tests/fuzz/fuzz_NAME.c, its kept corpus
+# tests/fuzz/corpus/NAME, hand-made seeds tests/fuzz/seeds/NAME, an
+# optional dictionary tests/fuzz/NAME.dict. `make fuzz` runs each for
+# FUZZ_SECONDS; `make fuzz-NAME` one of them.
+FUZZ_TARGETS := parser
+# clang's libFuzzer and sanitizer runtimes
+DEB_FUZZ := clang libclang-rt-14-dev
+FUZZ_MAXLEN_parser := 4096
 # Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
-# merge the inputs that reach new edges into tests/fuzz/corpus/parser
+# merge the inputs that reach new edges into the kept corpus
 # (tests/fuzz/minimize.py shrinks it again now and then). A finding is
-# left in $(B)/fuzz/ (crash-*, leak-*, timeout-*).
-fuzz: deps deps-test $(GEN_SRC)
-	@mkdir -p $(B)/fuzz $(FUZZ_RUN) tests/fuzz/corpus/parser
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen -Iparser \
+# left in $(B)/fuzz/NAME/ (crash-*, leak-*, timeout-*).
+fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
+
+fuzz-%: deps deps-test $(GEN_SRC)
+	$(call install_missing,$(DEB_FUZZ))
+	@mkdir -p $(B)/fuzz/$* $(B)/fuzz/$*/run tests/fuzz/corpus/$* \
+	    tests/fuzz/seeds/$*
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DFLOWSQL_VERSION=\"$(VERSION)\" \
+	    -I. -I$(B)/gen -Iparser \
 	    -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $(B)/fuzz/fuzz_parser \
-	    tests/fuzz/fuzz_parser.c $(FUZZ_SRC) $(LIBS)
-	ASAN_OPTIONS=detect_leaks=1 ./$(B)/fuzz/fuzz_parser \
-	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
-	    -rss_limit_mb=2048 -print_final_stats=1 \
-	    -dict=tests/fuzz/parser.dict -artifact_prefix=$(B)/fuzz/ \
-	    $(FUZZ_RUN) tests/fuzz/corpus/parser tests/fuzz/seeds/parser
-	./$(B)/fuzz/fuzz_parser -merge=1 -use_counters=0 -use_cmp=0 \
-	    -max_len=4096 tests/fuzz/corpus/parser $(FUZZ_RUN)
+	    -fno-sanitize-recover=undefined -o $(B)/fuzz/fuzz_$* \
+	    tests/fuzz/fuzz_$*.c $(FUZZ_SRC) $(LIBS)
+	ASAN_OPTIONS=detect_leaks=1 ./$(B)/fuzz/fuzz_$* \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(or $(FUZZ_MAXLEN_$*),4096) \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    $(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) \
+	    -artifact_prefix=$(B)/fuzz/$*/ \
+	    $(B)/fuzz/$*/run tests/fuzz/corpus/$* tests/fuzz/seeds/$*
+	./$(B)/fuzz/fuzz_$* -merge=1 -use_counters=0 -use_cmp=0 \
+	    -max_len=$(or $(FUZZ_MAXLEN_$*),4096) tests/fuzz/corpus/$* \
+	    $(B)/fuzz/$*/run
 
 clean:
 	rm -rf build
