@@ -263,6 +263,9 @@ int app_query_create(app_t *a, const char *name, const char *sql,
     if (!p)
         return AE_BAD;
     const stmt_t *st = p->stmt;
+    /* st lives in p, which is freed below before the canonical text is
+     * compiled: keep what is needed after that. */
+    int quiet = st->kind == STMT_CREATE && st->if_not_exists;
     char tmpname[64];
     sbuf_t text = SBUF_INIT;
     if (st->kind == STMT_CREATE) {
@@ -327,7 +330,6 @@ int app_query_create(app_t *a, const char *name, const char *sql,
     pthread_mutex_lock(&a->qlock);
     if (find_meta(a, qname)) {
         pthread_mutex_unlock(&a->qlock);
-        int quiet = st->kind == STMT_CREATE && st->if_not_exists;
         plan_free(p);
         sbuf_free(&text);
         if (quiet) {        /* CREATE QUERY IF NOT EXISTS: nothing to do */
