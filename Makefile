@@ -8,6 +8,8 @@
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
 #                stream, loss-free UDP rates, CPU, memory, answers checked
 #                (bench/peers/run.sh, about 20 minutes, never in make test)
+#   make bench-soak  RSS under a steady load: all saved queries, stalled
+#                stream readers, 300k flows/s for 30 min (bench/soak.sh)
 #   make fuzz    every libFuzzer target (FUZZ_TARGETS) for FUZZ_SECONDS
 #                each; make fuzz-NAME for one
 #   make deps    install the Debian packages that are missing, nothing else
@@ -61,7 +63,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test servers bench bench-ingest \
-        bench-peers fuzz clean
+        bench-peers bench-soak fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -181,6 +183,12 @@ bench-peers: deps
 	$(call install_missing,$(DEB_PEERS))
 	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen $(B)/peers/peerstat
 	B=$(B) bench/peers/run.sh
+
+# Memory under a steady load: all saved queries, stalled stream readers,
+# SOAK_RATE flows/s for SOAK_SECONDS (bench/soak.sh; 36 minutes by default).
+bench-soak: deps
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen
+	B=$(B) bench/soak.sh
 
 $(B)/peers/peerstat: $(B)/obj/bench/peers/peerstat.o
 	@mkdir -p $(dir $@)
