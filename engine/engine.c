@@ -56,7 +56,6 @@ void engine_free(engine_t *e)
         return;
     for (int i = 0; i < e->nq; i++) {
         query_free(e->q[i].q, 0);
-        atomic_store(&e->q[i].h->dropped, 1);
         qhandle_unref(e->q[i].h);
     }
     free(e->q);

@@ -66,7 +66,8 @@ typedef struct qhandle {
     int           origin;
     const char   *path;
     int64_t       created_ms;
-    flag_t        dropped;     /* set when it leaves the registry */
+    flag_t        dropped;     /* set by engine_drop(): its windows still
+                                  queued and its subscribers are stale */
 } qhandle_t;
 
 /* Compile text (a CREATE QUERY statement, or any statement the engine

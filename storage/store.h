@@ -152,7 +152,9 @@ void store_query_list_free(store_query_list_t *l);
 /* The writer as an engine output. on_window() takes a reference to the
  * rowset and queues it, or drops and counts it when the queue is full
  * (by windows or by rows); windows of queries not registered here, or
- * registered with store = false, are ignored. It never waits on the
+ * registered with store = false, are ignored, and so are those whose
+ * query (rs->qh, engine/qhandle.h) was dropped while they waited, even
+ * if a query of that name was registered again since. It never waits on the
  * disk. The output lives as long as the store. */
 output_t *store_output(store_t *s);
 

@@ -17,6 +17,7 @@
  * one key over a time range is one seek per window of the range.
  */
 #include "storage/store_int.h"
+#include "engine/qhandle.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -445,11 +446,18 @@ static void write_failed(store_t *s, const rowset_t *rs, const char *what)
                 "(%u rows): %s", rs->query, rs->nrows, what);
 }
 
+/* A window of a query dropped since it was queued: its handle says so
+ * (a query registered again under the name is another handle). */
+static int window_stale(const rowset_t *rs)
+{
+    return rs->qh && atomic_load(&rs->qh->dropped);
+}
+
 static void write_window(store_t *s, rowset_t *rs)
 {
     pthread_mutex_lock(&s->wlock);
     sq_query_t *q = sq_find(s, rs->query);
-    if (!q || !q->stored) {
+    if (!q || !q->stored || window_stale(rs)) {
         CTR_ADD(s, windows_ignored, 1);
         pthread_mutex_unlock(&s->wlock);
         return;

@@ -2,6 +2,7 @@
  * their tables, retention, the size cap, restart, a full queue and a
  * full disk. Real files in a temporary directory; the engine's part is
  * played by hand-built rowsets. */
+#include "engine/qhandle.h"
 #include "storage/store.h"
 #include "tests/test.h"
 #include "tests/unit/storage_util.h"
@@ -346,6 +347,41 @@ static void t_window_written_twice(void)
     CHECK_INT(tu_int(path, "SELECT count(*) FROM flowsql_windows"), 3);
 }
 
+/* Windows of a query dropped while they waited are not written, even
+ * though a query of the same name was registered again: each window
+ * carries its query's handle. */
+static void t_stale_windows(void)
+{
+    const char *path = tu_path("stale_w.db");
+    store_t *s = tu_open(path, NULL);
+    CHECK_INT(tu_add(s, "q", NULL), 0);
+    const char *text = "CREATE QUERY q AS SELECT count(*) FROM flows WINDOW 10s";
+    diag_t err;
+    qhandle_t *old = qhandle_compile(text, strlen(text), 0, &err);
+    qhandle_t *now = qhandle_compile(text, strlen(text), 0, &err);
+    CHECK(old && now);
+    if (!old || !now)
+        return;
+    atomic_store(&old->dropped, 1);
+    rowset_t *a = tu_window("q", BASE, TEN_S, 7, 0);
+    rowset_t *b = tu_window("q", BASE + TEN_S, TEN_S, 3, 1);
+    qhandle_ref(old);
+    a->qh = old;
+    qhandle_ref(now);
+    b->qh = now;
+    tu_push(s, a);
+    tu_push(s, b);
+    CHECK_INT(store_flush(s, 10000), 0);
+    store_stats_t st;
+    store_stats(s, &st);
+    CHECK_INT(st.windows_written, 1);
+    CHECK_INT(st.windows_ignored, 1);
+    store_close(s);
+    qhandle_unref(old);
+    qhandle_unref(now);
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM q"), 3);
+}
+
 /* A database made before windows were marked: the columns are added at
  * open, old windows read as whole and single, new ones are marked. */
 static void t_old_windows_table(void)
@@ -684,6 +720,7 @@ int main(void)
     RUN(t_windows_land_in_their_tables);
     RUN(t_window_written_twice);
     RUN(t_old_windows_table);
+    RUN(t_stale_windows);
     RUN(t_recreate_and_drop);
     RUN(t_retention);
     RUN(t_retention_after_restart);
