@@ -2,6 +2,7 @@
  * engine.c - the registry of running queries; see engine.h.
  */
 #include "engine/engine.h"
+#include "engine/qhandle.h"
 #include "engine/query.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -13,10 +14,19 @@
 
 #define MAX_OUTPUTS 16
 
+/* One registered query: its handle (the engine's reference), its running
+ * pipeline, and what says whether a window of it is partial. */
+typedef struct entry {
+    qhandle_t *h;
+    query_t   *q;
+    int64_t    since;     /* wall clock at registration (live), else 0 */
+    uint64_t   partial;   /* partial windows emitted */
+} entry_t;
+
 struct engine {
     pthread_mutex_t lock;
     engine_config_t cfg;
-    query_t       **q;
+    entry_t        *q;
     int             nq, cap;
     output_t       *out[MAX_OUTPUTS];
     int             nout;
@@ -44,8 +54,10 @@ void engine_free(engine_t *e)
 {
     if (!e)
         return;
-    for (int i = 0; i < e->nq; i++)
-        query_free(e->q[i], 1);
+    for (int i = 0; i < e->nq; i++) {
+        query_free(e->q[i].q, 0);
+        qhandle_unref(e->q[i].h);
+    }
     free(e->q);
     pthread_mutex_destroy(&e->lock);
     free(e);
@@ -59,49 +71,64 @@ void engine_add_output(engine_t *e, output_t *o)
     pthread_mutex_unlock(&e->lock);
 }
 
+/* The one name rule (qhandle.h): names compare without case. */
 static int find(engine_t *e, const char *name)
 {
     for (int i = 0; i < e->nq; i++)
-        if (strcmp(e->q[i]->name, name) == 0)
+        if (qname_equal(e->q[i].h->name, name))
             return i;
     return -1;
 }
 
-int engine_register(engine_t *e, const char *name, plan_t *plan, diag_t *err)
+int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
 {
+    const plan_t *plan = h->plan;
     const stmt_t *st = plan_target(plan);
     if (plan->stmt->kind == STMT_EXPLAIN ||
         (st->kind != STMT_SELECT && st->kind != STMT_CREATE)) {
         diag_set(err, "only SELECT and CREATE QUERY statements can run");
-        return -1;
+        return ENGINE_EINVALID;
     }
     if (!e->cfg.replay && !plan->window.present) {
         diag_set(err, "a query over the live stream needs a WINDOW clause, "
                  "e.g. FROM flows WINDOW 10s");
-        return -1;
+        return ENGINE_EINVALID;
     }
     /* Compile outside the lock: it allocates the vector registers. */
-    query_t *q = query_new(name, plan, e->cfg.replay);
+    query_t *q = query_new(h->name, h->plan, e->cfg.replay);
     pthread_mutex_lock(&e->lock);
-    if (find(e, name) >= 0) {
-        pthread_mutex_unlock(&e->lock);
-        diag_set(err, "a query named '%s' already exists", name);
-        query_free(q, 0);
-        return -1;
-    }
-    if (e->nq >= e->cfg.max_queries) {
-        pthread_mutex_unlock(&e->lock);
+    int rc = ENGINE_OK;
+    if (find(e, h->name) >= 0) {
+        diag_set(err, "a query named '%s' already exists", h->name);
+        rc = ENGINE_EEXIST;
+    } else if (e->nq >= e->cfg.max_queries) {
         diag_set(err, "too many queries (at most %d)", e->cfg.max_queries);
+        rc = ENGINE_ELIMIT;
+    }
+    if (rc < 0) {
+        pthread_mutex_unlock(&e->lock);
         query_free(q, 0);
-        return -1;
+        return rc;
     }
     if (e->nq == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 16;
-        e->q = xrealloc(e->q, sizeof(query_t *) * (size_t)e->cap);
+        e->q = xrealloc(e->q, sizeof(entry_t) * (size_t)e->cap);
     }
-    e->q[e->nq++] = q;
+    qhandle_ref(h);
+    e->q[e->nq++] = (entry_t){.h = h, .q = q,
+                              .since = e->cfg.replay ? 0 : time_now_ms()};
     pthread_mutex_unlock(&e->lock);
-    return 0;
+    return ENGINE_OK;
+}
+
+int engine_register(engine_t *e, const char *name, plan_t *plan, diag_t *err)
+{
+    qhandle_t *h = qhandle_wrap(name, plan);
+    int rc = engine_register_handle(e, h, err);
+    if (rc < 0)
+        h->plan = NULL;     /* the caller keeps its plan */
+    qhandle_unref(h);
+    return rc;
 }
 
 int engine_drop(engine_t *e, const char *name)
@@ -112,11 +139,13 @@ int engine_drop(engine_t *e, const char *name)
         pthread_mutex_unlock(&e->lock);
         return -1;
     }
-    query_t *q = e->q[i];
-    memmove(&e->q[i], &e->q[i + 1], sizeof(query_t *) * (size_t)(e->nq - i - 1));
+    entry_t en = e->q[i];
+    memmove(&e->q[i], &e->q[i + 1], sizeof(entry_t) * (size_t)(e->nq - i - 1));
     e->nq--;
     pthread_mutex_unlock(&e->lock);
-    query_free(q, 1);
+    atomic_store(&en.h->dropped, 1);
+    query_free(en.q, 0);
+    qhandle_unref(en.h);
     return 0;
 }
 
@@ -128,6 +157,31 @@ int engine_has(engine_t *e, const char *name)
     return r;
 }
 
+qhandle_t *engine_get(engine_t *e, const char *name)
+{
+    pthread_mutex_lock(&e->lock);
+    int i = find(e, name);
+    qhandle_t *h = i >= 0 ? e->q[i].h : NULL;
+    if (h)
+        qhandle_ref(h);
+    pthread_mutex_unlock(&e->lock);
+    return h;
+}
+
+int engine_handles(engine_t *e, qhandle_t ***out)
+{
+    pthread_mutex_lock(&e->lock);
+    int n = e->nq;
+    qhandle_t **hs = xcalloc((size_t)n + 1, sizeof(*hs));
+    for (int i = 0; i < n; i++) {
+        hs[i] = e->q[i].h;
+        qhandle_ref(hs[i]);
+    }
+    pthread_mutex_unlock(&e->lock);
+    *out = hs;
+    return n;
+}
+
 int engine_count(engine_t *e)
 {
     pthread_mutex_lock(&e->lock);
@@ -136,10 +190,29 @@ int engine_count(engine_t *e)
     return n;
 }
 
+/* Where a window goes: the outputs, with its query's handle and whether
+ * it is partial. A live window is partial when its query began after its
+ * start (registered, or the daemon started, inside it) or when it is
+ * closed before it was due (engine_finish at shutdown: due is the
+ * threshold the clock had reached; INT64_MAX otherwise). A replay has no
+ * clock and sees its whole input: its windows are never partial. */
+typedef struct delivery {
+    engine_t *e;
+    entry_t  *en;
+    int64_t   due;
+} delivery_t;
+
 static void deliver(void *ctx, rowset_t *rs)
 {
-    engine_t *e = ctx;
+    delivery_t *d = ctx;
+    engine_t *e = d->e;
     rs->closed_at = time_now_ms();
+    qhandle_ref(d->en->h);
+    rs->qh = d->en->h;
+    rs->replayed = e->cfg.replay != 0;
+    rs->partial = !e->cfg.replay &&
+                  (rs->wstart < d->en->since || rs->wend > d->due);
+    d->en->partial += rs->partial;
     for (int i = 0; i < e->nout; i++)
         e->out[i]->on_window(e->out[i], rs);
     rowset_unref(rs);
@@ -163,13 +236,15 @@ void engine_process(engine_t *e, const flow_batch_t *b)
     pthread_mutex_lock(&e->lock);
     int64_t now = e->cfg.replay ? 0 : time_now_ms();
     for (int i = 0; i < e->nq; i++) {
+        query_t *q = e->q[i].q;
         int64_t t0 = time_now_ms();
-        query_process(e->q[i], b, e->cfg.replay, now);
-        log_slow(e->q[i], "a batch", time_now_ms() - t0);
+        query_process(q, b, e->cfg.replay, now);
+        log_slow(q, "a batch", time_now_ms() - t0);
         /* Replay has no clock: the flows themselves move windows on. */
-        if (e->cfg.replay)
-            query_advance(e->q[i], query_threshold(e->q[i], 1, 0, 0),
-                          deliver, e);
+        if (e->cfg.replay) {
+            delivery_t d = {e, &e->q[i], INT64_MAX};
+            query_advance(q, query_threshold(q, 1, 0, 0), deliver, &d);
+        }
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -181,13 +256,14 @@ void engine_tick(engine_t *e, int64_t now_ms)
     pthread_mutex_lock(&e->lock);
     e->now = now_ms;
     for (int i = 0; i < e->nq; i++) {
-        uint64_t before = e->q[i]->st.windows;
+        query_t *q = e->q[i].q;
+        uint64_t before = q->st.windows;
         int64_t t0 = time_now_ms();
-        query_advance(e->q[i],
-                      query_threshold(e->q[i], 0, now_ms, e->cfg.close_delay_ms),
-                      deliver, e);
-        if (e->q[i]->st.windows != before)
-            log_slow(e->q[i], "closing its window", time_now_ms() - t0);
+        delivery_t d = {e, &e->q[i], INT64_MAX};
+        query_advance(q, query_threshold(q, 0, now_ms, e->cfg.close_delay_ms),
+                      deliver, &d);
+        if (q->st.windows != before)
+            log_slow(q, "closing its window", time_now_ms() - t0);
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -202,14 +278,22 @@ int64_t engine_clock(engine_t *e, int64_t now_ms, size_t backlog)
 void engine_finish(engine_t *e)
 {
     pthread_mutex_lock(&e->lock);
-    for (int i = 0; i < e->nq; i++)
-        query_advance(e->q[i], INT64_MAX, deliver, e);
+    int64_t now = time_now_ms();
+    for (int i = 0; i < e->nq; i++) {
+        query_t *q = e->q[i].q;
+        delivery_t d = {e, &e->q[i], INT64_MAX};
+        if (!e->cfg.replay)
+            d.due = query_threshold(q, 0, now, e->cfg.close_delay_ms);
+        query_advance(q, INT64_MAX, deliver, &d);
+    }
     pthread_mutex_unlock(&e->lock);
 }
 
-static void fill_stats(const query_t *q, query_stats_t *out)
+static void fill_stats(const entry_t *en, query_stats_t *out)
 {
+    const query_t *q = en->q;
     *out = q->st;
+    out->windows_partial = en->partial;
     query_usage(q, &out->groups_open, &out->memory_bytes);
     uint64_t ov = 0;
     if (q->filter)
@@ -227,7 +311,7 @@ int engine_stats(engine_t *e, const char *name, query_stats_t *out)
     pthread_mutex_lock(&e->lock);
     int i = find(e, name);
     if (i >= 0)
-        fill_stats(e->q[i], out);
+        fill_stats(&e->q[i], out);
     pthread_mutex_unlock(&e->lock);
     return i >= 0 ? 0 : -1;
 }
@@ -240,8 +324,8 @@ void engine_foreach(engine_t *e,
     pthread_mutex_lock(&e->lock);
     for (int i = 0; i < e->nq; i++) {
         query_stats_t st;
-        fill_stats(e->q[i], &st);
-        fn(ctx, e->q[i]->name, e->q[i]->plan, &st);
+        fill_stats(&e->q[i], &st);
+        fn(ctx, e->q[i].h->name, e->q[i].h->plan, &st);
     }
     pthread_mutex_unlock(&e->lock);
 }

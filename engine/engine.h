@@ -53,7 +53,17 @@ typedef struct query_stats {
     uint64_t groups_open;      /* groups held in open windows now */
     uint64_t memory_bytes;     /* memory held by open windows now */
     int64_t  last_window_end;  /* end of the last window emitted, or 0 */
+    uint64_t windows_partial;  /* of windows: cut by a start or a stop */
 } query_stats_t;
+
+enum engine_err {
+    ENGINE_OK = 0,
+    ENGINE_EINVALID = -1,      /* the plan is not a query a stream can run */
+    ENGINE_EEXIST = -2,        /* a query of that name runs */
+    ENGINE_ELIMIT = -3,        /* max_queries reached */
+};
+
+struct qhandle;
 
 engine_t *engine_new(const engine_config_t *cfg);
 /* Free the engine and its queries (open windows are discarded: call
@@ -63,15 +73,29 @@ void      engine_free(engine_t *e);
 /* Add an output; call before the stream starts. */
 void engine_add_output(engine_t *e, output_t *o);
 
-/* Register a compiled SELECT or CREATE QUERY under name. On success the
- * engine owns the plan. Fails (and keeps nothing) if the name is taken,
- * the cap is reached, or the plan is not a query a stream can run (a
- * live engine needs a WINDOW). */
+/* The registry holds query handles (engine/qhandle.h); names follow the
+ * one name rule there (compared without case, kept in lower case).
+ *
+ * Register a query: the engine takes its own reference to h. Fails (and
+ * keeps nothing) with ENGINE_EEXIST if a query of that name runs,
+ * ENGINE_ELIMIT at the cap, ENGINE_EINVALID if the plan is not a query a
+ * stream can run (a live engine needs a WINDOW); err says which. Each
+ * closed window carries the handle (rowset_t.qh). */
+int  engine_register_handle(engine_t *e, struct qhandle *h, diag_t *err);
+/* The same for a plan compiled by the caller (tests, replays), under
+ * name: on success the engine owns the plan, on failure the caller does. */
 int  engine_register(engine_t *e, const char *name, plan_t *plan,
                      diag_t *err);
-/* Drop a query: its open windows are discarded. -1 if unknown. */
+/* Drop a query: its open windows are discarded, its handle marked
+ * dropped and released. -1 if unknown. */
 int  engine_drop(engine_t *e, const char *name);
 int  engine_has(engine_t *e, const char *name);
+/* The handle registered under name (a new reference, for the caller to
+ * qhandle_unref), or NULL. */
+struct qhandle *engine_get(engine_t *e, const char *name);
+/* Every handle, in registration order (new references): *out is a
+ * malloc'ed array the caller frees after releasing each. Returns n. */
+int  engine_handles(engine_t *e, struct qhandle ***out);
 int  engine_count(engine_t *e);
 
 /* Run every query over one batch (engine thread). */
@@ -84,7 +108,8 @@ void engine_tick(engine_t *e, int64_t now_ms);
  * inside it wait in the queue: when the engine falls behind (a long
  * window close, a burst), they would all count as late. */
 int64_t engine_clock(engine_t *e, int64_t now_ms, size_t backlog);
-/* Close every open window as it stands (shutdown, end of a file). */
+/* Close every open window as it stands (shutdown, end of a file). In a
+ * live engine the windows not yet due are marked partial. */
 void engine_finish(engine_t *e);
 
 /* Stats of one query; -1 if unknown. */

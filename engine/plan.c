@@ -5,6 +5,7 @@
 #include "engine/plan.h"
 #include "engine/func.h"
 #include "engine/schema.h"
+#include "util/counter.h"
 #include "util/timeutil.h"
 
 #include <ctype.h>
@@ -212,9 +213,17 @@ static void build(plan_t *p, stmt_t *st, int64_t default_max_groups)
     }
 }
 
+static counter_t compiles;
+
+uint64_t plan_compiles(void)
+{
+    return ctr_get(&compiles);
+}
+
 plan_t *plan_compile(const char *text, size_t len, int64_t default_max_groups,
                      diag_t *err)
 {
+    ctr_inc(&compiles);
     arena_t *a = arena_new();
     stmt_t *st = parse(a, text, len, err);
     if (!st) {

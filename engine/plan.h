@@ -79,6 +79,10 @@ typedef struct plan {
 plan_t *plan_compile(const char *text, size_t len, int64_t default_max_groups,
                      diag_t *err);
 
+/* How many times plan_compile() ran in this process (for tests: a
+ * registration compiles its text once, a GET of a query never). */
+uint64_t plan_compiles(void);
+
 /* The statement EXPLAIN explains: the inner one for EXPLAIN x. */
 const stmt_t *plan_target(const plan_t *p);
 

@@ -28,14 +28,24 @@ typedef struct rowset_opt {
     const char *key, *value;
 } rowset_opt_t;
 
+struct qhandle;
+
 typedef struct rowset {
     int           refs;      /* atomic */
-    arena_t      *arena;     /* owns everything below */
-    const char   *query;     /* query name */
+    arena_t      *arena;     /* owns everything below but qh */
+    const char   *query;     /* query name (lower case) */
+    struct qhandle *qh;      /* the query (engine/qhandle.h), a reference
+                                released with the rowset; set by the
+                                engine for every window it emits */
     uint64_t      seq;       /* windows emitted by this query so far */
     int64_t       wstart;    /* window start, ms since epoch (inclusive) */
     int64_t       wend;      /* window end (exclusive) */
     int64_t       closed_at; /* wall clock when the engine closed it */
+    int           partial;   /* the query began after wstart, or the
+                                window was closed before it was due
+                                (a restart cut it): not all of it */
+    int           replayed;  /* from a replay engine (a file): written
+                                again, it replaces what is stored */
     int           ncols;
     rowset_col_t *cols;
     uint32_t      nrows, cap;

@@ -977,8 +977,8 @@ static int check_name(sctx_t *c, stmt_t *st)
                         "invalid query name '%s': use letters, digits and "
                         "'_', starting with a letter, at most 63 characters",
                         n);
-    if (strncmp(n, "sqlite_", 7) == 0 || strncmp(n, "flowsql_", 8) == 0 ||
-        strcmp(n, "flows") == 0)
+    if (strncasecmp(n, "sqlite_", 7) == 0 || strncasecmp(n, "flowsql_", 8) == 0 ||
+        strcasecmp(n, "flows") == 0)
         return fail_pos(c, st->name_pos, st->name_len,
                         "query name '%s' is reserved", n);
     return 0;

@@ -4,6 +4,7 @@
  */
 #include "server/app.h"
 #include "engine/plan.h"
+#include "engine/qhandle.h"
 #include "util/arena.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -103,14 +104,6 @@ void app_stop(app_t *a)
     }
 }
 
-static void query_free_meta(app_query_t *q)
-{
-    free(q->name);
-    free(q->sql);
-    free(q->path);
-    free(q);
-}
-
 void app_free(app_t *a)
 {
     flow_batch_t *b;
@@ -124,24 +117,11 @@ void app_free(app_t *a)
     engine_free(a->engine);
     live_free(a->live);
     bqueue_destroy(&a->flows);
-    while (a->queries) {
-        app_query_t *q = a->queries;
-        a->queries = q->next;
-        query_free_meta(q);
-    }
     pthread_mutex_destroy(&a->qlock);
     pthread_mutex_destroy(&a->release_lock);
 }
 
 /* ---- queries ---------------------------------------------------------- */
-
-static app_query_t *find_meta(app_t *a, const char *name)
-{
-    for (app_query_t *q = a->queries; q; q = q->next)
-        if (strcmp(q->name, name) == 0)
-            return q;
-    return NULL;
-}
 
 /* "WITH (k = 'v', n = 10)" from a JSON object; -1 on a bad value. */
 static int options_sql(json_t *opts, sbuf_t *out, diag_t *err)
@@ -198,90 +178,83 @@ int app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err)
     return AE_OK;
 }
 
-/* Put a query in the store's catalog (and make its table). A query the
+/* Put a query in the store's catalog (and make its table), from its
+ * handle: the columns and options the plan already has. A query the
  * catalog already has with the same text resumes; with another text it is
  * replaced, keeping its table when the columns are the same (the store
- * archives a table whose columns changed). */
-static int catalog_add(app_t *a, const char *name, const char *text,
-                       int source, diag_t *err)
+ * archives a table whose columns changed). Only the registration lock
+ * holder calls this, after the engine took the name: no running query
+ * can be the entry replaced. */
+static int catalog_add(app_t *a, const qhandle_t *h, diag_t *err)
 {
-    diag_t perr;
-    plan_t *p = plan_compile(text, strlen(text), a->cfg.max_groups, &perr);
-    if (!p) {
-        diag_set(err, "%s", perr.msg);
-        return -1;
-    }
-    rowset_col_t *cols = xcalloc((size_t)p->ncols + 1, sizeof(*cols));
-    for (int i = 0; i < p->ncols; i++) {
-        cols[i].name = p->cols[i].name;
-        cols[i].type = p->cols[i].type;
-        cols[i].is_key = p->cols[i].key >= 0;
-    }
-    rowset_opt_t *opts = xcalloc((size_t)p->nopts + 1, sizeof(*opts));
-    for (int i = 0; i < p->nopts; i++) {
-        opts[i].key = p->opts[i].key;
-        opts[i].value = p->opts[i].value;
-    }
     store_query_def_t def = {
-        .name = name, .text = text, .opts = opts, .nopts = p->nopts,
-        .cols = cols, .ncols = p->ncols,
-        .state = source == SRC_FILE ? "file" : "running",
+        .name = h->name, .text = h->text, .opts = h->opts, .nopts = h->nopts,
+        .cols = h->cols, .ncols = h->ncols,
+        .state = h->origin == SRC_FILE ? "file" : "running",
     };
     int rc = store_query_add(a->store, &def, err);
     if (rc == STORE_EEXIST) {
         store_query_list_t *l = store_query_list(a->store);
         int same = 0;
         for (int i = 0; i < l->n; i++)
-            if (strcasecmp(l->q[i].name, name) == 0)
-                same = strcmp(l->q[i].text, text) == 0;
+            if (qname_equal(l->q[i].name, h->name))
+                same = strcmp(l->q[i].text, h->text) == 0;
         store_query_list_free(l);
         diag_clear(err);
         if (same) {
             rc = STORE_OK;
-            store_query_set_state(a->store, name, def.state, NULL);
+            store_query_set_state(a->store, h->name, def.state, NULL);
         } else {
-            rc = store_query_remove(a->store, name, 1, err);
+            rc = store_query_remove(a->store, h->name, 1, err);
             if (rc == STORE_OK)
                 rc = store_query_add(a->store, &def, err);
         }
     }
-    free(cols);
-    free(opts);
-    plan_free(p);
     return rc == STORE_OK ? 0 : -1;
 }
 
-int app_query_create(app_t *a, const char *name, const char *sql,
-                     json_t *options, int source, const char *path,
-                     char **out_name, sbuf_t *explain, diag_t *err)
+/* An error in the canonical text ("CREATE QUERY n WITH (...) AS " and
+ * the user's sql from byte prefix on), told against the user's sql: the
+ * position moves back by prefix; an error in the part we wrote (the
+ * options) has no position in sql. */
+static void diag_to_user(diag_t *err, const char *sql, size_t prefix)
 {
+    diag_t d = *err;
     diag_clear(err);
-    *out_name = NULL;
-    /* First look at the statement as given, to report errors against the
-     * user's own text. */
-    plan_t *p = plan_compile(sql, strlen(sql), a->cfg.max_groups, err);
-    if (!p)
-        return AE_BAD;
-    const stmt_t *st = p->stmt;
-    /* st lives in p, which is freed below before the canonical text is
-     * compiled: keep what is needed after that. */
-    int quiet = st->kind == STMT_CREATE && st->if_not_exists;
+    if (d.offset >= (int)prefix && d.line > 0)
+        diag_at(err, sql, d.offset - (int)prefix, d.len, "%s", d.msg);
+    else
+        diag_set(err, "%s", d.msg);
+}
+
+/* The canonical text of a registration into text: sql itself for a
+ * CREATE QUERY, else CREATE QUERY name [WITH (options)] AS sql, with
+ * *prefix the bytes before sql. The statement is parsed alone (not
+ * planned) to know which, so errors point into the user's text. */
+static int canonical_text(app_t *a, const char *name, const char *sql,
+                          json_t *options, int source, sbuf_t *text,
+                          size_t *prefix, int *quiet, diag_t *err)
+{
+    arena_t *ar = arena_new();
+    stmt_t *st = parse(ar, sql, strlen(sql), err);
+    int rc = st ? AE_OK : AE_BAD;
     char tmpname[64];
-    sbuf_t text = SBUF_INIT;
-    if (st->kind == STMT_CREATE) {
-        if (name && *name && strcmp(name, st->name) != 0) {
+    *prefix = 0;
+    *quiet = st && st->kind == STMT_CREATE && st->if_not_exists;
+    if (!st) {
+        /* err says what */
+    } else if (st->kind == STMT_CREATE) {
+        if (name && *name && !qname_equal(name, st->name)) {
             diag_set(err, "the name '%s' differs from the statement's "
                      "CREATE QUERY %s", name, st->name);
-            plan_free(p);
-            return AE_BAD;
-        }
-        if (options && json_object_size(options)) {
+            rc = AE_BAD;
+        } else if (options && json_object_size(options)) {
             diag_set(err, "give options either in the statement's WITH "
                      "clause or in \"options\", not both");
-            plan_free(p);
-            return AE_BAD;
+            rc = AE_BAD;
+        } else {
+            sbuf_add(text, sql);
         }
-        sbuf_add(&text, sql);
     } else if (st->kind == STMT_SELECT) {
         if (source == SRC_TEMPORARY) {
             pthread_mutex_lock(&a->qlock);
@@ -294,82 +267,92 @@ int app_query_create(app_t *a, const char *name, const char *sql,
         if (!name || !*name) {
             diag_set(err, "a SELECT needs a name to be registered (or use "
                      "CREATE QUERY name AS SELECT ...)");
-            plan_free(p);
-            return AE_BAD;
+            rc = AE_BAD;
+        } else if (!qname_valid(name)) {
+            diag_set(err, "invalid query name '%.100s': use letters, digits "
+                     "and '_', starting with a letter, at most 63 "
+                     "characters; sqlite_*, flowsql_* and flows are "
+                     "reserved", name);
+            rc = AE_BAD;
+        } else {
+            sbuf_printf(text, "CREATE QUERY %s", name);
+            if (options_sql(options, text, err) < 0) {
+                rc = AE_BAD;
+            } else {
+                sbuf_add(text, " AS ");
+                *prefix = text->len;
+                sbuf_add(text, sql);
+            }
         }
-        sbuf_printf(&text, "CREATE QUERY %s", name);
-        if (options_sql(options, &text, err) < 0) {
-            plan_free(p);
-            sbuf_free(&text);
-            return AE_BAD;
-        }
-        sbuf_add(&text, " AS ");
-        sbuf_add(&text, sql);
     } else {
         diag_set(err, "only CREATE QUERY or SELECT can be registered");
-        plan_free(p);
-        return AE_BAD;
+        rc = AE_BAD;
     }
-    plan_free(p);
-    /* The canonical CREATE QUERY text is what runs and what is stored. */
-    p = plan_compile(text.s, text.len, a->cfg.max_groups, err);
-    if (!p) {
+    arena_free(ar);
+    return rc;
+}
+
+int app_query_create(app_t *a, const char *name, const char *sql,
+                     json_t *options, int source, const char *path,
+                     char **out_name, sbuf_t *explain, diag_t *err)
+{
+    diag_clear(err);
+    *out_name = NULL;
+    sbuf_t text = SBUF_INIT;
+    size_t prefix;
+    int quiet;
+    int rc = canonical_text(a, name, sql, options, source, &text, &prefix,
+                            &quiet, err);
+    if (rc != AE_OK) {
         sbuf_free(&text);
+        return rc;
+    }
+    /* The canonical CREATE QUERY text is what runs and what is stored;
+     * compiled here, once. */
+    qhandle_t *h = qhandle_compile(text.s, text.len, a->cfg.max_groups, err);
+    sbuf_free(&text);
+    if (!h) {
+        if (prefix)
+            diag_to_user(err, sql, prefix);
         return AE_BAD;
     }
-    if (!p->window.present) {
+    if (!h->plan->window.present) {
         diag_set(err, "a query over the live stream needs a WINDOW clause, "
                  "e.g. FROM flows WINDOW 10s");
-        plan_free(p);
-        sbuf_free(&text);
+        qhandle_unref(h);
         return AE_BAD;
     }
-    char *qname = xstrdup(p->name);
-    if (explain)
-        plan_explain(p, explain);
+    h->origin = source;
+    qhandle_set_path(h, path);
+    h->created_ms = time_now_ms();
     pthread_mutex_lock(&a->qlock);
-    if (find_meta(a, qname)) {
+    int erc = engine_register_handle(a->engine, h, err);
+    if (erc < 0) {
         pthread_mutex_unlock(&a->qlock);
-        plan_free(p);
-        sbuf_free(&text);
-        if (quiet) {        /* CREATE QUERY IF NOT EXISTS: nothing to do */
-            *out_name = qname;
+        if (erc == ENGINE_EEXIST && quiet) {   /* IF NOT EXISTS */
+            diag_clear(err);
+            *out_name = xstrdup(h->name);
+            qhandle_unref(h);
             return AE_UNCHANGED;
         }
-        diag_set(err, "a query named '%s' already exists", qname);
-        free(qname);
-        return AE_EXISTS;
+        qhandle_unref(h);
+        return erc == ENGINE_EEXIST ? AE_EXISTS
+             : erc == ENGINE_ELIMIT ? AE_LIMIT : AE_BAD;
     }
-    if (engine_register(a->engine, qname, p, err) < 0) {
+    if (a->store && source != SRC_TEMPORARY && catalog_add(a, h, err) < 0) {
+        engine_drop(a->engine, h->name);
         pthread_mutex_unlock(&a->qlock);
-        int cls = engine_count(a->engine) >= a->cfg.max_queries ? AE_LIMIT
-                                                                 : AE_BAD;
-        plan_free(p);
-        free(qname);
-        sbuf_free(&text);
-        return cls;
-    }
-    if (a->store && source != SRC_TEMPORARY &&
-        catalog_add(a, qname, text.s, source, err) < 0) {
-        engine_drop(a->engine, qname);
-        pthread_mutex_unlock(&a->qlock);
-        free(qname);
-        sbuf_free(&text);
+        qhandle_unref(h);
         return AE_INTERNAL;
     }
-    app_query_t *m = xcalloc(1, sizeof(*m));
-    m->name = xstrdup(qname);
-    m->sql = sbuf_detach(&text);
-    m->source = source;
-    m->path = path ? xstrdup(path) : NULL;
-    m->created_ms = time_now_ms();
-    m->next = a->queries;
-    a->queries = m;
     pthread_mutex_unlock(&a->qlock);
-    log_info("query", "registered %s (%s)", qname,
+    if (explain)
+        sbuf_add(explain, h->explain);
+    log_info("query", "registered %s (%s)", h->name,
              source == SRC_FILE ? path : source == SRC_TEMPORARY ? "temporary"
              : source == SRC_CATALOG ? "catalog" : "api");
-    *out_name = qname;
+    *out_name = xstrdup(h->name);
+    qhandle_unref(h);
     return AE_OK;
 }
 
@@ -377,29 +360,23 @@ int app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err)
 {
     diag_clear(err);
     pthread_mutex_lock(&a->qlock);
-    app_query_t **pp = &a->queries, *m = NULL;
-    for (; *pp; pp = &(*pp)->next)
-        if (strcmp((*pp)->name, name) == 0) {
-            m = *pp;
-            *pp = m->next;
-            break;
-        }
-    if (!m) {
+    qhandle_t *h = engine_get(a->engine, name);
+    if (!h) {
         pthread_mutex_unlock(&a->qlock);
-        diag_set(err, "no query named '%s'", name);
+        diag_set(err, "no query named '%.100s'", name);
         return AE_NOTFOUND;
     }
-    engine_drop(a->engine, name);
-    if (a->store && m->source != SRC_TEMPORARY) {
+    engine_drop(a->engine, h->name);
+    if (a->store && h->origin != SRC_TEMPORARY) {
         diag_t serr;
-        if (store_query_remove(a->store, name, keep_data, &serr) != STORE_OK)
-            log_warn("query", "dropping %s from the catalog: %s", name,
+        if (store_query_remove(a->store, h->name, keep_data, &serr) != STORE_OK)
+            log_warn("query", "dropping %s from the catalog: %s", h->name,
                      serr.msg);
     }
     pthread_mutex_unlock(&a->qlock);
-    live_close_query(a->live, name);
-    log_info("query", "dropped %s%s", name, keep_data ? " (data kept)" : "");
-    query_free_meta(m);
+    live_close_query(a->live, h);
+    log_info("query", "dropped %s%s", h->name, keep_data ? " (data kept)" : "");
+    qhandle_unref(h);
     return AE_OK;
 }
 
@@ -421,6 +398,7 @@ static json_t *stats_json(const query_stats_t *st)
     json_object_set_new(o, "flows_late", json_integer((json_int_t)st->flows_late));
     json_object_set_new(o, "flows_overflow", json_integer((json_int_t)st->flows_overflow));
     json_object_set_new(o, "windows", json_integer((json_int_t)st->windows));
+    json_object_set_new(o, "windows_partial", json_integer((json_int_t)st->windows_partial));
     json_object_set_new(o, "rows", json_integer((json_int_t)st->rows));
     json_object_set_new(o, "arith_overflows", json_integer((json_int_t)st->arith_overflows));
     json_object_set_new(o, "groups_open", json_integer((json_int_t)st->groups_open));
@@ -429,48 +407,41 @@ static json_t *stats_json(const query_stats_t *st)
     return o;
 }
 
-static json_t *meta_json(app_t *a, const app_query_t *m, int full)
+/* A query as REST shows it, all from its handle: nothing is compiled. */
+static json_t *meta_json(app_t *a, qhandle_t *h, int full)
 {
     char ts[40];
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(m->name));
-    json_object_set_new(o, "sql", json_string(m->sql));
-    json_object_set_new(o, "source", json_string(source_name(m->source)));
-    if (m->path)
-        json_object_set_new(o, "path", json_string(m->path));
+    json_object_set_new(o, "name", json_string(h->name));
+    json_object_set_new(o, "sql", json_string(h->text));
+    json_object_set_new(o, "source", json_string(source_name(h->origin)));
+    if (h->path)
+        json_object_set_new(o, "path", json_string(h->path));
     json_object_set_new(o, "created",
-                        json_string(time_format_iso(m->created_ms, ts, sizeof(ts))));
+                        json_string(time_format_iso(h->created_ms, ts, sizeof(ts))));
     json_object_set_new(o, "state", json_string("running"));
     query_stats_t st;
-    if (engine_stats(a->engine, m->name, &st) == 0)
+    if (engine_stats(a->engine, h->name, &st) == 0)
         json_object_set_new(o, "counters", stats_json(&st));
     if (full) {
-        diag_t err;
-        plan_t *p = plan_compile(m->sql, strlen(m->sql), a->cfg.max_groups, &err);
-        if (p) {
-            sbuf_t b = SBUF_INIT;
-            plan_explain(p, &b);
-            json_object_set_new(o, "plan", json_string(sbuf_str(&b)));
-            json_t *cols = json_array();
-            for (int i = 0; i < p->ncols; i++) {
-                json_t *c = json_object();
-                json_object_set_new(c, "name", json_string(p->cols[i].name));
-                json_object_set_new(c, "type",
-                                    json_string(type_name(p->cols[i].type)));
-                json_object_set_new(c, "key", json_boolean(p->cols[i].key >= 0));
-                json_array_append_new(cols, c);
-            }
-            json_object_set_new(o, "columns", cols);
-            json_t *opts = json_object();
-            for (int i = 0; i < p->nopts; i++)
-                json_object_set_new(opts, p->opts[i].key,
-                                    json_string(p->opts[i].value));
-            json_object_set_new(o, "options", opts);
-            sbuf_free(&b);
-            plan_free(p);
+        json_object_set_new(o, "plan", json_string(h->explain));
+        json_t *cols = json_array();
+        for (int i = 0; i < h->ncols; i++) {
+            json_t *c = json_object();
+            json_object_set_new(c, "name", json_string(h->cols[i].name));
+            json_object_set_new(c, "type",
+                                json_string(type_name(h->cols[i].type)));
+            json_object_set_new(c, "key", json_boolean(h->cols[i].is_key));
+            json_array_append_new(cols, c);
         }
+        json_object_set_new(o, "columns", cols);
+        json_t *opts = json_object();
+        for (int i = 0; i < h->nopts; i++)
+            json_object_set_new(opts, h->opts[i].key,
+                                json_string(h->opts[i].value));
+        json_object_set_new(o, "options", opts);
         json_object_set_new(o, "subscribers",
-                            json_integer(live_count(a->live, m->name)));
+                            json_integer(live_count(a->live, h)));
     }
     return o;
 }
@@ -478,19 +449,21 @@ static json_t *meta_json(app_t *a, const app_query_t *m, int full)
 json_t *app_query_list(app_t *a)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&a->qlock);
-    for (app_query_t *m = a->queries; m; m = m->next)
-        json_array_append_new(arr, meta_json(a, m, 0));
-    pthread_mutex_unlock(&a->qlock);
+    qhandle_t **hs;
+    int n = engine_handles(a->engine, &hs);
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(arr, meta_json(a, hs[i], 0));
+        qhandle_unref(hs[i]);
+    }
+    free(hs);
     return arr;
 }
 
 json_t *app_query_get(app_t *a, const char *name)
 {
-    pthread_mutex_lock(&a->qlock);
-    app_query_t *m = find_meta(a, name);
-    json_t *o = m ? meta_json(a, m, 1) : NULL;
-    pthread_mutex_unlock(&a->qlock);
+    qhandle_t *h = engine_get(a->engine, name);
+    json_t *o = h ? meta_json(a, h, 1) : NULL;
+    qhandle_unref(h);
     return o;
 }
 
@@ -502,10 +475,7 @@ int app_resume_catalog(app_t *a)
     int failed = 0, resumed = 0;
     for (int i = 0; i < l->n; i++) {
         const store_query_t *q = &l->q[i];
-        pthread_mutex_lock(&a->qlock);
-        int known = find_meta(a, q->name) != NULL;
-        pthread_mutex_unlock(&a->qlock);
-        if (known)
+        if (engine_has(a->engine, q->name))
             continue;
         if (strcmp(q->state, "file") == 0) {
             /* Its file was removed while we were down. */
@@ -533,26 +503,23 @@ int app_resume_catalog(app_t *a)
 
 void app_reap_temporary(app_t *a, int64_t idle_ms)
 {
-    char *victims[64];
-    int n = 0;
+    qhandle_t **hs;
+    int n = engine_handles(a->engine, &hs);
     int64_t now = time_now_ms();
-    pthread_mutex_lock(&a->qlock);
-    for (app_query_t *m = a->queries; m && n < 64; m = m->next) {
-        if (m->source != SRC_TEMPORARY)
-            continue;
-        int64_t since = live_idle_since(a->live, m->name);
-        /* Never followed: count from its creation. */
-        if (since < 0)
-            since = m->created_ms;
-        if (since > 0 && now - since >= idle_ms)
-            victims[n++] = xstrdup(m->name);
-    }
-    pthread_mutex_unlock(&a->qlock);
     for (int i = 0; i < n; i++) {
-        diag_t err;
-        app_query_drop(a, victims[i], 0, &err);
-        free(victims[i]);
+        qhandle_t *h = hs[i];
+        if (h->origin == SRC_TEMPORARY) {
+            int64_t since = live_idle_since(a->live, h);
+            /* Never followed: count from its creation. */
+            if (since < 0)
+                since = h->created_ms;
+            diag_t err;
+            if (since > 0 && now - since >= idle_ms)
+                app_query_drop(a, h->name, 0, &err);
+        }
+        qhandle_unref(h);
     }
+    free(hs);
 }
 
 /* ---- saved queries ------------------------------------------------------- */
@@ -644,35 +611,35 @@ int app_load_saved(app_t *a)
 
     /* Drop file queries whose file is gone or changed; they are
      * re-registered below from the file as it is now. */
-    char *drop[256];
-    int ndrop = 0;
-    pthread_mutex_lock(&a->qlock);
-    for (app_query_t *m = a->queries; m && ndrop < 256; m = m->next) {
-        if (m->source != SRC_FILE)
-            continue;
-        char *now = read_all(m->path, 1 << 20);
-        int gone = !now;
-        int changed = now && !strstr(m->sql, now) && strcmp(m->sql, now) != 0;
-        free(now);
-        if (gone || changed)
-            drop[ndrop++] = xstrdup(m->name);
+    qhandle_t **hs;
+    int nh = engine_handles(a->engine, &hs), ndrop = 0;
+    for (int i = 0; i < nh; i++) {
+        qhandle_t *h = hs[i];
+        if (h->origin == SRC_FILE) {
+            char *now = read_all(h->path, 1 << 20);
+            int gone = !now;
+            int changed = now && !strstr(h->text, now) &&
+                          strcmp(h->text, now) != 0;
+            free(now);
+            diag_t err;
+            if ((gone || changed) && app_query_drop(a, h->name, 1, &err) == AE_OK)
+                ndrop++;
+        }
+        qhandle_unref(h);
     }
-    pthread_mutex_unlock(&a->qlock);
-    for (int i = 0; i < ndrop; i++) {
-        diag_t err;
-        app_query_drop(a, drop[i], 1, &err);
-        free(drop[i]);
-    }
+    free(hs);
 
     int failed = 0, loaded = 0;
     for (int i = 0; i < n; i++) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         int known = 0;
-        pthread_mutex_lock(&a->qlock);
-        for (app_query_t *m = a->queries; m; m = m->next)
-            known |= m->source == SRC_FILE && strcmp(m->path, path) == 0;
-        pthread_mutex_unlock(&a->qlock);
+        nh = engine_handles(a->engine, &hs);
+        for (int k = 0; k < nh; k++) {
+            known |= hs[k]->origin == SRC_FILE && strcmp(hs[k]->path, path) == 0;
+            qhandle_unref(hs[k]);
+        }
+        free(hs);
         if (!known) {
             if (load_file(a, path, names[i]) < 0)
                 failed++;

@@ -4,7 +4,10 @@
  * REST, saved query files and SIGHUP all go through app_query_create()
  * and app_query_drop(), so a query behaves the same whoever registered
  * it. The engine thread owns the engine; the HTTP threads and the signal
- * loop only call the engine's thread-safe registry functions.
+ * loop only call the engine's thread-safe registry functions. The app
+ * keeps no list of queries: the engine's registry of handles
+ * (engine/qhandle.h) is the one list, with who registered each query in
+ * the handle (origin: enum query_source, path, created_ms).
  */
 #ifndef FLOWSQL_APP_H
 #define FLOWSQL_APP_H
@@ -19,17 +22,8 @@
 #include "util/bqueue.h"
 #include "util/sbuf.h"
 
-/* Where a query came from. */
+/* Where a query came from (qhandle_t.origin). */
 enum query_source { SRC_API, SRC_FILE, SRC_TEMPORARY, SRC_CATALOG };
-
-typedef struct app_query {
-    char             *name;
-    char             *sql;        /* the statement as registered */
-    int               source;     /* enum query_source */
-    char             *path;       /* SRC_FILE */
-    int64_t           created_ms;
-    struct app_query *next;
-} app_query_t;
 
 /* Error classes, for HTTP status codes. */
 enum app_err { AE_OK = 0, AE_UNCHANGED = 200, AE_BAD = 400, AE_NOTFOUND = 404, AE_EXISTS = 409,
@@ -44,8 +38,9 @@ typedef struct app {
     pthread_t        engine_thr;
     int              engine_running;
     volatile int     stop;
-    pthread_mutex_t  qlock;
-    app_query_t     *queries;
+    pthread_mutex_t  qlock;       /* one registration or drop at a time:
+                                     the engine's registry and the store's
+                                     catalog change together */
     int64_t          started_ms;
     uint64_t         temp_seq;
     store_t         *store;       /* NULL: windows are not stored */
@@ -73,13 +68,17 @@ void app_free(app_t *a);
  * the query's name (malloc'ed) and explain holds its plan. Returns
  * AE_OK, AE_UNCHANGED (CREATE QUERY IF NOT EXISTS of an existing name:
  * *out_name is set, nothing changed), or an error class with err set
- * (with position for statement errors). */
+ * (with a position in sql for statement errors). Names follow the one
+ * rule of engine/qhandle.h: a name running in any case is AE_EXISTS.
+ * The statement is compiled once (a SELECT is parsed alone first, to
+ * know its kind). */
 int  app_query_create(app_t *a, const char *name, const char *sql,
                       json_t *options, int source, const char *path,
                       char **out_name, sbuf_t *explain, diag_t *err);
 int  app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err);
 
-/* JSON descriptions: the list, or one query with plan and counters. */
+/* JSON descriptions: the list, or one query with plan and counters
+ * (read from the handle: nothing is compiled). */
 json_t *app_query_list(app_t *a);
 json_t *app_query_get(app_t *a, const char *name);
 

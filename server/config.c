@@ -31,8 +31,9 @@ static const opt_t opts[] = {
     {"ipfix-port", I(ipfix_port), "4739", "IPFIX over UDP and TCP (0: off)"},
     {"netflow-port", I(netflow_port), "2055", "NetFlow v9 and v5 over UDP (0: off)"},
     {"rcvbuf", B(rcvbuf), "32M", "socket receive buffer of the collectors"},
-    {"read", S(read_file), "", "run the queries over an IPFIX file, print "
-     "their windows as JSON lines and exit"},
+    {"read", S(read_file), "", "run the queries over an IPFIX file, store "
+     "their windows (replacing what a run over the same file stored), print "
+     "them as JSON lines and exit"},
     {"http", S(http), "127.0.0.1:8080", "REST API address:port (off: none)"},
     {"api-token", S(api_token), "", "require 'Authorization: Bearer TOKEN' "
      "(also FLOWSQL_API_TOKEN)"},

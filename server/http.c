@@ -207,6 +207,8 @@ static void metric_query(void *ctx, const char *name, const plan_t *p,
          offsetof(query_stats_t, flows_overflow)},
         {"flowsql_query_windows_total", "windows emitted",
          offsetof(query_stats_t, windows)},
+        {"flowsql_query_windows_partial_total", "windows cut by a start or stop",
+         offsetof(query_stats_t, windows_partial)},
         {"flowsql_query_rows_total", "rows emitted",
          offsetof(query_stats_t, rows)},
         {"flowsql_query_arith_overflows_total", "saturated integer results",
@@ -542,12 +544,14 @@ static void sse_free(void *cls)
 
 static enum MHD_Result h_stream(ctx_t *c)
 {
-    if (!engine_has(c->h->app->engine, c->name)) {
+    qhandle_t *qh = engine_get(c->h->app->engine, c->name);
+    if (!qh) {
         char msg[200];
         snprintf(msg, sizeof(msg), "no query named '%.100s'", c->name);
         return send_error(c, 404, msg);
     }
-    live_sub_t *sub = live_subscribe(c->h->app->live, c->name);
+    live_sub_t *sub = live_subscribe(c->h->app->live, qh);
+    qhandle_unref(qh);
     if (!sub) {
         char msg[120];
         snprintf(msg, sizeof(msg), "too many stream clients (at most %d)",

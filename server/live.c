@@ -11,14 +11,14 @@
 #define SUB_QUEUE 64
 
 struct live_sub {
-    char       *query;
+    qhandle_t  *qh;
     bqueue_t    q;
     int         ended;
     live_sub_t *next;
 };
 
 typedef struct idle {
-    char        *query;
+    qhandle_t   *qh;
     int64_t      since;
     struct idle *next;
 } idle_t;
@@ -37,7 +37,7 @@ static void on_window(output_t *o, rowset_t *rs)
     live_t *l = o->ctx;
     pthread_mutex_lock(&l->lock);
     for (live_sub_t *s = l->subs; s; s = s->next) {
-        if (strcmp(s->query, rs->query) != 0)
+        if (s->qh != rs->qh)
             continue;
         rowset_ref(rs);
         if (bqueue_try_push(&s->q, rs) < 0) {
@@ -61,21 +61,22 @@ live_t *live_new(int max_subscribers)
 
 output_t *live_output(live_t *l) { return &l->out; }
 
-static void set_idle(live_t *l, const char *query, int64_t since)
+static void set_idle(live_t *l, qhandle_t *h, int64_t since)
 {
     for (idle_t *i = l->idle; i; i = i->next)
-        if (strcmp(i->query, query) == 0) {
+        if (i->qh == h) {
             i->since = since;
             return;
         }
     idle_t *i = xcalloc(1, sizeof(*i));
-    i->query = xstrdup(query);
+    qhandle_ref(h);
+    i->qh = h;
     i->since = since;
     i->next = l->idle;
     l->idle = i;
 }
 
-live_sub_t *live_subscribe(live_t *l, const char *query)
+live_sub_t *live_subscribe(live_t *l, qhandle_t *h)
 {
     pthread_mutex_lock(&l->lock);
     if (l->n >= l->max) {
@@ -83,12 +84,19 @@ live_sub_t *live_subscribe(live_t *l, const char *query)
         return NULL;
     }
     live_sub_t *s = xcalloc(1, sizeof(*s));
-    s->query = xstrdup(query);
+    qhandle_ref(h);
+    s->qh = h;
     bqueue_init(&s->q, SUB_QUEUE);
     s->next = l->subs;
     l->subs = s;
     l->n++;
-    set_idle(l, query, 0);
+    /* Dropped before we took the lock: live_close_query() has run. */
+    if (atomic_load(&h->dropped)) {
+        s->ended = 1;
+        bqueue_close(&s->q);
+    } else {
+        set_idle(l, h, 0);
+    }
     pthread_mutex_unlock(&l->lock);
     return s;
 }
@@ -111,44 +119,44 @@ void live_unsubscribe(live_t *l, live_sub_t *s)
         }
     int others = 0;
     for (live_sub_t *o = l->subs; o; o = o->next)
-        others += strcmp(o->query, s->query) == 0;
-    if (!others)
-        set_idle(l, s->query, time_now_ms());
+        others += o->qh == s->qh;
+    if (!others && !atomic_load(&s->qh->dropped))
+        set_idle(l, s->qh, time_now_ms());
     pthread_mutex_unlock(&l->lock);
     rowset_t *rs;
     bqueue_close(&s->q);
     while ((rs = bqueue_pop(&s->q, 0)))
         rowset_unref(rs);
     bqueue_destroy(&s->q);
-    free(s->query);
+    qhandle_unref(s->qh);
     free(s);
 }
 
-void live_close_query(live_t *l, const char *query)
+void live_close_query(live_t *l, const qhandle_t *h)
 {
     pthread_mutex_lock(&l->lock);
     for (live_sub_t *s = l->subs; s; s = s->next)
-        if (strcmp(s->query, query) == 0) {
+        if (s->qh == h) {
             s->ended = 1;
             bqueue_close(&s->q);
         }
     for (idle_t **p = &l->idle; *p; p = &(*p)->next)
-        if (strcmp((*p)->query, query) == 0) {
+        if ((*p)->qh == h) {
             idle_t *i = *p;
             *p = i->next;
-            free(i->query);
+            qhandle_unref(i->qh);
             free(i);
             break;
         }
     pthread_mutex_unlock(&l->lock);
 }
 
-int live_count(live_t *l, const char *query)
+int live_count(live_t *l, const qhandle_t *h)
 {
     pthread_mutex_lock(&l->lock);
     int n = 0;
     for (live_sub_t *s = l->subs; s; s = s->next)
-        n += !query || strcmp(s->query, query) == 0;
+        n += !h || s->qh == h;
     pthread_mutex_unlock(&l->lock);
     return n;
 }
@@ -161,12 +169,12 @@ uint64_t live_dropped(live_t *l)
     return d;
 }
 
-int64_t live_idle_since(live_t *l, const char *query)
+int64_t live_idle_since(live_t *l, const qhandle_t *h)
 {
     pthread_mutex_lock(&l->lock);
     int64_t since = -1;
     for (idle_t *i = l->idle; i; i = i->next)
-        if (strcmp(i->query, query) == 0)
+        if (i->qh == h)
             since = i->since;
     pthread_mutex_unlock(&l->lock);
     return since;
@@ -181,7 +189,7 @@ void live_free(live_t *l)
     while (l->idle) {
         idle_t *i = l->idle;
         l->idle = i->next;
-        free(i->query);
+        qhandle_unref(i->qh);
         free(i);
     }
     pthread_mutex_destroy(&l->lock);

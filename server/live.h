@@ -9,8 +9,13 @@
 
 #include <stdint.h>
 
+#include "engine/qhandle.h"
 #include "engine/rowset.h"
 
+/* Subscribers follow a query's handle (engine/qhandle.h), not its name:
+ * a window goes to the subscribers of the handle it carries (rs->qh), so
+ * a query dropped and registered again under its name never feeds the
+ * old streams. */
 typedef struct live live_t;
 typedef struct live_sub live_sub_t;
 
@@ -18,18 +23,20 @@ live_t   *live_new(int max_subscribers);
 void      live_free(live_t *l);
 output_t *live_output(live_t *l);
 
-/* Follow a query's windows. NULL when the subscriber cap is reached. */
-live_sub_t *live_subscribe(live_t *l, const char *query);
+/* Follow a query's windows (the subscriber keeps a reference to h).
+ * NULL when the subscriber cap is reached. A handle already dropped
+ * gives a stream that has ended. */
+live_sub_t *live_subscribe(live_t *l, qhandle_t *h);
 /* The next window (a reference the caller drops with rowset_unref), or
  * NULL after timeout_ms or once live_close_query() ended the stream. */
 rowset_t   *live_next(live_sub_t *s, int timeout_ms, int *ended);
 void        live_unsubscribe(live_t *l, live_sub_t *s);
 /* End every stream of a query (it was dropped). */
-void        live_close_query(live_t *l, const char *query);
-int         live_count(live_t *l, const char *query);  /* NULL: all */
+void        live_close_query(live_t *l, const qhandle_t *h);
+int         live_count(live_t *l, const qhandle_t *h);  /* NULL: all */
 uint64_t    live_dropped(live_t *l);
 /* Wall clock of the last time the query had no subscriber (0 if it has
  * one now), for dropping abandoned temporary queries. */
-int64_t     live_idle_since(live_t *l, const char *query);
+int64_t     live_idle_since(live_t *l, const qhandle_t *h);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "server/results.h"
 #include "engine/engine.h"
+#include "engine/qhandle.h"
 #include "ingest/ingest.h"
 #include "sinks/format.h"
 #include "util/arena.h"
@@ -146,7 +147,9 @@ static int hook_sql(void *ctx, const char *sql, int csv, char **body,
 }
 
 /* Stored rows, grouped into windows: [{"query", "window_start", ...,
- * "rows": [{...}]}], oldest first; `limit` counts windows. */
+ * "partial", "parts", "rows": [{...}]}], oldest first; `limit` counts
+ * windows. partial and parts come from flowsql_windows (store_windows),
+ * read over the same range and walked beside the rows. */
 static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
                         int64_t limit, int csv, char **body, diag_t *err)
 {
@@ -157,6 +160,15 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
     int rc = store_results(a->store, name, from, to, 0, &r, err);
     if (rc != STORE_OK)
         return status_of(rc);
+    store_result_t *wl = NULL;
+    if (!csv && (rc = store_windows(a->store, name, from, to, &wl, err)) !=
+                    STORE_OK) {
+        store_result_free(r);
+        return status_of(rc);
+    }
+    char qname[QNAME_MAX];
+    qname_norm(qname, name);
+    uint64_t wi = 0;
     int ws = -1, we = -1, wr = -1;
     for (int c = 0; c < r->ncols; c++) {
         if (strcmp(r->names[c], "window_start") == 0)
@@ -182,13 +194,21 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
             char buf[40];
             int64_t end = we >= 0 ? store_result_cell(r, i, we)->v.i : start;
             win = json_object();
-            json_object_set_new(win, "query", json_string(name));
+            json_object_set_new(win, "query", json_string(qname));
             json_object_set_new(win, "window_start",
                                 json_string(time_format_iso(start, buf, sizeof(buf))));
             json_object_set_new(win, "window_end",
                                 json_string(time_format_iso(end, buf, sizeof(buf))));
             json_object_set_new(win, "window_start_ms", json_integer(start));
             json_object_set_new(win, "window_end_ms", json_integer(end));
+            while (wi < wl->nrows && store_result_cell(wl, wi, 0)->v.i < start)
+                wi++;
+            int listed = wi < wl->nrows &&
+                         store_result_cell(wl, wi, 0)->v.i == start;
+            json_object_set_new(win, "partial", json_boolean(
+                listed && store_result_cell(wl, wi, 3)->v.i));
+            json_object_set_new(win, "parts", json_integer(
+                listed ? store_result_cell(wl, wi, 4)->v.i : 1));
             rows = json_array();
             json_object_set_new(win, "rows", rows);
             json_array_append_new(arr, win);
@@ -203,6 +223,7 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
         json_array_append_new(rows, row);
     }
     store_result_free(r);
+    store_result_free(wl);
     *body = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(arr);
     return AE_OK;

@@ -123,6 +123,7 @@ json_t *es_template(const rowset_t *rs, const char *index_pattern, int legacy)
     json_object_set_new(props, "window_end", json_pack("{s:s}", "type", "date"));
     json_object_set_new(props, "window_start_ms", json_pack("{s:s}", "type", "long"));
     json_object_set_new(props, "window_end_ms", json_pack("{s:s}", "type", "long"));
+    json_object_set_new(props, "partial", json_pack("{s:s}", "type", "boolean"));
     for (int c = 0; c < rs->ncols; c++)
         json_object_set_new(props, rs->cols[c].name,
                             json_pack("{s:s}", "type", es_type(rs->cols[c].type)));

@@ -47,6 +47,7 @@ static void window_fields(json_t *o, const rowset_t *rs)
                         json_string(time_format_iso(rs->wend, buf, sizeof(buf))));
     json_object_set_new(o, "window_start_ms", json_integer(rs->wstart));
     json_object_set_new(o, "window_end_ms", json_integer(rs->wend));
+    json_object_set_new(o, "partial", json_boolean(rs->partial));
 }
 
 json_t *format_row_doc(const rowset_t *rs, uint32_t r)

@@ -22,12 +22,13 @@ json_t *format_value(const value_t *v, type_t t);
 json_t *format_row(const rowset_t *rs, uint32_t r);
 
 /* One row as a self-contained document: the row's columns plus
- * "query", "window_start", "window_end" (ISO-8601) and
- * "window_start_ms", "window_end_ms". */
+ * "query", "window_start", "window_end" (ISO-8601),
+ * "window_start_ms", "window_end_ms" and "partial" (a boolean: the
+ * window was cut by a start or a stop of the daemon, rowset_t.partial). */
 json_t *format_row_doc(const rowset_t *rs, uint32_t r);
 
 /* A window: {"query", "window_start", "window_end", "window_start_ms",
- * "window_end_ms", "seq", "flows", "rows": [ {...}, ... ]}. */
+ * "window_end_ms", "partial", "seq", "flows", "rows": [ {...}, ... ]}. */
 json_t *format_window(const rowset_t *rs);
 
 /* The group key of a row as text ("10.0.0.1|6"), for Kafka keys. */

@@ -578,6 +578,29 @@ int store_results(store_t *s, const char *name, int64_t from_ms,
     return rc;
 }
 
+int store_windows(store_t *s, const char *name, int64_t from_ms,
+                  int64_t to_ms, store_result_t **out, diag_t *err)
+{
+    *out = NULL;
+    int ok = name && (sq_valid_name(name) ||
+                      strncmp(name, "flowsql_archive_", 16) == 0);
+    for (const char *p = name; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || *p == '_';
+    if (!ok) {
+        diag_set(err, "invalid query name '%s'", name ? name : "");
+        return STORE_EINVALID;
+    }
+    /* A validated name: letters, digits and '_' only. */
+    sbuf_t b = SBUF_INIT;
+    sbuf_printf(&b, "SELECT window_start, window_end, rows, partial, parts "
+                "FROM flowsql_windows WHERE tbl = '%s' AND window_start >= ?1 "
+                "AND window_start < ?2 ORDER BY window_start", name);
+    store_limits_t lim = {0, -1};
+    int rc = run(s, sbuf_str(&b), &lim, from_ms, to_ms, 2, out, err);
+    sbuf_free(&b);
+    return rc;
+}
+
 void store_result_free(store_result_t *r)
 {
     if (!r)

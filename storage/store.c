@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/qhandle.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -49,6 +50,8 @@ static const char schema_sql[] =
     "  window_end   TIME NOT NULL,\n"
     "  rows         INTEGER NOT NULL,\n"
     "  written      TIME NOT NULL,\n"
+    "  partial      INTEGER NOT NULL DEFAULT 0,\n"
+    "  parts        INTEGER NOT NULL DEFAULT 1,\n"
     "  PRIMARY KEY (tbl, window_start)\n"
     ") WITHOUT ROWID;\n"
     "CREATE INDEX IF NOT EXISTS flowsql_windows_by_start\n"
@@ -109,12 +112,10 @@ static int is_ident(const char *n, size_t max)
     return 1;
 }
 
-/* The query-name rule of the language (parser/sema.c check_name). */
+/* The query-name rule of the language (engine/qhandle.h). */
 int sq_valid_name(const char *n)
 {
-    return n && isalpha((unsigned char)n[0]) && is_ident(n, 63) &&
-           strncasecmp(n, "sqlite_", 7) != 0 &&
-           strncasecmp(n, "flowsql_", 8) != 0 && strcasecmp(n, "flows") != 0;
+    return qname_valid(n);
 }
 
 const char *store_decltype(type_t t)
@@ -425,6 +426,15 @@ static int open_schema(store_t *s, diag_t *err)
         return STORE_EIO;
     if (sq_exec(db, schema_sql, err) < 0)
         goto fail;
+    /* Databases made before windows were marked partial: the two columns
+     * are added with their defaults (an older flowsqld still writes to
+     * the table, naming its columns). */
+    if (sqlite3_table_column_metadata(db, "main", "flowsql_windows", "partial",
+                                      NULL, NULL, NULL, NULL, NULL) != SQLITE_OK &&
+        sq_exec(db, "ALTER TABLE flowsql_windows ADD COLUMN partial INTEGER "
+                "NOT NULL DEFAULT 0; ALTER TABLE flowsql_windows ADD COLUMN "
+                "parts INTEGER NOT NULL DEFAULT 1", err) < 0)
+        goto fail;
     /* sqlite_stat1 holds the hint that makes lookups by key use a
      * skip-scan of the primary key (writer.c); ANALYZE of a tiny table
      * creates it. */
@@ -480,6 +490,10 @@ static int load_catalog(store_t *s, diag_t *err)
         sq_query_t *q = arena_alloc(a, sizeof(*q));
         q->arena = a;
         q->name = arena_strdup(a, (const char *)sqlite3_column_text(st, 0));
+        /* The one name rule: lower case (a database of an older flowsqld
+         * may hold a name in another case; SQL finds it either way). */
+        for (char *c = q->name; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
         q->text = arena_strdup(a, (const char *)sqlite3_column_text(st, 1));
         q->opts_json = arena_strdup(a, (const char *)sqlite3_column_text(st, 2));
         q->created = sqlite3_column_int64(st, 3);
@@ -771,10 +785,12 @@ int store_query_add(store_t *s, const store_query_def_t *d, diag_t *err)
         diag_set(err, "invalid state '%s'", state);
         return STORE_EINVALID;
     }
+    char lname[QNAME_MAX];
+    qname_norm(lname, d->name);
     arena_t *a = arena_new();
     sq_query_t *q = arena_alloc(a, sizeof(*q));
     q->arena = a;
-    q->name = arena_strdup(a, d->name);
+    q->name = arena_strdup(a, lname);
     q->text = arena_strdup(a, d->text);
     q->state = arena_strdup(a, state);
     q->created = q->updated = time_now_ms();

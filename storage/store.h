@@ -81,7 +81,8 @@ int store_flush(store_t *s, int timeout_ms);
 
 /* A query to register. name follows the query-name rule
  * ([A-Za-z][A-Za-z0-9_]{0,62}, not sqlite_*, flowsql_*, flows; names are
- * compared without case, as SQLite does for tables). text is the
+ * compared without case, as SQLite does for tables, and kept in lower
+ * case: engine/qhandle.h has the one rule). text is the
  * statement that recreates it (CREATE QUERY ... AS SELECT ...), stored
  * verbatim. opts are its WITH options; the store reads "retention"
  * (a duration such as '24h', or a number of windows) and "store" (false:
@@ -151,7 +152,9 @@ void store_query_list_free(store_query_list_t *l);
 /* The writer as an engine output. on_window() takes a reference to the
  * rowset and queues it, or drops and counts it when the queue is full
  * (by windows or by rows); windows of queries not registered here, or
- * registered with store = false, are ignored. It never waits on the
+ * registered with store = false, are ignored, and so are those whose
+ * query (rs->qh, engine/qhandle.h) was dropped while they waited, even
+ * if a query of that name was registered again since. It never waits on the
  * disk. The output lives as long as the store. */
 output_t *store_output(store_t *s);
 
@@ -221,6 +224,14 @@ int store_adhoc(store_t *s, const char *sql, const store_limits_t *limits,
 int store_results(store_t *s, const char *name, int64_t from_ms,
                   int64_t to_ms, int64_t limit, store_result_t **out,
                   diag_t *err);
+
+/* The list of stored windows of one query (or kept table) with
+ * window_start in [from_ms, to_ms), oldest first, from flowsql_windows:
+ * columns window_start, window_end, rows, partial (0 or 1: cut by a start
+ * or a stop of the daemon) and parts (how many writes made it: 2 after a
+ * restart inside it). An unknown name gives no rows. */
+int store_windows(store_t *s, const char *name, int64_t from_ms,
+                  int64_t to_ms, store_result_t **out, diag_t *err);
 
 void store_result_free(store_result_t *r);
 

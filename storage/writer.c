@@ -17,6 +17,7 @@
  * one key over a time range is one seek per window of the range.
  */
 #include "storage/store_int.h"
+#include "engine/qhandle.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -358,11 +359,14 @@ static void bind_value(sqlite3_stmt *st, int i, const value_t *v, type_t t,
 }
 
 /* Rows already stored for this window (a window re-emitted after a
- * restart appends to it; window_row continues its numbering). */
-static int64_t window_rows(store_t *s, const char *tbl, int64_t ws)
+ * restart appends to it; window_row continues its numbering); *listed
+ * says whether flowsql_windows has it (an empty window has no rows). */
+static int64_t window_rows(store_t *s, const char *tbl, int64_t ws,
+                           int *listed)
 {
     sqlite3_stmt *st;
     int64_t n = 0;
+    *listed = 0;
     if (sqlite3_prepare_v2(s->wdb, "SELECT rows FROM flowsql_windows WHERE "
                            "tbl = ?1 AND window_start = ?2", -1, &st,
                            NULL) != SQLITE_OK)
@@ -370,29 +374,64 @@ static int64_t window_rows(store_t *s, const char *tbl, int64_t ws)
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, ws);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         n = sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_DONE)
+        *listed = 1;
+    } else if (rc != SQLITE_DONE)
         n = -1;
     sqlite3_finalize(st);
     return n;
 }
 
+/* A replayed window written again (flowsqld --read of the same file):
+ * the rows stored for it go, so that the window is what the replay made
+ * and not the sum of two runs. */
+static int window_clear(store_t *s, const char *tbl, int64_t ws)
+{
+    char data[SQ_DATA_NAME];
+    sq_data_name(data, sizeof(data), tbl);
+    sbuf_t b = SBUF_INIT;
+    sbuf_add(&b, "DELETE FROM ");
+    sq_quote(&b, data);
+    sbuf_add(&b, " WHERE window_start = ?1");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->wdb, sbuf_str(&b), -1, &st, NULL);
+    sbuf_free(&b);
+    if (rc != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, ws);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* List the window in flowsql_windows. A second part of a window (the
+ * daemon stopped inside it and the rest came after the restart) adds its
+ * rows, counts one more part and keeps the window partial; a replayed
+ * window replaces what was listed. */
 static int list_window(store_t *s, const char *tbl, const rowset_t *rs)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->wdb,
-            "INSERT INTO flowsql_windows(tbl, window_start, window_end, rows, "
-            "written) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(tbl, "
-            "window_start) DO UPDATE SET rows = rows + excluded.rows, "
-            "window_end = max(window_end, excluded.window_end), "
-            "written = excluded.written", -1, &st, NULL) != SQLITE_OK)
+    const char *sql = rs->replayed
+        ? "INSERT INTO flowsql_windows(tbl, window_start, window_end, rows, "
+          "written, partial, parts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) "
+          "ON CONFLICT(tbl, window_start) DO UPDATE SET rows = excluded.rows, "
+          "window_end = excluded.window_end, written = excluded.written, "
+          "partial = excluded.partial, parts = 1"
+        : "INSERT INTO flowsql_windows(tbl, window_start, window_end, rows, "
+          "written, partial, parts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) "
+          "ON CONFLICT(tbl, window_start) DO UPDATE SET rows = rows + "
+          "excluded.rows, window_end = max(window_end, excluded.window_end), "
+          "written = excluded.written, partial = max(partial, "
+          "excluded.partial), parts = parts + 1";
+    if (sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, rs->wstart);
     sqlite3_bind_int64(st, 3, rs->wend);
     sqlite3_bind_int64(st, 4, rs->nrows);
     sqlite3_bind_int64(st, 5, time_now_ms());
+    sqlite3_bind_int(st, 6, rs->partial != 0);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
     return rc;
@@ -407,11 +446,18 @@ static void write_failed(store_t *s, const rowset_t *rs, const char *what)
                 "(%u rows): %s", rs->query, rs->nrows, what);
 }
 
+/* A window of a query dropped since it was queued: its handle says so
+ * (a query registered again under the name is another handle). */
+static int window_stale(const rowset_t *rs)
+{
+    return rs->qh && atomic_load(&rs->qh->dropped);
+}
+
 static void write_window(store_t *s, rowset_t *rs)
 {
     pthread_mutex_lock(&s->wlock);
     sq_query_t *q = sq_find(s, rs->query);
-    if (!q || !q->stored) {
+    if (!q || !q->stored || window_stale(rs)) {
         CTR_ADD(s, windows_ignored, 1);
         pthread_mutex_unlock(&s->wlock);
         return;
@@ -429,10 +475,16 @@ static void write_window(store_t *s, rowset_t *rs)
         if (q->cols[i].is_key)
             key = i;
     int64_t offset = 0;
+    int listed = 0;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        (offset = window_rows(s, q->name, rs->wstart)) < 0 ||
+        (offset = window_rows(s, q->name, rs->wstart, &listed)) < 0 ||
         (!q->ins && prepare_insert(s, q) != SQLITE_OK))
         goto fail;
+    if (listed && rs->replayed) {
+        if (window_clear(s, q->name, rs->wstart) < 0)
+            goto fail;
+        offset = 0;
+    }
     order = xmalloc(sizeof(uint32_t) * (rs->nrows ? rs->nrows : 1));
     insert_order(rs, key, key >= 0 ? q->cols[key].type : TYPE_NONE, order);
     sqlite3_stmt *ins = q->ins;
@@ -456,7 +508,7 @@ static void write_window(store_t *s, rowset_t *rs)
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     free(order);
-    if (offset == 0)
+    if (!listed)
         q->nwindows++;
     if (rs->wend > q->newest_end)
         q->newest_end = rs->wend;

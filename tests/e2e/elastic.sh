@@ -73,6 +73,8 @@ es "$ES_URL/flowsql-talkers-*/_mapping" >"$T/mapping"
 eq "mapping: addresses are ip, windows and times date, counters long" \
    "$(jq -r '[.[] | .mappings.properties | .srcip.type, .window_start.type, .window_end.type, .first.type, .flows.type, .bytes.type, .longest.type, .mean.type, .query.type, .window_start_ms.type] | join(",")' "$T/mapping")" \
    "ip,date,date,date,long,long,long,double,keyword,long"
+eq "mapping: partial is a boolean" \
+   "$(jq -r '[.[] | .mappings.properties.partial.type] | unique | join(",")' "$T/mapping")" boolean
 check "the index template is installed" \
     test "$(es -o /dev/null -w '%{http_code}' "$ES_URL/_index_template/flowsql-talkers")" = 200
 eq "an ip field answers a CIDR query" \

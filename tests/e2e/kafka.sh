@@ -106,6 +106,8 @@ eq "the message carries query and window" \
    "talkers,true,1000"
 eq "a time column is ISO-8601 text" "$(printf '%s' "$doc" | jq -r .first)" \
    "2026-01-02T03:04:05.006Z"
+eq "every message says whether its window is partial" \
+   "$(cut -f2- "$T/talkers" | jq -s '[.[] | select(.partial | type != "boolean")] | length')" 0
 check "the query's WITH (kafka_topic) is honoured" wait_total custom.ports 1000
 eq "custom.ports holds every flow by port and protocol" \
    "$(rows custom.ports | cut -f2- | jq -s -c 'group_by(.dstport) | map([.[0].dstport, .[0].proto, (map(.flows) | add)])')" \

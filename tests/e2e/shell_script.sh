@@ -63,7 +63,7 @@ has "\\d shows the counters" "$T/out" "   flows_in           |     0"
 run -c '\d TALKERS'
 has "\\d folds a plain name to lower case, as SQL does" "$T/out" 'Query "talkers"'
 run -c '\d "TALKERS"'
-eq "a quoted name keeps its case" "$RC" 1
+has "a quoted name names the same query: query names compare without case" "$T/out" 'Query "talkers"'
 run -F json -c '\d talkers'
 eq "\\d name as JSON" "$(jq -r '[.columns[].name] | join(",")' "$T/out")" "srcip,flows,bytes"
 run -c '\d'

@@ -3,6 +3,7 @@
  * overlaps, lateness, caps, ordering, dropping a query mid-stream.
  */
 #include "engine/engine.h"
+#include "engine/qhandle.h"
 #include "engine/schema.h"
 #include "tests/collect.h"
 #include "tests/test.h"
@@ -479,6 +480,104 @@ static void test_empty_and_edge_windows(void)
     teardown();
 }
 
+/* A live window is partial when its query began after its start or it
+ * was closed before it was due (shutdown); the others are whole. Every
+ * window carries its query's handle. */
+static void test_partial_windows(void)
+{
+    setup(0);
+    int64_t now = time_now_ms();
+    int64_t base = now - now % 10000;     /* the window registration is in */
+    CHECK(reg("p", "SELECT count(*) AS n FROM flows WINDOW 10s") == 0);
+    flow_batch_t *b = flow_batch_new();
+    add(b, A, C, 0, 0, base + 5, 6, 80, 1, 1);              /* [base, +10s) */
+    add(b, A, C, 0, 0, base + 60000 + 5, 6, 80, 1, 1);      /* whole */
+    engine_process(eng, b);
+    engine_tick(eng, base + 80000);
+    CHECK_INT(col.n, 2);
+    flow_batch_t *b2 = flow_batch_new();
+    add(b2, A, C, 0, 0, base + 3600000, 6, 80, 1, 1);      /* open at stop */
+    engine_process(eng, b2);
+    engine_finish(eng);
+    CHECK_INT(col.n, 3);
+    if (col.n == 3) {
+        /* base == now only if registered on the very ms a window began */
+        CHECK_INT(col.rs[0]->partial, base < now);
+        CHECK_INT(col.rs[1]->partial, 0);
+        CHECK_INT(col.rs[2]->partial, 1);
+        qhandle_t *h = engine_get(eng, "p");
+        for (int i = 0; i < 3; i++) {
+            CHECK(col.rs[i]->qh == h);
+            CHECK_INT(col.rs[i]->replayed, 0);
+        }
+        query_stats_t st;
+        CHECK_INT(engine_stats(eng, "p", &st), 0);
+        CHECK_INT(st.windows_partial, 1 + (base < now));
+        qhandle_unref(h);
+    }
+    flow_batch_free(b);
+    flow_batch_free(b2);
+    teardown();
+
+    /* A replay has no clock: nothing is partial, everything replayed. */
+    setup(1);
+    CHECK(reg("p", "SELECT count(*) AS n FROM flows WINDOW 10s") == 0);
+    b = flow_batch_new();
+    add(b, A, C, 0, 5000, 0, 6, 80, 1, 1);
+    engine_process(eng, b);
+    engine_finish(eng);
+    CHECK_INT(col.n, 1);
+    if (col.n == 1) {
+        CHECK_INT(col.rs[0]->partial, 0);
+        CHECK_INT(col.rs[0]->replayed, 1);
+    }
+    flow_batch_free(b);
+    teardown();
+}
+
+/* One name rule: names compare without case and are kept in lower case;
+ * a handle outlives its registration while someone holds it. */
+static void test_names_and_handles(void)
+{
+    setup(0);
+    CHECK(reg("Talkers", "SELECT count(*) FROM flows WINDOW 10s") == 0);
+    CHECK(engine_has(eng, "talkers"));
+    CHECK(engine_has(eng, "TALKERS"));
+    diag_t err;
+    const char *sql = "CREATE QUERY \"TALKERS\" AS SELECT count(*) FROM flows "
+                      "WINDOW 1m";
+    qhandle_t *h = qhandle_compile(sql, strlen(sql), 0, &err);
+    CHECK(h != NULL);
+    if (h) {
+        CHECK_STR(h->name, "talkers");
+        CHECK_STR(h->text, sql);
+        CHECK_INT(engine_register_handle(eng, h, &err), ENGINE_EEXIST);
+        CHECK_STR(err.msg, "a query named 'talkers' already exists");
+        qhandle_unref(h);
+    }
+    qhandle_t *got = engine_get(eng, "TaLkErS");
+    CHECK(got != NULL);
+    if (got) {
+        CHECK_STR(got->name, "talkers");
+        CHECK_INT(got->ncols, 1);
+        CHECK(strstr(got->explain, "tumbling 10s") != NULL);
+        CHECK_INT(atomic_load(&got->dropped), 0);
+        CHECK(engine_drop(eng, "TALKERS") == 0);
+        CHECK_INT(atomic_load(&got->dropped), 1);
+        CHECK_STR(got->name, "talkers");      /* still ours to read */
+        qhandle_unref(got);
+    }
+    CHECK(!engine_has(eng, "talkers"));
+    /* The reserved prefixes are reserved in any case. */
+    sql = "CREATE QUERY \"FLOWSQL_x\" AS SELECT count(*) FROM flows WINDOW 1m";
+    diag_clear(&err);
+    CHECK(qhandle_compile(sql, strlen(sql), 0, &err) == NULL);
+    CHECK(strstr(err.msg, "reserved") != NULL);
+    CHECK(qname_valid("Talkers") && !qname_valid("Flows") &&
+          !qname_valid("SQLITE_a") && !qname_valid("1a"));
+    teardown();
+}
+
 int main(void)
 {
     RUN(test_tumbling_edges);
@@ -497,5 +596,7 @@ int main(void)
     RUN(test_sum_overflow);
     RUN(test_missing_fields_are_zero);
     RUN(test_empty_and_edge_windows);
+    RUN(test_partial_windows);
+    RUN(test_names_and_handles);
     TEST_EXIT();
 }

@@ -98,9 +98,24 @@ static void test_kafka_message(void)
     CHECK_INT(json_integer_value(json_object_get(j, "flows")), 101);
     CHECK_STR(json_string_value(json_object_get(j, "first")),
               "2026-11-23T01:44:30.005Z");
-    CHECK_INT(json_object_size(j), 8);
+    CHECK(json_is_false(json_object_get(j, "partial")));
+    CHECK_INT(json_object_size(j), 9);
     json_decref(j);
     free(val);
+
+    /* A window cut by a restart says so in every message (and the SSE
+     * stream's window says so too: format_window). */
+    rs->partial = 1;
+    topic.len = key.len = 0;
+    val = kafka_sink_message(rs, 0, "flowsql.%q", &topic, &key);
+    j = json_loads(val, 0, NULL);
+    CHECK(json_is_true(json_object_get(j, "partial")));
+    json_decref(j);
+    free(val);
+    j = format_window(rs);
+    CHECK(json_is_true(json_object_get(j, "partial")));
+    json_decref(j);
+    rs->partial = 0;
 
     /* the query's own topic wins over the pattern */
     set_opt(rs, "kafka_topic", "ops.%q.v1");
@@ -200,6 +215,7 @@ static void test_es_template(void)
     CHECK_STR(TYPE_OF("window_end"), "date");
     CHECK_STR(TYPE_OF("window_start_ms"), "long");
     CHECK_STR(TYPE_OF("query"), "keyword");
+    CHECK_STR(TYPE_OF("partial"), "boolean");
     json_decref(t);
     t = es_template(rs, "flowsql-q-*", 1);   /* legacy _template */
     p = json_object_get(json_object_get(t, "mappings"), "properties");

@@ -2,6 +2,7 @@
  * their tables, retention, the size cap, restart, a full queue and a
  * full disk. Real files in a temporary directory; the engine's part is
  * played by hand-built rowsets. */
+#include "engine/qhandle.h"
 #include "storage/store.h"
 #include "tests/test.h"
 #include "tests/unit/storage_util.h"
@@ -301,19 +302,118 @@ static void t_windows_land_in_their_tables(void)
 
 /* A window re-emitted for a window_start already stored (the engine
  * closing a partial window at shutdown and the rest after restart) is
- * added to it, its rows numbered on. */
+ * added to it, its rows numbered on, and the window is marked partial
+ * with its two parts. A replayed window (--read) replaces instead. */
 static void t_window_written_twice(void)
 {
     const char *path = tu_path("twice_w.db");
     store_t *s = tu_open(path, NULL);
     CHECK_INT(tu_add(s, "q", NULL), 0);
-    tu_push(s, tu_window("q", BASE, TEN_S, 10, 0));
-    tu_push(s, tu_window("q", BASE, TEN_S, 10, 0));
+    rowset_t *a = tu_window("q", BASE, TEN_S, 10, 0);
+    rowset_t *b = tu_window("q", BASE, TEN_S, 10, 0);
+    a->partial = b->partial = 1;
+    tu_push(s, a);
+    tu_push(s, b);
+    tu_push(s, tu_window("q", BASE + TEN_S, TEN_S, 3, 1));
+    for (int run = 0; run < 2; run++) {
+        rowset_t *r = tu_window("q", BASE + 2 * TEN_S, TEN_S, 5, 2);
+        r->replayed = 1;
+        tu_push(s, r);
+    }
+    CHECK_INT(store_flush(s, 10000), 0);
+    store_result_t *w = NULL;
+    diag_t err;
+    CHECK_INT(store_windows(s, "q", 0, INT64_MAX, &w, &err), 0);
+    CHECK(w && w->nrows == 3 && w->ncols == 5);
+    if (w && w->nrows == 3) {
+        CHECK_INT(store_result_cell(w, 0, 2)->v.i, 20);   /* rows */
+        CHECK_INT(store_result_cell(w, 0, 3)->v.i, 1);    /* partial */
+        CHECK_INT(store_result_cell(w, 0, 4)->v.i, 2);    /* parts */
+        CHECK_INT(store_result_cell(w, 1, 3)->v.i, 0);
+        CHECK_INT(store_result_cell(w, 1, 4)->v.i, 1);
+        CHECK_INT(store_result_cell(w, 2, 2)->v.i, 5);
+        CHECK_INT(store_result_cell(w, 2, 4)->v.i, 1);
+    }
+    store_result_free(w);
+    store_close(s);
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM q WHERE window_start = "
+                     "1763902800000"), 20);
+    CHECK_INT(tu_int(path, "SELECT max(window_row) FROM q WHERE "
+                     "window_start = 1763902800000"), 19);
+    CHECK_INT(tu_int(path, "SELECT rows FROM flowsql_windows WHERE "
+                     "window_start = 1763902800000"), 20);
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM q WHERE window_start = "
+                     "1763902820000"), 5);
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM flowsql_windows"), 3);
+}
+
+/* Windows of a query dropped while they waited are not written, even
+ * though a query of the same name was registered again: each window
+ * carries its query's handle. */
+static void t_stale_windows(void)
+{
+    const char *path = tu_path("stale_w.db");
+    store_t *s = tu_open(path, NULL);
+    CHECK_INT(tu_add(s, "q", NULL), 0);
+    const char *text = "CREATE QUERY q AS SELECT count(*) FROM flows WINDOW 10s";
+    diag_t err;
+    qhandle_t *old = qhandle_compile(text, strlen(text), 0, &err);
+    qhandle_t *now = qhandle_compile(text, strlen(text), 0, &err);
+    CHECK(old && now);
+    if (!old || !now)
+        return;
+    atomic_store(&old->dropped, 1);
+    rowset_t *a = tu_window("q", BASE, TEN_S, 7, 0);
+    rowset_t *b = tu_window("q", BASE + TEN_S, TEN_S, 3, 1);
+    qhandle_ref(old);
+    a->qh = old;
+    qhandle_ref(now);
+    b->qh = now;
+    tu_push(s, a);
+    tu_push(s, b);
+    CHECK_INT(store_flush(s, 10000), 0);
+    store_stats_t st;
+    store_stats(s, &st);
+    CHECK_INT(st.windows_written, 1);
+    CHECK_INT(st.windows_ignored, 1);
+    store_close(s);
+    qhandle_unref(old);
+    qhandle_unref(now);
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM q"), 3);
+}
+
+/* A database made before windows were marked: the columns are added at
+ * open, old windows read as whole and single, new ones are marked. */
+static void t_old_windows_table(void)
+{
+    const char *path = tu_path("old_w.db");
+    store_t *s = tu_open(path, NULL);
+    CHECK_INT(tu_add(s, "Old", NULL), 0);
+    tu_push(s, tu_window("old", BASE, TEN_S, 4, 0));
     CHECK_INT(store_flush(s, 10000), 0);
     store_close(s);
-    CHECK_INT(tu_int(path, "SELECT count(*) FROM q"), 20);
-    CHECK_INT(tu_int(path, "SELECT max(window_row) FROM q"), 19);
-    CHECK_INT(tu_int(path, "SELECT rows FROM flowsql_windows"), 20);
+    sqlite3 *db = tu_raw(path);
+    CHECK(db && sqlite3_exec(db, "ALTER TABLE flowsql_windows DROP COLUMN "
+                             "partial; ALTER TABLE flowsql_windows DROP COLUMN "
+                             "parts; UPDATE flowsql_queries SET name = 'Old'",
+                             NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    s = tu_open(path, NULL);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    store_query_list_t *l = store_query_list(s);
+    CHECK(l->n == 1 && strcmp(l->q[0].name, "old") == 0);
+    store_query_list_free(l);
+    rowset_t *rs = tu_window("old", BASE + TEN_S, TEN_S, 4, 1);
+    rs->partial = 1;
+    tu_push(s, rs);
+    CHECK_INT(store_flush(s, 10000), 0);
+    store_close(s);
+    CHECK_STR(tu_text(path, "SELECT group_concat(partial || '/' || parts) "
+                      "FROM (SELECT * FROM flowsql_windows ORDER BY "
+                      "window_start)"), "0/1,1/1");
+    CHECK_INT(tu_int(path, "SELECT count(*) FROM old"), 8);
 }
 
 static void t_recreate_and_drop(void)
@@ -619,6 +719,8 @@ int main(void)
     RUN(t_catalog);
     RUN(t_windows_land_in_their_tables);
     RUN(t_window_written_twice);
+    RUN(t_old_windows_table);
+    RUN(t_stale_windows);
     RUN(t_recreate_and_drop);
     RUN(t_retention);
     RUN(t_retention_after_restart);
