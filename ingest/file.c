@@ -114,6 +114,7 @@ out:
             res->decode_errors += rows[i].decode_errors;
             res->unknown_tmpl += rows[i].unknown_tmpl;
             res->seq_lost += rows[i].seq_lost;
+            res->seq_resets += rows[i].seq_resets;
         }
         res->records = d.records; /* emitted: a biflow counts twice */
         free(rows);

@@ -138,7 +138,7 @@ void ingest_get_totals(ingest_t *ing, ingest_totals_t *out);
  */
 typedef struct ingest_file_result {
     uint64_t messages, records, bytes;
-    uint64_t decode_errors, unknown_tmpl, seq_lost;
+    uint64_t decode_errors, unknown_tmpl, seq_lost, seq_resets;
 } ingest_file_result_t;
 
 typedef void (*ingest_emit_fn)(void *ctx, flow_batch_t *b);

@@ -58,6 +58,33 @@ if cmd == "list":
         # UDP sockets are all receivers; TCP ones listen in state 0A
         if proto == "udp" or state == "0A":
             print(proto, port)
+elif cmd == "tcp":
+    # Fill every IPFIX/TCP slot with idle connections (one address past
+    # its limit), then deliver 40 records as an exporter from 127.0.0.2.
+    port, per_source, slots = (int(x) for x in sys.argv[3:6])
+    idle = []
+    def connect(src):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        idle.append(s)
+    for _ in range(per_source + 2):
+        connect("127.0.0.1")
+    for k in range(slots - per_source):
+        connect("127.0.0.%d" % (10 + k // per_source))
+    time.sleep(0.3)
+    tmpl = struct.pack(">HHHHHHHHHH", 256, 4, 8, 4, 12, 4, 2, 4, 1, 4)
+    recs = b"".join(struct.pack(">IIII", 0xc0000200 + i, 0x0a000001, 2, 100)
+                    for i in range(40))
+    sets = (struct.pack(">HH", 2, 4 + len(tmpl)) + tmpl +
+            struct.pack(">HH", 256, 4 + len(recs)) + recs)
+    msg = struct.pack(">HHIII", 10, 16 + len(sets), int(time.time()), 0,
+                      5) + sets
+    e = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    e.bind(("127.0.0.2", 0))
+    e.connect(("127.0.0.1", port))
+    e.sendall(msg)
+    time.sleep(1)
 elif cmd == "attack":
     ports = sorted({port for proto, port, _ in sockets(pid) if proto == "udp"})
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -90,5 +117,22 @@ check "and still answers" curl -sf "http://$HTTP/healthz" -o /dev/null
 errs=$(curl -s "http://$HTTP/metrics" |
     awk '/^flowsql_ingest_decode_errors_total\{exporter="127.0.0.1",domain="77"\}/ {print $2}')
 eq "each of the 9 datagrams is counted as a decode error" "$errs" 9
+
+# IPFIX/TCP slots: 32, 8 per address, all held by idle connections.
+stop_flowsqld
+start_flowsqld --tcp-connections 32 --tcp-per-source 8 || exit 1
+python3 "$T/hostile.py" tcp "$FLOWSQLD" "$IPFIX" 8 32
+metric() { # name exporter domain
+    curl -s "http://$HTTP/metrics" |
+        awk -v m="$1{exporter=\"$2\",domain=\"$3\"}" '$1 == m {print $2}'
+}
+check "an exporter gets in past 32 idle connections" \
+    wait_until 5 test "$(metric flowsql_ingest_records_total 127.0.0.2 5)" = 40
+eq "refusals counted for the address past its limit" \
+    "$(metric flowsql_ingest_tcp_refused_total 127.0.0.1 0)" 2
+silent=$(curl -s "http://$HTTP/metrics" |
+    awk '$1 == "flowsql_ingest_tcp_connections_total{result=\"closed_silent\"}" {print $2}')
+check "an idle connection made room for it (closed_silent $silent)" \
+    test "${silent:-0}" -ge 1
 
 exit 0
