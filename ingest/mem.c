@@ -34,16 +34,22 @@ static int mem_refill(sink_t *s)
     return 0;
 }
 
-static void session_init(ingest_mem_t *m, tsession_t *ts, int kind,
-                         const ipaddr_t *exporter)
+/* libfixbuf's state is made when a session first needs it (most fuzz
+ * inputs use one listener; a session costs about 70 KB). */
+static tsession_t *session_ready(ingest_mem_t *m, tsession_t *ts)
+{
+    if (!ts->fbuf && ts->kind != TS_V5)
+        ts->fbuf = decoder_fbuf_new(&m->dec);
+    return ts;
+}
+
+static void session_init(tsession_t *ts, int kind, const ipaddr_t *exporter)
 {
     memset(ts, 0, sizeof(*ts));
     ts->kind = kind;
     ts->exporter = *exporter;
     ts->port = 2055;
     ts->fd = -1;
-    if (kind != TS_V5)
-        ts->fbuf = decoder_fbuf_new(&m->dec);
     if (kind == TS_IPFIX_TCP) {
         ts->rcap = MEM_TCP_BUF;
         ts->rbuf = xmalloc(ts->rcap);
@@ -62,10 +68,10 @@ ingest_mem_t *ingest_mem_new(const ipaddr_t *exporter, ingest_emit_fn emit,
     m->sink.refill = mem_refill;
     m->sink.ctx = m;
     decoder_init(&m->dec, &m->sink, &m->stats);
-    session_init(m, &m->udp, TS_IPFIX_UDP, exporter);
-    session_init(m, &m->v9, TS_V9, exporter);
-    session_init(m, &m->v5, TS_V5, exporter);
-    session_init(m, &m->tcp, TS_IPFIX_TCP, exporter);
+    session_init(&m->udp, TS_IPFIX_UDP, exporter);
+    session_init(&m->v9, TS_V9, exporter);
+    session_init(&m->v5, TS_V5, exporter);
+    session_init(&m->tcp, TS_IPFIX_TCP, exporter);
     return m;
 }
 
@@ -80,7 +86,7 @@ static int mem_bad(ingest_mem_t *m, int proto)
 
 static int mem_tcp(ingest_mem_t *m, const uint8_t *data, size_t len)
 {
-    tsession_t *ts = &m->tcp;
+    tsession_t *ts = session_ready(m, &m->tcp);
     while (len) {
         size_t n = ts->rcap - ts->rlen;
         if (n > len)
@@ -92,7 +98,8 @@ static int mem_tcp(ingest_mem_t *m, const uint8_t *data, size_t len)
         if (ipfix_stream(&m->dec, ts) != 0) {
             ipaddr_t ip = ts->exporter;
             tsession_free_state(ts);
-            session_init(m, ts, TS_IPFIX_TCP, &ip);
+            session_init(ts, TS_IPFIX_TCP, &ip);
+            session_ready(m, ts);
             return mem_bad(m, INGEST_PROTO_IPFIX);
         }
     }
@@ -111,10 +118,11 @@ int ingest_mem_feed(ingest_mem_t *m, enum ingest_listener on,
     memcpy(msg, data, len);
     int version = len >= 2 ? rd16(msg) : -1;
     if (on == INGEST_IPFIX_UDP)
-        return version == 10 ? ipfix_message(&m->dec, &m->udp, msg, len)
+        return version == 10 ? ipfix_message(&m->dec, session_ready(m, &m->udp),
+                                             msg, len)
                              : mem_bad(m, INGEST_PROTO_IPFIX);
     if (version == 9)
-        return nfv9_message(&m->dec, &m->v9, msg, len);
+        return nfv9_message(&m->dec, session_ready(m, &m->v9), msg, len);
     if (version == 5)
         return nfv5_message(&m->dec, &m->v5, msg, len);
     return mem_bad(m, INGEST_PROTO_NONE);
