@@ -15,9 +15,10 @@
  *
  * Every message is checked by us before libfixbuf sees it: libfixbuf
  * trusts lengths and template contents more than a daemon facing the
- * network can afford to (a zero-length v9 template divides by zero in its
- * translator). What passes the check is well formed, so libfixbuf's own
- * error paths are only a second line.
+ * network can afford to (a zero-length v9 template made its v9 translator
+ * divide by zero: we rewrite v9 as IPFIX ourselves). What passes the
+ * check is well formed, so libfixbuf's own error paths are only a second
+ * line.
  */
 #ifndef FLOWSQL_INGEST_INT_H
 #define FLOWSQL_INGEST_INT_H

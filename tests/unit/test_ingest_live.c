@@ -444,7 +444,7 @@ static void test_netflow_v9(void)
     }
     CHECK_INT(seen, 7);
 
-    /* templates libfixbuf's translator must never see */
+    /* templates that made libfixbuf's v9 translator divide by zero */
     mb_v9(&m, 100000, 1700000000, 3, 9);
     mb_set(&m, 0);
     mb_tmpl(&m, 280, 2, 8ul, 0u, 12ul, 0u);      /* zero-length record */
