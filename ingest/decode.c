@@ -131,7 +131,8 @@ static fbInfoElement_t model_fixes[] = {
 
 /* ---- glib log messages from libfixbuf ---------------------------------- */
 
-static log_limit_t glib_lim;
+/* per thread: the receive thread and file reads (REST, --read) log apart */
+static __thread log_limit_t glib_lim;
 
 static void glib_log(const gchar *domain, GLogLevelFlags level,
                      const gchar *msg, gpointer ud)

@@ -4,9 +4,9 @@
  * One thread polls every socket: IPFIX over UDP (recvmmsg, many datagrams
  * per call), IPFIX over TCP (a listening socket and its connections),
  * NetFlow v5 and v9 on its UDP port, and a pipe that wakes it to stop.
- * These are the only sockets: everything else happens in memory. It decodes into the current batch of the sink; full batches go
- * to the consumer's queue without waiting, partial ones once they are
- * flush_ms old.
+ * These are its only sockets: all decoding happens in memory. It decodes
+ * into the current batch of the sink; full batches go to the consumer's
+ * queue without waiting, partial ones once they are flush_ms old.
  *
  * Transport sessions (an exporter address and port on a protocol) carry
  * the template state; they are found in a hash table, kept in
