@@ -131,7 +131,8 @@ static fbInfoElement_t model_fixes[] = {
 
 /* ---- glib log messages from libfixbuf ---------------------------------- */
 
-static log_limit_t glib_lim;
+/* per thread: the receive thread and file reads (REST, --read) log apart */
+static __thread log_limit_t glib_lim;
 
 static void glib_log(const gchar *domain, GLogLevelFlags level,
                      const gchar *msg, gpointer ud)
@@ -308,6 +309,8 @@ void decoder_destroy(decoder_t *d)
     if (d->model)
         fbInfoModelFree(d->model);
     d->model = NULL;
+    free(d->v9msg);
+    d->v9msg = NULL;
 }
 
 fbSession_t *decoder_session_new(decoder_t *d)
@@ -437,10 +440,12 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     tdomain_t *dom = d->dom;
     sink_t *s = d->sink;
 
-    /* times */
-    int64_t base = ti->has_sysinit && r->sys_init_ms
-                       ? wire_ms(r->sys_init_ms)
-                       : (dom ? dom->sys_init_ms : 0);
+    /* times: uptimes count from the record's systemInitTimeMilliseconds,
+     * else a NetFlow v9 header's, else the domain's options records' */
+    int64_t base = ti->has_sysinit && r->sys_init_ms ? wire_ms(r->sys_init_ms)
+                   : d->uptime_base_ms > 0           ? d->uptime_base_ms
+                   : dom                             ? dom->sys_init_ms
+                                                     : 0;
     int64_t start = rec_time(d, r, ti->tstart, 0, base);
     int64_t end = rec_time(d, r, ti->tend, 1, base);
     if (start == INT64_MIN && end == INT64_MIN) {
@@ -502,7 +507,7 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     int forward = !ti->biflow || octets || packets || (!roctets && !rpackets);
     int i = forward ? sink_slot(s) : -2;
     if (i == -1 && dom)
-        STAT_ADD(dom->st->queue_drops, 1);
+        ctr_inc(&dom->st->queue_drops);
     if (i >= 0) {
         flow_batch_t *b = s->cur;
         b->srcip[i] = src;
@@ -536,7 +541,7 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     i = sink_slot(s);
     if (i < 0) {
         if (dom)
-            STAT_ADD(dom->st->queue_drops, 1);
+            ctr_inc(&dom->st->queue_drops);
         return;
     }
     flow_batch_t *b = s->cur;

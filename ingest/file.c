@@ -48,7 +48,7 @@ int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
     decoder_t d;
     decoder_init(&d, &fs.s, &stats);
     d.replay = 1;
-    tsession_t ts = {.kind = TS_FILE, .relay_fd = -1, .fd = -1};
+    tsession_t ts = {.kind = TS_FILE, .fd = -1};
     ts.fbuf = decoder_fbuf_new(&d);
 
     uint8_t *buf = xmalloc(FILE_BUF);
@@ -114,6 +114,7 @@ out:
             res->decode_errors += rows[i].decode_errors;
             res->unknown_tmpl += rows[i].unknown_tmpl;
             res->seq_lost += rows[i].seq_lost;
+            res->seq_resets += rows[i].seq_resets;
         }
         res->records = d.records; /* emitted: a biflow counts twice */
         free(rows);

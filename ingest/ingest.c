@@ -3,17 +3,24 @@
  *
  * One thread polls every socket: IPFIX over UDP (recvmmsg, many datagrams
  * per call), IPFIX over TCP (a listening socket and its connections),
- * NetFlow on its UDP port (v5 decoded here, v9 relayed to libfixbuf's
- * translator, whose socket is polled here too), and a pipe that wakes it
- * to stop. It decodes into the current batch of the sink; full batches go
- * to the consumer's queue without waiting, partial ones once they are
- * flush_ms old.
+ * NetFlow v5 and v9 on its UDP port, and a pipe that wakes it to stop.
+ * These are its only sockets: all decoding happens in memory. It decodes
+ * into the current batch of the sink; full batches go to the consumer's
+ * queue without waiting, partial ones once they are flush_ms old.
  *
  * Transport sessions (an exporter address and port on a protocol) carry
  * the template state; they are found in a hash table, kept in
  * most-recently-used order, and forgotten after session_timeout_s of
  * silence or, when the table is full, if idle for a minute. A datagram
  * whose header is not even plausible creates no session.
+ *
+ * IPFIX/TCP connections are slots a stranger could hold: at most
+ * max_tcp_per_source from one address; one that has not sent a
+ * well-formed message within tcp_silent_timeout_s is closed, and when
+ * every slot is taken the oldest such silent connection is closed for a
+ * newcomer. A connection that has delivered is only closed after
+ * session_timeout_s of silence. Refusals are counted on the peer's
+ * domain 0 row and logged with its address.
  */
 #include "ingest/ingest_int.h"
 #include "util/arena.h"
@@ -37,12 +44,19 @@
 #define SWEEP_MS      10000
 #define EVICT_IDLE_MS 60000
 
+/* Totals that belong to no exporter (ingest_get_totals copies them). */
+typedef struct totals {
+    counter_t batches, queue_drops;
+    counter_t tcp_accepted, tcp_rejected, tcp_silent_closed;
+    counter_t sessions_evicted;
+} totals_t;
+
 struct ingest {
     ingest_config_t cfg;
     int             udp_fd, tcp_fd, nf_fd;
     int             ports[3];
     int             wake[2];
-    volatile int    stop;
+    flag_t          stop;
     pthread_t       thread;
     int             running;
 
@@ -51,7 +65,6 @@ struct ingest {
     sink_t          sink;
     decoder_t       dec;
     stats_table_t   stats;
-    nfv9_t         *v9;
 
     /* UDP transport sessions */
     tsession_t    **buckets;
@@ -69,8 +82,8 @@ struct ingest {
 
     int64_t         last_sweep_ms;
     int64_t         pool_retry_ms;   /* pool empty: next look */
-    ingest_totals_t totals;          /* updated with atomics */
-    log_limit_t     lim_drop, lim_sock;
+    totals_t        totals;
+    log_limit_t     lim_drop, lim_sock, lim_accept;
 };
 
 /* ---- addresses ---------------------------------------------------------- */
@@ -108,10 +121,10 @@ static void count_drops(ingest_t *ing, const flow_batch_t *b)
             j++;
         stats_entry_t *e =
             stats_get(&ing->stats, &b->exporter[i], (uint32_t)b->domain[i]);
-        STAT_ADD(e->queue_drops, j - i);
+        ctr_add(&e->queue_drops, j - i);
         i = j;
     }
-    STAT_ADD(ing->totals.queue_drops, b->n);
+    ctr_add(&ing->totals.queue_drops, b->n);
     log_limited(&ing->lim_drop, LOG_WARN, "ingest",
                 "consumer queue full: dropped a batch of %u records", b->n);
 }
@@ -119,7 +132,7 @@ static void count_drops(ingest_t *ing, const flow_batch_t *b)
 static void handoff(ingest_t *ing, flow_batch_t *b)
 {
     if (bqueue_try_push(ing->cfg.out, b) == 0) {
-        STAT_ADD(ing->totals.batches, 1);
+        ctr_inc(&ing->totals.batches);
         return;
     }
     count_drops(ing, b);
@@ -239,12 +252,10 @@ static void session_drop(ingest_t *ing, tsession_t *ts)
             break;
         }
     lru_unlink(ing, ts);
-    if (ts->kind == TS_V9 && ing->v9)
-        nfv9_session_gone(ing->v9, ts);
     tsession_free_state(ts);
     free(ts);
     ing->nsessions--;
-    STAT_ADD(ing->totals.sessions_evicted, 1);
+    ctr_inc(&ing->totals.sessions_evicted);
 }
 
 static tsession_t *session_get(ingest_t *ing, int kind, const ipaddr_t *ip,
@@ -272,9 +283,8 @@ static tsession_t *session_get(ingest_t *ing, int kind, const ipaddr_t *ip,
     ts->exporter = *ip;
     ts->port = port;
     ts->fd = -1;
-    ts->relay_fd = -1;
     ts->last_mono_ms = now_mono;
-    if (kind == TS_IPFIX_UDP)
+    if (kind != TS_V5)
         ts->fbuf = decoder_fbuf_new(&ing->dec);
     ts->hnext = ing->buckets[b];
     ing->buckets[b] = ts;
@@ -284,22 +294,29 @@ static tsession_t *session_get(ingest_t *ing, int kind, const ipaddr_t *ip,
 }
 
 static void conn_close(ingest_t *ing, int k);
+static void conn_close_silent(ingest_t *ing, int k, const char *why);
 
 /* Forget UDP sessions and close TCP connections silent for longer than
  * session_timeout_s (a TCP peer that stops mid-message would otherwise
- * hold its connection forever). */
+ * hold its connection forever), and connections that have not sent a
+ * well-formed message tcp_silent_timeout_s after they opened. */
 static void sweep(ingest_t *ing, int64_t now_mono)
 {
     int64_t limit = (int64_t)ing->cfg.session_timeout_s * 1000;
+    int64_t silent = (int64_t)ing->cfg.tcp_silent_timeout_s * 1000;
     while (ing->lru_tail && now_mono - ing->lru_tail->last_mono_ms > limit)
         session_drop(ing, ing->lru_tail);
-    for (int k = ing->nconns - 1; k >= 0; k--)
-        if (now_mono - ing->conns[k]->last_mono_ms > limit) {
+    for (int k = ing->nconns - 1; k >= 0; k--) {
+        tsession_t *ts = ing->conns[k];
+        if (!ts->valid && now_mono - ts->opened_mono_ms > silent) {
+            conn_close_silent(ing, k, "no IPFIX message in time");
+        } else if (now_mono - ts->last_mono_ms > limit) {
             log_limited(&ing->lim_sock, LOG_INFO, "ingest",
                         "closing an IPFIX/TCP connection silent for %d s",
                         ing->cfg.session_timeout_s);
             conn_close(ing, k);
         }
+    }
 }
 
 /* ---- datagrams ----------------------------------------------------------------- */
@@ -309,7 +326,7 @@ static void count_bad(ingest_t *ing, const ipaddr_t *ip, uint32_t domain,
 {
     stats_entry_t *e = stats_get(&ing->stats, ip, domain);
     stats_touch(e, proto, ing->dec.received_ms);
-    STAT_ADD(e->decode_errors, 1);
+    ctr_inc(&e->decode_errors);
     char a[IPADDR_STRLEN];
     log_limited(&ing->dec.lim_decode, LOG_WARN, "ingest",
                 "%s from %s (%zu bytes) dropped", what,
@@ -353,10 +370,6 @@ static void on_netflow_datagram(ingest_t *ing, const struct sockaddr *sa,
         return;
     }
     int kind = version == 5 ? TS_V5 : TS_V9;
-    if (kind == TS_V9 && !ing->v9) {
-        count_bad(ing, &ip, 0, INGEST_PROTO_V9, "NetFlow v9 (disabled)", len);
-        return;
-    }
     tsession_t *ts = session_get(ing, kind, &ip, port, now_mono);
     if (!ts) {
         count_bad(ing, &ip, 0, version, "NetFlow (session table full)", len);
@@ -365,7 +378,7 @@ static void on_netflow_datagram(ingest_t *ing, const struct sockaddr *sa,
     if (kind == TS_V5)
         nfv5_message(&ing->dec, ts, p, len);
     else
-        nfv9_message(ing->v9, ts, p, len);
+        nfv9_message(&ing->dec, ts, p, len);
 }
 
 typedef void (*dgram_fn)(ingest_t *, const struct sockaddr *, uint8_t *,
@@ -413,6 +426,42 @@ static void conn_close(ingest_t *ing, int k)
     ing->conns[k] = ing->conns[--ing->nconns];
 }
 
+/* Close connection k, which never sent a well-formed message. */
+static void conn_close_silent(ingest_t *ing, int k, const char *why)
+{
+    char a[IPADDR_STRLEN];
+    tsession_t *ts = ing->conns[k];
+    ctr_inc(&ing->totals.tcp_silent_closed);
+    log_limited(&ing->lim_sock, LOG_INFO, "ingest",
+                "closing the IPFIX/TCP connection from %s port %u: %s",
+                ipaddr_format(&ts->exporter, a, sizeof(a)), ts->port, why);
+    conn_close(ing, k);
+}
+
+/* Why a new connection from ip cannot have a slot, or NULL. Makes room by
+ * closing the oldest connection that never sent a well-formed message
+ * when every slot is taken. */
+static const char *tcp_admit(ingest_t *ing, const ipaddr_t *ip)
+{
+    int from_ip = 0, oldest = -1;
+    for (int k = 0; k < ing->nconns; k++) {
+        tsession_t *ts = ing->conns[k];
+        if (ipaddr_cmp(&ts->exporter, ip) == 0)
+            from_ip++;
+        if (!ts->valid && (oldest < 0 || ts->opened_mono_ms <
+                                             ing->conns[oldest]->opened_mono_ms))
+            oldest = k;
+    }
+    if (from_ip >= ing->cfg.max_tcp_per_source)
+        return "too many connections from that address";
+    if (ing->nconns < ing->cfg.max_tcp_conns)
+        return NULL;
+    if (oldest < 0)
+        return "every connection slot is taken by an exporter";
+    conn_close_silent(ing, oldest, "its slot is given to a new connection");
+    return NULL;
+}
+
 static void tcp_accept(ingest_t *ing)
 {
     for (;;) {
@@ -422,30 +471,37 @@ static void tcp_accept(ingest_t *ing)
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        if (ing->nconns >= ing->cfg.max_tcp_conns) {
+        char a[IPADDR_STRLEN];
+        uint16_t port;
+        ipaddr_t ip = sockaddr_to_ip((struct sockaddr *)&ss, &port);
+        const char *why = tcp_admit(ing, &ip);
+        if (why) {
             close(fd);
-            STAT_ADD(ing->totals.tcp_rejected, 1);
+            stats_entry_t *e = stats_get(&ing->stats, &ip, 0);
+            ctr_inc(&e->tcp_refused);
+            ctr_inc(&ing->totals.tcp_rejected);
             log_limited(&ing->lim_sock, LOG_WARN, "ingest",
-                        "IPFIX/TCP connection refused: %d open",
-                        ing->nconns);
+                        "IPFIX/TCP connection from %s port %u refused: %s "
+                        "(%d open)", ipaddr_format(&ip, a, sizeof(a)), port,
+                        why, ing->nconns);
             continue;
         }
         int rcv = ing->cfg.rcvbuf;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
         tsession_t *ts = xcalloc(1, sizeof(*ts));
         ts->kind = TS_IPFIX_TCP;
-        ts->exporter = sockaddr_to_ip((struct sockaddr *)&ss, &ts->port);
+        ts->exporter = ip;
+        ts->port = port;
         ts->fd = fd;
-        ts->relay_fd = -1;
         ts->rcap = TCP_BUF;
         ts->rbuf = xmalloc(ts->rcap);
         ts->fbuf = decoder_fbuf_new(&ing->dec);
-        ts->last_mono_ms = time_mono_ms();
+        ts->last_mono_ms = ts->opened_mono_ms = time_mono_ms();
         ing->conns[ing->nconns++] = ts;
-        STAT_ADD(ing->totals.tcp_accepted, 1);
-        char a[IPADDR_STRLEN];
-        log_info("ingest", "IPFIX/TCP connection from %s port %u",
-                 ipaddr_format(&ts->exporter, a, sizeof(a)), ts->port);
+        ctr_inc(&ing->totals.tcp_accepted);
+        log_limited(&ing->lim_accept, LOG_INFO, "ingest",
+                    "IPFIX/TCP connection from %s port %u",
+                    ipaddr_format(&ip, a, sizeof(a)), port);
     }
 }
 
@@ -462,24 +518,13 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
         ts->rlen += (uint32_t)n;
         ts->last_mono_ms = time_mono_ms();
         ing->dec.received_ms = time_now_ms();
-        uint32_t off = 0;
-        while (ts->rlen - off >= 4) {
-            uint8_t *m = ts->rbuf + off;
-            uint16_t mlen = rd16(m + 2);
-            if (rd16(m) != 10 || mlen < 16) {
-                /* A stream cannot resynchronise after a bad header. */
-                count_bad(ing, &ts->exporter, 0, INGEST_PROTO_IPFIX,
-                          "IPFIX/TCP stream with a bad message header",
-                          ts->rlen - off);
-                return -1;
-            }
-            if (ts->rlen - off < mlen)
-                break;
-            ipfix_message(&ing->dec, ts, m, mlen);
-            off += mlen;
+        if (ipfix_stream(&ing->dec, ts) != 0) {
+            /* A stream cannot resynchronise after a bad header. */
+            count_bad(ing, &ts->exporter, 0, INGEST_PROTO_IPFIX,
+                      "IPFIX/TCP stream with a bad message header",
+                      ts->rlen);
+            return -1;
         }
-        memmove(ts->rbuf, ts->rbuf + off, ts->rlen - off);
-        ts->rlen -= off;
         if ((size_t)n < TCP_BUF / 2)
             return 0;
     }
@@ -491,18 +536,16 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
 static void *ingest_main(void *arg)
 {
     ingest_t *ing = arg;
-    int cap = 5 + ing->cfg.max_tcp_conns;
+    int cap = 4 + ing->cfg.max_tcp_conns;
     struct pollfd *pfd = xcalloc((size_t)cap, sizeof(*pfd));
-    while (!ing->stop) {
+    while (!flag_get(&ing->stop)) {
         int n = 0;
         pfd[n++] = (struct pollfd){ing->wake[0], POLLIN, 0};
-        int i_udp = -1, i_nf = -1, i_tcp = -1, i_v9 = -1, i_conn = -1;
+        int i_udp = -1, i_nf = -1, i_tcp = -1, i_conn = -1;
         if (ing->udp_fd >= 0)
             i_udp = n, pfd[n++] = (struct pollfd){ing->udp_fd, POLLIN, 0};
         if (ing->nf_fd >= 0)
             i_nf = n, pfd[n++] = (struct pollfd){ing->nf_fd, POLLIN, 0};
-        if (ing->v9)
-            i_v9 = n, pfd[n++] = (struct pollfd){nfv9_fd(ing->v9), POLLIN, 0};
         if (ing->tcp_fd >= 0)
             i_tcp = n, pfd[n++] = (struct pollfd){ing->tcp_fd, POLLIN, 0};
         i_conn = n;
@@ -531,8 +574,6 @@ static void *ingest_main(void *arg)
                 read_udp(ing, ing->udp_fd, on_ipfix_datagram);
             if (i_nf >= 0 && pfd[i_nf].revents)
                 read_udp(ing, ing->nf_fd, on_netflow_datagram);
-            if (i_v9 >= 0 && pfd[i_v9].revents)
-                nfv9_drain(ing->v9);
             /* connections before accept: indices stay valid */
             for (int k = ing->nconns - 1; k >= 0; k--) {
                 if (i_conn + k >= n || !pfd[i_conn + k].revents)
@@ -545,7 +586,10 @@ static void *ingest_main(void *arg)
         }
         now = time_mono_ms();
         flush_if_old(ing, now, 0);
-        int64_t every = (int64_t)ing->cfg.session_timeout_s * 500;
+        int timeout_s = ing->cfg.session_timeout_s;
+        if (ing->tcp_fd >= 0 && ing->cfg.tcp_silent_timeout_s < timeout_s)
+            timeout_s = ing->cfg.tcp_silent_timeout_s;
+        int64_t every = (int64_t)timeout_s * 500;
         if (every > SWEEP_MS)
             every = SWEEP_MS;
         if (now - ing->last_sweep_ms >= every) {
@@ -649,7 +693,6 @@ static void ingest_free(ingest_t *ing)
         session_drop(ing, ing->lru_head);
     while (ing->nconns)
         conn_close(ing, ing->nconns - 1);
-    nfv9_free(ing->v9);
     close_fd(&ing->udp_fd);
     close_fd(&ing->tcp_fd);
     close_fd(&ing->nf_fd);
@@ -696,12 +739,15 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
         c->session_timeout_s = def.session_timeout_s;
     if (c->max_tcp_conns <= 0)
         c->max_tcp_conns = def.max_tcp_conns;
+    if (c->tcp_silent_timeout_s <= 0)
+        c->tcp_silent_timeout_s = def.tcp_silent_timeout_s;
+    if (c->max_tcp_per_source <= 0)
+        c->max_tcp_per_source = def.max_tcp_per_source;
     ing->udp_fd = ing->tcp_fd = ing->nf_fd = -1;
     ing->wake[0] = ing->wake[1] = -1;
     ing->ports[0] = ing->ports[1] = ing->ports[2] = -1;
 
-    /* a socket per TCP connection and per NetFlow v9 exporter (the relay
-     * to libfixbuf): use the file limit we are allowed */
+    /* a socket per TCP connection: use the file limit we are allowed */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -732,14 +778,10 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
         (ing->tcp_fd = open_socket(ing, SOCK_STREAM, c->ipfix_tcp_port,
                                    "IPFIX/TCP", &ing->ports[1], err)) < 0)
         goto fail;
-    if (c->netflow_port >= 0) {
-        if ((ing->nf_fd = open_socket(ing, SOCK_DGRAM, c->netflow_port,
-                                      "NetFlow v5/v9", &ing->ports[2],
-                                      err)) < 0)
-            goto fail;
-        if (!(ing->v9 = nfv9_new(&ing->dec, c->rcvbuf, err)))
-            goto fail;
-    }
+    if (c->netflow_port >= 0 &&
+        (ing->nf_fd = open_socket(ing, SOCK_DGRAM, c->netflow_port,
+                                  "NetFlow v5/v9", &ing->ports[2], err)) < 0)
+        goto fail;
     if (pipe2(ing->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         diag_set(err, "pipe: %s", strerror(errno));
         goto fail;
@@ -762,7 +804,7 @@ void ingest_stop(ingest_t *ing)
     if (!ing)
         return;
     if (ing->running) {
-        ing->stop = 1;
+        flag_set(&ing->stop, 1);
         if (write(ing->wake[1], "x", 1) < 0) {
             /* the pipe is non-blocking and never full in practice */
         }
@@ -771,7 +813,7 @@ void ingest_stop(ingest_t *ing)
     }
     if (ing->sink.cur && ing->sink.cur->n) {
         if (bqueue_try_push(ing->cfg.out, ing->sink.cur) == 0) {
-            STAT_ADD(ing->totals.batches, 1);
+            ctr_inc(&ing->totals.batches);
             ing->sink.cur = NULL;
         } else {
             count_drops(ing, ing->sink.cur);
@@ -794,11 +836,12 @@ size_t ingest_stats(ingest_t *ing, ingest_exporter_stats_t *out, size_t max)
 
 void ingest_get_totals(ingest_t *ing, ingest_totals_t *out)
 {
-    out->records = STAT_GET(ing->sink.records);
-    out->batches = STAT_GET(ing->totals.batches);
-    out->queue_drops = STAT_GET(ing->totals.queue_drops) +
-                       STAT_GET(ing->sink.dropped);
-    out->tcp_accepted = STAT_GET(ing->totals.tcp_accepted);
-    out->tcp_rejected = STAT_GET(ing->totals.tcp_rejected);
-    out->sessions_evicted = STAT_GET(ing->totals.sessions_evicted);
+    out->records = ctr_get(&ing->sink.records);
+    out->batches = ctr_get(&ing->totals.batches);
+    out->queue_drops = ctr_get(&ing->totals.queue_drops) +
+                       ctr_get(&ing->sink.dropped);
+    out->tcp_accepted = ctr_get(&ing->totals.tcp_accepted);
+    out->tcp_rejected = ctr_get(&ing->totals.tcp_rejected);
+    out->tcp_silent_closed = ctr_get(&ing->totals.tcp_silent_closed);
+    out->sessions_evicted = ctr_get(&ing->totals.sessions_evicted);
 }

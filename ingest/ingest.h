@@ -67,13 +67,21 @@ typedef struct ingest_config {
     int max_exporters;        /* stats entries before overflow (default 4096) */
     int max_sessions;         /* UDP transport sessions kept (default 1024;
                                  each costs about 70 KB of libfixbuf state) */
-    int session_timeout_s;    /* idle UDP sessions forgotten (default 1800) */
+    int session_timeout_s;    /* idle UDP sessions forgotten, idle TCP
+                                 connections closed (default 1800) */
     int max_tcp_conns;        /* concurrent IPFIX/TCP connections (default 256) */
+    int tcp_silent_timeout_s; /* a TCP connection that has not sent one
+                                 well-formed message is closed after this
+                                 (default 30); when every slot is taken the
+                                 oldest such connection makes room for a
+                                 new one */
+    int max_tcp_per_source;   /* IPFIX/TCP connections from one address
+                                 (default 16) */
 } ingest_config_t;
 
 #define INGEST_CONFIG_INIT                                              \
     { "0.0.0.0", 4739, 4739, 2055, 32 << 20, NULL, 64, 50, 4096, 1024,  \
-      1800, 256 }
+      1800, 256, 30, 16 }
 
 /* Bind every enabled socket and start the receive thread. On failure
  * (port taken, bad address, no output queue) returns NULL with the reason
@@ -104,6 +112,10 @@ typedef struct ingest_totals {
     uint64_t batches;          /* batches handed to cfg.out */
     uint64_t queue_drops;      /* records dropped: queue full / pool empty */
     uint64_t tcp_accepted, tcp_rejected;
+    uint64_t tcp_silent_closed; /* TCP connections closed before they sent
+                                   a well-formed message: silent for
+                                   tcp_silent_timeout_s, or their slot
+                                   given to a new connection */
     uint64_t sessions_evicted; /* UDP sessions forgotten (idle or table full) */
 } ingest_totals_t;
 
@@ -126,12 +138,35 @@ void ingest_get_totals(ingest_t *ing, ingest_totals_t *out);
  */
 typedef struct ingest_file_result {
     uint64_t messages, records, bytes;
-    uint64_t decode_errors, unknown_tmpl, seq_lost;
+    uint64_t decode_errors, unknown_tmpl, seq_lost, seq_resets;
 } ingest_file_result_t;
 
 typedef void (*ingest_emit_fn)(void *ctx, flow_batch_t *b);
 
 int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
                      ingest_file_result_t *res, diag_t *err);
+
+/*
+ * The decode path without sockets or threads, for tests and fuzzing:
+ * datagrams (and TCP stream bytes) from memory, as if they had arrived
+ * from one exporter (its address and port given) on the given listener:
+ * IPFIX over UDP, the NetFlow port (v5 or v9 by the version field), or
+ * IPFIX over TCP (bytes of a stream, in pieces of any size). Each
+ * listener is one transport session, as a socket pair would be. Records
+ * go to emit(ctx, b) as full batches, and the last partial one at
+ * ingest_mem_flush() or ingest_mem_free(); `received` is now_ms.
+ */
+typedef struct ingest_mem ingest_mem_t;
+
+ingest_mem_t *ingest_mem_new(const ipaddr_t *exporter, ingest_emit_fn emit,
+                             void *ctx);
+/* 0, or -1 when the data was rejected (counted in the stats); for TCP,
+ * -1 means the stream is broken and the session starts afresh. */
+int    ingest_mem_feed(ingest_mem_t *m, enum ingest_listener on,
+                       const uint8_t *data, size_t len, int64_t now_ms);
+void   ingest_mem_flush(ingest_mem_t *m);
+size_t ingest_mem_stats(ingest_mem_t *m, ingest_exporter_stats_t *out,
+                        size_t max);
+void   ingest_mem_free(ingest_mem_t *m);
 
 #endif

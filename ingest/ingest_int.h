@@ -5,18 +5,20 @@
  *              (timestamps, biflows, counters, sampling)
  *   ipfix.c    IPFIX message checking (our own structural validation and
  *              template mirror) and decoding through libfixbuf
- *   nfv9.c     NetFlow v9 checking and the hand-off to libfixbuf's v9
- *              translator
+ *   nfv9.c     NetFlow v9: checked and rewritten as IPFIX in memory,
+ *              then decoded as IPFIX is
  *   nfv5.c     NetFlow v5, decoded here
  *   session.c  transport sessions and their observation domains
  *   ingest.c   sockets, the receive thread, the batch pool
  *   file.c     IPFIX files
+ *   mem.c      datagrams and streams from memory (tests, fuzzing)
  *
  * Every message is checked by us before libfixbuf sees it: libfixbuf
  * trusts lengths and template contents more than a daemon facing the
- * network can afford to (a zero-length v9 template divides by zero in its
- * translator). What passes the check is well formed, so libfixbuf's own
- * error paths are only a second line.
+ * network can afford to (a zero-length v9 template made its v9 translator
+ * divide by zero: we rewrite v9 as IPFIX ourselves). What passes the
+ * check is well formed, so libfixbuf's own error paths are only a second
+ * line.
  */
 #ifndef FLOWSQL_INGEST_INT_H
 #define FLOWSQL_INGEST_INT_H
@@ -29,6 +31,7 @@
 #include "engine/flow.h"
 #include "ingest/ingest.h"
 #include "ingest/stats.h"
+#include "util/counter.h"
 #include "util/log.h"
 
 /* ---- where decoded records go ------------------------------------------ */
@@ -42,8 +45,8 @@ struct sink {
      * -1 if none (the caller drops the record and counts it). */
     int         (*refill)(sink_t *s);
     void         *ctx;
-    uint64_t      records;        /* written */
-    uint64_t      dropped;        /* found no batch */
+    counter_t     records;        /* written (one writer, any reader) */
+    counter_t     dropped;        /* found no batch */
 };
 
 /* The decoders write every column of each record they add (no zeroing
@@ -59,12 +62,11 @@ static inline int sink_slot(sink_t *s)
 {
     if (!s->cur || s->cur->n >= FLOW_BATCH_MAX) {
         if (s->refill(s) != 0 || !s->cur) {
-            /* one writer; other threads read these with atomic loads */
-            __atomic_store_n(&s->dropped, s->dropped + 1, __ATOMIC_RELAXED);
+            ctr_add_own(&s->dropped, 1);
             return -1;
         }
     }
-    __atomic_store_n(&s->records, s->records + 1, __ATOMIC_RELAXED);
+    ctr_add_own(&s->records, 1);
     return (int)s->cur->n++;
 }
 
@@ -123,6 +125,7 @@ struct tdomain {
     int            have_seq;
     unsigned       seq_modes;   /* conventions still consistent */
     uint32_t       last_seq, last_all, last_flows;
+    int64_t        seq_export_ms, seq_received_ms;  /* of that message */
     /* template mirror, open addressing on tid */
     vtmpl_t       *tmpl;
     uint32_t       ntmpl, tmpl_cap;
@@ -144,15 +147,14 @@ struct tsession {
     uint16_t      port;             /* peer port (0 for files) */
     int64_t       last_mono_ms;
     tdomain_t    *domains;
-    /* IPFIX: libfixbuf state for this transport session */
+    /* IPFIX and NetFlow v9: libfixbuf state for this transport session */
     fbSession_t  *fbs;
     fBuf_t       *fbuf;
     uint16_t      int_tid;          /* fbuf's current internal template */
-    /* NetFlow v9: the loopback socket that relays to libfixbuf */
-    int           relay_fd;
-    uint16_t      relay_port;
     /* TCP: the connection */
     int           fd;
+    int           valid;            /* it sent a well-formed message */
+    int64_t       opened_mono_ms;
     uint8_t      *rbuf;
     uint32_t      rlen, rcap;
 };
@@ -168,10 +170,14 @@ typedef struct decoder {
     tdomain_t     *dom;
     int64_t        received_ms;    /* wall clock at arrival */
     int64_t        export_ms;      /* header export time */
+    int64_t        uptime_base_ms; /* NetFlow v9: header time - sysUptime,
+                                      the base of its uptimes (else 0) */
     int            replay;         /* FILE: received = export time */
     uint64_t       records;        /* flow records written (biflow = 2) */
     log_limit_t    lim_decode, lim_fixbuf, lim_tmpl;
     uint8_t        scratch[65536];  /* the cleaned message */
+    uint8_t       *v9msg;           /* NetFlow v9 rewritten as IPFIX
+                                       (65536 bytes, made on first use) */
 } decoder_t;
 
 /* decode.c */
@@ -197,15 +203,33 @@ void        tdomain_tmpl_del(tdomain_t *dom, uint16_t tid);
 void        tdomain_tmpl_clear(tdomain_t *dom, int options);
 
 /* Sequence check for a message of `all` data records (`flows` of them
- * flow records, the rest options): returns how many records (or, for v9,
- * datagrams) went missing before it. */
-uint32_t    seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
-                      uint32_t flows);
+ * flow records, the rest options), or for a NetFlow v9 datagram
+ * (datagrams = 1: v9 numbers datagrams; all = flows = 1). Counts into
+ * dom->st what went missing before it (seq_lost, or seq_lost_msgs for
+ * datagrams) and jumps too large to be loss (seq_resets). Reads the
+ * message's times from d (export_ms, received_ms): set them first. */
+void        seq_check(decoder_t *d, tdomain_t *dom, uint32_t seq,
+                      uint32_t all, uint32_t flows, int datagrams);
 
 /* ipfix.c: decode one framed IPFIX message for session ts (which must
  * have fbuf). Counts into the domain's stats. Returns 0, or -1 if the
  * message was rejected as malformed. */
 int  ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len);
+
+/* The part of ipfix_message after the domain is known, shared with
+ * NetFlow v9 (rewritten as IPFIX): check msg against dom's templates,
+ * count it (messages, bytes as orig_len, unknown templates, records;
+ * IPFIX sequence numbers when seq is set) and decode it. d->export_ms
+ * and received_ms must be set. Returns 0, or -1 with *why (nothing is
+ * counted then: the caller counts the error and says what it was). */
+int  ipfix_decode(decoder_t *d, tsession_t *ts, tdomain_t *dom, uint8_t *msg,
+                  size_t len, size_t orig_len, int seq, const char **why);
+
+/* Decode the whole IPFIX messages at the start of ts->rbuf (a TCP stream
+ * or a file), keep the rest for later. Sets ts->valid when one of them
+ * was well formed. -1 when the next header is not IPFIX: a stream cannot
+ * resynchronise after that. */
+int  ipfix_stream(decoder_t *d, tsession_t *ts);
 
 /* Free what ipfix_message keeps per thread (call when a thread is done
  * decoding). */
@@ -226,18 +250,11 @@ int  ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
 int  nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
                   size_t len);
 
-/* nfv9.c: NetFlow v9 through libfixbuf's translator. */
-typedef struct nfv9 nfv9_t;
-nfv9_t *nfv9_new(decoder_t *d, int rcvbuf, diag_t *err);
-void    nfv9_free(nfv9_t *v);
-int     nfv9_fd(nfv9_t *v);          /* poll this for libfixbuf's input */
-/* Check a v9 datagram, strip what libfixbuf must not see, relay it.
- * 0 relayed, -1 rejected (counted). */
-int     nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len);
-/* libfixbuf's socket is readable: decode what is there. */
-void    nfv9_drain(nfv9_t *v);
-/* Forget the relay socket of a session that goes away. */
-void    nfv9_session_gone(nfv9_t *v, tsession_t *ts);
+/* nfv9.c: decode one NetFlow v9 datagram for session ts (which must have
+ * fbuf): checked, rewritten as IPFIX, decoded by ipfix_decode. Counts
+ * into the source id's stats. 0, or -1 (malformed). */
+int  nfv9_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
+                  size_t len);
 
 /* helpers */
 static inline uint16_t rd16(const uint8_t *p)

@@ -318,48 +318,30 @@ bad:
     return -1;
 }
 
-int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
+int ipfix_decode(decoder_t *d, tsession_t *ts, tdomain_t *dom, uint8_t *msg,
+                 size_t len, size_t orig_len, int seq, const char **why)
 {
-    uint32_t domain = len >= 16 ? rd32(msg + 12) : 0;
-    tdomain_t *dom = tsession_domain(d, ts, domain);
-    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
-    stats_touch(st, INGEST_PROTO_IPFIX, d->received_ms);
-    if (!dom) {
-        STAT_ADD(st->decode_errors, 1);
-        log_limited(&d->lim_decode, LOG_WARN, "ingest",
-                    "IPFIX from exporter with too many domains dropped");
-        return -1;
-    }
+    stats_entry_t *st = dom->st;
     uint32_t records, flow_records, unknown;
-    const char *why = NULL;
     size_t clen = 0;
     if (ipfix_check(dom, msg, len, d->scratch, &clen, &records,
-                    &flow_records, &unknown, &why) != 0) {
-        char a[IPADDR_STRLEN];
-        STAT_ADD(st->decode_errors, 1);
-        log_limited(&d->lim_decode, LOG_WARN, "ingest",
-                    "malformed IPFIX message from %s domain %u (%zu bytes): "
-                    "%s", ipaddr_format(&ts->exporter, a, sizeof(a)),
-                    domain, len, why);
+                    &flow_records, &unknown, why) != 0)
         return -1;
-    }
-    STAT_ADD(st->messages, 1);
-    STAT_ADD(st->bytes, len);
+    ctr_inc(&st->messages);
+    ctr_add(&st->bytes, orig_len);
     if (unknown) {
         char a[IPADDR_STRLEN];
-        STAT_ADD(st->unknown_tmpl, unknown);
+        ctr_add(&st->unknown_tmpl, unknown);
         log_limited(&d->lim_tmpl, LOG_INFO, "ingest",
                     "%s domain %u: %u data set(s) before their template",
-                    ipaddr_format(&ts->exporter, a, sizeof(a)), domain,
+                    ipaddr_format(&ts->exporter, a, sizeof(a)), dom->domain,
                     unknown);
     }
-    uint32_t lost = seq_check(dom, rd32(msg + 8), records, flow_records);
-    if (lost)
-        STAT_ADD(st->seq_lost, lost);
+    if (seq)
+        seq_check(d, dom, rd32(msg + 8), records, flow_records, 0);
 
     d->ts = ts;
     d->dom = dom;
-    d->export_ms = (int64_t)rd32(msg + 4) * 1000;
     if (clen == 0) {
         fBufSetBuffer(ts->fbuf, msg, len);
     } else if (clen <= 16) {
@@ -368,6 +350,51 @@ int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
         fBufSetBuffer(ts->fbuf, d->scratch, clen);
     }
     uint64_t flows = decoder_drain(d, ts->fbuf, &ts->int_tid);
-    STAT_ADD(st->records, flows);
+    ctr_add(&st->records, flows);
     return 0;
+}
+
+int ipfix_message(decoder_t *d, tsession_t *ts, uint8_t *msg, size_t len)
+{
+    uint32_t domain = len >= 16 ? rd32(msg + 12) : 0;
+    tdomain_t *dom = tsession_domain(d, ts, domain);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
+    stats_touch(st, INGEST_PROTO_IPFIX, d->received_ms);
+    const char *why = NULL;
+    if (!dom) {
+        why = "exporter with too many observation domains";
+    } else {
+        d->export_ms = len >= 16 ? (int64_t)rd32(msg + 4) * 1000 : 0;
+        d->uptime_base_ms = 0;
+        if (ipfix_decode(d, ts, dom, msg, len, len, 1, &why) == 0)
+            return 0;
+    }
+    char a[IPADDR_STRLEN];
+    ctr_inc(&st->decode_errors);
+    log_limited(&d->lim_decode, LOG_WARN, "ingest",
+                "malformed IPFIX message from %s domain %u (%zu bytes): %s",
+                ipaddr_format(&ts->exporter, a, sizeof(a)), domain, len, why);
+    return -1;
+}
+
+int ipfix_stream(decoder_t *d, tsession_t *ts)
+{
+    uint32_t off = 0;
+    int rc = 0;
+    while (ts->rlen - off >= 4) {
+        uint8_t *m = ts->rbuf + off;
+        uint16_t mlen = rd16(m + 2);
+        if (rd16(m) != 10 || mlen < 16) {
+            rc = -1;
+            break;
+        }
+        if (ts->rlen - off < mlen)
+            break;
+        if (ipfix_message(d, ts, m, mlen) == 0)
+            ts->valid = 1;
+        off += mlen;
+    }
+    memmove(ts->rbuf, ts->rbuf + off, ts->rlen - off);
+    ts->rlen -= off;
+    return rc;
 }

@@ -3,6 +3,7 @@
 #include "engine/schema.h"
 #include "sinks/kafka.h"
 #include "util/arena.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -14,9 +15,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define ADD(x, n)   __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
 
 /* ---- the element table ---------------------------------------------------- */
 
@@ -313,10 +311,17 @@ int kafka_json_parse_spec(const char *spec, char **brokers, char **topics)
 
 /* ---- the consumer ------------------------------------------------------------ */
 
+/* kafka_json_stats_t's counters, bumped by the consumer thread (and
+ * librdkafka's, for errors), read by the metrics endpoint. */
+typedef struct kj_counters {
+    counter_t messages, records, flows, skipped, malformed;
+    counter_t batches, dropped, errors;
+} kj_counters_t;
+
 struct kafka_json {
     rd_kafka_t            *rk;
     pthread_t              thr;
-    volatile int           stop;
+    flag_t                 stop;
     int                    flush_ms;
     kafka_json_deliver_fn  deliver;
     void                  *ctx;
@@ -324,7 +329,7 @@ struct kafka_json {
     int64_t                batch_first;   /* monotonic ms */
     rd_kafka_topic_partition_list_t *pending; /* offsets to store once the
                                                  batch is handed over */
-    kafka_json_stats_t     st;            /* counters (atomic) */
+    kj_counters_t          st;
     log_limit_t            lim;
 };
 
@@ -360,9 +365,9 @@ static void hand_over(void *ctx, flow_batch_t **b)
         return;
     uint32_t n = full->n;
     if (k->deliver(k->ctx, full) == 0) {
-        ADD(k->st.batches, 1);
+        ctr_inc(&k->st.batches);
     } else {
-        ADD(k->st.dropped, n);
+        ctr_add(&k->st.dropped, n);
         flow_batch_free(full);
     }
     *b = flow_batch_new();
@@ -374,12 +379,12 @@ static void take_message(kafka_json_t *k, rd_kafka_message_t *m)
     if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             return;
-        ADD(k->st.errors, 1);
+        ctr_inc(&k->st.errors);
         log_limited(&k->lim, LOG_WARN, "kafka-input", "%s",
                     rd_kafka_message_errstr(m));
         return;
     }
-    ADD(k->st.messages, 1);
+    ctr_inc(&k->st.messages);
     kafka_json_stats_t c = {0};
     int64_t now = time_now_ms();
     if (k->batch->n == 0)
@@ -387,10 +392,10 @@ static void take_message(kafka_json_t *k, rd_kafka_message_t *m)
     kafka_json_decode(m->payload, m->len, now, &k->batch, hand_over, k, &c);
     if (k->batch->n && !k->batch_first)
         k->batch_first = time_mono_ms();
-    ADD(k->st.records, c.records);
-    ADD(k->st.flows, c.flows);
-    ADD(k->st.skipped, c.skipped);
-    ADD(k->st.malformed, c.malformed);
+    ctr_add(&k->st.records, c.records);
+    ctr_add(&k->st.flows, c.flows);
+    ctr_add(&k->st.skipped, c.skipped);
+    ctr_add(&k->st.malformed, c.malformed);
     if (c.malformed)
         log_limited(&k->lim, LOG_WARN, "kafka-input",
                     "malformed record in %s [%d] at offset %lld",
@@ -402,7 +407,7 @@ static void take_message(kafka_json_t *k, rd_kafka_message_t *m)
 static void *kj_main(void *arg)
 {
     kafka_json_t *k = arg;
-    while (!k->stop) {
+    while (!flag_get(&k->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 50);
         if (m) {
             take_message(k, m);
@@ -432,7 +437,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
 {
     (void)rk;
     kafka_json_t *k = opaque;
-    ADD(k->st.errors, 1);
+    ctr_inc(&k->st.errors);
     log_limited(&k->lim, LOG_WARN, "kafka-input", "%s: %s",
                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -513,7 +518,7 @@ void kafka_json_stop(kafka_json_t *k)
 {
     if (!k)
         return;
-    k->stop = 1;
+    flag_set(&k->stop, 1);
     pthread_join(k->thr, NULL);
     rd_kafka_destroy(k->rk);
     flow_batch_free(k->batch);
@@ -523,14 +528,14 @@ void kafka_json_stop(kafka_json_t *k)
 
 void kafka_json_stats(kafka_json_t *k, kafka_json_stats_t *o)
 {
-    o->messages = LOAD(k->st.messages);
-    o->records = LOAD(k->st.records);
-    o->flows = LOAD(k->st.flows);
-    o->skipped = LOAD(k->st.skipped);
-    o->malformed = LOAD(k->st.malformed);
-    o->batches = LOAD(k->st.batches);
-    o->dropped = LOAD(k->st.dropped);
-    o->errors = LOAD(k->st.errors);
+    o->messages = ctr_get(&k->st.messages);
+    o->records = ctr_get(&k->st.records);
+    o->flows = ctr_get(&k->st.flows);
+    o->skipped = ctr_get(&k->st.skipped);
+    o->malformed = ctr_get(&k->st.malformed);
+    o->batches = ctr_get(&k->st.batches);
+    o->dropped = ctr_get(&k->st.dropped);
+    o->errors = ctr_get(&k->st.errors);
 }
 
 void kafka_json_metrics(kafka_json_t *k, sbuf_t *b)

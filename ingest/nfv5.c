@@ -30,32 +30,30 @@ int nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
         why = "record count exceeds the datagram";
     if (why) {
         char a[IPADDR_STRLEN];
-        STAT_ADD(st->decode_errors, 1);
+        ctr_inc(&st->decode_errors);
         log_limited(&d->lim_decode, LOG_WARN, "ingest",
                     "malformed NetFlow v5 from %s (%zu bytes): %s",
                     ipaddr_format(&ts->exporter, a, sizeof(a)), len, why);
         return -1;
     }
-    STAT_ADD(st->messages, 1);
-    STAT_ADD(st->bytes, len);
-    uint32_t lost = seq_check(dom, rd32(msg + 16), count, count);
-    if (lost)
-        STAT_ADD(st->seq_lost, lost);
-
+    ctr_inc(&st->messages);
+    ctr_add(&st->bytes, len);
     int64_t uptime = rd32(msg + 4);
     int64_t now = (int64_t)rd32(msg + 8) * 1000 + rd32(msg + 12) / 1000000;
+    d->export_ms = now;
+    seq_check(d, dom, rd32(msg + 16), count, count, 0);
+
     int64_t boot = now - uptime;
     int64_t sampling = rd16(msg + 22) & 0x3fff;
     if (sampling == 1)
         sampling = 0;
     int64_t received = d->replay ? now : d->received_ms;
-    d->export_ms = now;
 
     for (uint16_t k = 0; k < count; k++) {
         const uint8_t *r = msg + V5_HDR + (size_t)k * V5_REC;
         int i = sink_slot(d->sink);
         if (i < 0) {
-            STAT_ADD(st->queue_drops, 1);
+            ctr_inc(&st->queue_drops);
             continue;
         }
         flow_batch_t *b = d->sink->cur;
@@ -92,6 +90,6 @@ int nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
         b->domain[i] = domain;
         d->records++;
     }
-    STAT_ADD(st->records, count);
+    ctr_add(&st->records, count);
     return 0;
 }

@@ -1,475 +1,228 @@
 /*
- * nfv9.c - NetFlow v9 through libfixbuf's translator.
+ * nfv9.c - NetFlow v9 (RFC 3954), rewritten as IPFIX in memory and then
+ * decoded exactly as IPFIX is (ipfix_decode: our structural check and
+ * template mirror, then libfixbuf on the session's own buffer).
  *
- * libfixbuf turns NetFlow v9 into IPFIX only inside its own UDP collector
- * (fbCollectorSetNetflowV9Translator); there is no entry point for a
- * datagram in memory. NetFlow v9 and v5 share our NetFlow port, and v5
- * would not survive libfixbuf's v9 collector, so our socket keeps the
- * port and libfixbuf gets a private one:
+ * NetFlow v9 is IPFIX's parent: the same template and data records, a
+ * different header and template set layout. The rewrite:
+ *   - header: version 10, a length instead of a record count, the export
+ *     seconds, the source id as observation domain; sysUptime is dropped
+ *     (the decoder is given export time - sysUptime as the base of the
+ *     records' FIRST/LAST_SWITCHED uptimes, d->uptime_base_ms);
+ *   - template flowset (id 0) -> template set (2); options template
+ *     flowset (id 1, scope and option lengths in bytes) -> options
+ *     template set (3, field and scope counts), the scope fields becoming
+ *     messageScope (263) of the same length;
+ *   - element ids IPFIX would misread: above 32767 the enterprise bit;
+ *     Cisco's ASA ids 40001-40004 are the IPFIX NAT elements 225-228, its
+ *     event ids 40005 and 33002 libfixbuf's 9998 and 9997, other ids past
+ *     346 libfixbuf's generic Cisco element 9999 (as libfixbuf's own v9
+ *     translator does, so records decode the same);
+ *   - fields of length 0 (Cisco's System scope) are left out: they hold no
+ *     bytes, and an IPFIX template may not have them. An options template
+ *     left with no scope field takes its first field as scope;
+ *   - data flowsets are copied as they are.
+ * The result is never longer than the datagram. What v9 allows and IPFIX
+ * cannot say is refused here, counted as a decode error: a template of no
+ * fields (in IPFIX a withdrawal), of zero length (nothing to divide a
+ * flowset by), a field of variable length (65535) or of type 0.
  *
- *   exporter --v9--> our NetFlow socket --check, clean--> relay socket
- *     (one per exporter, 127.0.0.1:ephemeral) --> libfixbuf's v9 listener
- *     (127.0.0.1:private port) --translated--> fBufNext --> flow records
- *
- * One relay socket per exporter keeps libfixbuf's per-peer sessions (and
- * so template ids) apart exactly as the exporters are; the relay's port
- * tells which exporter a translated message came from. libfixbuf's socket
- * is found by its address and polled by our receive thread, so libfixbuf
- * is only asked to read when a datagram is waiting and never blocks us.
- *
- * The check in front of libfixbuf mirrors the exporter's templates, so a
- * data flowset whose template is unknown is removed (and counted) before
- * the relay: libfixbuf would otherwise drop the whole datagram when such a
- * flowset comes last. Templates libfixbuf's translator would choke on
- * (records of length zero: it divides by the record length) are rejected
- * here. Single fields of length zero are real (Cisco sends a zero-length
- * System scope in options templates) and pass.
+ * No socket and no libfixbuf v9 translator are involved: nothing another
+ * process on the host could reach, and libfixbuf only ever sees what our
+ * IPFIX check passed.
  */
 #include "ingest/ingest_int.h"
 #include "util/arena.h"
-#include "util/timeutil.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define V9_HDR        20
-#define RING          4096
-#define MAX_FIELDS    1024
-#define MAX_PENDING   512
-#define MAX_RELAYS    4096
+#define IPFIX_HDR     16
+#define MESSAGE_SCOPE 263
 
-typedef struct relayed {
-    uint16_t port;              /* relay socket's port */
-    int64_t  received_ms;
-} relayed_t;
-
-typedef struct v9pending {
-    uint16_t tid;
-    uint32_t reclen;
-} v9pending_t;
-
-struct nfv9 {
-    decoder_t    *dec;
-    fbListener_t *listener;
-    fbSession_t  *base;          /* owned by us, cloned by libfixbuf */
-    fBuf_t       *fbuf;          /* libfixbuf's, from fbListenerWait */
-    int           fd;            /* libfixbuf's socket */
-    struct sockaddr_in addr;     /* where it listens */
-    tsession_t  **by_port;       /* relay port -> session */
-    int           nrelays;
-    relayed_t     ring[RING];
-    v9pending_t   pend[MAX_PENDING];
-    uint32_t      head, tail;    /* ring: head = oldest */
-    uint8_t       out[65536 + 64];
-    log_limit_t   lim;
-};
-
-/* ---- libfixbuf's side ---------------------------------------------------- */
-
-static int find_socket(const struct sockaddr_in *want)
+static inline void wr32(uint8_t *p, uint32_t v)
 {
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir)
-        return -1;
-    int found = -1;
-    struct dirent *de;
-    while (found < 0 && (de = readdir(dir))) {
-        int fd = atoi(de->d_name);
-        if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(dir))
+    wr16(p, (uint16_t)(v >> 16));
+    wr16(p + 2, (uint16_t)v);
+}
+
+/* The IPFIX element of a v9 field type. */
+static uint16_t v9_element(uint16_t type)
+{
+    if (type <= 346)
+        return type;
+    switch (type) {
+    case 40001: return 225; /* postNATSourceIPv4Address */
+    case 40002: return 226; /* postNATDestinationIPv4Address */
+    case 40003: return 227; /* postNAPTSourceTransportPort */
+    case 40004: return 228; /* postNAPTDestinationTransportPort */
+    case 40005: return FB_CISCO_ASA_EVENT_ID;
+    case 33002: return FB_CISCO_ASA_EVENT_XTRA;
+    }
+    return FB_CISCO_GENERIC;
+}
+
+/* Copy n (type, length) pairs from p to *o as IPFIX fields, the type
+ * replaced by `as` unless 0, zero-length ones left out. Adds the fields
+ * written to *kept and their length to *len. */
+static const char *v9_fields(const uint8_t *p, uint32_t n, uint16_t as,
+                             uint8_t **o, uint32_t *kept, uint32_t *len)
+{
+    for (uint32_t i = 0; i < n; i++, p += 4) {
+        uint16_t type = rd16(p), flen = rd16(p + 2);
+        if (type == 0)
+            return "template field of type 0";
+        if (flen == 65535)
+            return "template field of variable length";
+        if (flen == 0)
             continue;
-        struct sockaddr_in sa;
-        socklen_t sl = sizeof(sa);
-        int type = 0;
-        socklen_t tl = sizeof(type);
-        if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0 &&
-            sl == sizeof(sa) && sa.sin_family == AF_INET &&
-            sa.sin_port == want->sin_port &&
-            sa.sin_addr.s_addr == want->sin_addr.s_addr &&
-            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
-            type == SOCK_DGRAM)
-            found = fd;
+        wr16(*o, as ? as : v9_element(type));
+        wr16(*o + 2, flen);
+        *o += 4;
+        (*kept)++;
+        *len += flen;
     }
-    closedir(dir);
-    return found;
+    return NULL;
 }
 
-static int free_loopback_port(void)
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof(sa);
-    int port = -1;
-    if (s >= 0 && bind(s, (struct sockaddr *)&sa, sl) == 0 &&
-        getsockname(s, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    if (s >= 0)
-        close(s);
-    return port;
-}
-
-nfv9_t *nfv9_new(decoder_t *d, int rcvbuf, diag_t *err)
-{
-    nfv9_t *v = xcalloc(1, sizeof(*v));
-    v->dec = d;
-    v->fd = -1;
-    v->by_port = xcalloc(65536, sizeof(tsession_t *));
-    v->base = decoder_session_new(d);
-    GError *gerr = NULL;
-    for (int attempt = 0; attempt < 8 && !v->listener; attempt++) {
-        int port = free_loopback_port();
-        if (port <= 0)
-            continue;
-        char svc[16];
-        snprintf(svc, sizeof(svc), "%d", port);
-        fbConnSpec_t spec = FB_CONNSPEC_INIT;
-        spec.transport = FB_UDP;
-        spec.host = "127.0.0.1";
-        spec.svc = svc;
-        g_clear_error(&gerr);
-        v->listener = fbListenerAlloc(&spec, v->base, NULL, NULL, &gerr);
-        if (v->listener) {
-            v->addr.sin_family = AF_INET;
-            v->addr.sin_port = htons((uint16_t)port);
-            v->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        }
-    }
-    fbCollector_t *coll = NULL;
-    if (!v->listener ||
-        !fbListenerGetCollector(v->listener, &coll, &gerr) ||
-        !fbCollectorSetNetflowV9Translator(coll, &gerr)) {
-        diag_set(err, "NetFlow v9 translator: %s",
-                 gerr ? gerr->message : "no loopback port");
-        g_clear_error(&gerr);
-        nfv9_free(v);
-        return NULL;
-    }
-    fbCollectorSetUDPMultiSession(coll, TRUE);
-    v->fd = find_socket(&v->addr);
-    if (v->fd < 0) {
-        diag_set(err, "NetFlow v9 translator: cannot find its socket");
-        nfv9_free(v);
-        return NULL;
-    }
-    if (setsockopt(v->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
-                   sizeof(rcvbuf)))
-        setsockopt(v->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    return v;
-}
-
-void nfv9_free(nfv9_t *v)
-{
-    if (!v)
-        return;
-    for (int p = 0; p < 65536 && v->nrelays; p++)
-        if (v->by_port[p])
-            nfv9_session_gone(v, v->by_port[p]);
-    if (v->listener)
-        fbListenerFree(v->listener); /* frees its buffer and sessions */
-    if (v->base)
-        fbSessionFree(v->base);
-    free(v->by_port);
-    free(v);
-}
-
-int nfv9_fd(nfv9_t *v)
-{
-    return v->fd;
-}
-
-void nfv9_session_gone(nfv9_t *v, tsession_t *ts)
-{
-    if (ts->relay_fd < 0)
-        return;
-    close(ts->relay_fd);
-    ts->relay_fd = -1;
-    if (v->by_port[ts->relay_port] == ts) {
-        v->by_port[ts->relay_port] = NULL;
-        v->nrelays--;
-    }
-}
-
-static int relay_open(nfv9_t *v, tsession_t *ts)
-{
-    if (v->nrelays >= MAX_RELAYS)
-        return -1;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof(sa);
-    if (bind(s, (struct sockaddr *)&sa, sl) != 0 ||
-        getsockname(s, (struct sockaddr *)&sa, &sl) != 0 ||
-        connect(s, (struct sockaddr *)&v->addr, sizeof(v->addr)) != 0) {
-        close(s);
-        return -1;
-    }
-    ts->relay_fd = s;
-    ts->relay_port = ntohs(sa.sin_port);
-    v->by_port[ts->relay_port] = ts;
-    v->nrelays++;
-    return 0;
-}
-
-/* ---- the check ----------------------------------------------------------- */
-
-static uint32_t reclen_of(tdomain_t *dom, const v9pending_t *p, int n,
-                          uint16_t tid)
-{
-    for (int i = n - 1; i >= 0; i--)
-        if (p[i].tid == tid)
-            return p[i].reclen;
-    vtmpl_t *t = tdomain_tmpl_find(dom, tid);
-    return t ? t->fixed_len : 0;
-}
-
-/* Template flowset (id 0): records of tid, count, count x (type, len). */
+/* Template flowset body [p, end) to IPFIX template records at *o. */
 static const char *v9_templates(const uint8_t *p, const uint8_t *end,
-                                v9pending_t *pend, int *npend)
+                                uint8_t **o)
 {
     while (end - p >= 4) {
         uint16_t tid = rd16(p), fc = rd16(p + 2);
         p += 4;
-        if (tid < 256)
-            return "template id below 256";
-        if (fc == 0 || fc > MAX_FIELDS)
-            return "template with an absurd field count";
+        if (fc == 0)
+            return "template with no fields";
         if ((size_t)(end - p) < (size_t)fc * 4)
             return "template field count exceeds its flowset";
-        uint32_t len = 0;
-        for (uint16_t i = 0; i < fc; i++, p += 4) {
-            uint16_t flen = rd16(p + 2);
-            if (flen == 65535)
-                return "template field of variable length";
-            len += flen;
-        }
-        if (len == 0)
+        uint8_t *rec = *o;
+        *o += 4;
+        uint32_t kept = 0, len = 0;
+        const char *why = v9_fields(p, fc, 0, o, &kept, &len);
+        if (why)
+            return why;
+        if (kept == 0)
             return "template of zero length";
-        if (len > 65535 - 64)
-            return "template record longer than a datagram";
-        if (*npend >= MAX_PENDING)
-            return "too many templates in one datagram";
-        pend[(*npend)++] = (v9pending_t){tid, len};
+        wr16(rec, tid);
+        wr16(rec + 2, (uint16_t)kept);
+        p += (size_t)fc * 4;
     }
-    return NULL;
+    return NULL; /* fewer than 4 bytes left: padding */
 }
 
-/* Options template flowset (id 1): tid, scope bytes, option bytes, then
- * (type, len) pairs for both. */
+/* Options template flowset body to IPFIX options template records. */
 static const char *v9_options(const uint8_t *p, const uint8_t *end,
-                              v9pending_t *pend, int *npend)
+                              uint8_t **o)
 {
     while (end - p >= 6) {
         uint16_t tid = rd16(p), sl = rd16(p + 2), ol = rd16(p + 4);
         p += 6;
-        if (tid < 256)
-            return "options template id below 256";
         if ((sl | ol) % 4 || sl + ol == 0)
             return "options template with bad lengths";
         if ((size_t)(end - p) < (size_t)sl + ol)
             return "options template exceeds its flowset";
-        if ((sl + ol) / 4 > MAX_FIELDS)
-            return "options template with an absurd field count";
-        uint32_t len = 0;
-        for (uint32_t i = 0; i < (uint32_t)(sl + ol); i += 4, p += 4) {
-            uint16_t flen = rd16(p + 2);
-            if (flen == 65535)
-                return "options template field of variable length";
-            len += flen;
-        }
-        if (len == 0)
+        uint8_t *rec = *o;
+        *o += 6;
+        uint32_t scope = 0, kept = 0, len = 0;
+        const char *why = v9_fields(p, sl / 4u, MESSAGE_SCOPE, o, &scope,
+                                    &len);
+        if (!why)
+            why = v9_fields(p + sl, ol / 4u, 0, o, &kept, &len);
+        if (why)
+            return why;
+        kept += scope;
+        if (kept == 0)
             return "options template of zero length";
-        if (len > 65535 - 64)
-            return "options record longer than a datagram";
-        if (*npend >= MAX_PENDING)
-            return "too many templates in one datagram";
-        pend[(*npend)++] = (v9pending_t){tid, len};
+        wr16(rec, tid);
+        wr16(rec + 2, (uint16_t)kept);
+        wr16(rec + 4, (uint16_t)(scope ? scope : 1));
+        p += (size_t)sl + ol;
     }
     return NULL;
 }
 
-int nfv9_message(nfv9_t *v, tsession_t *ts, uint8_t *msg, size_t len)
+/* The v9 datagram msg (len >= V9_HDR) as an IPFIX message in out (at
+ * least len bytes); its length in *olen. NULL, or what is wrong. */
+static const char *v9_to_ipfix(const uint8_t *msg, size_t len, uint8_t *out,
+                               size_t *olen)
 {
-    decoder_t *d = v->dec;
-    uint32_t source = len >= V9_HDR ? rd32(msg + 16) : 0;
-    tdomain_t *dom = tsession_domain(d, ts, source);
-    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
-    stats_touch(st, INGEST_PROTO_V9, d->received_ms);
-    v9pending_t *pend = v->pend;
-    int npend = 0;
-    const char *why = NULL;
-    uint32_t records = 0, unknown = 0, kept = 0;
-    size_t olen = V9_HDR;
-
-    if (!dom)
-        why = "exporter with too many source ids";
-    else if (len < V9_HDR)
-        why = "datagram shorter than the v9 header";
-    if (why)
-        goto bad;
-
-    /* v9 numbers datagrams: a malformed one still arrived */
-    uint32_t lost = seq_check(dom, rd32(msg + 12), 1, 1);
-    if (lost)
-        STAT_ADD(st->seq_lost_msgs, lost);
-    memcpy(v->out, msg, V9_HDR);
+    wr16(out, 10);
+    memcpy(out + 4, msg + 8, 4);   /* export seconds */
+    memcpy(out + 8, msg + 12, 4);  /* sequence (v9's; not read) */
+    memcpy(out + 12, msg + 16, 4); /* source id: observation domain */
+    uint8_t *o = out + IPFIX_HDR;
     for (const uint8_t *p = msg + V9_HDR, *end = msg + len; p < end;) {
-        if (end - p < 4) {
-            why = "truncated flowset header";
-            goto bad;
-        }
+        if (end - p < 4)
+            return "truncated flowset header";
         uint16_t fid = rd16(p), flen = rd16(p + 2);
-        if (flen < 4 || flen > end - p) {
-            why = flen < 4 ? "flowset length below 4"
-                           : "flowset length overruns the datagram";
-            goto bad;
-        }
+        if (flen < 4)
+            return "flowset length below 4";
+        if (flen > end - p)
+            return "flowset length overruns the datagram";
         const uint8_t *body = p + 4, *fend = p + flen;
-        int keep = 1;
-        if (fid == 0) {
-            if (flen % 4) {
-                why = "template flowset length not a multiple of 4";
-                goto bad;
-            }
-            why = v9_templates(body, fend, pend, &npend);
-        } else if (fid == 1) {
-            why = v9_options(body, fend, pend, &npend);
+        uint8_t *set = o;
+        const char *why = NULL;
+        if (fid == 0 || fid == 1) {
+            o += 4;
+            why = fid == 0 ? v9_templates(body, fend, &o)
+                           : v9_options(body, fend, &o);
+            wr16(set, fid == 0 ? 2 : 3);
+            wr16(set + 2, (uint16_t)(o - set));
         } else if (fid >= 256) {
-            uint32_t rl = reclen_of(dom, pend, npend, fid);
-            if (rl == 0) {
-                unknown++;
-                keep = 0;
-            } else {
-                records += (uint32_t)(flen - 4) / rl;
-            }
+            memcpy(o, p, flen);
+            o += flen;
         } else {
             why = "reserved flowset id";
         }
         if (why)
-            goto bad;
-        if (keep) {
-            memcpy(v->out + olen, p, flen);
-            olen += flen;
-            kept++;
-        }
+            return why;
         p = fend;
     }
+    *olen = (size_t)(o - out);
+    wr16(out + 2, (uint16_t)*olen);
+    return NULL;
+}
 
-    /* well formed: commit templates, count, relay what is left */
-    for (int i = 0; i < npend; i++) {
-        vtmpl_t t = {.tid = pend[i].tid, .fixed_len = pend[i].reclen};
-        tdomain_tmpl_put(dom, &t);
-    }
-    STAT_ADD(st->messages, 1);
-    STAT_ADD(st->bytes, len);
-    if (unknown) {
-        char a[IPADDR_STRLEN];
-        STAT_ADD(st->unknown_tmpl, unknown);
-        log_limited(&d->lim_tmpl, LOG_INFO, "ingest",
-                    "%s source id %u: %u NetFlow v9 flowset(s) before "
-                    "their template",
-                    ipaddr_format(&ts->exporter, a, sizeof(a)), source,
-                    unknown);
-    }
-    if (!kept)
-        return 0;
-    if (ts->relay_fd < 0 && relay_open(v, ts) != 0) {
-        why = "no relay socket (too many NetFlow v9 exporters)";
+int nfv9_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
+                 size_t len)
+{
+    uint32_t source = len >= V9_HDR ? rd32(msg + 16) : 0;
+    tdomain_t *dom = tsession_domain(d, ts, source);
+    stats_entry_t *st = dom ? dom->st : stats_get(d->stats, &ts->exporter, 0);
+    stats_touch(st, INGEST_PROTO_V9, d->received_ms);
+    const char *why = NULL;
+    if (!dom)
+        why = "exporter with too many source ids";
+    else if (len < V9_HDR)
+        why = "datagram shorter than the v9 header";
+    else if (rd16(msg) != 9)
+        why = "not NetFlow v9";
+    if (why)
         goto bad;
-    }
-    if (v->tail - v->head >= RING) {
-        why = "translator backlog full";
-        STAT_ADD(st->queue_drops, records);
-        goto bad;
-    }
-    if (send(ts->relay_fd, v->out, olen, MSG_DONTWAIT) != (ssize_t)olen) {
-        STAT_ADD(st->queue_drops, records);
-        log_limited(&v->lim, LOG_WARN, "ingest",
-                    "NetFlow v9 relay: %s", strerror(errno));
+
+    int64_t secs = rd32(msg + 8), uptime = rd32(msg + 4);
+    d->export_ms = secs * 1000;
+    d->uptime_base_ms = secs * 1000 > uptime ? secs * 1000 - uptime : 0;
+    /* v9 numbers datagrams: a malformed one still arrived */
+    seq_check(d, dom, rd32(msg + 12), 1, 1, 1);
+    if (!d->v9msg)
+        d->v9msg = xmalloc(65536);
+    size_t olen = 0;
+    why = v9_to_ipfix(msg, len, d->v9msg, &olen);
+    if (!why &&
+        ipfix_decode(d, ts, dom, d->v9msg, olen, len, 0, &why) == 0) {
+        d->uptime_base_ms = 0;
         return 0;
     }
-    v->ring[v->tail++ % RING] = (relayed_t){ts->relay_port, d->received_ms};
-    /* libfixbuf's socket has it now (loopback delivers at once); decode
-     * without waiting for the next poll. */
-    nfv9_drain(v);
-    return 0;
+    d->uptime_base_ms = 0;
 
 bad: {
     char a[IPADDR_STRLEN];
-    STAT_ADD(st->decode_errors, 1);
+    ctr_inc(&st->decode_errors);
     log_limited(&d->lim_decode, LOG_WARN, "ingest",
-                "malformed NetFlow v9 from %s (%zu bytes): %s",
-                ipaddr_format(&ts->exporter, a, sizeof(a)), len, why);
+                "malformed NetFlow v9 from %s source id %u (%zu bytes): %s",
+                ipaddr_format(&ts->exporter, a, sizeof(a)), source, len, why);
     return -1;
 }
-}
-
-/* ---- libfixbuf reads ------------------------------------------------------- */
-
-static int readable(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-void nfv9_drain(nfv9_t *v)
-{
-    decoder_t *d = v->dec;
-    GError *gerr = NULL;
-    int64_t saved_received = d->received_ms;
-    for (int n = 0; n < 256 && readable(v->fd); n++) {
-        if (!v->fbuf) {
-            v->fbuf = fbListenerWait(v->listener, &gerr);
-            if (!v->fbuf) {
-                log_limited(&v->lim, LOG_WARN, "ingest",
-                            "NetFlow v9 translator: %s",
-                            gerr ? gerr->message : "?");
-                g_clear_error(&gerr);
-                break;
-            }
-        }
-        if (!fBufNextMessage(v->fbuf, &gerr)) {
-            log_limited(&v->lim, LOG_WARN, "ingest",
-                        "NetFlow v9 translator rejected a datagram: %s",
-                        gerr ? gerr->message : "?");
-            g_clear_error(&gerr);
-            continue;
-        }
-        decoder_fbuf_ready(v->fbuf);
-        fbCollector_t *coll = fBufGetCollector(v->fbuf);
-        struct sockaddr *peer = coll ? fbCollectorGetPeer(coll) : NULL;
-        uint16_t port = 0;
-        if (peer)
-            sockaddr_to_ip(peer, &port);
-        /* Match the oldest relayed datagram from that relay; older ones
-         * from others never made it through. */
-        relayed_t r = {0};
-        while (v->head != v->tail) {
-            r = v->ring[v->head++ % RING];
-            if (r.port == port)
-                break;
-            r.port = 0;
-        }
-        tsession_t *ts = port ? v->by_port[port] : NULL;
-        uint32_t domain = fbSessionGetDomain(fBufGetSession(v->fbuf));
-        d->ts = ts;
-        d->dom = ts ? tsession_domain(d, ts, domain) : NULL;
-        if (!d->dom)
-            d->ts = NULL;
-        d->received_ms = r.port ? r.received_ms : time_now_ms();
-        d->export_ms = (int64_t)fBufGetExportTime(v->fbuf) * 1000;
-        /* each peer has its own cloned session in the buffer: the
-         * internal template set for the last one means nothing here */
-        uint16_t int_tid = 0;
-        uint64_t flows = decoder_drain(d, v->fbuf, &int_tid);
-        if (d->dom)
-            STAT_ADD(d->dom->st->records, flows);
-    }
-    d->received_ms = saved_received;
 }

@@ -152,8 +152,22 @@ void tdomain_tmpl_clear(tdomain_t *dom, int options)
  * it. Each domain keeps the set of conventions its exporter has been
  * consistent with (narrowed whenever a message fits some of them and not
  * others) and measures gaps by the first one left.
+ *
+ * A gap is only loss if the exporter could have sent that much in the
+ * time between the two messages: at most SEQ_MAX_RATE records (or v9
+ * datagrams) a second, over the longer of the export-time and the
+ * receive-time distance plus a second (export times have 1 s steps, and
+ * datagrams read together share one receive time). Larger jumps forward,
+ * and jumps back beyond SEQ_LATE, are a restart of the exporter (or one
+ * whose numbers mean nothing): counted as a reset, and counting goes on
+ * from the new number. A broken exporter so cannot claim billions of
+ * lost records.
  */
 enum { SEQ_PRE_ALL, SEQ_PRE_FLOWS, SEQ_POST_ALL, SEQ_POST_FLOWS, SEQ_MODES };
+
+#define SEQ_LATE     (1 << 20)      /* behind by less: late or repeated */
+#define SEQ_MAX_RATE 1000000        /* per second and domain */
+#define SEQ_MAX_GAP  (1 << 30)
 
 static int32_t seq_gap(const tdomain_t *dom, int mode, uint32_t seq,
                        uint32_t all, uint32_t flows)
@@ -168,10 +182,24 @@ static int32_t seq_gap(const tdomain_t *dom, int mode, uint32_t seq,
     return (int32_t)(seq - want);
 }
 
-uint32_t seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
-                   uint32_t flows)
+/* The most a domain can have sent since its last numbered message. */
+static int64_t seq_plausible(const decoder_t *d, const tdomain_t *dom)
 {
-    uint32_t lost = 0;
+    int64_t dt = d->export_ms - dom->seq_export_ms;
+    int64_t dr = d->received_ms - dom->seq_received_ms;
+    if (dr > dt)
+        dt = dr;
+    if (dt < 0)
+        dt = 0;
+    if (dt > (int64_t)SEQ_MAX_GAP / SEQ_MAX_RATE * 1000)
+        return SEQ_MAX_GAP;
+    int64_t n = (dt + 1000) * SEQ_MAX_RATE / 1000;
+    return n < SEQ_MAX_GAP ? n : SEQ_MAX_GAP;
+}
+
+void seq_check(decoder_t *d, tdomain_t *dom, uint32_t seq, uint32_t all,
+               uint32_t flows, int datagrams)
+{
     if (!dom->have_seq) {
         dom->seq_modes = (1u << SEQ_MODES) - 1;
     } else {
@@ -185,16 +213,20 @@ uint32_t seq_check(tdomain_t *dom, uint32_t seq, uint32_t all,
         } else {
             int mode = __builtin_ctz(dom->seq_modes);
             int32_t gap = seq_gap(dom, mode, seq, all, flows);
-            if (gap < 0 && gap > -(1 << 20))
-                return 0; /* late or repeated: its gap was counted */
-            if (gap > 0 && gap < (1 << 30))
-                lost = (uint32_t)gap;
-            /* larger jumps: the exporter restarted; go on from here */
+            if (gap < 0 && gap > -SEQ_LATE)
+                return; /* late or repeated: its gap was counted */
+            if (gap > 0 && gap <= seq_plausible(d, dom))
+                ctr_add(datagrams ? &dom->st->seq_lost_msgs
+                                  : &dom->st->seq_lost,
+                        (uint64_t)gap);
+            else
+                ctr_inc(&dom->st->seq_resets);
         }
     }
     dom->have_seq = 1;
     dom->last_seq = seq;
     dom->last_all = all;
     dom->last_flows = flows;
-    return lost;
+    dom->seq_export_ms = d->export_ms;
+    dom->seq_received_ms = d->received_ms;
 }

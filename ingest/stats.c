@@ -91,27 +91,29 @@ stats_entry_t *stats_get(stats_table_t *t, const ipaddr_t *exporter,
 
 void stats_touch(stats_entry_t *e, int proto, int64_t now_ms)
 {
-    if (__atomic_load_n(&e->first_seen_ms, __ATOMIC_RELAXED) == 0)
-        __atomic_store_n(&e->first_seen_ms, now_ms, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->last_seen_ms, now_ms, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->proto, proto, __ATOMIC_RELAXED);
+    if (gauge_get(&e->first_seen_ms) == 0)
+        gauge_set(&e->first_seen_ms, now_ms);
+    gauge_set(&e->last_seen_ms, now_ms);
+    gauge_set(&e->proto, proto);
 }
 
-static void copy_entry(const stats_entry_t *e, ingest_exporter_stats_t *o)
+static void copy_entry(stats_entry_t *e, ingest_exporter_stats_t *o)
 {
     o->exporter = e->exporter;
     o->domain = e->domain;
-    o->proto = __atomic_load_n(&e->proto, __ATOMIC_RELAXED);
-    o->first_seen_ms = __atomic_load_n(&e->first_seen_ms, __ATOMIC_RELAXED);
-    o->last_seen_ms = __atomic_load_n(&e->last_seen_ms, __ATOMIC_RELAXED);
-    o->messages = STAT_GET(e->messages);
-    o->records = STAT_GET(e->records);
-    o->bytes = STAT_GET(e->bytes);
-    o->decode_errors = STAT_GET(e->decode_errors);
-    o->unknown_tmpl = STAT_GET(e->unknown_tmpl);
-    o->seq_lost = STAT_GET(e->seq_lost);
-    o->seq_lost_msgs = STAT_GET(e->seq_lost_msgs);
-    o->queue_drops = STAT_GET(e->queue_drops);
+    o->proto = (int)gauge_get(&e->proto);
+    o->first_seen_ms = gauge_get(&e->first_seen_ms);
+    o->last_seen_ms = gauge_get(&e->last_seen_ms);
+    o->messages = ctr_get(&e->messages);
+    o->records = ctr_get(&e->records);
+    o->bytes = ctr_get(&e->bytes);
+    o->decode_errors = ctr_get(&e->decode_errors);
+    o->unknown_tmpl = ctr_get(&e->unknown_tmpl);
+    o->seq_lost = ctr_get(&e->seq_lost);
+    o->seq_lost_msgs = ctr_get(&e->seq_lost_msgs);
+    o->seq_resets = ctr_get(&e->seq_resets);
+    o->queue_drops = ctr_get(&e->queue_drops);
+    o->tcp_refused = ctr_get(&e->tcp_refused);
 }
 
 size_t stats_snapshot(stats_table_t *t, ingest_exporter_stats_t *out,

@@ -2,9 +2,9 @@
  * stats.h - ingest counters, one entry per exporter address and
  * observation domain, in one place.
  *
- * The receive path bumps counters with relaxed atomic adds on entries it
- * looked up once per transport session (never per record); the metrics
- * endpoint takes a snapshot from any thread. Entries are allocated one by
+ * The receive path bumps counters (util/counter.h) on entries it looked
+ * up once per transport session (never per record); the metrics endpoint
+ * takes a snapshot from any thread. Entries are allocated one by
  * one and never move or go away while the table lives, so a cached
  * pointer stays valid; the table is bounded (past `max` entries new
  * exporters share one overflow entry, address ::, so a flood of spoofed
@@ -22,8 +22,14 @@
  *                   IPFIX / NetFlow v5 sequence numbers
  *   seq_lost_msgs   NetFlow v9 datagrams missing by sequence number (v9
  *                   numbers datagrams, not records)
+ *   seq_resets      sequence numbers that jumped too far, back or forward,
+ *                   to be loss: an exporter restart (or a broken one);
+ *                   counting starts afresh, nothing is counted as lost
  *   queue_drops     decoded records dropped because the consumer was too
  *                   slow (queue full or no free batch)
+ *   tcp_refused     IPFIX/TCP connections from this address refused (its
+ *                   per-source limit, or every slot held by exporters
+ *                   that sent data); on the address's domain 0 row
  */
 #ifndef FLOWSQL_INGEST_STATS_H
 #define FLOWSQL_INGEST_STATS_H
@@ -32,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/counter.h"
 #include "util/ipaddr.h"
 
 enum ingest_proto {
@@ -49,20 +56,22 @@ typedef struct ingest_exporter_stats {
     int64_t  first_seen_ms, last_seen_ms;
     uint64_t messages, records, bytes;
     uint64_t decode_errors, unknown_tmpl;
-    uint64_t seq_lost, seq_lost_msgs;
+    uint64_t seq_lost, seq_lost_msgs, seq_resets;
     uint64_t queue_drops;
+    uint64_t tcp_refused;
 } ingest_exporter_stats_t;
 
 /* Live counters of one entry (the receive path writes these). */
 typedef struct stats_entry {
-    ipaddr_t exporter;
-    uint32_t domain;
-    int      proto;
-    int64_t  first_seen_ms, last_seen_ms;
-    uint64_t messages, records, bytes;
-    uint64_t decode_errors, unknown_tmpl;
-    uint64_t seq_lost, seq_lost_msgs;
-    uint64_t queue_drops;
+    ipaddr_t  exporter;
+    uint32_t  domain;
+    gauge_t   proto;
+    gauge_t   first_seen_ms, last_seen_ms;
+    counter_t messages, records, bytes;
+    counter_t decode_errors, unknown_tmpl;
+    counter_t seq_lost, seq_lost_msgs, seq_resets;
+    counter_t queue_drops;
+    counter_t tcp_refused;
 } stats_entry_t;
 
 typedef struct stats_table {
@@ -86,11 +95,6 @@ stats_entry_t *stats_get(stats_table_t *t, const ipaddr_t *exporter,
  * more than max. */
 size_t stats_snapshot(stats_table_t *t, ingest_exporter_stats_t *out,
                       size_t max);
-
-#define STAT_ADD(field, v) \
-    __atomic_fetch_add(&(field), (uint64_t)(v), __ATOMIC_RELAXED)
-#define STAT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
-#define STAT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* Mark activity: last-seen time and protocol (first-seen on first call). */
 void stats_touch(stats_entry_t *e, int proto, int64_t now_ms);

@@ -31,6 +31,14 @@ static const opt_t opts[] = {
     {"ipfix-port", I(ipfix_port), "4739", "IPFIX over UDP and TCP (0: off)"},
     {"netflow-port", I(netflow_port), "2055", "NetFlow v9 and v5 over UDP (0: off)"},
     {"rcvbuf", B(rcvbuf), "32M", "socket receive buffer of the collectors"},
+    {"tcp-connections", I(tcp_conns), "256", "IPFIX/TCP connections at "
+     "once; when all are taken, the oldest that has not sent a message "
+     "yet is closed for a new one, else the new one is refused"},
+    {"tcp-per-source", I(tcp_per_source), "16", "IPFIX/TCP connections "
+     "from one address; more are refused and counted for that address"},
+    {"tcp-silent-timeout", M(tcp_silent_ms), "30s", "close an IPFIX/TCP "
+     "connection that has not sent a well-formed message this long after "
+     "it opened"},
     {"read", S(read_file), "", "run the queries over an IPFIX file, store "
      "their windows (replacing what a run over the same file stored), print "
      "them as JSON lines and exit"},

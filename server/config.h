@@ -19,6 +19,9 @@ typedef struct config {
     int      ipfix_port;      /* IPFIX over UDP and TCP; 0: off */
     int      netflow_port;    /* NetFlow v9/v5 over UDP; 0: off */
     int      rcvbuf;          /* socket receive buffer, bytes */
+    int      tcp_conns;       /* IPFIX/TCP connections at most */
+    int      tcp_per_source;  /* of them from one address */
+    int64_t  tcp_silent_ms;   /* close a connection with no message by then */
     char    *read_file;       /* run the queries over an IPFIX file, exit */
     /* interfaces */
     char    *http;            /* REST API address:port; "off" to disable */

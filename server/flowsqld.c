@@ -208,6 +208,10 @@ static void metrics(void *ctx, sbuf_t *b)
              offsetof(ingest_exporter_stats_t, seq_lost_msgs)},
             {"flowsql_ingest_queue_drops_total", "records dropped: engine too slow",
              offsetof(ingest_exporter_stats_t, queue_drops)},
+            {"flowsql_ingest_sequence_resets_total", "sequence jumps too large to be loss: exporter restarts",
+             offsetof(ingest_exporter_stats_t, seq_resets)},
+            {"flowsql_ingest_tcp_refused_total", "IPFIX/TCP connections from this address refused",
+             offsetof(ingest_exporter_stats_t, tcp_refused)},
         };
         for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
             sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", m[k].name,
@@ -227,10 +231,12 @@ static void metrics(void *ctx, sbuf_t *b)
                        "flowsql_ingest_batches_total %llu\n"
                        "# TYPE flowsql_ingest_tcp_connections_total counter\n"
                        "flowsql_ingest_tcp_connections_total{result=\"accepted\"} %llu\n"
-                       "flowsql_ingest_tcp_connections_total{result=\"rejected\"} %llu\n",
+                       "flowsql_ingest_tcp_connections_total{result=\"rejected\"} %llu\n"
+                       "flowsql_ingest_tcp_connections_total{result=\"closed_silent\"} %llu\n",
                     (unsigned long long)t.batches,
                     (unsigned long long)t.tcp_accepted,
-                    (unsigned long long)t.tcp_rejected);
+                    (unsigned long long)t.tcp_rejected,
+                    (unsigned long long)t.tcp_silent_closed);
     }
     if (d->app->store) {
         store_stats_t s;
@@ -408,12 +414,25 @@ int main(int argc, char **argv)
         hooks.metrics_ctx = &dctx;
         http_set_hooks(http, &hooks);
     }
+    const char *bad_tcp =
+        cfg.tcp_conns < 1        ? "--tcp-connections must be at least 1"
+        : cfg.tcp_per_source < 1 ? "--tcp-per-source must be at least 1"
+        : cfg.tcp_silent_ms < 1000
+            ? "--tcp-silent-timeout must be at least 1s"
+            : NULL;
+    if (bad_tcp) {
+        diag_set(&err, "%s", bad_tcp);
+        goto fail;
+    }
     ingest_config_t ic = INGEST_CONFIG_INIT;
     ic.bind_addr = cfg.listen;
     ic.ipfix_udp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
     ic.ipfix_tcp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
     ic.netflow_port = cfg.netflow_port ? cfg.netflow_port : -1;
     ic.rcvbuf = cfg.rcvbuf;
+    ic.max_tcp_conns = cfg.tcp_conns;
+    ic.max_tcp_per_source = cfg.tcp_per_source;
+    ic.tcp_silent_timeout_s = (int)((cfg.tcp_silent_ms + 999) / 1000);
     ic.pool_batches = app.queue_batches + 4;  /* the queue full, and the
                                                  batches being filled */
     ic.out = &app.flows;

@@ -3,7 +3,9 @@
  * checking and libfixbuf path as UDP and TCP): every timestamp form,
  * IPv4 and IPv6, biflows, delta and total counters, sampling from options
  * records, template withdrawal and redefinition, data before templates,
- * sequence gaps, and malformed messages that must be counted, not decoded.
+ * sequence gaps and jumps, and malformed messages that must be counted,
+ * not decoded. NetFlow v9 through ingest_mem (the receive thread's path
+ * without its sockets): templates that crashed libfixbuf, sequence jumps.
  */
 #include "ingest/ingest.h"
 #include "tests/test.h"
@@ -573,6 +575,202 @@ static void test_sequence_conventions(void)
     CHECK_INT(res.seq_lost, 3 + 1); /* domain 1: 3; domain 2: 9 -> 10 */
 }
 
+/* A sequence number that jumps further than the exporter could have sent
+ * since its last message (2^29 records within a second; 2^31, which is
+ * also a jump back) is an exporter restart, counted apart, not half a
+ * billion lost records. A real gap afterwards is still loss, and so is a
+ * large gap over a long enough time. */
+static void test_sequence_jumps(void)
+{
+    mb_t m;
+    file_begin();
+    uint32_t c = 104u + (1u << 29), e = c + 4u + (1u << 31);
+    uint32_t seqs[] = {100, 102, c, c + 2, e, e + 2, e + 4 + 3};
+    for (int k = 0; k < 7; k++) {
+        mb_ipfix(&m, T0, seqs[k], 9);
+        if (k == 0) {
+            mb_set(&m, 2);
+            mb_tmpl(&m, 1100, 1, 8ul, 4u);
+            mb_end_set(&m);
+        }
+        mb_set(&m, 1100);
+        mb_u32(&m, 0x07070700u + (uint32_t)k);
+        mb_u32(&m, 0x07070780u + (uint32_t)k);
+        mb_end_set(&m);
+        mb_end(&m);
+        file_add(&m);
+    }
+    /* domain 10: 5 million records missing over 10 s of export time */
+    for (int k = 0; k < 2; k++) {
+        mb_ipfix(&m, T0 + 10u * (uint32_t)k, k ? 5000001u : 0u, 10);
+        mb_set(&m, 2);
+        mb_tmpl(&m, 1100, 1, 8ul, 4u);
+        mb_end_set(&m);
+        mb_set(&m, 1100);
+        mb_u32(&m, 0x08080800u + (uint32_t)k);
+        mb_end_set(&m);
+        mb_end(&m);
+        file_add(&m);
+    }
+    ingest_file_result_t res;
+    CHECK_INT(file_decode(&res), 0);
+    CHECK_INT(got->n, 16);
+    CHECK_INT(res.seq_lost, 3 + 5000000);
+    CHECK_INT(res.seq_resets, 2);
+}
+
+/* ---- NetFlow v9 and v5 through ingest_mem (the receive thread's path) -- */
+
+static void mem_collect(void *ctx, flow_batch_t *b)
+{
+    (void)ctx;
+    CHECK(!(b->flags & FLOW_BATCH_REPLAY));
+    for (uint32_t i = 0; i < b->n; i++)
+        copy_rec(got, b, i);
+}
+
+static ingest_mem_t *mem_begin(void)
+{
+    if (!got)
+        got = flow_batch_new();
+    flow_batch_reset(got);
+    ipaddr_t exp;
+    ipaddr_parse("192.0.2.9", &exp);
+    return ingest_mem_new(&exp, mem_collect, NULL);
+}
+
+static ingest_exporter_stats_t mem_row(ingest_mem_t *mem, uint32_t domain)
+{
+    ingest_exporter_stats_t rows[16], none = {0};
+    size_t n = ingest_mem_stats(mem, rows, 16);
+    for (size_t i = 0; i < n && i < 16; i++)
+        if (rows[i].domain == domain)
+            return rows[i];
+    return none;
+}
+
+#define V9_UPTIME 100000u
+
+static void mem_send(ingest_mem_t *mem, enum ingest_listener on,
+                     const mb_t *m)
+{
+    ingest_mem_feed(mem, on, m->b, m->len, 1700000001000LL);
+}
+
+/* A v9 data flowset of template 260 (src, dst, packets, first, last). */
+static void v9_rec(mb_t *m, uint32_t src, uint32_t packets)
+{
+    mb_set(m, 260);
+    mb_u32(m, src); mb_u32(m, 0x0a000001); mb_u32(m, packets);
+    mb_u32(m, V9_UPTIME - 10000); mb_u32(m, V9_UPTIME - 5000);
+    mb_end_set(m);
+    m->count++;
+}
+
+/* The three templates that made libfixbuf's v9 translator divide by zero
+ * (fields of length 0, no fields, an options template of zero-length
+ * fields), each with data for it: counted as decode errors, never
+ * decoded; the exporter's other templates keep working. Cisco's
+ * zero-length System scope beside a real field is fine. */
+static void test_v9_hostile_templates(void)
+{
+    ingest_mem_t *mem = mem_begin();
+    mb_t m;
+    mb_v9(&m, V9_UPTIME, T0, 1, 77);
+    mb_set(&m, 0);
+    mb_tmpl(&m, 260, 5, 8ul, 4u, 12ul, 4u, 2ul, 4u, 22ul, 4u, 21ul, 4u);
+    mb_end_set(&m);
+    v9_rec(&m, 0x01010101, 5);
+    mb_end(&m);
+    mem_send(mem, INGEST_NETFLOW, &m);
+
+    mb_v9(&m, V9_UPTIME, T0, 2, 77);                 /* zero-length fields */
+    mb_set(&m, 0);
+    mb_tmpl(&m, 300, 2, 8ul, 0u, 12ul, 0u);
+    mb_end_set(&m);
+    mb_set(&m, 300); mb_u32(&m, 1); mb_u32(&m, 2); mb_end_set(&m);
+    mb_end(&m);
+    mem_send(mem, INGEST_NETFLOW, &m);
+    mb_v9(&m, V9_UPTIME, T0, 3, 77);                 /* no fields */
+    mb_set(&m, 0);
+    mb_u16(&m, 301); mb_u16(&m, 0);
+    mb_end_set(&m);
+    mb_set(&m, 301); mb_u32(&m, 1); mb_u32(&m, 2); mb_end_set(&m);
+    mb_end(&m);
+    mem_send(mem, INGEST_NETFLOW, &m);
+    mb_v9(&m, V9_UPTIME, T0, 4, 77);                 /* options, all 0 */
+    mb_set(&m, 1);
+    mb_u16(&m, 302); mb_u16(&m, 4); mb_u16(&m, 4);
+    mb_u16(&m, 1); mb_u16(&m, 0); mb_u16(&m, 34); mb_u16(&m, 0);
+    mb_u16(&m, 0);                                   /* padding */
+    mb_end_set(&m);
+    mb_set(&m, 302); mb_u32(&m, 1); mb_u32(&m, 2); mb_end_set(&m);
+    mb_end(&m);
+    mem_send(mem, INGEST_NETFLOW, &m);
+
+    /* Cisco: System scope of length 0, sampling interval 1 in 64 */
+    mb_v9(&m, V9_UPTIME, T0, 5, 77);
+    mb_set(&m, 1);
+    mb_u16(&m, 303); mb_u16(&m, 4); mb_u16(&m, 4);
+    mb_u16(&m, 1); mb_u16(&m, 0); mb_u16(&m, 34); mb_u16(&m, 4);
+    mb_u16(&m, 0);
+    mb_end_set(&m);
+    mb_set(&m, 303); mb_u32(&m, 64); mb_end_set(&m);
+    v9_rec(&m, 0x02020202, 6);
+    mb_end(&m);
+    mem_send(mem, INGEST_NETFLOW, &m);
+    ingest_mem_flush(mem);
+
+    ingest_exporter_stats_t st = mem_row(mem, 77);
+    CHECK_INT(st.decode_errors, 3);
+    CHECK_INT(st.messages, 2);
+    CHECK_INT(st.records, 2);
+    CHECK_INT(st.unknown_tmpl, 0);
+    CHECK_INT(st.seq_lost_msgs, 0);
+    CHECK_INT(st.proto, INGEST_PROTO_V9);
+    CHECK_INT(got->n, 2);
+    if (got->n == 2) {
+        int64_t boot = (int64_t)T0 * 1000 - V9_UPTIME;
+        CHECK_STR(ip(&got->srcip[0]), "1.1.1.1");
+        CHECK_STR(ip(&got->exporter[0]), "192.0.2.9");
+        CHECK_INT(got->packets[0], 5);
+        CHECK_INT(got->start[0], boot + V9_UPTIME - 10000);
+        CHECK_INT(got->end[0], boot + V9_UPTIME - 5000);
+        CHECK_INT(got->received[0], 1700000001000LL);
+        CHECK_INT(got->domain[0], 77);
+        CHECK_INT(got->sampling[0], 0);
+        CHECK_STR(ip(&got->srcip[1]), "2.2.2.2");
+        CHECK_INT(got->sampling[1], 64);
+    }
+    ingest_mem_free(mem);
+}
+
+/* v9 numbers datagrams: a small gap is datagrams lost, a jump of 2^29
+ * datagrams within a second an exporter restart. */
+static void test_v9_sequence_jump(void)
+{
+    ingest_mem_t *mem = mem_begin();
+    mb_t m;
+    uint32_t j = 2u + (1u << 29);
+    uint32_t seqs[] = {1, 2, j, j + 1, j + 1 + 5};
+    for (int k = 0; k < 5; k++) {
+        mb_v9(&m, V9_UPTIME, T0, seqs[k], 78);
+        mb_set(&m, 0);
+        mb_tmpl(&m, 260, 5, 8ul, 4u, 12ul, 4u, 2ul, 4u, 22ul, 4u, 21ul,
+                4u);
+        mb_end_set(&m);
+        v9_rec(&m, 0x03030300u + (uint32_t)k, 1);
+        mb_end(&m);
+        mem_send(mem, INGEST_NETFLOW, &m);
+    }
+    ingest_exporter_stats_t st = mem_row(mem, 78);
+    CHECK_INT(st.records, 5);
+    CHECK_INT(st.seq_lost_msgs, 4);
+    CHECK_INT(st.seq_resets, 1);
+    CHECK_INT(st.seq_lost, 0);
+    ingest_mem_free(mem);
+}
+
 /* Each malformed message is counted and skipped; the good ones around it
  * still decode. */
 static void test_malformed_messages(void)
@@ -772,6 +970,9 @@ int main(void)
     RUN(test_data_before_template);
     RUN(test_sequence_gap);
     RUN(test_sequence_conventions);
+    RUN(test_sequence_jumps);
+    RUN(test_v9_hostile_templates);
+    RUN(test_v9_sequence_jump);
     RUN(test_malformed_messages);
     RUN(test_not_a_file_of_ipfix);
     RUN(test_mutations);

@@ -444,7 +444,7 @@ static void test_netflow_v9(void)
     }
     CHECK_INT(seen, 7);
 
-    /* templates libfixbuf's translator must never see */
+    /* templates that made libfixbuf's v9 translator divide by zero */
     mb_v9(&m, 100000, 1700000000, 3, 9);
     mb_set(&m, 0);
     mb_tmpl(&m, 280, 2, 8ul, 0u, 12ul, 0u);      /* zero-length record */
@@ -550,6 +550,98 @@ static void test_tcp_idle_closed(void)
     close(s);
     ingest_stop(ing);
     bqueue_destroy(&q);
+}
+
+/* A TCP socket from address src (any 127/8 address is local) to port. */
+static int tcp_from(const char *src, int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, src, &from.sin_addr);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+        connect(s, (struct sockaddr *)&to, sizeof(to)) != 0)
+        perror(src);
+    return s;
+}
+
+/* 1 if the collector closed s within ms, 0 if s is still open. */
+static int closed_within(int s, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    return recv(s, &c, 1, 0) == 0;
+}
+
+/* Idle connections cannot lock real exporters out: at most
+ * max_tcp_per_source from one address (more are refused, counted on that
+ * address), and when every slot is held by connections that never sent a
+ * message the oldest makes room for a newcomer; silent ones are closed
+ * after tcp_silent_timeout_s, an exporter that delivered is not. */
+static void test_tcp_slots(void)
+{
+    live_t L;
+    memset(&L, 0, sizeof(L));
+    bqueue_init(&L.q, 16);
+    ingest_config_t cfg = INGEST_CONFIG_INIT;
+    cfg.bind_addr = "127.0.0.1";
+    cfg.ipfix_udp_port = -1;
+    cfg.ipfix_tcp_port = 0;
+    cfg.netflow_port = -1;
+    cfg.max_tcp_conns = 8;
+    cfg.max_tcp_per_source = 4;
+    cfg.tcp_silent_timeout_s = 2;
+    cfg.out = &L.q;
+    diag_t err = {0};
+    L.ing = ingest_start(&cfg, &err);
+    L.got = flow_batch_new();
+    CHECK(L.ing != NULL);
+    if (!L.ing)
+        return;
+    int port = ingest_port(L.ing, INGEST_IPFIX_TCP);
+    int idle[10];
+    for (int k = 0; k < 6; k++) /* 4 slots, then 2 refusals */
+        idle[k] = tcp_from("127.0.0.1", port);
+    CHECK(closed_within(idle[4], 2000));
+    CHECK(closed_within(idle[5], 2000));
+    for (int k = 6; k < 10; k++) /* the other 4 slots */
+        idle[k] = tcp_from("127.0.0.3", port);
+    usleep(100000);
+
+    /* every slot is held by a silent connection: an exporter gets in */
+    int exp = tcp_from("127.0.0.2", port);
+    mb_t m;
+    ipfix_msg(&m, 0, 21, 1, 5, 0x15000000);
+    sendm(exp, &m);
+    CHECK_INT(collect(&L, 5, 3000), 5);
+    CHECK(closed_within(idle[0], 2000));     /* the oldest made room */
+    CHECK(!closed_within(idle[1], 100));
+
+    /* the silent ones go after 2 s; the exporter stays */
+    for (int k = 1; k < 10; k++)
+        if (k != 4 && k != 5)
+            CHECK(closed_within(idle[k], 4000));
+    ipfix_msg(&m, 5, 21, 0, 3, 0x15000100);
+    sendm(exp, &m);
+    CHECK_INT(collect(&L, 8, 3000), 8);
+    CHECK(!closed_within(exp, 100));
+
+    settle(&L);
+    CHECK_INT(find_stats(&L, "127.0.0.1", 0).tcp_refused, 2);
+    CHECK_INT(find_stats(&L, "127.0.0.3", 0).tcp_refused, 0);
+    CHECK_INT(find_stats(&L, "127.0.0.2", 21).records, 8);
+    ingest_totals_t t;
+    ingest_get_totals(L.ing, &t);
+    CHECK_INT(t.tcp_accepted, 9);
+    CHECK_INT(t.tcp_rejected, 2);
+    CHECK_INT(t.tcp_silent_closed, 8);
+    for (int k = 0; k < 10; k++)
+        close(idle[k]);
+    close(exp);
+    live_stop(&L);
 }
 
 static void test_port_taken(void)
@@ -743,6 +835,7 @@ int main(void)
     RUN(test_netflow_v9);
     RUN(test_tcp);
     RUN(test_tcp_idle_closed);
+    RUN(test_tcp_slots);
     RUN(test_port_taken);
     RUN(test_queue_full_counts_drops);
     RUN(test_partial_batch_flushed);
