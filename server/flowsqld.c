@@ -316,13 +316,16 @@ static int run_file(app_t *a)
         engine_add_output(a->engine, store_output(a->store));
     app_load_saved(a);
     app_resume_catalog(a);
+    /* Cleared: diag_set() keeps the first error, so a diag with garbage
+     * in .set would keep garbage as its message. */
     diag_t err;
+    diag_clear(&err);
     ingest_file_result_t res;
     int rc = ingest_read_file(a->cfg.read_file, read_emit, a->engine, &res,
                               &err);
     engine_finish(a->engine);
-    if (rc < 0)
-        log_error("main", "%s: %s", a->cfg.read_file, err.msg);
+    if (rc < 0)     /* the message names the file */
+        log_error("main", "%s", err.msg);
     else
         log_info("main", "%s: %llu messages, %llu records, %llu decode errors",
                  a->cfg.read_file, (unsigned long long)res.messages,
