@@ -34,7 +34,7 @@ static void *engine_main(void *arg)
             else
                 flow_batch_free(b);
             pthread_mutex_unlock(&a->release_lock);
-        } else if (a->stop) {
+        } else if (flag_get(&a->stop)) {
             break;
         }
         int64_t now = time_now_ms();
@@ -97,7 +97,7 @@ void app_set_release(app_t *a, void (*fn)(void *ctx, flow_batch_t *b),
 
 void app_stop(app_t *a)
 {
-    a->stop = 1;
+    flag_set(&a->stop, 1);
     if (a->engine_running) {
         pthread_join(a->engine_thr, NULL);
         a->engine_running = 0;

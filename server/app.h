@@ -17,6 +17,7 @@
 #include "storage/store.h"
 #include "server/live.h"
 #include "util/bqueue.h"
+#include "util/counter.h"
 #include "util/sbuf.h"
 
 /* Where a query came from. */
@@ -43,7 +44,7 @@ typedef struct app {
     int              queue_batches; /* its capacity (--queue-flows) */
     pthread_t        engine_thr;
     int              engine_running;
-    volatile int     stop;
+    flag_t           stop;        /* the engine thread ends when set */
     pthread_mutex_t  qlock;
     app_query_t     *queries;
     int64_t          started_ms;
