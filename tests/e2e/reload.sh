@@ -62,4 +62,20 @@ check "and is refused by its shown name" \
 check "good.sql is kept through the reload" \
     sh -c "! grep -q 'dropped good' '$L'"
 grep -n 'queries\|SIGHUP' "$L" >&2
+
+# SIGTERM while /metrics is being read: the collectors are stopped and
+# freed while the REST API still answers, so /metrics must not read them
+# (under ThreadSanitizer, tests/run.sh runs this against build/tsan too,
+# that was a race and a use after free).
+rm -f "$Q"/*
+: >"$L"
+QUERIES_DIR=$Q start_flowsqld || exit 1
+(while :; do curl -s "http://$HTTP/metrics" >/dev/null 2>&1; done) &
+POLL=$!
+PIDS="$PIDS $POLL"
+sleep 1
+stop_flowsqld
+kill "$POLL" 2>/dev/null
+eq "SIGTERM while /metrics is read: exits 0" "$STATUS" 0
+check "and no sanitizer report" sh -c "! grep -q 'Sanitizer' '$L'"
 exit 0
