@@ -179,8 +179,8 @@ static int is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* The option table's entry for a name as written in a file (or after
- * "--"): '_' stands for '-'. */
+/* The option table's entry for a name as written in a config file: '_'
+ * stands for '-'. */
 static const opt_t *find_spelled(const char *name, size_t len)
 {
     char canon[64];
