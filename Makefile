@@ -1,8 +1,9 @@
 # flowsql - a plain GNU Makefile.
 #
 #   make run     install missing packages, build, start flowsqld (defaults)
-#   make test    install missing packages, build twice (plain and with
-#                ASan/UBSan), run every test; ends with "N passed, N failed"
+#   make test    install missing packages, build three times (plain, with
+#                ASan/UBSan, with ThreadSanitizer), run every test; ends
+#                with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
@@ -18,6 +19,7 @@
 
 B        ?= build
 SAN      ?=
+TSAN     ?=
 CC       := gcc
 PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit
 
@@ -38,6 +40,14 @@ ifneq ($(SAN),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
+endif
+# ThreadSanitizer: its own build (it cannot be combined with ASan). Every
+# program also links tests/tsan/c11threads.c, C11 threads over pthreads,
+# so that TSan sees librdkafka's threads and locks (see the file).
+ifneq ($(TSAN),)
+CFLAGS   += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=thread
+TSAN_OBJ := $(B)/obj/tests/tsan/c11threads.o
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -78,7 +88,8 @@ run: deps
 test: deps deps-test
 	$(MAKE) -j2 all
 	$(MAKE) -j2 B=build/asan SAN=1 OPT=-O1 all
-	tests/run.sh build build/asan
+	$(MAKE) -j2 B=build/tsan TSAN=1 OPT=-O1 all
+	tests/run.sh build build/asan build/tsan
 
 # ---- dependencies ---------------------------------------------------------
 
@@ -130,6 +141,9 @@ $(B)/obj/gen/%.o: $(B)/gen/%.c
 $(B)/libflowsql.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# Every program of the TSan build links the C11 threads shim.
+$(TOOLS) $(TEST_BIN) $(TOOL_BIN): $(TSAN_OBJ)
 
 $(B)/flowsqld: $(B)/obj/server/flowsqld.o $(B)/libflowsql.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

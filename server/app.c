@@ -6,6 +6,7 @@
 #include "engine/plan.h"
 #include "engine/qhandle.h"
 #include "util/arena.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -34,7 +35,7 @@ static void *engine_main(void *arg)
             else
                 flow_batch_free(b);
             pthread_mutex_unlock(&a->release_lock);
-        } else if (a->stop) {
+        } else if (flag_get(&a->stop)) {
             break;
         }
         int64_t now = time_now_ms();
@@ -97,7 +98,7 @@ void app_set_release(app_t *a, void (*fn)(void *ctx, flow_batch_t *b),
 
 void app_stop(app_t *a)
 {
-    a->stop = 1;
+    flag_set(&a->stop, 1);
     if (a->engine_running) {
         pthread_join(a->engine_thr, NULL);
         a->engine_running = 0;
@@ -524,25 +525,11 @@ void app_reap_temporary(app_t *a, int64_t idle_ms)
 
 /* ---- saved queries ------------------------------------------------------- */
 
+/* The text of a saved query file, if it is a regular file (no FIFO to
+ * wait on, no symlink to follow) of at most max bytes; else NULL. */
 static char *read_all(const char *path, size_t max)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    sbuf_t b = SBUF_INIT;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        sbuf_addn(&b, buf, n);
-        if (b.len > max)
-            break;
-    }
-    fclose(f);
-    if (b.len > max) {
-        sbuf_free(&b);
-        return NULL;
-    }
-    return sbuf_detach(&b);
+    return file_read_regular(path, max, NULL, NULL);
 }
 
 static int has_suffix(const char *s, const char *suf)
@@ -551,13 +538,73 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* Whether text (len bytes) reads as a saved query: text without control
+ * bytes whose first word, after blanks and SQL comments, is CREATE or
+ * SELECT. Anything else (a secret, a binary, a config file) is refused
+ * without showing a byte of it: only a statement's own text may be
+ * echoed in an error. Returns NULL, or why not. */
+static const char *not_statement(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') ||
+            c == 0x7f)
+            return "binary content";
+    }
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+               *p == '\f')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            if (!e)
+                return "an unterminated comment and no statement";
+            p = e + 2;
+        } else {
+            break;
+        }
+    }
+    if ((strncasecmp(p, "CREATE", 6) == 0 || strncasecmp(p, "SELECT", 6) == 0)
+        && !isalnum((unsigned char)p[6]) && p[6] != '_')
+        return NULL;
+    return "it does not start with CREATE QUERY or SELECT";
+}
+
 /* A file holds one statement: CREATE QUERY name ..., or a SELECT named
- * after the file. */
+ * after the file. Files that are not regular, or not statements, are
+ * refused and logged by name only (the name with any control byte
+ * shown as '?', so a file name cannot forge log lines). */
 static int load_file(app_t *a, const char *path, const char *base)
 {
-    char *text = read_all(path, 1 << 20);
+    char shown[256];
+    snprintf(shown, sizeof(shown), "%s", base);
+    int odd_name = 0;
+    for (char *p = shown; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+            odd_name = 1;
+        }
+    if (odd_name) {
+        log_error("queries", "%s/%s: control characters in the name; not "
+                  "loaded", a->cfg.queries_dir, shown);
+        return -1;
+    }
+    diag_t err;
+    diag_clear(&err);
+    size_t len = 0;
+    char *text = file_read_regular(path, 1 << 20, &len, &err);
     if (!text) {
-        log_error("queries", "%s: cannot read (or larger than 1 MB)", path);
+        log_error("queries", "%s", err.msg);
+        return -1;
+    }
+    const char *why = not_statement(text, len);
+    if (why) {
+        log_error("queries", "%s: not a statement (%s); not loaded", path,
+                  why);
+        free(text);
         return -1;
     }
     char name[128];
@@ -565,7 +612,6 @@ static int load_file(app_t *a, const char *path, const char *base)
     for (char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_')
             *p = '_';
-    diag_t err;
     char *qname = NULL;
     int rc = app_query_create(a, name, text, NULL, SRC_FILE, path, &qname,
                               NULL, &err);

@@ -20,6 +20,7 @@
 #include "storage/store.h"
 #include "server/live.h"
 #include "util/bqueue.h"
+#include "util/counter.h"
 #include "util/sbuf.h"
 
 /* Where a query came from (qhandle_t.origin). */
@@ -37,7 +38,7 @@ typedef struct app {
     int              queue_batches; /* its capacity (--queue-flows) */
     pthread_t        engine_thr;
     int              engine_running;
-    volatile int     stop;
+    flag_t           stop;        /* the engine thread ends when set */
     pthread_mutex_t  qlock;       /* one registration or drop at a time:
                                      the engine's registry and the store's
                                      catalog change together */

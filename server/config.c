@@ -1,9 +1,9 @@
 /* config.c - the option table and its readers; see config.h. */
 #include "server/config.h"
 #include "util/arena.h"
+#include "util/sbuf.h"
 #include "util/timeutil.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
@@ -91,8 +91,8 @@ static const opt_t opts[] = {
     {"kafka-input", S(kafka_input), "", "read IPFIXCol JSON flows from "
      "brokers/topic"},
     {"log-level", S(log_level), "info", "error, warn, info or debug"},
-    {"config", S(config_file), "", "config file of name = value lines (also "
-     "FLOWSQL_CONFIG)"},
+    {"config", S(config_file), "", "config file of name = value lines "
+     "(docs/CONFIG.md; also FLOWSQL_CONFIG)"},
 };
 #define NOPTS (int)(sizeof(opts) / sizeof(opts[0]))
 
@@ -169,16 +169,165 @@ static const opt_t *find(const char *name)
     return NULL;
 }
 
-static char *trim(char *s)
+/* ---- the config file ------------------------------------------------------
+ *
+ * One setting per line, "name = value" (the syntax is in docs/CONFIG.md):
+ *   - blank lines and lines starting with '#' are comments;
+ *   - a name is a long option name, '-' and '_' alike;
+ *   - a value is the rest of the line, blanks around it removed; in it a
+ *     '#' after a blank starts a comment, any other '#' is data;
+ *   - "double quotes" keep everything, with \\ \" \n \t escapes;
+ *     'single quotes' keep everything, no escapes; after the closing
+ *     quote only blanks and a comment may follow.
+ * Every error names the file and the line. */
+
+#define CONFIG_MAX (1 << 20)
+
+static int is_blank(char c)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = 0;
-    return s;
+    return c == ' ' || c == '\t';
 }
 
+/* The option table's entry for a name as written in a config file: '_'
+ * stands for '-'. */
+static const opt_t *find_spelled(const char *name, size_t len)
+{
+    char canon[64];
+    if (len == 0 || len >= sizeof(canon))
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        canon[i] = name[i] == '_' ? '-' : name[i];
+    canon[len] = 0;
+    return find(canon);
+}
+
+/* The nearest option name to a misspelled one, or NULL. */
+static const char *suggest(const char *name, size_t len)
+{
+    const char *best = NULL;
+    int bestd = 3;          /* at most two edits away */
+    for (int i = 0; i < NOPTS; i++) {
+        if (strcmp(opts[i].name, "config") == 0)
+            continue;
+        int d = diag_distance(name, len, opts[i].name, strlen(opts[i].name));
+        if (d < bestd) {
+            bestd = d;
+            best = opts[i].name;
+        }
+    }
+    return best;
+}
+
+/* Parse the value at *p (blanks skipped) up to end e into out (owned by
+ * the caller, freed by it). Returns NULL, or the error's text. */
+static const char *parse_value(const char *p, const char *e, sbuf_t *out,
+                               char *why, size_t wsize)
+{
+    while (p < e && is_blank(*p))
+        p++;
+    if (p < e && (*p == '"' || *p == '\'')) {
+        char q = *p++;
+        for (;;) {
+            if (p == e) {
+                snprintf(why, wsize, "unterminated %c quote", q);
+                return why;
+            }
+            if (*p == q)
+                break;
+            if (q == '"' && *p == '\\') {
+                char c = p + 1 < e ? p[1] : 0;
+                const char *from = "\\\"nt", *to = "\\\"\n\t";
+                const char *k = c ? strchr(from, c) : NULL;
+                if (!k) {
+                    snprintf(why, wsize, "unknown escape '\\%.1s' (use \\\\, "
+                             "\\\", \\n or \\t)", c ? p + 1 : "");
+                    return why;
+                }
+                sbuf_addc(out, to[k - from]);
+                p += 2;
+                continue;
+            }
+            sbuf_addc(out, *p++);
+        }
+        p++;                /* the closing quote */
+        while (p < e && is_blank(*p))
+            p++;
+        if (p < e && *p != '#') {
+            size_t n = 0;
+            while (p + n < e && !is_blank(p[n]) && n < 40)
+                n++;
+            snprintf(why, wsize, "unexpected '%.*s' after the closing quote",
+                     (int)n, p);
+            return why;
+        }
+        return NULL;
+    }
+    const char *v = p;
+    while (p < e && !(*p == '#' && (p == v || is_blank(p[-1]))))
+        p++;
+    while (p > v && is_blank(p[-1]))
+        p--;
+    sbuf_addn(out, v, (size_t)(p - v));
+    return NULL;
+}
+
+/* Apply one line [p, e) of the config file. 0, or -1 with err set to
+ * "PATH:LINE: what is wrong". */
+static int read_line(config_t *c, const char *path, int lineno,
+                     const char *p, const char *e, diag_t *err)
+{
+    char why[160];
+    size_t len = (size_t)(e - p);
+    if (len && p[len - 1] == '\r')
+        len--;
+    e = p + len;
+    if (memchr(p, 0, len)) {
+        diag_set(err, "%s:%d: a NUL byte", path, lineno);
+        return -1;
+    }
+    while (p < e && is_blank(*p))
+        p++;
+    if (p == e || *p == '#')
+        return 0;
+    const char *name = p;
+    while (p < e && !is_blank(*p) && *p != '=')
+        p++;
+    size_t nlen = (size_t)(p - name);
+    while (p < e && is_blank(*p))
+        p++;
+    if (nlen == 0 || p == e || *p != '=') {
+        diag_set(err, "%s:%d: expected 'name = value'", path, lineno);
+        return -1;
+    }
+    const opt_t *o = find_spelled(name, nlen);
+    if (!o || strcmp(o->name, "config") == 0) {
+        const char *near = o ? NULL : suggest(name, nlen);
+        diag_set(err, "%s:%d: unknown setting '%.*s'%s%s%s", path, lineno,
+                 (int)(nlen > 64 ? 64 : nlen), name,
+                 near ? " (did you mean '" : "", near ? near : "",
+                 near ? "'?)" : "");
+        return -1;
+    }
+    sbuf_t val = SBUF_INIT;
+    const char *bad = parse_value(p + 1, e, &val, why, sizeof(why));
+    if (bad) {
+        diag_set(err, "%s:%d: %s", path, lineno, bad);
+        sbuf_free(&val);
+        return -1;
+    }
+    diag_t verr;
+    diag_clear(&verr);
+    int rc = set(c, o, sbuf_str(&val), &verr);
+    if (rc < 0)
+        diag_set(err, "%s:%d: %.400s", path, lineno, verr.msg);
+    sbuf_free(&val);
+    return rc;
+}
+
+/* Read the whole file (so no line is too long for a buffer), then apply
+ * it line by line; the first error stops it. Opened with fopen, not as a
+ * regular file only: the operator names it, and --config <(...) is a
+ * pipe. */
 static int read_file(config_t *c, const char *path, diag_t *err)
 {
     FILE *f = fopen(path, "r");
@@ -186,47 +335,32 @@ static int read_file(config_t *c, const char *path, diag_t *err)
         diag_set(err, "cannot read config file %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[4096];
-    int lineno = 0;
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *s = trim(line);
-        if (!*s)
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            diag_set(err, "%s:%d: expected 'name = value'", path, lineno);
-            fclose(f);
-            return -1;
-        }
-        *eq = 0;
-        char *name = trim(s), *val = trim(eq + 1);
-        size_t vl = strlen(val);
-        if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') ||
-                        (val[0] == '\'' && val[vl - 1] == '\''))) {
-            val[vl - 1] = 0;
-            val++;
-        }
-        const opt_t *o = find(name);
-        if (!o || strcmp(name, "config") == 0) {
-            diag_set(err, "%s:%d: unknown setting '%s'", path, lineno, name);
-            fclose(f);
-            return -1;
-        }
-        if (set(c, o, val, err) < 0) {
-            char msg[sizeof(err->msg)];
-            memcpy(msg, err->msg, sizeof(msg));
-            diag_clear(err);
-            diag_set(err, "%s:%d: %.400s", path, lineno, msg);
-            fclose(f);
-            return -1;
-        }
-    }
+    sbuf_t text = SBUF_INIT;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && text.len <= CONFIG_MAX)
+        sbuf_addn(&text, buf, n);
+    int bad = ferror(f);
     fclose(f);
-    return 0;
+    if (bad || text.len > CONFIG_MAX) {
+        diag_set(err, "cannot read config file %s: %s", path,
+                 bad ? "read error" : "larger than 1 MB");
+        sbuf_free(&text);
+        return -1;
+    }
+    const char *p = sbuf_str(&text), *end = p + text.len;
+    if (end - p >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3;             /* a UTF-8 byte order mark */
+    int rc = 0;
+    for (int lineno = 1; p < end && rc == 0; lineno++) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e)
+            e = end;
+        rc = read_line(c, path, lineno, p, e, err);
+        p = e + 1;
+    }
+    sbuf_free(&text);
+    return rc;
 }
 
 void config_usage(FILE *f)
@@ -261,12 +395,26 @@ int config_load(config_t *c, int argc, char **argv, diag_t *err)
     if (tok && set(c, find("api-token"), tok, err) < 0)
         return -1;
 
-    struct option lo[NOPTS + 3];
-    for (int i = 0; i < NOPTS; i++)
-        lo[i] = (struct option){opts[i].name, required_argument, NULL, 1000 + i};
-    lo[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
-    lo[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
-    lo[NOPTS + 2] = (struct option){NULL, 0, NULL, 0};
+    /* Each option, and its spelling with '_' (--netflow_port), as in the
+     * config file. */
+    struct option lo[2 * NOPTS + 3];
+    char alias[NOPTS][32];
+    int nlo = 0;
+    for (int i = 0; i < NOPTS; i++) {
+        lo[nlo++] = (struct option){opts[i].name, required_argument, NULL,
+                                    1000 + i};
+        if (!strchr(opts[i].name, '-'))
+            continue;
+        snprintf(alias[i], sizeof(alias[i]), "%s", opts[i].name);
+        for (char *q = alias[i]; *q; q++)
+            if (*q == '-')
+                *q = '_';
+        lo[nlo++] = (struct option){alias[i], required_argument, NULL,
+                                    1000 + i};
+    }
+    lo[nlo++] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[nlo++] = (struct option){"version", no_argument, NULL, 'V'};
+    lo[nlo] = (struct option){NULL, 0, NULL, 0};
 
     /* Pass 1: find --config, so the file comes before the command line. */
     const char *cfile = getenv("FLOWSQL_CONFIG");

@@ -3,7 +3,9 @@
  * defaults, then a config file, then the command line (later wins).
  *
  * The config file is plain "name = value" lines, the names being the long
- * option names ("http = 127.0.0.1:8080"); '#' starts a comment.
+ * option names, '-' or '_' ("http = 127.0.0.1:8080"); values may be
+ * quoted, '#' after a blank starts a comment. docs/CONFIG.md has the
+ * rules; every error names the file and the line.
  */
 #ifndef FLOWSQL_CONFIG_H
 #define FLOWSQL_CONFIG_H

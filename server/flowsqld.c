@@ -42,6 +42,34 @@ typedef struct extras {
     app_t        *app;
 } extras_t;
 
+/* ---- what /metrics reads while the daemon stops ------------------------
+ * The REST API runs until the end, so /metrics (an HTTP thread) may ask
+ * for the collectors' and the extras' counters while the main thread
+ * stops them. It reads them under lock; the main thread takes each one
+ * out under lock (NULL from then on) before it frees it. */
+typedef struct daemon_ctx {
+    app_t          *app;
+    ingest_t       *ingest;
+    extras_t       *extras;
+    pthread_mutex_t lock;
+} daemon_ctx_t;
+
+static void set_ingest(daemon_ctx_t *d, ingest_t *ing)
+{
+    pthread_mutex_lock(&d->lock);
+    d->ingest = ing;
+    pthread_mutex_unlock(&d->lock);
+}
+
+static void stop_ingest(daemon_ctx_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    ingest_t *ing = d->ingest;
+    d->ingest = NULL;
+    pthread_mutex_unlock(&d->lock);
+    ingest_stop(ing);
+}
+
 static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                           diag_t *err)
 {
@@ -73,7 +101,7 @@ static int extras_deliver(void *ctx, flow_batch_t *b)
     return bqueue_push_wait(&x->app->flows, b);
 }
 
-static int extras_input(extras_t *x, const config_t *c, diag_t *err)
+static int extras_input(daemon_ctx_t *d, const config_t *c, diag_t *err)
 {
     if (!*c->kafka_input)
         return 0;
@@ -85,15 +113,18 @@ static int extras_input(extras_t *x, const config_t *c, diag_t *err)
     }
     kafka_json_config_t kc = {.brokers = brokers, .topics = topics,
                               .props = c->kafka_props};
-    x->kin = kafka_json_start(&kc, extras_deliver, x, err);
+    kafka_json_t *kin = kafka_json_start(&kc, extras_deliver, d->extras, err);
     free(brokers);
     free(topics);
-    return x->kin ? 0 : -1;
+    pthread_mutex_lock(&d->lock);
+    d->extras->kin = kin;
+    pthread_mutex_unlock(&d->lock);
+    return kin ? 0 : -1;
 }
 
-static void extras_metrics(void *ctx, sbuf_t *out)
+/* Under daemon_ctx_t.lock. */
+static void extras_metrics(extras_t *x, sbuf_t *out)
 {
-    extras_t *x = ctx;
     if (x->kafka)
         kafka_sink_metrics(x->kafka, out);
     if (x->es)
@@ -102,30 +133,37 @@ static void extras_metrics(void *ctx, sbuf_t *out)
         kafka_json_metrics(x->kin, out);
 }
 
-static void extras_stop_input(extras_t *x)
-{
-    kafka_json_stop(x->kin);
-    x->kin = NULL;
-}
-
-/* After the engine closed its last windows: flush, within a time limit. */
+/* After the engine closed its last windows: flush, within a time limit.
+ * /metrics still reads the sinks' counters meanwhile. */
 static void extras_close(extras_t *x)
 {
     if (x->kafka)
         kafka_sink_close(x->kafka, FLUSH_MS);
     if (x->es)
         es_sink_close(x->es, FLUSH_MS);
-    kafka_sink_free(x->kafka);
-    es_sink_free(x->es);
-    x->kafka = NULL;
-    x->es = NULL;
 }
 
-typedef struct daemon_ctx {
-    app_t    *app;
-    ingest_t *ingest;
-    extras_t *extras;
-} daemon_ctx_t;
+static void extras_stop_input(daemon_ctx_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    kafka_json_t *kin = d->extras->kin;
+    d->extras->kin = NULL;
+    pthread_mutex_unlock(&d->lock);
+    kafka_json_stop(kin);
+}
+
+static void extras_free(daemon_ctx_t *d)
+{
+    extras_t *x = d->extras;
+    pthread_mutex_lock(&d->lock);
+    kafka_sink_t *kafka = x->kafka;
+    es_sink_t *es = x->es;
+    x->kafka = NULL;
+    x->es = NULL;
+    pthread_mutex_unlock(&d->lock);
+    kafka_sink_free(kafka);
+    es_sink_free(es);
+}
 
 static void release_batch(void *ctx, flow_batch_t *b)
 {
@@ -182,6 +220,7 @@ static store_t *open_store(const config_t *cfg, diag_t *err)
 static void metrics(void *ctx, sbuf_t *b)
 {
     daemon_ctx_t *d = ctx;
+    pthread_mutex_lock(&d->lock);
     extras_metrics(d->extras, b);
     if (d->ingest) {
         ingest_exporter_stats_t st[256];
@@ -238,6 +277,7 @@ static void metrics(void *ctx, sbuf_t *b)
                     (unsigned long long)t.tcp_rejected,
                     (unsigned long long)t.tcp_silent_closed);
     }
+    pthread_mutex_unlock(&d->lock);
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);
@@ -322,13 +362,16 @@ static int run_file(app_t *a)
         engine_add_output(a->engine, store_output(a->store));
     app_load_saved(a);
     app_resume_catalog(a);
+    /* Cleared: diag_set() keeps the first error, so a diag with garbage
+     * in .set would keep garbage as its message. */
     diag_t err;
+    diag_clear(&err);
     ingest_file_result_t res;
     int rc = ingest_read_file(a->cfg.read_file, read_emit, a->engine, &res,
                               &err);
     engine_finish(a->engine);
-    if (rc < 0)
-        log_error("main", "%s: %s", a->cfg.read_file, err.msg);
+    if (rc < 0)     /* the message names the file */
+        log_error("main", "%s", err.msg);
     else
         log_info("main", "%s: %llu messages, %llu records, %llu decode errors",
                  a->cfg.read_file, (unsigned long long)res.messages,
@@ -401,6 +444,7 @@ int main(int argc, char **argv)
 
     extras_t extras = {0};
     daemon_ctx_t dctx = {.app = &app, .extras = &extras};
+    pthread_mutex_init(&dctx.lock, NULL);
     http_t *http = NULL;
     if (extras_outputs(&extras, &app, &cfg, &err) < 0)
         goto fail;
@@ -436,11 +480,11 @@ int main(int argc, char **argv)
     ic.pool_batches = app.queue_batches + 4;  /* the queue full, and the
                                                  batches being filled */
     ic.out = &app.flows;
-    dctx.ingest = ingest_start(&ic, &err);
+    set_ingest(&dctx, ingest_start(&ic, &err));
     if (!dctx.ingest)
         goto fail;
     app_set_release(&app, release_batch, dctx.ingest);
-    if (app_start(&app, &err) < 0 || extras_input(&extras, &cfg, &err) < 0)
+    if (app_start(&app, &err) < 0 || extras_input(&dctx, &cfg, &err) < 0)
         goto fail;
     app_load_saved(&app);
     app_resume_catalog(&app);
@@ -465,14 +509,16 @@ int main(int argc, char **argv)
      * outputs. The collectors' batches still queued are processed by the
      * engine thread before it finishes. */
     app_set_release(&app, NULL, NULL);
-    ingest_stop(dctx.ingest);
-    extras_stop_input(&extras);
+    stop_ingest(&dctx);
+    extras_stop_input(&dctx);
     app_stop(&app);
     if (store_flush(app.store, FLUSH_MS) != STORE_OK)
         log_warn("main", "storage did not finish writing within %d ms",
                  FLUSH_MS);
     extras_close(&extras);
     http_stop(http);
+    extras_free(&dctx);
+    pthread_mutex_destroy(&dctx.lock);
     store_close(app.store);
     app_free(&app);
     config_free(&cfg);
@@ -482,11 +528,13 @@ int main(int argc, char **argv)
 fail:
     log_error("main", "%s", err.msg);
     app_set_release(&app, NULL, NULL);
-    ingest_stop(dctx.ingest);
-    extras_stop_input(&extras);
+    stop_ingest(&dctx);
+    extras_stop_input(&dctx);
     http_stop(http);
     app_stop(&app);
     extras_close(&extras);
+    extras_free(&dctx);
+    pthread_mutex_destroy(&dctx.lock);
     store_close(app.store);
     app_free(&app);
     config_free(&cfg);

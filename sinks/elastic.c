@@ -3,6 +3,7 @@
 #include "sinks/format.h"
 #include "util/arena.h"
 #include "util/bqueue.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -23,10 +24,6 @@
 #define ES_BACKOFF_MS    200
 #define ES_BACKOFF_MAX   30000
 #define ES_TEMPLATE_PRIO 200
-
-#define LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define ADD(x, n)   __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
-#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 typedef struct doc_ref {
     size_t off, len;      /* the action line and the document, in body */
@@ -56,16 +53,16 @@ struct es_sink {
     CURL             *curl;
     bqueue_t          q;
     pthread_t         thr;
-    int               running;
-    int               closing;    /* atomic */
-    int64_t           deadline;   /* atomic, monotonic ms; 0: none */
+    flag_t            running;
+    flag_t            closing;
+    gauge_t           deadline;   /* monotonic ms; 0: none */
     int               legacy;     /* server has only _template */
     tmpl_t           *tmpls;
     batch_t           batch;
     log_limit_t       lim_http, lim_item;
-    uint64_t windows, windows_dropped, docs_queued, docs_indexed,
-             docs_failed, docs_dropped, item_errors, bulk_requests,
-             retries, http_errors, templates;
+    counter_t windows, windows_dropped, docs_queued, docs_indexed,
+              docs_failed, docs_dropped, item_errors, bulk_requests,
+              retries, http_errors, templates;
 };
 
 /* ---- names, ids, templates (pure, tested directly) --------------------- */
@@ -209,7 +206,7 @@ static long http(es_sink_t *s, const char *method, const char *path,
 
 static int past_deadline(es_sink_t *s)
 {
-    int64_t d = LOAD(s->deadline);
+    int64_t d = gauge_get(&s->deadline);
     return d && time_mono_ms() >= d;
 }
 
@@ -278,7 +275,7 @@ static void ensure_template(es_sink_t *s, const rowset_t *rs)
                          &resp);
         free(text);
         if (code >= 200 && code < 300) {
-            ADD(s->templates, 1);
+            ctr_add(&s->templates, 1);
             log_info("elastic", "template %s for %s installed",
                      sbuf_str(&path), sbuf_str(&ipat));
             break;
@@ -290,8 +287,8 @@ static void ensure_template(es_sink_t *s, const rowset_t *rs)
             continue;
         }
         if (retryable(code) && !past_deadline(s)) {
-            ADD(s->http_errors, 1);
-            ADD(s->retries, 1);
+            ctr_add(&s->http_errors, 1);
+            ctr_add(&s->retries, 1);
             log_limited(&s->lim_http, LOG_WARN, "elastic",
                         "template for %s: %s %.200s, retrying in %d ms",
                         rs->query, code ? "HTTP" : "no answer:",
@@ -375,16 +372,16 @@ static int bulk_items(es_sink_t *s, batch_t *b, const char *resp,
         json_object_foreach(it, op, v) { res = v; break; }
         long st = (long)json_integer_value(json_object_get(res, "status"));
         if (st >= 200 && st < 300) {
-            ADD(s->docs_indexed, 1);
+            ctr_add(&s->docs_indexed, 1);
             continue;
         }
-        ADD(s->item_errors, 1);
+        ctr_add(&s->item_errors, 1);
         if (st == 429 || st >= 500) {
             keep[i] = 1;
             again++;
             continue;
         }
-        ADD(s->docs_failed, 1);
+        ctr_add(&s->docs_failed, 1);
         json_t *e = json_object_get(res, "error");
         log_limited(&s->lim_item, LOG_WARN, "elastic",
                     "document refused (%ld) by %s: %s: %s", st,
@@ -404,18 +401,18 @@ static void batch_send(es_sink_t *s)
     unsigned char *keep = xcalloc((size_t)(b->n ? b->n : 1), 1);
     while (b->n > 0) {
         if (past_deadline(s)) {
-            ADD(s->docs_dropped, (uint64_t)b->n);
+            ctr_add(&s->docs_dropped, (uint64_t)b->n);
             log_warn("elastic", "shutdown: %d documents not sent", b->n);
             break;
         }
-        ADD(s->bulk_requests, 1);
+        ctr_add(&s->bulk_requests, 1);
         long code = http(s, "POST", "/_bulk", b->body.s, b->body.len, 1,
                          &resp);
         int again = 0;
         if (code >= 200 && code < 300) {
             again = bulk_items(s, b, sbuf_str(&resp), keep);
             if (again < 0) {
-                ADD(s->docs_failed, (uint64_t)b->n);
+                ctr_add(&s->docs_failed, (uint64_t)b->n);
                 log_limited(&s->lim_item, LOG_WARN, "elastic",
                             "unreadable _bulk answer, %d documents counted "
                             "as failed: %.200s", b->n, sbuf_str(&resp));
@@ -428,19 +425,19 @@ static void batch_send(es_sink_t *s)
                         "%d documents refused for now, retrying in %d ms",
                         again, delay);
         } else if (retryable(code)) {
-            ADD(s->http_errors, 1);
+            ctr_add(&s->http_errors, 1);
             log_limited(&s->lim_http, LOG_WARN, "elastic",
                         "_bulk: %s%.*ld %.200s, retrying in %d ms",
                         code ? "HTTP " : "no answer: ", code ? 3 : 0, code,
                         sbuf_str(&resp), delay);
         } else {
-            ADD(s->docs_failed, (uint64_t)b->n);
+            ctr_add(&s->docs_failed, (uint64_t)b->n);
             log_limited(&s->lim_http, LOG_ERROR, "elastic",
                         "_bulk refused (HTTP %ld), %d documents lost: %.300s",
                         code, b->n, sbuf_str(&resp));
             break;
         }
-        ADD(s->retries, 1);
+        ctr_add(&s->retries, 1);
         backoff_sleep(s, delay);
         delay = delay * 2 > s->cfg.backoff_max_ms ? s->cfg.backoff_max_ms
                                                   : delay * 2;
@@ -474,13 +471,13 @@ static void batch_add(es_sink_t *s, const rowset_t *rs, uint32_t r,
     b->docs[b->n].off = off;
     b->docs[b->n].len = b->body.len - off;
     b->n++;
-    ADD(s->docs_queued, 1);
+    ctr_add(&s->docs_queued, 1);
 }
 
 static void take_window(es_sink_t *s, rowset_t *rs)
 {
     if (past_deadline(s)) {
-        ADD(s->docs_dropped, rs->nrows);
+        ctr_add(&s->docs_dropped, rs->nrows);
         return;
     }
     ensure_template(s, rs);
@@ -509,7 +506,7 @@ static void *es_main(void *arg)
             take_window(s, rs);
             rowset_unref(rs);
         }
-        int done = !rs && LOAD(s->closing) && bqueue_len(&s->q) == 0;
+        int done = !rs && flag_get(&s->closing) && bqueue_len(&s->q) == 0;
         if (s->batch.n && (done || time_mono_ms() - s->batch.first_ms >=
                                        s->cfg.flush_ms))
             batch_send(s);
@@ -524,11 +521,11 @@ static void on_window(output_t *o, rowset_t *rs)
     es_sink_t *s = o->ctx;
     if (rs->nrows == 0)
         return;
-    ADD(s->windows, 1);
+    ctr_add(&s->windows, 1);
     rowset_ref(rs);
     if (bqueue_try_push(&s->q, rs) < 0) {
-        ADD(s->windows_dropped, 1);
-        ADD(s->docs_dropped, rs->nrows);
+        ctr_add(&s->windows_dropped, 1);
+        ctr_add(&s->docs_dropped, rs->nrows);
         rowset_unref(rs);
     }
 }
@@ -601,11 +598,11 @@ es_sink_t *es_sink_new(const es_sink_config_t *cfg, diag_t *err)
     if (pthread_create(&s->thr, NULL, es_main, s) != 0) {
         diag_set(err, "cannot start the elasticsearch thread: %s",
                  strerror(errno));
-        s->running = 0;
+        flag_set(&s->running, 0);
         es_sink_free(s);
         return NULL;
     }
-    s->running = 1;
+    flag_set(&s->running, 1);
     log_info("elastic", "indexing to %s, index %s", s->url, s->pattern);
     return s;
 }
@@ -614,26 +611,26 @@ output_t *es_sink_output(es_sink_t *s) { return &s->out; }
 
 uint64_t es_sink_close(es_sink_t *s, int timeout_ms)
 {
-    if (!s->running)
+    if (!flag_get(&s->running))
         return 0;
-    uint64_t before = LOAD(s->docs_dropped);
-    STORE(s->deadline, time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1));
-    STORE(s->closing, 1);
+    uint64_t before = ctr_get(&s->docs_dropped);
+    gauge_set(&s->deadline, time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1));
+    flag_set(&s->closing, 1);
     bqueue_close(&s->q);
     pthread_join(s->thr, NULL);
-    s->running = 0;
+    flag_set(&s->running, 0);
     log_info("elastic", "closed: %llu documents indexed, %llu failed, "
-             "%llu dropped", (unsigned long long)LOAD(s->docs_indexed),
-             (unsigned long long)LOAD(s->docs_failed),
-             (unsigned long long)LOAD(s->docs_dropped));
-    return LOAD(s->docs_dropped) - before;
+             "%llu dropped", (unsigned long long)ctr_get(&s->docs_indexed),
+             (unsigned long long)ctr_get(&s->docs_failed),
+             (unsigned long long)ctr_get(&s->docs_dropped));
+    return ctr_get(&s->docs_dropped) - before;
 }
 
 void es_sink_free(es_sink_t *s)
 {
     if (!s)
         return;
-    if (s->running)
+    if (flag_get(&s->running))
         es_sink_close(s, 10000);
     rowset_t *rs;
     while ((rs = bqueue_pop(&s->q, 0)))
@@ -657,17 +654,17 @@ void es_sink_free(es_sink_t *s)
 
 void es_sink_stats(es_sink_t *s, es_sink_stats_t *o)
 {
-    o->windows = LOAD(s->windows);
-    o->windows_dropped = LOAD(s->windows_dropped);
-    o->docs_queued = LOAD(s->docs_queued);
-    o->docs_indexed = LOAD(s->docs_indexed);
-    o->docs_failed = LOAD(s->docs_failed);
-    o->docs_dropped = LOAD(s->docs_dropped);
-    o->item_errors = LOAD(s->item_errors);
-    o->bulk_requests = LOAD(s->bulk_requests);
-    o->retries = LOAD(s->retries);
-    o->http_errors = LOAD(s->http_errors);
-    o->templates = LOAD(s->templates);
+    o->windows = ctr_get(&s->windows);
+    o->windows_dropped = ctr_get(&s->windows_dropped);
+    o->docs_queued = ctr_get(&s->docs_queued);
+    o->docs_indexed = ctr_get(&s->docs_indexed);
+    o->docs_failed = ctr_get(&s->docs_failed);
+    o->docs_dropped = ctr_get(&s->docs_dropped);
+    o->item_errors = ctr_get(&s->item_errors);
+    o->bulk_requests = ctr_get(&s->bulk_requests);
+    o->retries = ctr_get(&s->retries);
+    o->http_errors = ctr_get(&s->http_errors);
+    o->templates = ctr_get(&s->templates);
 }
 
 void es_sink_metrics(es_sink_t *s, sbuf_t *b)

@@ -3,6 +3,7 @@
 #include "sinks/format.h"
 #include "util/arena.h"
 #include "util/bqueue.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -20,18 +21,14 @@ struct kafka_sink {
     char            *pattern;
     bqueue_t         q;
     pthread_t        thr;
-    int              running;
-    int              closing;       /* atomic: no more windows */
-    int64_t          deadline;      /* atomic: mono ms to give up, 0 none */
+    flag_t           running;       /* read by kafka_sink_stats */
+    flag_t           closing;       /* no more windows */
+    gauge_t          deadline;      /* mono ms to give up, 0 none */
     log_limit_t      lim_err, lim_dr;
-    /* counters, atomic (the HTTP thread reads them) */
-    uint64_t windows, windows_dropped, queued, delivered, failed, dropped;
-    uint64_t retries, errors;
+    /* the HTTP thread reads them */
+    counter_t windows, windows_dropped, queued, delivered, failed, dropped;
+    counter_t retries, errors;
 };
-
-#define LOAD(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define ADD(x, n)  __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
-#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -135,13 +132,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     (void)rk;
     kafka_sink_t *k = opaque;
     if (m->err) {
-        ADD(k->failed, 1);
+        ctr_add(&k->failed, 1);
         log_limited(&k->lim_dr, LOG_WARN, "kafka",
                     "delivery to %s failed: %s",
                     m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
                     rd_kafka_err2str(m->err));
     } else {
-        ADD(k->delivered, 1);
+        ctr_add(&k->delivered, 1);
     }
 }
 
@@ -150,7 +147,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
 {
     (void)rk;
     kafka_sink_t *k = opaque;
-    ADD(k->errors, 1);
+    ctr_add(&k->errors, 1);
     log_limited(&k->lim_err, LOG_WARN, "kafka", "%s: %s",
                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -172,8 +169,8 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
         sum += (uint64_t)json_integer_value(json_object_get(b, "txretries")) +
                (uint64_t)json_integer_value(json_object_get(b, "req_timeouts"));
     /* Broker entries come and go; keep the counter monotonic. */
-    if (sum > LOAD(k->retries))
-        STORE(k->retries, sum);
+    if (sum > ctr_get(&k->retries))
+        ctr_set(&k->retries, sum);
     json_decref(root);
     return 0; /* librdkafka frees json */
 }
@@ -182,7 +179,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 static int past_deadline(kafka_sink_t *k)
 {
-    int64_t d = LOAD(k->deadline);
+    int64_t d = gauge_get(&k->deadline);
     return d && time_mono_ms() >= d;
 }
 
@@ -202,7 +199,7 @@ static void produce_window(kafka_sink_t *k, rowset_t *rs)
                 RD_KAFKA_V_KEY(key.len ? key.s : NULL, key.len),
                 RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                ADD(k->queued, 1);
+                ctr_add(&k->queued, 1);
                 break;
             }
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !past_deadline(k)) {
@@ -212,7 +209,7 @@ static void produce_window(kafka_sink_t *k, rowset_t *rs)
                 continue;
             }
             free(val);
-            ADD(k->dropped, rs->nrows - r);
+            ctr_add(&k->dropped, rs->nrows - r);
             log_limited(&k->lim_err, LOG_WARN, "kafka",
                         "dropping %u rows of %s for topic %s: %s",
                         rs->nrows - r, rs->query, sbuf_str(&topic),
@@ -233,18 +230,18 @@ static void *kafka_main(void *arg)
         rowset_t *rs = bqueue_pop(&k->q, 100);
         if (rs) {
             if (past_deadline(k))
-                ADD(k->dropped, rs->nrows);
+                ctr_add(&k->dropped, rs->nrows);
             else
                 produce_window(k, rs);
             rowset_unref(rs);
-        } else if (LOAD(k->closing) && bqueue_len(&k->q) == 0) {
+        } else if (flag_get(&k->closing) && bqueue_len(&k->q) == 0) {
             break;
         }
         rd_kafka_poll(k->rk, 0);
     }
     /* Wait for the delivery reports, up to the deadline. */
     for (;;) {
-        int64_t d = LOAD(k->deadline);
+        int64_t d = gauge_get(&k->deadline);
         int64_t left = d - time_mono_ms();
         if (rd_kafka_outq_len(k->rk) == 0 || left <= 0)
             break;
@@ -258,11 +255,11 @@ static void on_window(output_t *o, rowset_t *rs)
     kafka_sink_t *k = o->ctx;
     if (rs->nrows == 0)
         return;
-    ADD(k->windows, 1);
+    ctr_add(&k->windows, 1);
     rowset_ref(rs);
     if (bqueue_try_push(&k->q, rs) < 0) {
-        ADD(k->windows_dropped, 1);
-        ADD(k->dropped, rs->nrows);
+        ctr_add(&k->windows_dropped, 1);
+        ctr_add(&k->dropped, rs->nrows);
         rowset_unref(rs);
     }
 }
@@ -314,7 +311,7 @@ kafka_sink_t *kafka_sink_new(const kafka_sink_config_t *cfg, diag_t *err)
         free(k);
         return NULL;
     }
-    k->running = 1;
+    flag_set(&k->running, 1);
     log_info("kafka", "producing to %s, topic %s", cfg->brokers, k->pattern);
     return k;
 }
@@ -323,13 +320,13 @@ output_t *kafka_sink_output(kafka_sink_t *k) { return &k->out; }
 
 uint64_t kafka_sink_close(kafka_sink_t *k, int timeout_ms)
 {
-    if (!k->running)
+    if (!flag_get(&k->running))
         return 0;
-    STORE(k->deadline, time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1));
-    STORE(k->closing, 1);
+    gauge_set(&k->deadline, time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1));
+    flag_set(&k->closing, 1);
     bqueue_close(&k->q);
     pthread_join(k->thr, NULL);
-    k->running = 0;
+    flag_set(&k->running, 0);
     uint64_t left = (uint64_t)rd_kafka_outq_len(k->rk);
     if (left) {
         /* Give up on them now rather than in rd_kafka_destroy: their
@@ -341,9 +338,9 @@ uint64_t kafka_sink_close(kafka_sink_t *k, int timeout_ms)
                  (unsigned long long)left);
     }
     log_info("kafka", "closed: %llu rows delivered, %llu failed, "
-             "%llu dropped", (unsigned long long)LOAD(k->delivered),
-             (unsigned long long)LOAD(k->failed),
-             (unsigned long long)LOAD(k->dropped));
+             "%llu dropped", (unsigned long long)ctr_get(&k->delivered),
+             (unsigned long long)ctr_get(&k->failed),
+             (unsigned long long)ctr_get(&k->dropped));
     return left;
 }
 
@@ -351,11 +348,11 @@ void kafka_sink_free(kafka_sink_t *k)
 {
     if (!k)
         return;
-    if (k->running)
+    if (flag_get(&k->running))
         kafka_sink_close(k, 10000);
     rowset_t *rs;
     while ((rs = bqueue_pop(&k->q, 0))) {
-        ADD(k->dropped, rs->nrows);
+        ctr_add(&k->dropped, rs->nrows);
         rowset_unref(rs);
     }
     rd_kafka_destroy(k->rk);
@@ -366,15 +363,16 @@ void kafka_sink_free(kafka_sink_t *k)
 
 void kafka_sink_stats(kafka_sink_t *k, kafka_sink_stats_t *s)
 {
-    s->windows = LOAD(k->windows);
-    s->windows_dropped = LOAD(k->windows_dropped);
-    s->queued = LOAD(k->queued);
-    s->delivered = LOAD(k->delivered);
-    s->failed = LOAD(k->failed);
-    s->dropped = LOAD(k->dropped);
-    s->retries = LOAD(k->retries);
-    s->errors = LOAD(k->errors);
-    s->outq = k->running ? (uint64_t)rd_kafka_outq_len(k->rk) : 0;
+    s->windows = ctr_get(&k->windows);
+    s->windows_dropped = ctr_get(&k->windows_dropped);
+    s->queued = ctr_get(&k->queued);
+    s->delivered = ctr_get(&k->delivered);
+    s->failed = ctr_get(&k->failed);
+    s->dropped = ctr_get(&k->dropped);
+    s->retries = ctr_get(&k->retries);
+    s->errors = ctr_get(&k->errors);
+    s->outq = flag_get(&k->running) ? (uint64_t)rd_kafka_outq_len(k->rk)
+                                    : 0;
 }
 
 void kafka_sink_metrics(kafka_sink_t *k, sbuf_t *b)

@@ -445,11 +445,11 @@ static int collect(store_t *s, adhoc_conn_t *c, sqlite3_stmt *st,
             diag_set(err, "query interrupted: time limit of %lld ms reached",
                      (long long)time_ms);
             code = STORE_ETIMEOUT;
-            CTR_ADD(s, adhoc_timeouts, 1);
+            ctr_add(&s->ctr.adhoc_timeouts, 1);
         } else {
             diag_set(err, "%s", sqlite3_errmsg(c->db));
             code = err_code(rc);
-            CTR_ADD(s, adhoc_errors, 1);
+            ctr_add(&s->ctr.adhoc_errors, 1);
         }
         store_result_free(r);
         return code;
@@ -477,7 +477,7 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
         diag_set(err, "empty query");
         return STORE_EINVALID;
     }
-    CTR_ADD(s, adhoc_queries, 1);
+    ctr_add(&s->ctr.adhoc_queries, 1);
     adhoc_conn_t *c = conn_get(s, err);
     if (!c)
         return STORE_EBUSY;
@@ -528,11 +528,11 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
         }
         code = collect(s, c, st, max_rows, out, err, t0, time_ms);
     } else if (code == STORE_EREFUSED) {
-        CTR_ADD(s, adhoc_refused, 1);
+        ctr_add(&s->ctr.adhoc_refused, 1);
     } else if (code == STORE_ETIMEOUT) {
-        CTR_ADD(s, adhoc_timeouts, 1);
+        ctr_add(&s->ctr.adhoc_timeouts, 1);
     } else {
-        CTR_ADD(s, adhoc_errors, 1);
+        ctr_add(&s->ctr.adhoc_errors, 1);
     }
     sqlite3_finalize(st);
     c->deadline = 0;

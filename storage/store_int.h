@@ -25,6 +25,7 @@
 
 #include "storage/store.h"
 #include "util/bqueue.h"
+#include "util/counter.h"
 #include "util/sbuf.h"
 
 #define STORE_MAX_STATE 31
@@ -48,24 +49,20 @@ typedef struct sq_query {
     int           ret_check;     /* retention may have work to do */
 } sq_query_t;
 
-/* Counters: updated with __atomic builtins, read by store_stats(). */
+/* Counters (util/counter.h): written by the writer, the engine thread and
+ * the ad hoc callers, read by store_stats() on an HTTP thread. */
 typedef struct sq_counters {
-    uint64_t windows_written, rows_written;
-    uint64_t windows_dropped, rows_dropped;
-    uint64_t windows_failed, rows_failed;
-    uint64_t windows_ignored;
-    uint64_t queue_rows;
-    int64_t  lag_ms, write_ms, writer_cpu_ms;
-    uint64_t retention_windows, retention_rows;
-    uint64_t evicted_windows, evicted_rows;
-    uint64_t used_bytes;
-    uint64_t adhoc_queries, adhoc_refused, adhoc_timeouts, adhoc_errors;
+    counter_t windows_written, rows_written;
+    counter_t windows_dropped, rows_dropped;
+    counter_t windows_failed, rows_failed;
+    counter_t windows_ignored;
+    gauge_t   queue_rows;
+    gauge_t   lag_ms, write_ms, writer_cpu_ms;
+    counter_t retention_windows, retention_rows;
+    counter_t evicted_windows, evicted_rows;
+    gauge_t   used_bytes;
+    counter_t adhoc_queries, adhoc_refused, adhoc_timeouts, adhoc_errors;
 } sq_counters_t;
-
-#define CTR_ADD(s, f, n) __atomic_add_fetch(&(s)->ctr.f, (n), __ATOMIC_RELAXED)
-#define CTR_SUB(s, f, n) __atomic_sub_fetch(&(s)->ctr.f, (n), __ATOMIC_RELAXED)
-#define CTR_SET(s, f, v) __atomic_store_n(&(s)->ctr.f, (v), __ATOMIC_RELAXED)
-#define CTR_GET(s, f)    __atomic_load_n(&(s)->ctr.f, __ATOMIC_RELAXED)
 
 typedef struct adhoc_conn adhoc_conn_t;
 
@@ -91,7 +88,7 @@ struct store {
 
     bqueue_t         queue;
     pthread_t        thread;
-    int              running;
+    flag_t           running;      /* the writer goes on while set */
     output_t         output;
 
     pthread_mutex_t  flush_lock;

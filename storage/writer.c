@@ -154,8 +154,8 @@ void writer_load_state(store_t *s, sq_query_t *q)
 void writer_update_size(store_t *s)
 {
     if (sqlite3_step(s->st_size) == SQLITE_ROW)
-        CTR_SET(s, used_bytes, (uint64_t)sqlite3_column_int64(s->st_size, 0) *
-                                   (uint64_t)sqlite3_column_int64(s->st_size, 1));
+        gauge_set(&s->ctr.used_bytes, sqlite3_column_int64(s->st_size, 0) *
+                                      sqlite3_column_int64(s->st_size, 1));
     sqlite3_reset(s->st_size);
 }
 
@@ -178,8 +178,8 @@ static int name_stored(store_t *s, const char *name)
 
 static void count_drop(store_t *s, rowset_t *rs, const char *why)
 {
-    CTR_ADD(s, windows_dropped, 1);
-    CTR_ADD(s, rows_dropped, rs->nrows);
+    ctr_add(&s->ctr.windows_dropped, 1);
+    ctr_add(&s->ctr.rows_dropped, rs->nrows);
     log_limited(&lim_drop, LOG_WARN, "storage", "window of %s dropped (%u "
                 "rows): %s", rs->query, rs->nrows, why);
 }
@@ -190,18 +190,18 @@ static void on_window(output_t *o, rowset_t *rs)
 {
     store_t *s = o->ctx;
     if (opt_is_false(rowset_opt(rs, "store")) || !name_stored(s, rs->query)) {
-        CTR_ADD(s, windows_ignored, 1);
+        ctr_add(&s->ctr.windows_ignored, 1);
         return;
     }
-    uint64_t queued = CTR_GET(s, queue_rows);
+    uint64_t queued = (uint64_t)gauge_get(&s->ctr.queue_rows);
     if (queued + rs->nrows > (uint64_t)s->cfg.queue_rows) {
         count_drop(s, rs, "writer queue full (rows)");
         return;
     }
     rowset_ref(rs);
-    CTR_ADD(s, queue_rows, rs->nrows);
+    gauge_add(&s->ctr.queue_rows, (int64_t)rs->nrows);
     if (bqueue_try_push(&s->queue, rs) < 0) {
-        CTR_SUB(s, queue_rows, rs->nrows);
+        gauge_add(&s->ctr.queue_rows, -(int64_t)rs->nrows);
         count_drop(s, rs, "writer queue full (windows)");
         rowset_unref(rs);
     }
@@ -439,8 +439,8 @@ static int list_window(store_t *s, const char *tbl, const rowset_t *rs)
 
 static void write_failed(store_t *s, const rowset_t *rs, const char *what)
 {
-    CTR_ADD(s, windows_failed, 1);
-    CTR_ADD(s, rows_failed, rs->nrows);
+    ctr_add(&s->ctr.windows_failed, 1);
+    ctr_add(&s->ctr.rows_failed, rs->nrows);
     sq_set_error(s, "window of %s not written: %s", rs->query, what);
     log_limited(&lim_fail, LOG_ERROR, "storage", "window of %s not written "
                 "(%u rows): %s", rs->query, rs->nrows, what);
@@ -458,7 +458,7 @@ static void write_window(store_t *s, rowset_t *rs)
     pthread_mutex_lock(&s->wlock);
     sq_query_t *q = sq_find(s, rs->query);
     if (!q || !q->stored || window_stale(rs)) {
-        CTR_ADD(s, windows_ignored, 1);
+        ctr_add(&s->ctr.windows_ignored, 1);
         pthread_mutex_unlock(&s->wlock);
         return;
     }
@@ -515,11 +515,11 @@ static void write_window(store_t *s, rowset_t *rs)
     q->ret_check = 1;
     writer_update_size(s);
     pthread_mutex_unlock(&s->wlock);
-    CTR_ADD(s, windows_written, 1);
-    CTR_ADD(s, rows_written, rs->nrows);
-    CTR_SET(s, write_ms, time_mono_ms() - t0);
+    ctr_add(&s->ctr.windows_written, 1);
+    ctr_add(&s->ctr.rows_written, rs->nrows);
+    gauge_set(&s->ctr.write_ms, time_mono_ms() - t0);
     if (rs->closed_at > 0)
-        CTR_SET(s, lag_ms, time_now_ms() - rs->closed_at);
+        gauge_set(&s->ctr.lag_ms, time_now_ms() - rs->closed_at);
     return;
 fail:
     free(order);
@@ -687,9 +687,9 @@ static int64_t retention_step(store_t *s)
             q->ret_check = 0;       /* retried after the next window */
             return -1;
         }
-        CTR_ADD(s, retention_rows, (uint64_t)n);
+        ctr_add(&s->ctr.retention_rows, (uint64_t)n);
         if (done == 1) {
-            CTR_ADD(s, retention_windows, 1);
+            ctr_add(&s->ctr.retention_windows, 1);
             q->nwindows--;
         }
         s->maint_rr = (s->maint_rr + i) % s->nq;
@@ -706,7 +706,8 @@ static int64_t evict_step(store_t *s)
 {
     if (s->cfg.max_bytes <= 0)
         return -1;
-    uint64_t used = CTR_GET(s, used_bytes), cap = (uint64_t)s->cfg.max_bytes;
+    uint64_t used = (uint64_t)gauge_get(&s->ctr.used_bytes);
+    uint64_t cap = (uint64_t)s->cfg.max_bytes;
     if (!s->evict_tbl[0]) {
         if (used <= cap - cap / 20 || (!s->evicting && used <= cap)) {
             s->evicting = 0;
@@ -728,11 +729,11 @@ static int64_t evict_step(store_t *s)
         s->evicting = 0;
         return -1;
     }
-    CTR_ADD(s, evicted_rows, (uint64_t)n);
+    ctr_add(&s->ctr.evicted_rows, (uint64_t)n);
     if (done == 2)
         s->evict_tbl[0] = 0;
     if (done == 1) {
-        CTR_ADD(s, evicted_windows, 1);
+        ctr_add(&s->ctr.evicted_windows, 1);
         sq_query_t *q = sq_find(s, s->evict_tbl);
         if (q && q->stored)
             q->nwindows--;
@@ -766,7 +767,7 @@ static void *writer_main(void *arg)
             /* Idle: old windows go now, between looks at the queue. */
             while (bqueue_len(&s->queue) == 0 && maint_step(s) >= 0)
                 ;
-            if (!__atomic_load_n(&s->running, __ATOMIC_ACQUIRE) &&
+            if (!flag_get(&s->running) &&
                 bqueue_len(&s->queue) == 0)
                 break;
             item = bqueue_pop(&s->queue, 200);
@@ -783,12 +784,12 @@ static void *writer_main(void *arg)
             continue;
         }
         rowset_t *rs = item;
-        CTR_SUB(s, queue_rows, rs->nrows);
+        gauge_add(&s->ctr.queue_rows, -(int64_t)rs->nrows);
         write_window(s, rs);
         struct timespec cpu;
         if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
-            CTR_SET(s, writer_cpu_ms, (int64_t)cpu.tv_sec * 1000 +
-                                          cpu.tv_nsec / 1000000);
+            gauge_set(&s->ctr.writer_cpu_ms, (int64_t)cpu.tv_sec * 1000 +
+                                             cpu.tv_nsec / 1000000);
         /* Busy: delete about as many rows as were written, so retention
          * keeps pace without holding windows back. */
         int64_t budget = (int64_t)rs->nrows + s->cfg.delete_batch;
@@ -808,9 +809,9 @@ int writer_start(store_t *s, diag_t *err)
     s->output.name = "sqlite";
     s->output.on_window = on_window;
     s->output.ctx = s;
-    __atomic_store_n(&s->running, 1, __ATOMIC_RELEASE);
+    flag_set(&s->running, 1);
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
-        s->running = 0;
+        flag_set(&s->running, 0);
         diag_set(err, "cannot start the writer thread");
         return STORE_EIO;
     }
@@ -819,9 +820,9 @@ int writer_start(store_t *s, diag_t *err)
 
 void writer_stop(store_t *s)
 {
-    if (!__atomic_load_n(&s->running, __ATOMIC_ACQUIRE))
+    if (!flag_get(&s->running))
         return;
-    __atomic_store_n(&s->running, 0, __ATOMIC_RELEASE);
+    flag_set(&s->running, 0);
     bqueue_close(&s->queue);
     pthread_join(s->thread, NULL);
     /* Anything pushed after the writer's last look. */
@@ -829,7 +830,7 @@ void writer_stop(store_t *s)
     while ((item = bqueue_pop(&s->queue, 0)) != NULL)
         if (item != &flush_token) {
             rowset_t *rs = item;
-            CTR_SUB(s, queue_rows, rs->nrows);
+            gauge_add(&s->ctr.queue_rows, -(int64_t)rs->nrows);
             write_window(s, rs);
             rowset_unref(rs);
         }

@@ -1,11 +1,14 @@
 #!/bin/sh
-# tests/run.sh BUILD_DIR [SANITIZER_BUILD_DIR]
+# tests/run.sh BUILD_DIR [SANITIZER_BUILD_DIR...]
 #
 # Runs every unit test binary of each build directory, then every
-# end-to-end script in tests/e2e/ (against the first build directory).
-# Each program prints "ok - name" / "not ok - name" lines; a program that
-# exits non-zero without reporting a failure (a crash, a sanitizer
-# report) counts as one failure. Ends with "N passed, N failed".
+# end-to-end script in tests/e2e/ (against the first build directory),
+# then, against a ThreadSanitizer build (a directory whose name ends in
+# "tsan", made with make TSAN=1), the e2e scripts of TSAN_E2E: the whole
+# daemon under TSan. Each program prints "ok - name" / "not ok - name"
+# lines; a program that exits non-zero without reporting a failure (a
+# crash, a sanitizer report) counts as one failure. Ends with
+# "N passed, N failed".
 #
 # FLOWSQL_TESTS=pattern runs only the programs whose name matches.
 
@@ -19,6 +22,10 @@ log=$(mktemp -d /tmp/flowsql-tests.XXXXXX)
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# The first race ends the program (status 66); tests/tsan/suppressions.txt
+# lists the races inside other projects' libraries, each with its reason.
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$top/tests/tsan/suppressions.txt"
+TSAN_E2E="tests/e2e/daemon.sh tests/e2e/reload.sh"
 
 run_one() { # label command...
     label=$1; shift
@@ -58,6 +65,13 @@ for t in tests/e2e/*.sh; do
     [ -f "$t" ] || continue
     [ "$(basename "$t")" = lib.sh ] && continue   # helpers, not a test
     FLOWSQL_BUILD=$top/$main_build run_one "$t" sh "$t"
+done
+
+for build in "$@"; do
+    case "$build" in *tsan) ;; *) continue ;; esac
+    for t in $TSAN_E2E; do
+        FLOWSQL_BUILD=$top/$build run_one "$t ($build)" sh "$t"
+    done
 done
 
 echo "logs in $log"

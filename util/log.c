@@ -1,5 +1,6 @@
 /* log.c - levelled, rate-limited stderr logging; see log.h. */
 #include "util/log.h"
+#include "util/counter.h"
 #include "util/timeutil.h"
 
 #include <pthread.h>
@@ -8,12 +9,20 @@
 #include <string.h>
 #include <strings.h>
 
-static volatile int cur_level = LOG_INFO;
+/* Read by every thread that logs; a gauge (util/counter.h), so setting it
+ * while they run is no data race. */
+static gauge_t cur_level = LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The limiters' counts (held for a few instructions, never while
+ * writing). */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
-void log_set_level(enum log_level lvl) { cur_level = (int)lvl; }
-enum log_level log_get_level(void) { return (enum log_level)cur_level; }
+void log_set_level(enum log_level lvl) { gauge_set(&cur_level, (int)lvl); }
+enum log_level log_get_level(void)
+{
+    return (enum log_level)gauge_get(&cur_level);
+}
 
 int log_level_parse(const char *s)
 {
@@ -38,7 +47,7 @@ static void vlog(enum log_level lvl, const char *sub, const char *fmt,
 
 void log_msg(enum log_level lvl, const char *sub, const char *fmt, ...)
 {
-    if ((int)lvl > cur_level)
+    if ((int)lvl > gauge_get(&cur_level))
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -52,23 +61,30 @@ void log_msg(enum log_level lvl, const char *sub, const char *fmt, ...)
 void log_limited(log_limit_t *lim, enum log_level lvl, const char *sub,
                  const char *fmt, ...)
 {
-    if ((int)lvl > cur_level)
+    if ((int)lvl > gauge_get(&cur_level))
         return;
     int64_t now = time_mono_ms();
-    /* Races between threads only blur the count; no lock needed. */
+    /* A limiter may be shared by threads (a static one at a call site):
+     * its counts change under limit_lock, the lines are written after. */
+    uint32_t report = 0;
+    int show;
+    pthread_mutex_lock(&limit_lock);
     if (now - lim->window_start >= LIMIT_INTERVAL_MS) {
-        if (lim->suppressed)
-            log_msg(lvl, sub, "(%u similar messages suppressed)",
-                    lim->suppressed);
+        report = lim->suppressed;
         lim->window_start = now;
         lim->in_window = 0;
         lim->suppressed = 0;
     }
-    if (lim->in_window >= LIMIT_BURST) {
+    show = lim->in_window < LIMIT_BURST;
+    if (show)
+        lim->in_window++;
+    else
         lim->suppressed++;
+    pthread_mutex_unlock(&limit_lock);
+    if (report)
+        log_msg(lvl, sub, "(%u similar messages suppressed)", report);
+    if (!show)
         return;
-    }
-    lim->in_window++;
     va_list ap;
     va_start(ap, fmt);
     vlog(lvl, sub, fmt, ap);

@@ -19,7 +19,8 @@ int  log_level_parse(const char *s);  /* -1 if unknown */
 void log_msg(enum log_level lvl, const char *sub, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Per-call-site limiter: at most `burst` lines per `interval_ms`. */
+/* Per-call-site limiter: at most `burst` lines per `interval_ms`. One
+ * limiter may be shared by threads (log_limited locks its counts). */
 typedef struct log_limit {
     int64_t  window_start;
     uint32_t in_window, suppressed;

@@ -1075,8 +1075,8 @@ static void *deep_thread(void *arg)
 
 static void test_small_stack(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    size_t stack = 4 << 20;     /* ASan frames are several times larger */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    size_t stack = 4 << 20;     /* sanitizer frames are several times larger */
 #else
     size_t stack = 256 << 10;
 #endif

@@ -10,6 +10,7 @@
 #include "sinks/format.h"
 #include "sinks/kafka.h"
 #include "tests/test.h"
+#include "util/counter.h"
 #include "util/timeutil.h"
 
 #include <arpa/inet.h>
@@ -230,7 +231,7 @@ static void test_es_template(void)
 typedef struct flaky {
     int       fd, port;
     pthread_t thr;
-    int       stop;
+    flag_t    stop;
     /* answers for _bulk, in order; after the list: all good */
     const char *script[8];
     int       nscript, nbulk;
@@ -281,7 +282,7 @@ static char *bulk_answer(int ndocs, const int *statuses, int nst)
 static void *flaky_main(void *arg)
 {
     flaky_t *f = arg;
-    while (!f->stop) {
+    while (!flag_get(&f->stop)) {
         int c = accept(f->fd, NULL, NULL);
         if (c < 0)
             continue;
@@ -385,7 +386,7 @@ static void flaky_start(flaky_t *f)
 
 static void flaky_stop(flaky_t *f)
 {
-    f->stop = 1;
+    flag_set(&f->stop, 1);
     pthread_join(f->thr, NULL);
     close(f->fd);
     pthread_mutex_destroy(&f->lock);
