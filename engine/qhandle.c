@@ -46,7 +46,7 @@ static qhandle_t *handle_new(const char *name, plan_t *p)
     arena_t *a = arena_new();
     qhandle_t *h = arena_alloc(a, sizeof(*h));
     h->arena = a;
-    atomic_init(&h->refs, 1);
+    ref_init(&h->refs, 1);
     atomic_init(&h->dropped, 0);
     h->plan = p;
     char n[QNAME_MAX];
@@ -97,12 +97,12 @@ qhandle_t *qhandle_wrap(const char *name, plan_t *plan)
 
 void qhandle_ref(qhandle_t *h)
 {
-    ctr_inc(&h->refs);
+    ref_get(&h->refs);
 }
 
 void qhandle_unref(qhandle_t *h)
 {
-    if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+    if (!h || !ref_put(&h->refs))
         return;
     plan_free(h->plan);
     arena_free(h->arena);

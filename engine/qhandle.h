@@ -50,7 +50,7 @@
 #define QNAME_MAX 64            /* 63 characters and the NUL */
 
 typedef struct qhandle {
-    counter_t     refs;
+    refcount_t    refs;
     arena_t      *arena;       /* owns everything below but the plan */
     const char   *name;        /* lower case (qname_norm) */
     const char   *text;        /* the CREATE QUERY statement that runs and

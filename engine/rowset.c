@@ -10,7 +10,7 @@ rowset_t *rowset_new(const char *query, int ncols)
     arena_t *a = arena_new();
     rowset_t *rs = arena_alloc(a, sizeof(*rs));
     rs->arena = a;
-    rs->refs = 1;
+    ref_init(&rs->refs, 1);
     rs->query = arena_strdup(a, query);
     rs->ncols = ncols;
     rs->cols = arena_alloc(a, sizeof(rowset_col_t) * (size_t)(ncols ? ncols : 1));
@@ -19,14 +19,14 @@ rowset_t *rowset_new(const char *query, int ncols)
 
 void rowset_ref(rowset_t *rs)
 {
-    __atomic_add_fetch(&rs->refs, 1, __ATOMIC_RELAXED);
+    ref_get(&rs->refs);
 }
 
 void rowset_unref(rowset_t *rs)
 {
     if (!rs)
         return;
-    if (__atomic_sub_fetch(&rs->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (ref_put(&rs->refs)) {
         qhandle_unref(rs->qh);
         free(rs->cells);
         arena_free(rs->arena);

@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "util/counter.h"
+
 #include "engine/types.h"
 #include "util/arena.h"
 
@@ -31,7 +33,7 @@ typedef struct rowset_opt {
 struct qhandle;
 
 typedef struct rowset {
-    int           refs;      /* atomic */
+    refcount_t    refs;
     arena_t      *arena;     /* owns everything below but qh */
     const char   *query;     /* query name (lower case) */
     struct qhandle *qh;      /* the query (engine/qhandle.h), a reference

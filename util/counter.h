@@ -12,6 +12,11 @@
  * A plain or volatile int shared between threads is a data race (and a
  * ThreadSanitizer report): use these instead.
  *
+ * A refcount_t counts the owners of a shared object: ref_get() adds one
+ * (relaxed: the caller already holds a reference), ref_put() drops one
+ * and returns 1 to the caller that dropped the last (acquire-release, so
+ * every owner's writes happen before the object is freed).
+ *
  * ctr_add_own() is for counters with a single writer on a hot path: a
  * relaxed load and store, no locked instruction, still race-free for
  * readers on other threads.
@@ -25,6 +30,7 @@
 typedef _Atomic uint64_t counter_t;
 typedef _Atomic int64_t  gauge_t;
 typedef atomic_int       flag_t;
+typedef _Atomic uint32_t refcount_t;
 
 #define CTR_RELAXED memory_order_relaxed
 
@@ -93,6 +99,22 @@ static inline void flag_set(flag_t *f, int v)
 static inline int flag_get(flag_t *f)
 {
     return atomic_load_explicit(f, memory_order_acquire);
+}
+
+static inline void ref_init(refcount_t *r, uint32_t n)
+{
+    atomic_init(r, n);
+}
+
+static inline void ref_get(refcount_t *r)
+{
+    atomic_fetch_add_explicit(r, 1, CTR_RELAXED);
+}
+
+/* 1 when that was the last reference: the caller frees the object. */
+static inline int ref_put(refcount_t *r)
+{
+    return atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel) == 1;
 }
 
 #endif
