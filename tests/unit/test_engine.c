@@ -7,6 +7,7 @@
 #include "engine/schema.h"
 #include "tests/collect.h"
 #include "tests/test.h"
+#include "util/counter.h"
 
 #include <pthread.h>
 
@@ -331,14 +332,14 @@ static void test_topk(void)
  * stream through: the query that stays counts every flow exactly. */
 typedef struct churn {
     engine_t    *e;
-    volatile int stop;
-    int          cycles;
+    flag_t       stop;
+    counter_t    cycles;
 } churn_t;
 
 static void *churn_main(void *arg)
 {
     churn_t *c = arg;
-    while (!c->stop) {
+    while (!flag_get(&c->stop)) {
         diag_t err;
         const char *sql = "SELECT dstport, count(*), count(DISTINCT srcip) "
                           "FROM flows WINDOW 1s GROUP BY dstport";
@@ -346,7 +347,7 @@ static void *churn_main(void *arg)
         if (engine_register(c->e, "churn", p, &err) < 0)
             plan_free(p);
         engine_drop(c->e, "churn");
-        c->cycles++;
+        ctr_inc(&c->cycles);
     }
     return NULL;
 }
@@ -364,11 +365,11 @@ static void test_register_drop_while_streaming(void)
         add(b, A + (uint32_t)(i % 100), C, 0, 1000 + i, 0, 6, i % 1000, 1, 3);
     int batches = 0;
     int64_t until = time_mono_ms() + 300;
-    while (time_mono_ms() < until || c.cycles < 50) {
+    while (time_mono_ms() < until || ctr_get(&c.cycles) < 50) {
         engine_process(eng, b);
         batches++;
     }
-    c.stop = 1;
+    flag_set(&c.stop, 1);
     pthread_join(thr, NULL);
     engine_finish(eng);
     char want[128];
