@@ -221,20 +221,28 @@ static void test_million_prefixes(void)
     free(bits);
 }
 
-/* Small sets against the plainest oracle: a loop over every prefix. */
+/* Sets of up to 300 prefixes, and of 8000 (past INDEX16_MIN ranges, so
+ * with the /16 index; prefixes from /8 to /20 among them span many /16s)
+ * against the plainest oracle: a loop over every prefix. */
 static void test_small_sets_brute_force(void)
 {
-    for (int round = 0; round < 50; round++) {
-        size_t n = 1 + (size_t)(rnd() % 300);
-        ipaddr_t nets[300];
-        int bits[300];
+    static ipaddr_t nets[8000];
+    static int bits[8000];
+    for (int round = 0; round < 56; round++) {
+        size_t n = round < 50 ? 1 + (size_t)(rnd() % 300) : 8000;
         for (size_t i = 0; i < n; i++) {
             random_net(&nets[i], &bits[i]);
-            if (rnd() % 20 == 0)
+            if (round < 50 && rnd() % 20 == 0)
                 bits[i] = rnd() % 2 ? 0 : 96;     /* ::/0, ::ffff:0:0/96 */
+            if (round >= 50 && ipaddr_is_v4(&nets[i]) && rnd() % 50 == 0)
+                bits[i] = 96 + 8 + (int)(rnd() % 13);
             nets[i] = ipaddr_mask(&nets[i], bits[i]);
         }
         netmatch_t *m = netmatch_new(nets, bits, n);
+        size_t r4, r6, bytes;
+        netmatch_size(m, &r4, &r6, &bytes);
+        if (n == 8000)
+            CHECK(r4 >= 4096);                /* the index is built */
         int wrong = 0;
         for (int k = 0; k < 2000; k++) {
             ipaddr_t ip = probe(nets, bits, n);
