@@ -514,6 +514,23 @@ void expr_free(expr_t *x)
 }
 
 type_t expr_type(const expr_t *x) { return x->type; }
+
+size_t expr_bytes(const expr_t *x)
+{
+    if (!x)
+        return 0;
+    size_t b = sizeof(*x) + (size_t)x->opcap * sizeof(xop_t) +
+               (size_t)x->regcap * sizeof(xreg_t);
+    for (int i = 0; i < x->nregs; i++)
+        if (x->regs[i].own)
+            b += (size_t)FLOW_BATCH_MAX * (x->regs[i].wide ? 16 : 8);
+    for (int i = 0; i < x->nops; i++) {
+        const inset_t *s = x->ops[i].set;
+        if (s)     /* the networks of a set are shared: not counted */
+            b += sizeof(*s) + (size_t)s->n * 8;
+    }
+    return b;
+}
 uint64_t expr_overflows(const expr_t *x) { return x->overflows; }
 
 void expr_bind_batch(expr_t *x, const flow_batch_t *b)

@@ -1,5 +1,6 @@
 /* rowset.c - closed-window result rows; see rowset.h. */
 #include "engine/rowset.h"
+#include "engine/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void rowset_unref(rowset_t *rs)
     if (!rs)
         return;
     if (__atomic_sub_fetch(&rs->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        mem_give(NULL, (size_t)rs->mem_bytes);
         free(rs->cells);
         arena_free(rs->arena);
     }
