@@ -577,24 +577,14 @@ static inline int key_eq(const uint8_t *a, const uint64_t *b, size_t nw)
     return d == 0;
 }
 
-/* Find or insert one key; GROUP_NONE when the cap refuses it. */
-static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
-                                   const uint64_t *key, uint64_t h)
+/* Insert key at the free slot i the probe ended on; GROUP_NONE when the
+ * cap or the memory budget refuses it. Out of line: the probe that finds
+ * an existing group (nearly every flow) stays small. */
+static __attribute__((noinline)) uint32_t add_group(const agglayout_t *l,
+                                                    gtable_t *t,
+                                                    const uint64_t *key,
+                                                    uint64_t fp, uint32_t i)
 {
-    uint64_t fp = h & 0xffffffff00000000ULL;
-    uint32_t i = (uint32_t)h & t->mask;
-    size_t ks = l->key_size;
-    for (;;) {
-        uint64_t s = t->slots[i];
-        if (!s)
-            break;
-        if ((s & 0xffffffff00000000ULL) == fp) {
-            uint32_t g = (uint32_t)s - 1;
-            if (key_eq(gtable_entry(l, t, g), key, ks / 8))
-                return g;
-        }
-        i = (i + 1) & t->mask;
-    }
     if ((int64_t)t->n >= l->max_groups)
         return GROUP_NONE;
     if (t->n == t->cap && !grow_entries(l, t))
@@ -606,6 +596,7 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
             l->acct->refused++;
         return GROUP_NONE;
     }
+    size_t ks = l->key_size;
     uint32_t g = t->n++;
     uint8_t *e = gtable_entry(l, t, g);
     memcpy(e, key, ks);
@@ -614,6 +605,26 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
     if ((uint64_t)t->n * 2 > (uint64_t)t->mask + 1)
         grow_slots(l, t);
     return g;
+}
+
+/* Find or insert one key; GROUP_NONE when it is refused. */
+static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
+                                   const uint64_t *key, uint64_t h)
+{
+    uint64_t fp = h & 0xffffffff00000000ULL;
+    uint32_t i = (uint32_t)h & t->mask;
+    size_t kw = l->key_size / 8;
+    for (;;) {
+        uint64_t s = t->slots[i];
+        if (!s)
+            return add_group(l, t, key, fp, i);
+        if ((s & 0xffffffff00000000ULL) == fp) {
+            uint32_t g = (uint32_t)s - 1;
+            if (key_eq(gtable_entry(l, t, g), key, kw))
+                return g;
+        }
+        i = (i + 1) & t->mask;
+    }
 }
 
 void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
