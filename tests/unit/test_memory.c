@@ -136,7 +136,7 @@ static void test_budget_many_queries(void)
     mem_set_limit(limit_now);
     setup();
     for (int i = 0; i < NQ; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "pairs%02d", i);
         CHECK(reg(name, "SELECT srcip, dstip, count(*) AS flows, sum(bytes) "
                         "AS bytes FROM flows WINDOW 1h GROUP BY srcip, dstip") == 0);
@@ -165,7 +165,7 @@ static void test_budget_many_queries(void)
 
     query_stats_t st[NQ];
     for (int i = 0; i < NQ; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "pairs%02d", i);
         CHECK(engine_stats(eng, name, &st[i]) == 0);
         CHECK(st[i].flows_overflow > 0);
@@ -240,7 +240,7 @@ static void test_budget_side_structures(void)
     };
     int nq = (int)(sizeof(sqls) / sizeof(sqls[0]));
     for (int i = 0; i < nq; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "side%d", i);
         CHECK(reg(name, sqls[i]) == 0);
     }
@@ -256,7 +256,7 @@ static void test_budget_side_structures(void)
     close(devnull);
     CHECK(max_seen <= limit_now);
     for (int i = 0; i < nq; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "side%d", i);
         query_stats_t st;
         CHECK(engine_stats(eng, name, &st) == 0);
@@ -305,7 +305,7 @@ static void test_estimate_is_honest(void)
             collect_free(&col);     /* measure the engine only */
             collect_init(&col);
             for (int k = 0; k < nq; k++) {
-                char name[16];
+                char name[32];
                 snprintf(name, sizeof(name), "h%d", k);
                 CHECK(reg(name, sqls[i]) == 0);
             }
