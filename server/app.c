@@ -327,7 +327,8 @@ int app_query_create(app_t *a, const char *name, const char *sql,
     pthread_mutex_lock(&a->qlock);
     if (find_meta(a, qname)) {
         pthread_mutex_unlock(&a->qlock);
-        int quiet = st->kind == STMT_CREATE && st->if_not_exists;
+        /* p, not st: st belonged to the first plan, freed above */
+        int quiet = p->stmt->kind == STMT_CREATE && p->stmt->if_not_exists;
         plan_free(p);
         sbuf_free(&text);
         if (quiet) {        /* CREATE QUERY IF NOT EXISTS: nothing to do */
