@@ -1,5 +1,6 @@
 /* config.c - the option table and its readers; see config.h. */
 #include "server/config.h"
+#include "engine/mem.h"
 #include "util/arena.h"
 #include "util/sbuf.h"
 #include "util/timeutil.h"
@@ -58,6 +59,10 @@ static const opt_t opts[] = {
      "a large table growing); past it records are dropped and counted"},
     {"max-groups", L(max_groups), "1000000", "default cap on groups per "
      "window of a query"},
+    {"max-memory", B(max_memory), "50%", "memory budget of all queries' "
+     "open windows and results: a size (512M, 4G), a share of RAM or of "
+     "the cgroup's limit (50%), or 0 for none; past it new groups are "
+     "refused and their flows counted as overflow"},
     {"monitored", S(monitored), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
      "the networks you monitor, for `IN monitored` in queries (host "
      "profiles, outbound policy)"},
@@ -139,6 +144,18 @@ static int set(config_t *c, const opt_t *o, const char *val, diag_t *err)
         }
         break;
     case O_BYTES:
+        if (o->off == offsetof(config_t, max_memory) && *val &&
+            val[strlen(val) - 1] == '%') {
+            errno = 0;
+            double pct = strtod(val, &end);
+            if (errno || end == val || *end != '%' || !(pct > 0 && pct <= 100)) {
+                diag_set(err, "--%s: '%s' is not a share of memory (e.g. "
+                         "50%%)", o->name, val);
+                return -1;
+            }
+            v = mem_default_limit(pct / 100);
+            break;
+        }
         if (parse_bytes(val, &v) < 0 ||
             (o->off == offsetof(config_t, rcvbuf) && v > 2147483647)) {
             diag_set(err, "--%s: '%s' is not a size (e.g. 512k, 32M, 1G)",

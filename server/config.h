@@ -37,6 +37,7 @@ typedef struct config {
     int      max_queries;
     int64_t  queue_flows;     /* ingest -> engine buffer, in flows */
     int64_t  max_groups;      /* default per-query cap on groups per window */
+    int64_t  max_memory;      /* memory budget of all queries, bytes; 0: none */
     int64_t  close_delay_ms;
     char    *monitored;       /* the "monitored" network set */
     char    *network_sets;    /* more sets: name=cidr,cidr;name2=... */

@@ -2,6 +2,7 @@
  * http.c - the REST API; see http.h and docs/openapi.yaml.
  */
 #include "server/http.h"
+#include "engine/mem.h"
 #include "engine/plan.h"
 #include "sinks/format.h"
 #include "util/arena.h"
@@ -203,7 +204,8 @@ static void metric_query(void *ctx, const char *name, const plan_t *p,
          offsetof(query_stats_t, flows_matched)},
         {"flowsql_query_flows_late_total", "flows after their window closed",
          offsetof(query_stats_t, flows_late)},
-        {"flowsql_query_flows_overflow_total", "flows refused by the group cap",
+        {"flowsql_query_flows_overflow_total", "flows refused by the group "
+         "cap or the memory budget",
          offsetof(query_stats_t, flows_overflow)},
         {"flowsql_query_windows_total", "windows emitted",
          offsetof(query_stats_t, windows)},
@@ -215,7 +217,8 @@ static void metric_query(void *ctx, const char *name, const plan_t *p,
          offsetof(query_stats_t, arith_overflows)},
         {"flowsql_query_groups_open", "groups held by open windows",
          offsetof(query_stats_t, groups_open)},
-        {"flowsql_query_memory_bytes", "memory held by open windows",
+        {"flowsql_query_memory_bytes", "memory the query holds (open "
+         "windows, programs)",
          offsetof(query_stats_t, memory_bytes)},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
@@ -238,6 +241,15 @@ static enum MHD_Result h_metrics(ctx_t *c)
     sbuf_add(&b, "# HELP flowsql_query_flows_total flows offered to the query\n"
                  "# TYPE flowsql_query_flows_total counter\n");
     engine_foreach(a->engine, metric_query, &b);
+    sbuf_printf(&b, "# HELP flowsql_engine_memory_bytes memory held by the "
+                    "queries' windows and results not yet written out\n"
+                    "# TYPE flowsql_engine_memory_bytes gauge\n"
+                    "flowsql_engine_memory_bytes %lld\n"
+                    "# HELP flowsql_engine_memory_limit_bytes the memory budget "
+                    "(--max-memory; 0: none)\n"
+                    "# TYPE flowsql_engine_memory_limit_bytes gauge\n"
+                    "flowsql_engine_memory_limit_bytes %lld\n",
+                (long long)mem_used(), (long long)mem_limit());
     sbuf_printf(&b, "# HELP flowsql_engine_queue_batches batches waiting for "
                     "the engine\n# TYPE flowsql_engine_queue_batches gauge\n"
                     "flowsql_engine_queue_batches %zu\n", bqueue_len(&a->flows));
