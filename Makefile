@@ -24,7 +24,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
-             python3 python3-scapy kcat default-jre-headless maven iproute2 \
+             python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
              procps
 
 VERSION  := 0.1.0
