@@ -1,6 +1,7 @@
 /* config.c - the option table and its readers; see config.h. */
 #include "server/config.h"
 #include "util/arena.h"
+#include "util/file.h"
 #include "util/timeutil.h"
 
 #include <ctype.h>
@@ -36,6 +37,8 @@ static const opt_t opts[] = {
     {"http", S(http), "127.0.0.1:8080", "REST API address:port (off: none)"},
     {"api-token", S(api_token), "", "require 'Authorization: Bearer TOKEN' "
      "(also FLOWSQL_API_TOKEN)"},
+    {"api-token-file", S(api_token_file), "", "read the API token from "
+     "this file (its first line), so it is not in the process list"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
     {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
@@ -220,6 +223,29 @@ static int read_file(config_t *c, const char *path, diag_t *err)
     return 0;
 }
 
+/* --api-token-file: the token is the file's first line, without its
+ * line end; an unreadable or empty file is an error, not an open API. */
+static int read_token(config_t *c, diag_t *err)
+{
+    diag_t e;
+    diag_clear(&e);
+    char *t = file_read_regular(c->api_token_file, 4096, NULL, &e);
+    if (!t) {
+        diag_set(err, "--api-token-file: %s", e.msg);
+        return -1;
+    }
+    t[strcspn(t, "\r\n")] = 0;
+    if (!*t) {
+        diag_set(err, "--api-token-file: %s: no token on its first line",
+                 c->api_token_file);
+        free(t);
+        return -1;
+    }
+    free(c->api_token);
+    c->api_token = t;
+    return 0;
+}
+
 void config_usage(FILE *f)
 {
     fprintf(f, "usage: flowsqld [options]\n\n"
@@ -295,6 +321,8 @@ int config_load(config_t *c, int argc, char **argv, diag_t *err)
         diag_set(err, "unexpected argument '%s' (see --help)", argv[optind]);
         return -1;
     }
+    if (*c->api_token_file && read_token(c, err) < 0)
+        return -1;
     return 0;
 }
 

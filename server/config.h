@@ -23,6 +23,7 @@ typedef struct config {
     /* interfaces */
     char    *http;            /* REST API address:port; "off" to disable */
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
+    char    *api_token_file;  /* or the first line of this file */
     int64_t  max_body;        /* largest request body, bytes */
     int      max_sse_clients;
     int64_t  temp_idle_ms;    /* temporary queries without a client */

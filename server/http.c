@@ -624,21 +624,80 @@ static int match(const char *pat, const char *url, char *name, size_t nsize)
     return *pat == 0 && *url == 0;
 }
 
-/* Constant-time comparison of the presented token with ours. */
-static int token_ok(http_t *h, struct MHD_Connection *conn)
+typedef struct next_key {
+    const char *after, *next;
+} next_key_t;
+
+static enum MHD_Result find_next_key(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, size_t klen,
+                                     const char *value, size_t vlen)
+{
+    (void)kind;
+    (void)klen;
+    (void)value;
+    (void)vlen;
+    next_key_t *k = cls;
+    if (key > k->after && (!k->next || key < k->next))
+        k->next = key;
+    return MHD_YES;
+}
+
+/* Does the header value [v, v + n) end where its line ends? libmicrohttpd
+ * 0.9 reads a header line up to its CR LF but hands it over as a C
+ * string, so "Bearer TOKEN\0junk" arrives as "Bearer TOKEN". Its values
+ * point into the request head it read (which starts at method and is
+ * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE bytes long): between the end
+ * of this value and the next header's name (or the end of the head)
+ * there may only be what it wrote there (NULs over CR LF) and blanks.
+ * Anything else was hidden behind a NUL. If the value is not inside the
+ * head (another libmicrohttpd), nothing can be hidden that way. */
+static int header_whole(struct MHD_Connection *conn, const char *method,
+                        const char *v, size_t n)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (!ci || !method)
+        return 1;
+    const char *head_end = method + ci->header_size;
+    if (v < method || v + n > head_end)
+        return 1;
+    next_key_t k = {.after = v, .next = NULL};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, find_next_key, &k);
+    const char *end = k.next && k.next < head_end ? k.next : head_end;
+    for (const char *p = v + n; p < end; p++)
+        if (*p != 0 && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            return 0;
+    return 1;
+}
+
+/* Is the request's Authorization header "Bearer <our token>"? The
+ * scheme is matched without regard to case (RFC 7235: "bearer" is as
+ * good as "Bearer"), blanks after it are skipped, and the token is
+ * compared over the header's full length in constant time, so a NUL
+ * inside the header (which would end a C string early) never matches. */
+static int token_ok(http_t *h, struct MHD_Connection *conn,
+                    const char *method)
 {
     const char *tok = h->app->cfg.api_token;
     if (!tok || !*tok)
         return 1;
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                   "Authorization");
-    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+    const char *auth = NULL;
+    size_t alen = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Authorization",
+                                      13, &auth, &alen) != MHD_YES || !auth ||
+        !header_whole(conn, method, auth, alen))
         return 0;
-    const char *got = auth + 7;
-    size_t n = strlen(tok), m = strlen(got);
+    if (alen < 7 || strncasecmp(auth, "Bearer", 6) != 0 ||
+        (auth[6] != ' ' && auth[6] != '\t'))
+        return 0;
+    size_t i = 6;
+    while (i < alen && (auth[i] == ' ' || auth[i] == '\t'))
+        i++;
+    const char *got = auth + i;
+    size_t n = strlen(tok), m = alen - i;
     unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(tok[i] ^ (i < m ? got[i] : 0));
+    for (size_t k = 0; k < n; k++)
+        diff |= (unsigned char)(tok[k] ^ (k < m ? got[k] : 0));
     return diff == 0;
 }
 
@@ -669,7 +728,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
-    if (!token_ok(h, conn)) {
+    if (!token_ok(h, conn, method)) {
         struct MHD_Response *r;
         char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
         r = MHD_create_response_from_buffer(strlen(body), body,
