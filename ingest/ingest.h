@@ -134,4 +134,11 @@ typedef void (*ingest_emit_fn)(void *ctx, flow_batch_t *b);
 int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
                      ingest_file_result_t *res, diag_t *err);
 
+/* The same over an open file (left open), named path in messages. After
+ * time_ms (0: no limit) the read stops: -1 with err "PATH: time limit of
+ * N ms reached at byte B". */
+int ingest_read_fd(int fd, const char *path, int64_t time_ms,
+                   ingest_emit_fn emit, void *ctx, ingest_file_result_t *res,
+                   diag_t *err);
+
 #endif

@@ -43,6 +43,10 @@ static const opt_t opts[] = {
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
     {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
      "(the shell's live SELECT) this long after its last stream client left"},
+    {"replay-dir", S(replay_dir), "", "POST /api/v1/replay reads IPFIX "
+     "files from this directory only, by relative name (empty: replay off)"},
+    {"replay-timeout", M(replay_timeout_ms), "60s", "time limit of one "
+     "replay"},
     {"data-dir", S(data_dir), "./data", "where the SQLite database lives"},
     {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
      "start and on SIGHUP"},
@@ -68,6 +72,8 @@ static const opt_t opts[] = {
     {"adhoc-rows", L(adhoc_max_rows), "100000", "row limit of an ad hoc query"},
     {"adhoc-concurrency", I(adhoc_concurrency), "8", "ad hoc queries running "
      "at once; more are refused with 429"},
+    {"adhoc-bytes", B(adhoc_bytes), "64M", "the largest answer of an ad hoc "
+     "query or a replay; past it the answer is cut (\"truncated\": true)"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

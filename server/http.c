@@ -22,7 +22,7 @@
 #define API "/api/v1"
 #define SSE_KEEPALIVE_MS 15000
 
-static const int tracked_codes[] = {200, 201, 204, 400, 401, 404, 405, 409,
+static const int tracked_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 409,
                                     413, 429, 500, 503};
 #define NCODES (int)(sizeof(tracked_codes) / sizeof(tracked_codes[0]))
 

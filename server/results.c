@@ -7,10 +7,15 @@
 #include "ingest/ingest.h"
 #include "sinks/format.h"
 #include "util/arena.h"
+#include "util/file.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static json_t *cell_json(const store_value_t *v)
 {
@@ -210,22 +215,37 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
 
 /* ---- a query over a file --------------------------------------------- */
 
+#define REPLAY_OFF 403      /* HTTP status: replay is not configured */
+#define REPLAY_MAX_WINDOWS 100000
+
 typedef struct replay {
     engine_t *e;
-    json_t   *windows;
+    sbuf_t    windows;      /* "[w1,w2..." as JSON text */
+    int64_t   nwindows, max_bytes;
     output_t  out;
-    int64_t   max_windows;
     int       truncated;
 } replay_t;
 
+/* Append the window's JSON unless the answer is full (by windows or by
+ * --adhoc-bytes): the text is the only copy kept. */
 static void replay_window(output_t *o, rowset_t *rs)
 {
     replay_t *r = o->ctx;
-    if ((int64_t)json_array_size(r->windows) >= r->max_windows) {
-        r->truncated = 1;
+    if (r->truncated)
         return;
+    json_t *j = format_window(rs);
+    char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(j);
+    size_t n = strlen(txt);
+    if (r->nwindows >= REPLAY_MAX_WINDOWS ||
+        (r->max_bytes > 0 && (int64_t)(r->windows.len + n + 1) > r->max_bytes)) {
+        r->truncated = 1;
+    } else {
+        sbuf_addc(&r->windows, r->nwindows ? ',' : '[');
+        sbuf_addn(&r->windows, txt, n);
+        r->nwindows++;
     }
-    json_array_append_new(r->windows, format_window(rs));
+    free(txt);
 }
 
 static void replay_emit(void *ctx, flow_batch_t *b)
@@ -234,10 +254,37 @@ static void replay_emit(void *ctx, flow_batch_t *b)
     engine_process(r->e, b);
 }
 
+/* Open file under --replay-dir. Every refusal (absolute, "..", symlink,
+ * FIFO, device, missing) is the same 404 naming only what the client
+ * sent, so nothing is learnt about the rest of the file system. */
+static int replay_open(app_t *a, const char *file, diag_t *err)
+{
+    const char *dir = a->cfg.replay_dir;
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        log_warn("http", "replay: cannot open --replay-dir %s: %s", dir,
+                 strerror(errno));
+        diag_set(err, "%s: no such file in %s", file, dir);
+        return -1;
+    }
+    int fd = file_open_beneath(dfd, dir, file, err);
+    close(dfd);
+    return fd;
+}
+
+/* POST /replay: the statement over an IPFIX file under --replay-dir,
+ * {"windows": [...], "truncated", "file": {counts}}; 403 when replay is
+ * off, 404 for a file it may not or cannot read, 400 for a bad
+ * statement, a file that is not IPFIX or past --replay-timeout. */
 static int hook_replay(void *ctx, const char *sql, const char *file,
                        char **body, diag_t *err)
 {
     app_t *a = ctx;
+    if (!a->cfg.replay_dir || !*a->cfg.replay_dir) {
+        diag_set(err, "replay is off: flowsqld replays IPFIX files only "
+                 "from the directory --replay-dir names");
+        return REPLAY_OFF;
+    }
     plan_t *p = plan_compile(sql, strlen(sql), a->cfg.max_groups, err);
     if (!p)
         return AE_BAD;
@@ -247,8 +294,13 @@ static int hook_replay(void *ctx, const char *sql, const char *file,
         diag_set(err, "replay runs a SELECT over flows");
         return AE_BAD;
     }
+    int fd = replay_open(a, file, err);
+    if (fd < 0) {
+        plan_free(p);
+        return AE_NOTFOUND;
+    }
     engine_config_t ec = {.replay = 1, .max_groups = a->cfg.max_groups};
-    replay_t r = {.windows = json_array(), .max_windows = 100000};
+    replay_t r = {.windows = SBUF_INIT, .max_bytes = a->cfg.adhoc_bytes};
     r.e = engine_new(&ec);
     r.out.name = "replay";
     r.out.on_window = replay_window;
@@ -257,28 +309,33 @@ static int hook_replay(void *ctx, const char *sql, const char *file,
     if (engine_register(r.e, p->name ? p->name : "replay", p, err) < 0) {
         plan_free(p);
         engine_free(r.e);
-        json_decref(r.windows);
+        close(fd);
         return AE_BAD;
     }
     ingest_file_result_t res;
-    int rc = ingest_read_file(file, replay_emit, &r, &res, err);
-    engine_finish(r.e);
+    int rc = ingest_read_fd(fd, file, a->cfg.replay_timeout_ms, replay_emit,
+                            &r, &res, err);
+    close(fd);
+    if (rc == 0)
+        engine_finish(r.e);
     engine_free(r.e);
     if (rc < 0) {
-        json_decref(r.windows);
+        sbuf_free(&r.windows);
         return AE_BAD;
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "windows", r.windows);
-    json_object_set_new(o, "truncated", json_boolean(r.truncated));
-    json_t *fs = json_object();
-    json_object_set_new(fs, "messages", json_integer((json_int_t)res.messages));
-    json_object_set_new(fs, "records", json_integer((json_int_t)res.records));
-    json_object_set_new(fs, "decode_errors", json_integer((json_int_t)res.decode_errors));
-    json_object_set_new(fs, "unknown_template_records", json_integer((json_int_t)res.unknown_tmpl));
-    json_object_set_new(o, "file", fs);
-    *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(o);
+    sbuf_t b = SBUF_INIT;
+    sbuf_add(&b, "{\"windows\":");
+    sbuf_add(&b, r.nwindows ? sbuf_str(&r.windows) : "[");
+    sbuf_free(&r.windows);
+    sbuf_printf(&b, "],\"truncated\":%s,\"file\":{\"messages\":%llu,"
+                "\"records\":%llu,\"decode_errors\":%llu,"
+                "\"unknown_template_records\":%llu}}",
+                r.truncated ? "true" : "false",
+                (unsigned long long)res.messages,
+                (unsigned long long)res.records,
+                (unsigned long long)res.decode_errors,
+                (unsigned long long)res.unknown_tmpl);
+    *body = sbuf_detach(&b);
     return AE_OK;
 }
 
