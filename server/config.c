@@ -41,6 +41,8 @@ static const opt_t opts[] = {
      "this file (its first line), so it is not in the process list"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
+    {"sse-queue-bytes", B(sse_queue_bytes), "16M", "windows waiting for one "
+     "stream client at most; past it that client loses windows (counted)"},
     {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
      "(the shell's live SELECT) this long after its last stream client left"},
     {"replay-dir", S(replay_dir), "", "POST /api/v1/replay reads IPFIX "

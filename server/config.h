@@ -26,6 +26,7 @@ typedef struct config {
     char    *api_token_file;  /* or the first line of this file */
     int64_t  max_body;        /* largest request body, bytes */
     int      max_sse_clients;
+    int64_t  sse_queue_bytes; /* windows held for one stream client */
     int64_t  temp_idle_ms;    /* temporary queries without a client */
     char    *replay_dir;      /* replay reads files under it; "" off */
     int64_t  replay_timeout_ms;

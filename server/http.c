@@ -256,6 +256,11 @@ static enum MHD_Result h_metrics(ctx_t *c)
                     "# TYPE flowsql_sse_dropped_windows_total counter\n"
                     "flowsql_sse_dropped_windows_total %llu\n",
                 (unsigned long long)live_dropped(a->live));
+    sbuf_printf(&b, "# HELP flowsql_sse_queue_bytes memory held by windows "
+                    "waiting for stream clients\n"
+                    "# TYPE flowsql_sse_queue_bytes gauge\n"
+                    "flowsql_sse_queue_bytes %lld\n",
+                (long long)live_queued_bytes(a->live));
     sbuf_add(&b, "# HELP flowsql_http_requests_total HTTP requests by status\n"
                  "# TYPE flowsql_http_requests_total counter\n");
     for (int i = 0; i <= NCODES; i++) {
@@ -503,7 +508,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         sbuf_free(&s->buf);
         s->off = 0;
         int ended;
-        rowset_t *rs = live_next(s->sub, 1000, &ended);
+        rowset_t *rs = live_next(s->h->app->live, s->sub, 1000, &ended);
         if (rs) {
             json_t *j = format_window(rs);
             char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -871,6 +876,7 @@ http_t *http_start(app_t *app, diag_t *err)
     http_t *h = xcalloc(1, sizeof(*h));
     h->app = app;
     h->fd = fd;
+    live_set_queue_bytes(app->live, app->cfg.sse_queue_bytes);
     h->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_ERROR_LOG,
