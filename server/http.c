@@ -73,6 +73,38 @@ static enum MHD_Result send_text(ctx_t *c, int status, const char *type,
     return ret;
 }
 
+static ssize_t body_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    http_body_t *b = cls;
+    size_t n = b->read(b, out, max);
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void body_free(void *cls)
+{
+    http_body_t *b = cls;
+    b->free(b);
+}
+
+/* A streamed answer (chunked): body is consumed. */
+static enum MHD_Result send_body(ctx_t *c, int status, const char *type,
+                                 http_body_t *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 64 * 1024, body_read, body, body_free);
+    if (!r) {
+        body->free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    count(c->h, status);
+    return ret;
+}
+
 static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -436,14 +468,14 @@ static enum MHD_Result h_sql(ctx_t *c)
         return ret;
     }
     int csv = wants_csv(c);
-    char *body = NULL;
+    http_body_t *body = NULL;
     diag_t err;
     diag_clear(&err);
     int rc = c->h->hooks.sql(c->h->hooks.ctx, sql, csv, &body, &err);
     if (rc != AE_OK)
         ret = send_diag(c, rc, &err, sql);
     else
-        ret = send_text(c, 200, csv ? "text/csv" : "application/json", body);
+        ret = send_body(c, 200, csv ? "text/csv" : "application/json", body);
     json_decref(o);
     return ret;
 }
