@@ -40,6 +40,9 @@ static const opt_t opts[] = {
     {"api-token-file", S(api_token_file), "", "read the API token from "
      "this file (its first line), so it is not in the process list"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
+    {"http-request-timeout", M(http_request_timeout_ms), "10s", "a request "
+     "(head and body) must arrive whole this long after its connection "
+     "opened or its previous answer ended, else the connection is cut"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
     {"sse-queue-bytes", B(sse_queue_bytes), "16M", "windows waiting for one "
      "stream client at most; past it that client loses windows (counted)"},

@@ -5,6 +5,7 @@
 #include "engine/plan.h"
 #include "sinks/format.h"
 #include "util/arena.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -13,18 +14,36 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define API "/api/v1"
 #define SSE_KEEPALIVE_MS 15000
+#define CONN_LIMIT 256       /* connections (and so threads) at once */
+#define CONN_RESERVE 16      /* kept free by cutting waiting connections */
+#define REAP_EVERY_MS 250
 
 static const int tracked_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 409,
                                     413, 429, 500, 503};
 #define NCODES (int)(sizeof(tracked_codes) / sizeof(tracked_codes[0]))
+
+/* One client connection. A connection is "waiting" from its start, and
+ * again from the end of each answer, until its next request has arrived
+ * whole (head and body): that is the only time a client can hold it
+ * without the server doing anything for it, and it is bounded by
+ * --http-request-timeout. */
+typedef struct hconn {
+    int            fd;
+    int            waiting;
+    int64_t        since;       /* time_mono_ms() it began waiting */
+    int            cut;         /* shut down by us */
+    struct hconn  *prev, *next;
+} hconn_t;
 
 struct http {
     app_t              *app;
@@ -33,6 +52,17 @@ struct http {
     http_hooks_t        hooks;
     volatile int        stopping;
     uint64_t            requests[NCODES + 1];
+    /* connections, under conn_lock (also held while one is shut down, so
+     * its fd is not closed meanwhile: libmicrohttpd tells us of the close
+     * before it closes the socket) */
+    pthread_mutex_t     conn_lock;
+    pthread_cond_t      reaper_wake;
+    hconn_t            *conns;
+    int                 nconns;
+    pthread_t           reaper;
+    int                 reaper_started;
+    flag_t              reaper_stop;
+    counter_t           cut_slow, cut_evicted;
 };
 
 typedef struct req {
@@ -207,6 +237,114 @@ static int wants_csv(ctx_t *c)
     return acc && strstr(acc, "text/csv") && !strstr(acc, "application/json");
 }
 
+/* ---- connections: slow clients --------------------------------------------- */
+
+/* Cut a connection: shutdown() wakes its thread, which then closes it
+ * as if the client had left. Called under conn_lock. */
+static void conn_cut(hconn_t *hc, counter_t *why)
+{
+    if (hc->cut || hc->fd < 0)
+        return;
+    hc->cut = 1;
+    shutdown(hc->fd, SHUT_RDWR);
+    ctr_inc(why);
+}
+
+/* A new connection: track it; near the limit, cut the one that has been
+ * waiting longest for its request, so a new client (a health check)
+ * always finds a free place. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_t *h = cls;
+    hconn_t *hc = *socket_context;
+    pthread_mutex_lock(&h->conn_lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc = xcalloc(1, sizeof(*hc));
+        hc->fd = ci ? ci->connect_fd : -1;
+        hc->waiting = 1;
+        hc->since = time_mono_ms();
+        hc->next = h->conns;
+        if (h->conns)
+            h->conns->prev = hc;
+        h->conns = hc;
+        h->nconns++;
+        *socket_context = hc;
+        if (h->nconns > CONN_LIMIT - CONN_RESERVE) {
+            hconn_t *oldest = NULL;
+            for (hconn_t *o = h->conns; o; o = o->next)
+                if (o != hc && o->waiting && !o->cut &&
+                    (!oldest || o->since < oldest->since))
+                    oldest = o;
+            if (oldest)
+                conn_cut(oldest, &h->cut_evicted);
+        }
+    } else if (hc) {
+        if (hc->prev)
+            hc->prev->next = hc->next;
+        else
+            h->conns = hc->next;
+        if (hc->next)
+            hc->next->prev = hc->prev;
+        h->nconns--;
+        free(hc);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+}
+
+/* The connection's request has arrived whole (waiting 0), or its answer
+ * is done and the next request may come (waiting 1). */
+static void conn_waiting(http_t *h, struct MHD_Connection *conn, int waiting)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    hconn_t *hc = ci ? ci->socket_context : NULL;
+    if (!hc)
+        return;
+    pthread_mutex_lock(&h->conn_lock);
+    hc->waiting = waiting;
+    hc->since = time_mono_ms();
+    pthread_mutex_unlock(&h->conn_lock);
+}
+
+/* Every REAP_EVERY_MS: cut the connections that have waited longer than
+ * --http-request-timeout for their request (a slowloris client sending
+ * one header line at a time, or an idle keep-alive connection). */
+static void *reaper_main(void *arg)
+{
+    http_t *h = arg;
+    int64_t limit = h->app->cfg.http_request_timeout_ms;
+    pthread_mutex_lock(&h->conn_lock);
+    while (!flag_get(&h->reaper_stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += REAP_EVERY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->reaper_wake, &h->conn_lock, &ts);
+        int64_t now = time_mono_ms();
+        for (hconn_t *hc = h->conns; hc && limit > 0; hc = hc->next)
+            if (hc->waiting && now - hc->since >= limit)
+                conn_cut(hc, &h->cut_slow);
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+    return NULL;
+}
+
+static int conn_count(http_t *h)
+{
+    pthread_mutex_lock(&h->conn_lock);
+    int n = h->nconns;
+    pthread_mutex_unlock(&h->conn_lock);
+    return n;
+}
+
 /* ---- handlers ---------------------------------------------------------- */
 
 static enum MHD_Result h_health(ctx_t *c)
@@ -293,6 +431,18 @@ static enum MHD_Result h_metrics(ctx_t *c)
                     "# TYPE flowsql_sse_queue_bytes gauge\n"
                     "flowsql_sse_queue_bytes %lld\n",
                 (long long)live_queued_bytes(a->live));
+    sbuf_printf(&b, "# HELP flowsql_http_connections open HTTP connections "
+                    "(at most %d)\n# TYPE flowsql_http_connections gauge\n"
+                    "flowsql_http_connections %d\n", CONN_LIMIT, conn_count(h));
+    sbuf_printf(&b, "# HELP flowsql_http_connections_cut_total connections "
+                    "the server cut: their request did not arrive within "
+                    "--http-request-timeout, or they waited longest when "
+                    "the connections neared their limit\n"
+                    "# TYPE flowsql_http_connections_cut_total counter\n"
+                    "flowsql_http_connections_cut_total{reason=\"slow_request\"} %llu\n"
+                    "flowsql_http_connections_cut_total{reason=\"evicted\"} %llu\n",
+                (unsigned long long)ctr_get(&h->cut_slow),
+                (unsigned long long)ctr_get(&h->cut_evicted));
     sbuf_add(&b, "# HELP flowsql_http_requests_total HTTP requests by status\n"
                  "# TYPE flowsql_http_requests_total counter\n");
     for (int i = 0; i <= NCODES; i++) {
@@ -763,6 +913,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *upload_size = 0;
         return MHD_YES;
     }
+    conn_waiting(h, conn, 0);
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
     if (!token_ok(h, conn, method)) {
@@ -816,9 +967,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    conn_waiting(cls, conn, 1);
     req_t *rq = *con_cls;
     if (rq) {
         sbuf_free(&rq->body);
@@ -909,22 +1059,31 @@ http_t *http_start(app_t *app, diag_t *err)
     h->app = app;
     h->fd = fd;
     live_set_queue_bytes(app->live, app->cfg.sse_queue_bytes);
+    pthread_mutex_init(&h->conn_lock, NULL);
+    pthread_cond_init(&h->reaper_wake, NULL);
     h->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, h,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_END);
     if (!h->mhd) {
         diag_set(err, "cannot start the HTTP server on %s", app->cfg.http);
         close(fd);
+        pthread_cond_destroy(&h->reaper_wake);
+        pthread_mutex_destroy(&h->conn_lock);
         free(h);
         return NULL;
     }
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) == 0)
+        h->reaper_started = 1;
+    else
+        log_warn("http", "no thread to cut slow requests: %s", strerror(errno));
     log_info("http", "REST API on http://%s/api/v1", app->cfg.http);
     return h;
 }
@@ -939,6 +1098,15 @@ void http_stop(http_t *h)
     if (!h)
         return;
     h->stopping = 1;
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->conn_lock);
+        flag_set(&h->reaper_stop, 1);
+        pthread_cond_signal(&h->reaper_wake);
+        pthread_mutex_unlock(&h->conn_lock);
+        pthread_join(h->reaper, NULL);
+    }
     MHD_stop_daemon(h->mhd);   /* closes the listening socket too */
+    pthread_cond_destroy(&h->reaper_wake);
+    pthread_mutex_destroy(&h->conn_lock);
     free(h);
 }
