@@ -146,10 +146,27 @@ static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
     return send_text(c, status, "application/json", s);
 }
 
+/* A JSON string of a message that may quote what a client sent (a name,
+ * a statement): jansson refuses text that is not UTF-8, which would leave
+ * the error out; such bytes become '?'. */
+static json_t *json_text(const char *msg)
+{
+    json_t *j = json_string(msg);
+    if (j)
+        return j;
+    char *copy = xstrdup(msg);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static enum MHD_Result send_error(ctx_t *c, int status, const char *msg)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "error", json_string(msg));
+    json_object_set_new(j, "error", json_text(msg));
     return send_json(c, status, j);
 }
 
@@ -158,7 +175,7 @@ static enum MHD_Result send_diag(ctx_t *c, int status, const diag_t *d,
                                  const char *sql)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "error", json_string(d->msg));
+    json_object_set_new(j, "error", json_text(d->msg));
     if (d->offset >= 0 && sql) {
         char buf[2048];
         json_object_set_new(j, "line", json_integer(d->line));
@@ -166,7 +183,7 @@ static enum MHD_Result send_diag(ctx_t *c, int status, const diag_t *d,
         json_object_set_new(j, "offset", json_integer(d->offset));
         json_object_set_new(j, "length", json_integer(d->len));
         json_object_set_new(j, "detail",
-                            json_string(diag_render(d, sql, buf, sizeof(buf))));
+                            json_text(diag_render(d, sql, buf, sizeof(buf))));
     }
     return send_json(c, status, j);
 }

@@ -67,6 +67,16 @@ api POST /api/v1/queries '[1,2]' >/dev/null
 eq "non-object body is 400" "$CODE" 400
 api GET /api/v1/nope >/dev/null
 eq "unknown route is 404" "$CODE" 404
+# Bytes that are not UTF-8 in a name (found by tests/fuzz/fuzz_rest.c):
+# the error still says what went wrong, those bytes shown as '?'.
+api GET '/api/v1/queries/a%E9b' >"$T/e8"
+eq "a name that is not UTF-8 is 404" "$CODE" 404
+eq "with an error message" "$(jq -r .error "$T/e8")" "no query named 'a?b'"
+api GET '/api/v1/queries/a%E9b/results' >"$T/e9"
+check "and so for its results" jq -e '.error | length > 0' "$T/e9"
+api POST /api/v1/queries "$(printf '{"name":"x","sql":"SELECT \\u00e9\\u00ff\\u0000 FROM flows WINDOW 1s"}')" >"$T/e10"
+eq "an SQL error about such bytes is 400" "$CODE" 400
+check "with an error message" jq -e '.error | length > 0' "$T/e10"
 api PUT /api/v1/queries >/dev/null
 eq "wrong method is 405" "$CODE" 405
 ALLOW=$(curl -s -i -X PUT "http://$HTTP/api/v1/queries" | tr -d '\r' | sed -n 's/^Allow: //p')
