@@ -591,6 +591,19 @@ static int cursor_open(store_t *s, const char *sql, const store_limits_t *lim,
     const char *tail = NULL;
     int reads = first_word_ok(p, word, sizeof(word));
     int rc = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
+    if (rc == SQLITE_SCHEMA) {
+        /* The schema changed since this pooled connection last read it
+         * (a query added its table), and the statement has an error of
+         * its own: SQLite reports the first instead of the second. Read
+         * the schema again and ask once more for the statement's own
+         * answer. */
+        sqlite3_finalize(st);
+        st = NULL;
+        c->deny[0] = 0;
+        sqlite3_exec(c->db, "SELECT 1 FROM sqlite_master LIMIT 0", NULL,
+                     NULL, NULL);
+        rc = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
+    }
     int code = 0;
     if (rc != SQLITE_OK) {
         if (c->deny[0]) {

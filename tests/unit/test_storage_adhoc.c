@@ -447,6 +447,32 @@ static void t_concurrency_limit(void)
     store_close(s);
 }
 
+/* A statement with a syntax error, on a pooled connection that read the
+ * schema before a query added its table, is still the client's error
+ * (SQLite says SQLITE_SCHEMA first; found by tests/fuzz/fuzz_rest.c,
+ * which saw a 500). */
+static void t_schema_changed(void)
+{
+    store_t *s = tu_open(tu_path("schema_change.db"), NULL);
+    store_result_t *r = NULL;
+    diag_t err;
+    diag_clear(&err);
+    CHECK_INT(store_adhoc(s, "SELECT count(*) FROM sqlite_master", NULL, &r,
+                          &err), 0);
+    store_result_free(r);
+    static const rowset_col_t cols[] = {{"n", TYPE_INT, 0}};
+    store_query_def_t d = {.name = "later", .text = "CREATE QUERY later AS "
+                           "SELECT ...", .cols = cols, .ncols = 1};
+    CHECK_INT(store_query_add(s, &d, &err), 0);
+    r = NULL;
+    int rc = store_adhoc(s, "SELECT a b c FROM sqlite_master", NULL, &r, &err);
+    CHECK_INT(rc, STORE_EINVALID);
+    CHECK_STR(err.msg, "near \"c\": syntax error");
+    CHECK_INT(store_adhoc(s, "SELECT count(*) FROM later", NULL, &r, &err), 0);
+    store_result_free(r);
+    store_close(s);
+}
+
 static void t_ip_helpers(void)
 {
     CHECK_STR(one("SELECT hex(ip('10.0.0.1'))"),
@@ -559,6 +585,7 @@ int main(void)
     RUN(t_printf_bounded);
     RUN(t_cursor);
     RUN(t_concurrency_limit);
+    RUN(t_schema_changed);
     RUN(t_ip_helpers);
     RUN(t_time_helpers);
     RUN(t_results_api);
