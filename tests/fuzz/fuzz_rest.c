@@ -229,18 +229,39 @@ static void pct(char *out, size_t *n, const uint8_t *s, size_t len)
 
 /* Send one HTTP/1.0 request and read the whole answer (the server closes
  * after it). NULL if no answer came. */
+/* A connection to the API from a fresh source address in 127/8: the
+ * server closes first, and its TIME_WAIT sockets would otherwise use up
+ * the ephemeral ports of 127.0.0.1 in a few thousand runs. */
+static int api_connect(void)
+{
+    static uint32_t seq;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        uint32_t src = 0x7f000000u | (1u + (seq++ % 0xfffffdu));
+        struct sockaddr_in from = {.sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl(src)};
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0 &&
+            connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            return fd;
+        fprintf(stderr, "fuzz_rest: connect: %s\n", strerror(errno));
+        close(fd);
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
 static char *exchange(const char *req, size_t reqlen, const uint8_t *body,
                       size_t blen, size_t *outlen)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd);
+    int fd = api_connect();
+    if (fd < 0)
         return NULL;
-    }
     if (send(fd, req, reqlen, MSG_NOSIGNAL) < 0 ||
         (blen && send(fd, body, blen, MSG_NOSIGNAL) < 0)) {
         /* the server may answer early (413) and close */
