@@ -170,13 +170,17 @@ static enum MHD_Result send_error(ctx_t *c, int status, const char *msg)
     return send_json(c, status, j);
 }
 
-/* A statement error: message, line, column and the caret picture. */
+/* A statement error: message, line, column and the caret picture. The
+ * position is given only when it lies inside sql: an error in what the
+ * server made of the request (a WITH option from "options") has its
+ * position in that text, not in the one sent. */
 static enum MHD_Result send_diag(ctx_t *c, int status, const diag_t *d,
                                  const char *sql)
 {
     json_t *j = json_object();
     json_object_set_new(j, "error", json_text(d->msg));
-    if (d->offset >= 0 && sql) {
+    if (d->offset >= 0 && sql && d->len >= 0 &&
+        (size_t)d->offset + (size_t)d->len <= strlen(sql)) {
         char buf[2048];
         json_object_set_new(j, "line", json_integer(d->line));
         json_object_set_new(j, "column", json_integer(d->col));

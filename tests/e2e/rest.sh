@@ -54,6 +54,16 @@ api POST /api/v1/queries '{"name":"x","sql":"SELECT count(*) FROM flows"}' >"$T/
 eq "continuous query without WINDOW is 400" "$CODE" 400
 check "and says why" grep -q 'needs a WINDOW' "$T/e3"
 
+# An error in "options" is not in the statement sent: no position past
+# its end (found by tests/fuzz/fuzz_rest.c: the caret was drawn from
+# memory past the statement).
+api POST /api/v1/queries '{"sql":"SELECT count(*) FROM flows WINDOW 4s","temporary":true,"options":{"retention":"1hkeep_data=1"}}' >"$T/e7"
+eq "a bad option is 400" "$CODE" 400
+eq "saying which" "$(jq -r .error "$T/e7")" \
+   "retention must be a duration such as '24h' or a number of windows"
+check "with no position past the end of the statement" \
+    jq -e '((.offset // 0) + (.length // 0)) <= 36' "$T/e7"
+
 # --- malformed requests -----------------------------------------------------
 api POST /api/v1/queries '{"name": "x", "sql": ' >"$T/e4"
 eq "malformed JSON is 400" "$CODE" 400
