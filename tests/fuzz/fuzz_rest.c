@@ -249,8 +249,11 @@ static int api_connect(void)
         if (bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0 &&
             connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
             return fd;
-        fprintf(stderr, "fuzz_rest: connect: %s\n", strerror(errno));
+        int e = errno;
         close(fd);
+        if (e == EINTR)     /* libFuzzer's timer: try again at once */
+            continue;
+        fprintf(stderr, "fuzz_rest: connect: %s\n", strerror(e));
         usleep(100 * 1000);
     }
     return -1;
