@@ -28,7 +28,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
-             python3 python3-scapy kcat default-jre-headless maven iproute2 \
+             python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
              procps
 
 VERSION  := 0.1.0
@@ -214,11 +214,12 @@ FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
 # tests/fuzz/corpus/NAME, hand-made seeds tests/fuzz/seeds/NAME, an
 # optional dictionary tests/fuzz/NAME.dict. `make fuzz` runs each for
 # FUZZ_SECONDS; `make fuzz-NAME` one of them.
-FUZZ_TARGETS := parser decode
+FUZZ_TARGETS := parser decode rest
 # clang's libFuzzer and sanitizer runtimes
 DEB_FUZZ := clang libclang-rt-14-dev
 FUZZ_MAXLEN_parser := 4096
 FUZZ_MAXLEN_decode := 8192
+FUZZ_MAXLEN_rest := 8192
 # Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
 # merge the inputs that reach new edges into the kept corpus
 # (tests/fuzz/minimize.py shrinks it again now and then). A finding is

@@ -312,12 +312,17 @@ static int run_adhoc(shell_t *sh, const char *sql)
     out_result(sh, cols, rows, NULL);
     if (json_is_true(json_object_get(j, "truncated")))
         sh_notice(sh, "NOTICE: the result was cut at the server's row "
-                  "limit; narrow the query or add LIMIT");
+                  "or size limit; narrow the query or add LIMIT");
+    /* An error after the answer began (the server streams it) comes last:
+     * the rows above are only those before it. */
+    const char *late = json_string_value(json_object_get(j, "error"));
+    if (late)
+        sh_error(sh, "%s", late);
     json_decref(cols);
     json_decref(rows);
     json_decref(j);
     client_resp_free(&r);
-    return SH_OK;
+    return late ? SH_ERR : SH_OK;
 }
 
 static json_int_t counter(json_t *q, const char *key)
