@@ -91,17 +91,23 @@ static void count(http_t *h, int status)
     ctr_inc(&h->requests[i]);
 }
 
-static enum MHD_Result send_text(ctx_t *c, int status, const char *type,
-                                 char *body /* malloc'ed, consumed */)
+/* Queue r (consumed) with the headers every answer carries. */
+static enum MHD_Result send_response(ctx_t *c, int status, const char *type,
+                                     struct MHD_Response *r)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)status, r);
     MHD_destroy_response(r);
     count(c->h, status);
     return ret;
+}
+
+static enum MHD_Result send_text(ctx_t *c, int status, const char *type,
+                                 char *body /* malloc'ed, consumed */)
+{
+    return send_response(c, status, type, MHD_create_response_from_buffer(
+        strlen(body), body, MHD_RESPMEM_MUST_FREE));
 }
 
 static ssize_t body_read(void *cls, uint64_t pos, char *out, size_t max)
@@ -128,12 +134,7 @@ static enum MHD_Result send_body(ctx_t *c, int status, const char *type,
         body->free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)status, r);
-    MHD_destroy_response(r);
-    count(c->h, status);
-    return ret;
+    return send_response(c, status, type, r);
 }
 
 static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)

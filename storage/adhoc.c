@@ -826,19 +826,27 @@ int store_adhoc(store_t *s, const char *sql, const store_limits_t *limits,
     return run(s, sql, limits, 0, 0, 0, out, err);
 }
 
+/* A name whose stored windows may be read: a query's (or an archived
+ * query's) table name, letters, digits and '_' only, so it can be put in
+ * a statement. 0 with err set if not. */
+static int results_name_ok(const char *name, diag_t *err)
+{
+    int ok = name && (sq_valid_name(name) ||
+                      strncmp(name, "flowsql_archive_", 16) == 0);
+    for (const char *p = name; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || *p == '_';
+    if (!ok)
+        diag_set(err, "invalid query name '%s'", name ? name : "");
+    return ok;
+}
+
 int store_results(store_t *s, const char *name, int64_t from_ms,
                   int64_t to_ms, int64_t limit, store_result_t **out,
                   diag_t *err)
 {
     *out = NULL;
-    int ok = name && (sq_valid_name(name) ||
-                      strncmp(name, "flowsql_archive_", 16) == 0);
-    for (const char *p = name; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || *p == '_';
-    if (!ok) {
-        diag_set(err, "invalid query name '%s'", name ? name : "");
+    if (!results_name_ok(name, err))
         return STORE_EINVALID;
-    }
     sbuf_t b = SBUF_INIT;
     sbuf_add(&b, "SELECT * FROM ");
     sq_quote(&b, name);
@@ -862,14 +870,8 @@ int store_windows(store_t *s, const char *name, int64_t from_ms,
                   int64_t to_ms, store_result_t **out, diag_t *err)
 {
     *out = NULL;
-    int ok = name && (sq_valid_name(name) ||
-                      strncmp(name, "flowsql_archive_", 16) == 0);
-    for (const char *p = name; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || *p == '_';
-    if (!ok) {
-        diag_set(err, "invalid query name '%s'", name ? name : "");
+    if (!results_name_ok(name, err))
         return STORE_EINVALID;
-    }
     /* A validated name: letters, digits and '_' only. */
     sbuf_t b = SBUF_INIT;
     sbuf_printf(&b, "SELECT window_start, window_end, rows, partial, parts "

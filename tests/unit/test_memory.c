@@ -15,10 +15,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HEAP_MEASURABLE 0      /* ASan's allocator: mallinfo2 says nothing */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HEAP_MEASURABLE 0      /* a sanitizer's allocator: mallinfo2 says
+                                  nothing */
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define HEAP_MEASURABLE 0
 #endif
 #endif
