@@ -53,6 +53,9 @@ static const opt_t opts[] = {
     {"http-request-timeout", M(http_request_timeout_ms), "10s", "a request "
      "(head and body) must arrive whole this long after its connection "
      "opened or its previous answer ended, else the connection is cut"},
+    {"http-stall-timeout", M(http_stall_timeout_ms), "60s", "cut a "
+     "connection whose client takes nothing of its answer this long (a "
+     "stalled stream reader)"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
     {"sse-queue-bytes", B(sse_queue_bytes), "16M", "windows waiting for one "
      "stream client at most; past it that client loses windows (counted)"},

@@ -31,6 +31,7 @@ typedef struct config {
     char    *api_token_file;  /* or the first line of this file */
     int64_t  max_body;        /* largest request body, bytes */
     int64_t  http_request_timeout_ms; /* to receive a whole request */
+    int64_t  http_stall_timeout_ms;   /* a client taking nothing */
     int      max_sse_clients;
     int64_t  sse_queue_bytes; /* windows held for one stream client */
     int64_t  temp_idle_ms;    /* temporary queries without a client */

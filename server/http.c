@@ -63,7 +63,7 @@ struct http {
     pthread_t           reaper;
     int                 reaper_started;
     flag_t              reaper_stop;
-    counter_t           cut_slow, cut_evicted;
+    counter_t           cut_slow, cut_evicted, cut_stalled;
 };
 
 typedef struct req {
@@ -472,13 +472,16 @@ static enum MHD_Result h_metrics(ctx_t *c)
                     "flowsql_http_connections %d\n", CONN_LIMIT, conn_count(h));
     sbuf_printf(&b, "# HELP flowsql_http_connections_cut_total connections "
                     "the server cut: their request did not arrive within "
-                    "--http-request-timeout, or they waited longest when "
-                    "the connections neared their limit\n"
+                    "--http-request-timeout, they waited longest when "
+                    "the connections neared their limit, or they took "
+                    "nothing of an answer for --http-stall-timeout\n"
                     "# TYPE flowsql_http_connections_cut_total counter\n"
                     "flowsql_http_connections_cut_total{reason=\"slow_request\"} %llu\n"
-                    "flowsql_http_connections_cut_total{reason=\"evicted\"} %llu\n",
+                    "flowsql_http_connections_cut_total{reason=\"evicted\"} %llu\n"
+                    "flowsql_http_connections_cut_total{reason=\"stalled\"} %llu\n",
                 (unsigned long long)ctr_get(&h->cut_slow),
-                (unsigned long long)ctr_get(&h->cut_evicted));
+                (unsigned long long)ctr_get(&h->cut_evicted),
+                (unsigned long long)ctr_get(&h->cut_stalled));
     sbuf_add(&b, "# HELP flowsql_http_requests_total HTTP requests by status\n"
                  "# TYPE flowsql_http_requests_total counter\n");
     for (int i = 0; i <= NCODES; i++) {
@@ -1005,7 +1008,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)toe;
+    http_t *h = cls;
+    /* libmicrohttpd's CONNECTION_TIMEOUT: a client that took nothing of
+     * its answer for that long (a stalled stream reader: its socket
+     * buffers are full). Idle and slow requests are cut by the reaper
+     * long before, so this counts stalled readers. */
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        ctr_inc(&h->cut_stalled);
     conn_waiting(cls, conn, 1);
     req_t *rq = *con_cls;
     if (rq) {
@@ -1099,13 +1108,17 @@ http_t *http_start(app_t *app, diag_t *err)
     live_set_queue_bytes(app->live, app->cfg.sse_queue_bytes);
     pthread_mutex_init(&h->conn_lock, NULL);
     pthread_cond_init(&h->reaper_wake, NULL);
+    /* whole seconds, at least one */
+    unsigned stall_s = (unsigned)((app->cfg.http_stall_timeout_ms + 999) / 1000);
+    if (stall_s == 0)
+        stall_s = 1;
     h->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, h,
         MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_TIMEOUT, stall_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,

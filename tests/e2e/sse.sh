@@ -2,10 +2,12 @@
 # A stream client that stops reading (/queries/{name}/stream) holds at
 # most --sse-queue-bytes of windows: past it windows are dropped for it
 # and counted (flowsql_sse_dropped_windows_total), while a client that
-# reads keeps getting every window.
+# reads keeps getting every window; one that takes nothing for
+# --http-stall-timeout is cut (flowsql_http_connections_cut_total
+# {reason="stalled"}).
 . "$(dirname "$0")/lib.sh"
 
-start_flowsqld --sse-queue-bytes 1M || exit 1
+start_flowsqld --sse-queue-bytes 1M --http-stall-timeout 20s || exit 1
 api POST /api/v1/queries '{"name":"pairs","sql":"SELECT srcip, dstip, count(*) AS flows, sum(bytes) AS bytes FROM flows WINDOW 1s GROUP BY srcip, dstip"}' >/dev/null
 eq "register a query with large windows" "$CODE" 201
 
@@ -49,5 +51,9 @@ check "the stalled client's queue holds at most 1 MB plus one window ($QB bytes)
 echo "# RSS $RSS0 kB -> $RSS1 kB, dropped $(dropped), queued $QB bytes" >&2
 W=$(grep -c '^event: window' "$T/reader")
 check "the reading client keeps getting windows ($W)" test "$W" -ge 10
+stalled() { curl -s "http://$HTTP/metrics" | sed -n 's/^flowsql_http_connections_cut_total{reason="stalled"} //p'; }
+cut_stalled() { [ "$(stalled)" -ge 1 ] && [ "$(clients)" = 1 ]; }
+check "the stalled client is cut after --http-stall-timeout, counted" \
+    wait_until 30 cut_stalled
 stop_flowsqld
 exit 0
