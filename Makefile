@@ -21,12 +21,14 @@ B        ?= build
 SAN      ?=
 TSAN     ?=
 CC       := gcc
-PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit
+PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit \
+            libzstd libxxhash
 
 # Debian packages: to build, and in addition to test.
 DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
-             libcurl4-openssl-dev libedit-dev libpcap-dev
+             libcurl4-openssl-dev libedit-dev libpcap-dev libzstd-dev \
+             libxxhash-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-scapy kcat default-jre-headless maven iproute2 \
              procps
@@ -55,7 +57,7 @@ LIBS     = $(PKG_LIBS) -lpcap -lpthread -lm
 
 LIB_SRC  := $(filter-out server/flowsqld.c, \
               $(wildcard util/*.c parser/*.c engine/*.c storage/*.c \
-                         ingest/*.c sinks/*.c server/*.c))
+                         ingest/*.c sinks/*.c server/*.c archive/*.c))
 GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
@@ -215,10 +217,12 @@ FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
 # optional dictionary tests/fuzz/NAME.dict. `make fuzz` runs each for
 # FUZZ_SECONDS; `make fuzz-NAME` one of them.
 FUZZ_TARGETS := parser decode
+FUZZ_TARGETS += parquet
 # clang's libFuzzer and sanitizer runtimes
 DEB_FUZZ := clang libclang-rt-14-dev
 FUZZ_MAXLEN_parser := 4096
 FUZZ_MAXLEN_decode := 8192
+FUZZ_MAXLEN_parquet := 16384
 # Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
 # merge the inputs that reach new edges into the kept corpus
 # (tests/fuzz/minimize.py shrinks it again now and then). A finding is
