@@ -557,6 +557,9 @@ typedef struct cur {
     int                 dbp_on;
     size_t              bitpos;
     size_t              bss_n, bss_i, bss_w;
+    int64_t            *dl_pre, *dl_len;   /* DELTA_(LENGTH_)BYTE_ARRAY */
+    size_t              dl_n, dl_i;
+    bbuf_t              dl_last;           /* the last value (prefixes) */
     arena_t            *sa;          /* strings of the current read */
     arena_t            *dsa;         /* strings of the dictionary */
     uint32_t            tmp[FLOW_BATCH_MAX];
@@ -576,6 +579,9 @@ static void cur_free(cur_t *c)
     bb_free(&c->cbuf);
     bb_free(&c->page);
     free(c->dict);
+    free(c->dl_pre);
+    free(c->dl_len);
+    bb_free(&c->dl_last);
     if (c->dbp_on)
         dbp_free(&c->dbp);
     arena_free(c->sa);
@@ -702,6 +708,81 @@ static int cur_dict(cur_t *c, const uint8_t *p, size_t len, int32_t n,
     return rc;
 }
 
+/* A DELTA_BINARY_PACKED stream of at most max values from vp, whole,
+ * into *out (malloc'ed); vp moves past it. */
+static int dbp_all(cur_t *c, int64_t max, int64_t **out, size_t *n)
+{
+    dbp_t d;
+    if (dbp_init(&d, c->vp, (size_t)(c->vend - c->vp)) < 0)
+        return -1;
+    if (d.total > (uint64_t)max) {
+        dbp_free(&d);
+        return -1;
+    }
+    *out = xmalloc((size_t)d.total * sizeof(int64_t) + 1);
+    *n = (size_t)d.total;
+    int rc = dbp_read(&d, *out, (size_t)d.total, 0);
+    c->vp = d.p;
+    dbp_free(&d);
+    return rc;
+}
+
+/* Set up a DELTA_LENGTH_BYTE_ARRAY page (lengths, then the bytes) or a
+ * DELTA_BYTE_ARRAY one (prefix lengths, then that). */
+static int cur_delta_bytes(cur_t *c, int enc, int64_t nvals, diag_t *err)
+{
+    size_t np = 0;
+    free(c->dl_pre);
+    free(c->dl_len);
+    c->dl_pre = c->dl_len = NULL;
+    c->dl_i = 0;
+    c->dl_last.len = 0;
+    if (nvals > (1 << 24))
+        return cerr(c, err, "delta byte array page too large");
+    if (enc == PE_DELTA_BYTE_ARRAY &&
+        dbp_all(c, nvals, &c->dl_pre, &np) < 0)
+        return cerr(c, err, "bad DELTA_BYTE_ARRAY prefix lengths");
+    if (dbp_all(c, nvals, &c->dl_len, &c->dl_n) < 0 ||
+        (enc == PE_DELTA_BYTE_ARRAY && np != c->dl_n))
+        return cerr(c, err, "bad DELTA_LENGTH_BYTE_ARRAY lengths");
+    uint64_t sum = 0;
+    for (size_t i = 0; i < c->dl_n; i++) {
+        if (c->dl_len[i] < 0 || (c->dl_pre && c->dl_pre[i] < 0))
+            return cerr(c, err, "negative byte array length");
+        sum += (uint64_t)c->dl_len[i];
+        if (sum > (uint64_t)(c->vend - c->vp))
+            return cerr(c, err, "byte array lengths exceed the page");
+    }
+    return 0;
+}
+
+/* n values of a delta byte array page. */
+static int decode_dbytes(cur_t *c, size_t n, void *out, diag_t *err)
+{
+    if (n > c->dl_n - c->dl_i)
+        return cerr(c, err, "delta byte array values end early");
+    for (size_t i = 0; i < n; i++, c->dl_i++) {
+        size_t pre = c->dl_pre ? (size_t)c->dl_pre[c->dl_i] : 0;
+        size_t len = (size_t)c->dl_len[c->dl_i];
+        if (pre > c->dl_last.len)
+            return cerr(c, err, "prefix longer than the last value");
+        c->dl_last.len = pre;
+        bb_put(&c->dl_last, c->vp, len);
+        c->vp += len;
+        if (c->out == OUT_IP) {
+            if (c->dl_last.len != 16)
+                return cerr(c, err, "fixed-length value of a wrong length");
+            memcpy((char *)out + 16 * i, c->dl_last.p, 16);
+        } else {
+            pqs_t *os = out;
+            os[i].p = (const uint8_t *)arena_strndup(
+                c->sa, (const char *)c->dl_last.p, c->dl_last.len);
+            os[i].len = (uint32_t)c->dl_last.len;
+        }
+    }
+    return 0;
+}
+
 static int cur_page(cur_t *c, diag_t *err)
 {
     for (;;) {
@@ -796,6 +877,13 @@ static int cur_page(cur_t *c, diag_t *err)
             if (t != PT_BOOLEAN || vlen < 4 || rd_u32le(vals) > vlen - 4)
                 return cerr(c, err, "bad RLE page");
             hyb_init(&c->brle, vals + 4, rd_u32le(vals), 1);
+            break;
+        case PE_DELTA_LENGTH_BYTE_ARRAY:
+        case PE_DELTA_BYTE_ARRAY:
+            if (t != PT_BYTE_ARRAY && t != PT_FLBA)
+                return cerr(c, err, "DELTA_*BYTE_ARRAY on a non-binary");
+            if (cur_delta_bytes(c, pg.encoding, pg.num_values, err) < 0)
+                return -1;
             break;
         case PE_BYTE_STREAM_SPLIT:
             c->bss_w = phys_width(c->col);
@@ -918,6 +1006,9 @@ static int decode_vals(cur_t *c, size_t n, void *out, diag_t *err)
             oi[i] = c->tmp[i] & 1;
         return 0;
     }
+    case PE_DELTA_LENGTH_BYTE_ARRAY:
+    case PE_DELTA_BYTE_ARRAY:
+        return decode_dbytes(c, n, out, err);
     case PE_BYTE_STREAM_SPLIT: {
         if (n > c->bss_n - c->bss_i)
             return cerr(c, err, "BYTE_STREAM_SPLIT values end early");
