@@ -28,7 +28,7 @@
 #define PAGE_ROWS    65536      /* values per data page */
 #define SAMPLE_ROWS  8192       /* rows the encoding trial compresses */
 #define DICT_MAX     (1u << 20) /* entries of a dictionary */
-#define BLOOM_FPP    0.02       /* false positive rate the filters aim at */
+#define BLOOM_FPP    0.05       /* false positive rate, at most */
 #define STAT_MAX_LEN 64         /* longer string min/max are not written */
 
 /* ---- kinds -------------------------------------------------------------- */

@@ -409,13 +409,13 @@ static const uint32_t SALT[8] = {
 
 uint32_t bloom_size(uint64_t ndv, double fpp)
 {
-    /* bits = -8 ndv / ln(1 - fpp^(1/8)), then the nearest power of two
-     * (by ratio): never more than twice, never less than half. */
+    /* bits = -8 ndv / ln(1 - fpp^(1/8)) (BloomFilter.md), rounded up to
+     * a power of two: the rate is at most fpp. */
     double r = __builtin_pow(fpp, 1.0 / 8);
     double bits = -8.0 * (double)ndv / __builtin_log(1.0 - r);
     double bytes = bits / 8;
     uint32_t n = 32;
-    while (n < PQ_BLOOM_MAX && (double)n * 1.5 < bytes)
+    while (n < PQ_BLOOM_MAX && (double)n < bytes)
         n *= 2;
     return n;
 }
