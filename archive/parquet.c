@@ -209,6 +209,7 @@ static void writer_free(pq_writer_t *w)
     if (!w)
         return;
     for (size_t i = 0; i < w->ncols; i++) {
+        free(w->cols[i].name);
         free(w->cols[i].iv);
         free(w->cols[i].dv);
         free(w->cols[i].av);

@@ -3,6 +3,7 @@
  * end-to-end tests that hold our files against pyarrow and DuckDB.
  *
  *   pqtool gen-flows OUT ROWS RGROWS SEED   flows with edge values
+ *   pqtool gen-open OUT ROWS RGROWS SEED    the same, left open (a crash)
  *   pqtool gen-types OUT ROWS RGROWS        one column of every kind
  *   pqtool dump FILE                        all columns as CSV (generic)
  *   pqtool flows FILE                       the flow fields as CSV
@@ -65,7 +66,8 @@ static ipaddr_t some_ip(uint64_t i)
 /* Flows: the first rows carry every column's extremes, the rest look
  * like traffic (repeating addresses and ports: the dictionary path;
  * ascending times: the delta path). */
-static void gen_flows(const char *out, long rows, long rgrows, uint64_t seed)
+static void gen_flows(const char *out, long rows, long rgrows, uint64_t seed,
+                      int abandon)
 {
     pq_column_t cols[64];
     size_t nc = pq_flow_columns(cols, 64);
@@ -126,7 +128,9 @@ static void gen_flows(const char *out, long rows, long rgrows, uint64_t seed)
             die("flush", &e);
     }
     flow_batch_free(b);
-    if (pq_writer_close(w, &e) < 0)
+    if (abandon)
+        pq_writer_abandon(w);     /* OUT.open and OUT.journal stay */
+    else if (pq_writer_close(w, &e) < 0)
         die("close", &e);
 }
 
@@ -348,7 +352,10 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "gen-flows") && argc == 6) {
         gen_flows(argv[2], atol(argv[3]), atol(argv[4]),
-                  strtoull(argv[5], NULL, 10));
+                  strtoull(argv[5], NULL, 10), 0);
+    } else if (!strcmp(cmd, "gen-open") && argc == 6) {
+        gen_flows(argv[2], atol(argv[3]), atol(argv[4]),
+                  strtoull(argv[5], NULL, 10), 1);
     } else if (!strcmp(cmd, "gen-types") && argc == 5) {
         gen_types(argv[2], atol(argv[3]), atol(argv[4]));
     } else if (!strcmp(cmd, "dump") && argc == 3) {
@@ -372,7 +379,7 @@ int main(int argc, char **argv)
             die(argv[2], &e);
         printf("%" PRIu64 "\n", kept);
     } else {
-        fprintf(stderr, "usage: pqtool gen-flows OUT ROWS RGROWS SEED | "
+        fprintf(stderr, "usage: pqtool gen-flows|gen-open OUT ROWS RGROWS SEED | "
                 "gen-types OUT ROWS RGROWS | dump FILE | flows FILE | "
                 "meta FILE | bloom FILE COLUMN VALUE | recover FILE\n");
         return 2;
