@@ -6,6 +6,7 @@
 #                with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
+#   make bench-parquet  the archive format: bytes/flow, write/read flows/s
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
 #                stream, loss-free UDP rates, CPU, memory, answers checked
 #                (bench/peers/run.sh, about 20 minutes, never in make test)
@@ -75,7 +76,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test servers bench bench-ingest \
-        bench-peers bench-soak fuzz clean
+        bench-peers bench-soak bench-parquet fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -191,6 +192,14 @@ bench-ingest: deps
 	rm -f /tmp/flowsql-bench.ipfix
 	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows $(INGEST_FLOWS) \
 	    --sources 100000 --rates 1000000,2000000,2500000,3000000,3500000,4000000
+
+# The archive's file format: bytes per flow, write and read flows/s on
+# one core (bench/bench_parquet.c; docs/PERFORMANCE.md, "Archive format").
+PARQUET_FLOWS ?= 2000000
+bench-parquet: deps
+	$(call install_missing,nfdump)
+	$(MAKE) -j2 all $(B)/bench/bench_parquet
+	B=$(B) FLOWS=$(PARQUET_FLOWS) bench/parquet_nfcapd.sh
 
 # The peers it measures, and what it reads their answers with.
 DEB_PEERS := nfdump pmacct sqlite3 curl jq
