@@ -103,7 +103,7 @@ typedef struct pq_writer_opts {
     const char    *created_by;  /* NULL: "flowsql version VERSION" */
 } pq_writer_opts_t;
 
-#define PQ_ZSTD_LEVEL 3
+#define PQ_ZSTD_LEVEL 1
 
 /*
  * Create PATH.open (O_EXCL: an existing one is an error, recover it

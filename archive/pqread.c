@@ -506,7 +506,7 @@ int pq_reader_bloom(pq_reader_t *r, size_t rg, size_t col, const value_t *v)
         h = bloom_hash(tmp, 4);
         break;
     case PT_INT64:
-        wr_u64le(tmp, (uint64_t)(v->i * c->div));
+        wr_u64le(tmp, (uint64_t)v->i * (uint64_t)c->div);
         h = bloom_hash(tmp, 8);
         break;
     case PT_DOUBLE:

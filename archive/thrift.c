@@ -771,6 +771,8 @@ static int read_rowgroup(tr_t *r, arena_t *a, pqm_rowgroup_t *rg)
                     TRY(tr_skip_in(r, et, 1));
                 break;
             }
+            if (arena_used(a) + (size_t)n * sizeof(*rg->cols) > PQM_ARENA_MAX)
+                return tr_fail(r, "metadata too large to decode");
             rg->cols = arena_alloc(a, (size_t)n * sizeof(*rg->cols) + 1);
             rg->ncols = n;
             for (uint32_t i = 0; i < n; i++)
@@ -934,6 +936,8 @@ static int read_struct_list(tr_t *r, int t, arena_t *a, size_t size,
             TRY(tr_skip_in(r, et, 1));
         return 0;
     }
+    if (arena_used(a) + (size_t)n * size > PQM_ARENA_MAX)
+        return tr_fail(r, "metadata too large to decode");
     char *arr = arena_alloc(a, (size_t)n * size + 1);
     for (uint32_t i = 0; i < n; i++)
         TRY(fn(r, a, arr + i * size));

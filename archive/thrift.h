@@ -220,6 +220,10 @@ typedef struct pqm_bloom {
     int     sbbf, xxhash, uncompressed;   /* the known union members */
 } pqm_bloom_t;
 
+/* Decoded metadata may take this much memory (a list of a million
+ * structs costs a million bytes to claim but far more to hold). */
+#define PQM_ARENA_MAX (256u << 20)
+
 /* Encoders append to w. */
 void pqm_write_file(tw_t *w, const pqm_file_t *f);
 void pqm_write_rowgroup(tw_t *w, const pqm_rowgroup_t *rg);

@@ -221,6 +221,25 @@ static void test_thrift_hostile(void)
     diag_clear(&e);
     CHECK_INT(pqm_read_file(str, sizeof(str), a, &g, &e), -1);
     CHECK(strstr(e.msg, "binary longer than the data") != NULL);
+    /* 20 million empty row groups: 20 MB to claim, 1 GB to hold */
+    size_t big = 20u << 20;
+    uint8_t *many = xmalloc(big + 16);
+    n = 0;
+    many[n++] = TT_I32 | 0x10;
+    many[n++] = 2;
+    many[n++] = TT_LIST | 0x30;                /* field 4, row_groups */
+    many[n++] = 0xf0 | TT_STRUCT;
+    uint64_t cnt = big;
+    while (cnt >= 0x80) {
+        many[n++] = (uint8_t)(cnt | 0x80);
+        cnt >>= 7;
+    }
+    many[n++] = (uint8_t)cnt;
+    memset(many + n, 0, big);
+    diag_clear(&e);
+    CHECK_INT(pqm_read_file(many, n + big, a, &g, &e), -1);
+    CHECK(strstr(e.msg, "metadata too large to decode") != NULL);
+    free(many);
     /* a varint that never ends */
     uint8_t vi[16] = {TT_I64 | 0x30};
     memset(vi + 1, 0xff, 15);
