@@ -1069,6 +1069,61 @@ static void test_hostile(void)
                             "bounds"));
     }
     tw_free(&t);
+
+    /* by path: a truncated file, a FIFO, a symlink */
+    char *cut = tpath("cut.parquet");
+    FILE *f = fopen(cut, "wb");
+    fwrite(good, 1, n / 2, f);
+    fclose(f);
+    diag_clear(&e);
+    CHECK(pq_reader_open(cut, &e) == NULL);
+    CHECK(strstr(e.msg, "cut.parquet: not a Parquet file (no PAR1 magic)"));
+    char *fifo = tpath("fifo.parquet");
+    CHECK_INT(mkfifo(fifo, 0600), 0);
+    diag_clear(&e);
+    CHECK(pq_reader_open(fifo, &e) == NULL);
+    CHECK(strstr(e.msg, "not a regular file"));
+    char *link = tpath("link.parquet");
+    CHECK_INT(symlink(path, link), 0);
+    diag_clear(&e);
+    CHECK(pq_reader_open(link, &e) == NULL);
+    /* a chunk that claims to reach past the end of the file */
+    f = fopen(cut, "wb");
+    fwrite(good, 1, n, f);
+    fclose(f);
+    pq_reader_t *r = pq_reader_open(cut, &e);
+    CHECK(r != NULL);
+    if (r) {
+        pq_reader_close(r);
+        /* rewrite the footer with srcip's chunk 1 MiB long */
+        uint32_t flen = rd_u32le(good + n - 8);
+        arena_t *a = arena_new();
+        pqm_file_t m;
+        CHECK_INT(pqm_read_file(good + n - 8 - flen, flen, a, &m, &e), 0);
+        m.rgs[0].cols[0].meta.total_compressed_size = 1 << 20;
+        m.column_orders = 1;
+        tw_t ft;
+        tw_init(&ft);
+        pqm_write_file(&ft, &m);
+        uint8_t tail[8];
+        wr_u32le(tail, (uint32_t)ft.len);
+        memcpy(tail + 4, "PAR1", 4);
+        f = fopen(cut, "wb");
+        fwrite(good, 1, n - 8 - flen, f);
+        fwrite(ft.buf, 1, ft.len, f);
+        fwrite(tail, 1, 8, f);
+        fclose(f);
+        tw_free(&ft);
+        arena_free(a);
+        r = pq_reader_open(cut, &e);
+        CHECK(r != NULL);
+        diag_clear(&e);
+        if (r)
+            CHECK_INT(pq_reader_read(r, 0, ~0ull, drain, NULL, &e), -1);
+        CHECK_STR(e.msg, "column srcip, row group 0: chunk does not lie in "
+                         "the file");
+        pq_reader_close(r);
+    }
     free(p);
     free(good);
 }
