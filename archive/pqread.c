@@ -979,12 +979,24 @@ static int decode_vals(cur_t *c, size_t n, void *out, diag_t *err)
     case PE_RLE_DICTIONARY:
         if (hyb_read(&c->ix, c->tmp, n) < 0)
             return cerr(c, err, "dictionary indices end early or are bad");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             if (c->tmp[i] >= c->ndict)
                 return cerr(c, err, "dictionary index out of range");
-            memcpy((char *)out + i * c->esz,
-                   (const char *)c->dict + (size_t)c->tmp[i] * c->esz,
-                   c->esz);
+        if (c->esz == 8) {                  /* the common cases, unrolled */
+            const int64_t *d = c->dict;
+            int64_t *o = out;
+            for (size_t i = 0; i < n; i++)
+                o[i] = d[c->tmp[i]];
+        } else if (c->out == OUT_IP) {
+            const ipaddr_t *d = c->dict;
+            ipaddr_t *o = out;
+            for (size_t i = 0; i < n; i++)
+                o[i] = d[c->tmp[i]];
+        } else {
+            for (size_t i = 0; i < n; i++)
+                memcpy((char *)out + i * c->esz,
+                       (const char *)c->dict + (size_t)c->tmp[i] * c->esz,
+                       c->esz);
         }
         return 0;
     case PE_DELTA_BINARY_PACKED: {
