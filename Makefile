@@ -32,7 +32,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-scapy kcat default-jre-headless maven iproute2 \
-             procps
+             procps python3-venv
 
 VERSION  := 0.1.0
 OPT      ?= -O2

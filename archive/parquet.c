@@ -602,6 +602,29 @@ static size_t dict_build(pq_writer_t *w, const wcol_t *c, size_t limit)
     }
     memset(w->ht, 0, cap * sizeof(uint32_t));
     size_t mask = cap - 1, nd = 0;
+    if (kind_is_int(c->kind)) {           /* the common case, no dispatch */
+        const int64_t *v = c->iv;
+        for (size_t r = 0; r < n; r++) {
+            size_t s = hash64((uint64_t)v[r]) & mask;
+            for (;;) {
+                uint32_t e = w->ht[s];
+                if (e == 0) {
+                    if (nd >= limit)
+                        return 0;
+                    w->drow[nd] = (uint32_t)r;
+                    w->ht[s] = (uint32_t)++nd;
+                    w->idx[r] = (uint32_t)(nd - 1);
+                    break;
+                }
+                if (v[w->drow[e - 1]] == v[r]) {
+                    w->idx[r] = e - 1;
+                    break;
+                }
+                s = (s + 1) & mask;
+            }
+        }
+        return nd;
+    }
     for (size_t r = 0; r < n; r++) {
         size_t s = row_hash(c, r) & mask;
         for (;;) {
