@@ -311,6 +311,12 @@ pq_writer_t *pq_writer_open(const char *path, const pq_column_t *cols,
     w->path = xstrdup(path);
     w->opath = pq_path_with(path, ".open");
     w->jpath = pq_path_with(path, ".journal");
+    struct stat st;
+    if (lstat(path, &st) == 0) {     /* closing would replace it */
+        diag_set(err, "%s: %s", path, strerror(EEXIST));
+        writer_free(w);
+        return NULL;
+    }
     w->fd = open(w->opath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         diag_set(err, "%s: %s", w->opath, strerror(errno));
@@ -998,7 +1004,8 @@ int pq_writer_close(pq_writer_t *w, diag_t *err)
             diag_set(err, "%s: fsync: %s", w->opath, strerror(errno));
             goto out;
         }
-        if (rename(w->opath, w->path) < 0) {
+        if (renameat2(AT_FDCWD, w->opath, AT_FDCWD, w->path,
+                      RENAME_NOREPLACE) < 0) {
             diag_set(err, "%s: rename: %s", w->opath, strerror(errno));
             goto out;
         }
@@ -1070,7 +1077,7 @@ int pq_recover(const char *path, uint64_t *kept, diag_t *err)
         diag_set(err, "%s: %s", opath, strerror(errno));
         goto out;
     }
-    if (rename(opath, path) < 0) {
+    if (renameat2(AT_FDCWD, opath, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
         diag_set(err, "%s: rename: %s", opath, strerror(errno));
         goto out;
     }

@@ -107,7 +107,8 @@ typedef struct pq_writer_opts {
 
 /*
  * Create PATH.open (O_EXCL: an existing one is an error, recover it
- * first) and PATH.journal, with the given columns (at least one, at most
+ * first; so is an existing PATH, which closing would replace) and
+ * PATH.journal, with the given columns (at least one, at most
  * PQ_MAX_COLUMNS, distinct names). opts may be NULL. Rows added are kept
  * in memory until pq_writer_flush() writes them as one row group. Returns
  * the writer, or NULL with err set (nothing is left on disk then).
@@ -157,7 +158,8 @@ int pq_writer_flush(pq_writer_t *w, diag_t *err);
 
 /*
  * Flush what is pending, write the footer, and for a file writer fsync,
- * rename PATH.open to PATH and remove PATH.journal. Frees the writer in
+ * rename PATH.open to PATH (never over an existing PATH) and remove
+ * PATH.journal. Frees the writer in
  * every case. On error the .open file and journal are left for
  * pq_recover().
  */
@@ -186,7 +188,9 @@ void pq_writer_stats(const pq_writer_t *w, pq_writer_stats_t *out);
  * journal. A journal that is missing or lists no complete row group
  * (nothing was flushed) removes PATH.open and the journal: there was
  * nothing to keep. *kept (may be NULL) gets the number of row groups
- * kept. Returns 0 (recovered or removed), -1 on error (files untouched).
+ * kept. Returns 0 (recovered or removed), -1 on error (an existing PATH
+ * is never replaced: that is an error, with PATH.open left as found
+ * but for the footer appended).
  */
 int pq_recover(const char *path, uint64_t *kept, diag_t *err);
 

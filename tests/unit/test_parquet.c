@@ -774,6 +774,13 @@ static void test_writer_errors(void)
     CHECK(pq_writer_open(tpath("twice.parquet"), dup, 1, NULL, &e) == NULL);
     CHECK(strstr(e.msg, "twice.parquet.open: File exists") != NULL);
     pq_writer_abandon(w);
+    /* a finished file is never replaced */
+    w = flow_writer(tpath("done.parquet"), 0);
+    CHECK_INT(pq_writer_close(w, &e), 0);
+    diag_clear(&e);
+    CHECK(pq_writer_open(tpath("done.parquet"), dup, 1, NULL, &e) == NULL);
+    CHECK(strstr(e.msg, "done.parquet: File exists") != NULL);
+    CHECK(!exists(tpath("done.parquet.open")));
     /* flows into a writer whose columns are not flow fields */
     w = pq_writer_open(tpath("gen.parquet"), kcols, NK, NULL, &e);
     flow_batch_t *b = flow_batch_new();
