@@ -6,6 +6,7 @@
 #                with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
+#   make bench-parquet  the archive format: bytes/flow, write/read flows/s
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
 #                stream, loss-free UDP rates, CPU, memory, answers checked
 #                (bench/peers/run.sh, about 20 minutes, never in make test)
@@ -21,12 +22,14 @@ B        ?= build
 SAN      ?=
 TSAN     ?=
 CC       := gcc
-PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit
+PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit \
+            libzstd libxxhash
 
 # Debian packages: to build, and in addition to test.
 DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
-             libcurl4-openssl-dev libedit-dev libpcap-dev
+             libcurl4-openssl-dev libedit-dev libpcap-dev libzstd-dev \
+             libxxhash-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
              procps
@@ -55,7 +58,7 @@ LIBS     = $(PKG_LIBS) -lpcap -lpthread -lm
 
 LIB_SRC  := $(filter-out server/flowsqld.c, \
               $(wildcard util/*.c parser/*.c engine/*.c storage/*.c \
-                         ingest/*.c sinks/*.c server/*.c))
+                         ingest/*.c sinks/*.c server/*.c archive/*.c))
 GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
@@ -73,7 +76,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test servers bench bench-ingest \
-        bench-peers bench-soak fuzz clean
+        bench-peers bench-soak bench-parquet fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -190,6 +193,14 @@ bench-ingest: deps
 	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows $(INGEST_FLOWS) \
 	    --sources 100000 --rates 1000000,2000000,2500000,3000000,3500000,4000000
 
+# The archive's file format: bytes per flow, write and read flows/s on
+# one core (bench/bench_parquet.c; docs/PERFORMANCE.md, "Archive format").
+PARQUET_FLOWS ?= 2000000
+bench-parquet: deps
+	$(call install_missing,nfdump)
+	$(MAKE) -j2 all $(B)/bench/bench_parquet
+	B=$(B) FLOWS=$(PARQUET_FLOWS) bench/parquet_nfcapd.sh
+
 # The peers it measures, and what it reads their answers with.
 DEB_PEERS := nfdump pmacct sqlite3 curl jq
 
@@ -214,12 +225,13 @@ FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
 # tests/fuzz/corpus/NAME, hand-made seeds tests/fuzz/seeds/NAME, an
 # optional dictionary tests/fuzz/NAME.dict. `make fuzz` runs each for
 # FUZZ_SECONDS; `make fuzz-NAME` one of them.
-FUZZ_TARGETS := parser decode rest
+FUZZ_TARGETS := parser decode rest parquet
 # clang's libFuzzer and sanitizer runtimes
 DEB_FUZZ := clang libclang-rt-14-dev
 FUZZ_MAXLEN_parser := 4096
 FUZZ_MAXLEN_decode := 8192
 FUZZ_MAXLEN_rest := 8192
+FUZZ_MAXLEN_parquet := 16384
 # Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
 # merge the inputs that reach new edges into the kept corpus
 # (tests/fuzz/minimize.py shrinks it again now and then). A finding is
