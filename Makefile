@@ -225,13 +225,13 @@ FUZZ_SRC := $(LIB_SRC) $(GEN_SRC)
 # tests/fuzz/corpus/NAME, hand-made seeds tests/fuzz/seeds/NAME, an
 # optional dictionary tests/fuzz/NAME.dict. `make fuzz` runs each for
 # FUZZ_SECONDS; `make fuzz-NAME` one of them.
-FUZZ_TARGETS := parser decode
-FUZZ_TARGETS += parquet
+FUZZ_TARGETS := parser decode rest parquet
 # clang's libFuzzer and sanitizer runtimes
 DEB_FUZZ := clang libclang-rt-14-dev
 FUZZ_MAXLEN_parser := 4096
 FUZZ_MAXLEN_decode := 8192
 FUZZ_MAXLEN_parquet := 16384
+FUZZ_MAXLEN_rest := 8192
 # Fuzz into a scratch corpus (seeded with the kept one and the seeds), then
 # merge the inputs that reach new edges into the kept corpus
 # (tests/fuzz/minimize.py shrinks it again now and then). A finding is

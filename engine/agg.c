@@ -75,65 +75,130 @@ static inline uint64_t pair_hash(uint32_t g, const uint64_t *v, int wide)
     return agg_hash(k, wide ? 3 : 2);
 }
 
-static void pairset_grow(pairset_t *p, size_t *bytes);
+/* ---- memory ---------------------------------------------------------------
+ *
+ * A table's bytes are charged to its query's account as they are
+ * allocated (mem.h): growth only if the budget has room, the fixed part
+ * of a new table whatever it says.
+ */
 
-/* Insert (g, v); 1 if it was new. */
-static int pairset_add(pairset_t *p, uint32_t g, const uint64_t *v,
-                       uint64_t h, size_t *bytes)
+static inline int tmem_take(const agglayout_t *l, gtable_t *t, size_t n)
 {
-    if (!p->w || (p->n + 1) * 4 > (p->mask + 1) * 3)
-        pairset_grow(p, bytes);
+    if (!mem_take(l->acct, n))
+        return 0;
+    t->bytes += n;
+    return 1;
+}
+
+static inline void tmem_force(const agglayout_t *l, gtable_t *t, size_t n)
+{
+    mem_force(l->acct, n);
+    t->bytes += n;
+}
+
+static inline void tmem_give(const agglayout_t *l, gtable_t *t, size_t n)
+{
+    mem_give(l->acct, n);
+    t->bytes -= n;
+}
+
+/* Room left in the budget (SIZE_MAX: no budget). */
+static size_t mem_room(void)
+{
+    int64_t lim = mem_limit();
+    if (lim <= 0)
+        return SIZE_MAX;
+    int64_t room = lim - mem_used();
+    return room > 0 ? (size_t)room : 0;
+}
+
+/* More than three quarters full after `more` insertions? */
+static inline int pairset_full(const pairset_t *p, uint32_t more)
+{
+    return !p->w ||
+           ((uint64_t)p->n + more) * 4 > ((uint64_t)p->mask + 1) * 3;
+}
+
+/* The slot of (g, v): where it is, or the empty slot where it would go. */
+static inline uint64_t *pairset_slot(const pairset_t *p, uint32_t g,
+                                     const uint64_t *v, uint64_t h)
+{
     int st = p->stride;
     uint32_t i = (uint32_t)h & p->mask;
     for (;;) {
         uint64_t *e = p->w + (size_t)i * (size_t)st;
-        if (!e[0]) {
-            e[0] = (uint64_t)g + 1;
-            e[1] = v[0];
-            if (st == 3)
-                e[2] = v[1];
-            p->n++;
-            return 1;
-        }
-        if (e[0] == (uint64_t)g + 1 && e[1] == v[0] && (st == 2 || e[2] == v[1]))
-            return 0;
+        if (!e[0] || (e[0] == (uint64_t)g + 1 && e[1] == v[0] &&
+                      (st == 2 || e[2] == v[1])))
+            return e;
         i = (i + 1) & p->mask;
     }
 }
 
-static void pairset_grow(pairset_t *p, size_t *bytes)
+/* Insert (g, v) into a set with room; 1 if it was new. */
+static inline int pairset_put(pairset_t *p, uint32_t g, const uint64_t *v,
+                              uint64_t h)
+{
+    uint64_t *e = pairset_slot(p, g, v, h);
+    if (e[0])
+        return 0;
+    e[0] = (uint64_t)g + 1;
+    e[1] = v[0];
+    if (p->stride == 3)
+        e[2] = v[1];
+    p->n++;
+    return 1;
+}
+
+/* Double the set (create it at 1024 slots) if the budget has room. */
+static int pairset_grow(const agglayout_t *l, gtable_t *t, pairset_t *p)
 {
     pairset_t old = *p;
     uint32_t cap = old.w ? (old.mask + 1) * 2 : 1024;
+    size_t nb = (size_t)cap * (size_t)p->stride * 8;
+    if (!tmem_take(l, t, nb - pairset_bytes(&old)))
+        return 0;
     p->w = xcalloc((size_t)cap * (size_t)p->stride, 8);
     p->mask = cap - 1;
     p->n = 0;
-    *bytes += pairset_bytes(p) - pairset_bytes(&old);
     int st = p->stride;
     for (uint32_t i = 0; old.w && i <= old.mask; i++) {
         const uint64_t *e = old.w + (size_t)i * (size_t)st;
         if (e[0]) {
             uint32_t g = (uint32_t)(e[0] - 1);
-            size_t dummy = 0;
-            pairset_add(p, g, e + 1, pair_hash(g, e + 1, st == 3), &dummy);
+            pairset_put(p, g, e + 1, pair_hash(g, e + 1, st == 3));
         }
     }
     free(old.w);
+    return 1;
+}
+
+/* Insert (g, v): 1 if it was new, 0 if it was there, -1 if it is new but
+ * the set is full and the budget refused it more room. */
+static inline int pairset_add(const agglayout_t *l, gtable_t *t,
+                              pairset_t *p, uint32_t g, const uint64_t *v,
+                              uint64_t h)
+{
+    if (pairset_full(p, 1) && !pairset_grow(l, t, p)) {
+        if (!p->w || !pairset_slot(p, g, v, h)[0])
+            return -1;
+        return 0;
+    }
+    return pairset_put(p, g, v, h);
 }
 
 /* Empty the set; keep its memory for the next pane unless this one used
- * little of it. Returns the bytes still held. */
-static size_t pairset_clear(pairset_t *p)
+ * little of it. */
+static void pairset_clear(const agglayout_t *l, gtable_t *t, pairset_t *p)
 {
     if (p->w && (uint64_t)p->n * 8 >= (uint64_t)p->mask + 1) {
         memset(p->w, 0, pairset_bytes(p));
         p->n = 0;
-        return pairset_bytes(p);
+        return;
     }
+    tmem_give(l, t, pairset_bytes(p));
     free(p->w);
     p->w = NULL;
     p->n = p->mask = 0;
-    return 0;
 }
 
 /* ---- HyperLogLog --------------------------------------------------------- */
@@ -165,12 +230,14 @@ static inline uint8_t *sketch_regs(const uint8_t *st)
     return regs;
 }
 
-/* Give the sketch its registers (it passed HLL_SPARSE_MAX). */
-static uint8_t *sketch_densify(gtable_t *t, uint8_t *st)
+/* Give the sketch its registers (it passed HLL_SPARSE_MAX); NULL if the
+ * budget has no room: the sketch stays a list of hashes, still exact. */
+static uint8_t *sketch_densify(const agglayout_t *l, gtable_t *t, uint8_t *st)
 {
+    if (!tmem_take(l, t, HLL_M))
+        return NULL;
     uint8_t *regs = xcalloc(HLL_M, 1);
     memcpy(st + 8, &regs, sizeof(regs));
-    t->side_bytes += HLL_M;
     return regs;
 }
 
@@ -232,6 +299,21 @@ typedef struct topk {
     tk_entry_t e[];
 } topk_t;
 
+static size_t topk_bytes(int m)
+{
+    return sizeof(topk_t) + (size_t)m * sizeof(tk_entry_t);
+}
+
+/* A group's counters, m of them; NULL if the budget has no room. */
+static topk_t *topk_new(const agglayout_t *l, gtable_t *t, int m)
+{
+    if (!tmem_take(l, t, topk_bytes(m)))
+        return NULL;
+    topk_t *k = xcalloc(1, topk_bytes(m));
+    k->m = m;
+    return k;
+}
+
 static int same_value(const value_t *a, const value_t *b, int wide)
 {
     return wide ? ipaddr_eq(&a->ip, &b->ip) : a->i == b->i;
@@ -292,9 +374,10 @@ static size_t state_size(const aggdef_t *d)
     }
 }
 
-void agglayout_init(agglayout_t *l, const plan_t *p)
+void agglayout_init(agglayout_t *l, const plan_t *p, memacct_t *acct)
 {
     memset(l, 0, sizeof(*l));
+    l->acct = acct;
     l->nkeys = p->nkeys;
     l->key_types = xcalloc((size_t)p->nkeys + 1, sizeof(type_t));
     for (int i = 0; i < p->nkeys; i++) {
@@ -365,6 +448,8 @@ gtable_t *gtable_new(const agglayout_t *l)
             l->aggs[a].fn != FN_APPROX_DISTINCT ? 3 : 2;
     t->slots = xcalloc(MIN_SLOTS, sizeof(uint64_t));
     t->mask = MIN_SLOTS - 1;
+    tmem_force(l, t, sizeof(*t) + ((size_t)l->naggs + 1) * sizeof(pairset_t) +
+                     MIN_SLOTS * sizeof(uint64_t));
     return t;
 }
 
@@ -372,24 +457,26 @@ static void free_side(const agglayout_t *l, gtable_t *t)
 {
     if (!l->side)
         return;
-    size_t kept = 0;
     for (int a = 0; a < l->naggs; a++)
-        kept += pairset_clear(&((pairset_t *)t->pairs)[a]);
+        pairset_clear(l, t, &((pairset_t *)t->pairs)[a]);
     for (uint32_t g = 0; g < t->n; g++) {
         uint8_t *e = gtable_entry(l, t, g);
         for (int a = 0; a < l->naggs; a++) {
             const aggdef_t *d = &l->aggs[a];
-            void *p;
-            if (d->fn == FN_APPROX_DISTINCT)
-                p = sketch_regs(e + d->off);
-            else if (d->fn == FN_TOPK)
-                memcpy(&p, e + d->off, sizeof(p));
-            else
-                continue;
-            free(p);
+            if (d->fn == FN_APPROX_DISTINCT) {
+                uint8_t *regs = sketch_regs(e + d->off);
+                if (regs)
+                    tmem_give(l, t, HLL_M);
+                free(regs);
+            } else if (d->fn == FN_TOPK) {
+                topk_t *k;
+                memcpy(&k, e + d->off, sizeof(k));
+                if (k)
+                    tmem_give(l, t, topk_bytes(k->m));
+                free(k);
+            }
         }
     }
-    t->side_bytes = kept;
 }
 
 void gtable_clear(const agglayout_t *l, gtable_t *t)
@@ -399,12 +486,15 @@ void gtable_clear(const agglayout_t *l, gtable_t *t)
      * pin its memory forever. */
     if (t->mask + 1 > MIN_SLOTS && (uint64_t)t->n * 8 < t->mask + 1) {
         free(t->slots);
+        tmem_give(l, t, ((size_t)t->mask + 1) * sizeof(uint64_t));
         uint32_t cap = MIN_SLOTS;
         while (cap < t->n * 2)
             cap *= 2;
         t->slots = xcalloc(cap, sizeof(uint64_t));
         t->mask = cap - 1;
+        tmem_force(l, t, (size_t)cap * sizeof(uint64_t));
         free(t->entries);
+        tmem_give(l, t, (size_t)t->cap * l->entry_size);
         t->entries = NULL;
         t->cap = 0;
     } else {
@@ -424,18 +514,21 @@ void gtable_free(const agglayout_t *l, gtable_t *t)
     free(t->entries);
     free(t->slots);
     free(t->pairs);
+    mem_give(l->acct, t->bytes);    /* what is left: all the rest */
     free(t);
 }
 
-size_t gtable_bytes(const agglayout_t *l, const gtable_t *t)
+size_t gtable_bytes(const gtable_t *t)
 {
-    return (size_t)t->cap * l->entry_size +
-           ((size_t)t->mask + 1) * sizeof(uint64_t) + t->side_bytes;
+    return t->bytes;
 }
 
+/* Double the index if the budget has room (else it fills on to 3/4). */
 static void grow_slots(const agglayout_t *l, gtable_t *t)
 {
     uint32_t cap = (t->mask + 1) * 2;
+    if (!tmem_take(l, t, (size_t)(cap - (t->mask + 1)) * sizeof(uint64_t)))
+        return;
     uint64_t *s = xcalloc(cap, sizeof(uint64_t));
     size_t kw = l->key_size / 8;
     for (uint32_t g = 0; g < t->n; g++) {
@@ -450,6 +543,31 @@ static void grow_slots(const agglayout_t *l, gtable_t *t)
     t->mask = cap - 1;
 }
 
+/* Room for more groups: double the entries (up to the cap), or near the
+ * end of the budget take what is left if that is worth a copy of the
+ * table. 0 if the budget has no room. */
+static int grow_entries(const agglayout_t *l, gtable_t *t)
+{
+    size_t es = l->entry_size;
+    uint32_t nc = t->cap ? t->cap * 2 : 256;
+    if ((int64_t)nc > l->max_groups)
+        nc = (uint32_t)l->max_groups;
+    size_t room = mem_room() / es;
+    if (room < (size_t)(nc - t->cap)) {
+        if (room < 256 || room < t->cap / 8) {
+            if (l->acct)
+                l->acct->refused++;
+            return 0;
+        }
+        nc = t->cap + (uint32_t)room;
+    }
+    if (!tmem_take(l, t, (size_t)(nc - t->cap) * es))
+        return 0;
+    t->entries = xrealloc(t->entries, (size_t)nc * es);
+    t->cap = nc;
+    return 1;
+}
+
 static inline int key_eq(const uint8_t *a, const uint64_t *b, size_t nw)
 {
     const uint64_t *x = (const uint64_t *)a;
@@ -459,33 +577,26 @@ static inline int key_eq(const uint8_t *a, const uint64_t *b, size_t nw)
     return d == 0;
 }
 
-/* Find or insert one key; GROUP_NONE when the cap refuses it. */
-static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
-                                   const uint64_t *key, uint64_t h)
+/* Insert key at the free slot i the probe ended on; GROUP_NONE when the
+ * cap or the memory budget refuses it. Out of line: the probe that finds
+ * an existing group (nearly every flow) stays small. */
+static __attribute__((noinline)) uint32_t add_group(const agglayout_t *l,
+                                                    gtable_t *t,
+                                                    const uint64_t *key,
+                                                    uint64_t fp, uint32_t i)
 {
-    uint64_t fp = h & 0xffffffff00000000ULL;
-    uint32_t i = (uint32_t)h & t->mask;
-    size_t ks = l->key_size;
-    for (;;) {
-        uint64_t s = t->slots[i];
-        if (!s)
-            break;
-        if ((s & 0xffffffff00000000ULL) == fp) {
-            uint32_t g = (uint32_t)s - 1;
-            if (key_eq(gtable_entry(l, t, g), key, ks / 8))
-                return g;
-        }
-        i = (i + 1) & t->mask;
-    }
     if ((int64_t)t->n >= l->max_groups)
         return GROUP_NONE;
-    if (t->n == t->cap) {
-        uint32_t nc = t->cap ? t->cap * 2 : 256;
-        if ((int64_t)nc > l->max_groups)
-            nc = (uint32_t)l->max_groups;
-        t->entries = xrealloc(t->entries, (size_t)nc * l->entry_size);
-        t->cap = nc;
+    if (t->n == t->cap && !grow_entries(l, t))
+        return GROUP_NONE;
+    /* The index doubles at half full; one the budget would not let
+     * double takes groups up to three quarters, then none. */
+    if (((uint64_t)t->n + 1) * 4 > ((uint64_t)t->mask + 1) * 3) {
+        if (l->acct)
+            l->acct->refused++;
+        return GROUP_NONE;
     }
+    size_t ks = l->key_size;
     uint32_t g = t->n++;
     uint8_t *e = gtable_entry(l, t, g);
     memcpy(e, key, ks);
@@ -494,6 +605,26 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
     if ((uint64_t)t->n * 2 > (uint64_t)t->mask + 1)
         grow_slots(l, t);
     return g;
+}
+
+/* Find or insert one key; GROUP_NONE when it is refused. */
+static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
+                                   const uint64_t *key, uint64_t h)
+{
+    uint64_t fp = h & 0xffffffff00000000ULL;
+    uint32_t i = (uint32_t)h & t->mask;
+    size_t kw = l->key_size / 8;
+    for (;;) {
+        uint64_t s = t->slots[i];
+        if (!s)
+            return add_group(l, t, key, fp, i);
+        if ((s & 0xffffffff00000000ULL) == fp) {
+            uint32_t g = (uint32_t)s - 1;
+            if (key_eq(gtable_entry(l, t, g), key, kw))
+                return g;
+        }
+        i = (i + 1) & t->mask;
+    }
 }
 
 void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
@@ -620,8 +751,8 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
                                      : (const void *)&vi[r], wide);
             ph[k] = g == GROUP_NONE ? 0 : pair_hash(g, &vh[k], 0);
         }
-        while (!ps->w || (ps->n + n) * 4 > (ps->mask + 1) * 3)
-            pairset_grow(ps, &t->side_bytes);
+        while (pairset_full(ps, n) && pairset_grow(l, t, ps))
+            ;
         /* Two-stage prefetch: the group's state 16 rows ahead; 8 rows
          * ahead, once that state is in cache, the register the row will
          * touch (a dense sketch: one miss per flow otherwise) or else the
@@ -645,11 +776,16 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             if (g == GROUP_NONE)
                 continue;
             uint8_t *st = STATE(g), *regs = sketch_regs(st);
-            if (regs)
+            if (regs) {
                 hll_reg_add(regs, vh[k]);
-            else if (pairset_add(ps, g, &vh[k], ph[k], &t->side_bytes) &&
-                     ++*(int64_t *)st > HLL_SPARSE_MAX)
-                hll_reg_add(sketch_densify(t, st), vh[k]);
+                continue;
+            }
+            int added = pairset_add(l, t, ps, g, &vh[k], ph[k]);
+            if (added < 0)
+                t->overflow++;        /* the budget refused the value */
+            else if (added && ++*(int64_t *)st > HLL_SPARSE_MAX &&
+                     (regs = sketch_densify(l, t, st)))
+                hll_reg_add(regs, vh[k]);
         }
         break;
     }
@@ -659,12 +795,9 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             if (g == GROUP_NONE)
                 continue;
             topk_t **p = (topk_t **)STATE(g);
-            if (!*p) {
-                int m = (int)d->k * TOPK_FACTOR;
-                size_t sz = sizeof(topk_t) + (size_t)m * sizeof(tk_entry_t);
-                *p = xcalloc(1, sz);
-                (*p)->m = m;
-                t->side_bytes += sz;
+            if (!*p && !(*p = topk_new(l, t, (int)d->k * TOPK_FACTOR))) {
+                t->overflow++;        /* the budget refused the counters */
+                continue;
             }
             value_t v;
             if (wide)
@@ -686,9 +819,8 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             ph[k] = g == GROUP_NONE ? 0
                   : pair_hash(g, lv + (size_t)r * (size_t)w, wide);
         }
-        if (!ps->w || (ps->n + n) * 4 > (ps->mask + 1) * 3)
-            while (!ps->w || (ps->n + n) * 4 > (ps->mask + 1) * 3)
-                pairset_grow(ps, &t->side_bytes);
+        while (pairset_full(ps, n) && pairset_grow(l, t, ps))
+            ;
         for (uint32_t k = 0; k < n; k++) {
             uint32_t r = sel[k], g = gidx[r];
             if (k + 8 < n) {
@@ -700,9 +832,12 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             }
             if (g == GROUP_NONE)
                 continue;
-            const uint64_t *v = lv + (size_t)r * (size_t)w;
-            if (pairset_add(ps, g, v, ph[k], &t->side_bytes))
+            int added = pairset_add(l, t, ps, g, lv + (size_t)r * (size_t)w,
+                                    ph[k]);
+            if (added > 0)
                 (*(int64_t *)STATE(g))++;
+            else if (added < 0)
+                t->overflow++;        /* the budget refused the value */
         }
         break;
     }
@@ -802,8 +937,10 @@ void agg_update_all(const agglayout_t *l, gtable_t *t, const void *const *lanes,
 
 /* ---- merging ---------------------------------------------------------------- */
 
-static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
-                        const uint8_t *ss, const aggdef_t *d)
+/* Merge one aggregate's state ss into ds; 0 if the budget refused the
+ * registers or counters it needed (the state then misses ss). */
+static int merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
+                       const uint8_t *ss, const aggdef_t *d)
 {
     int wide = type_is_wide(d->arg_type);
     uint64_t ov = 0;
@@ -852,8 +989,8 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
         if (!sr)
             break;
         uint8_t *dr = sketch_regs(ds);
-        if (!dr)
-            dr = sketch_densify(dt, ds);
+        if (!dr && !(dr = sketch_densify(l, dt, ds)))
+            return 0;
         for (uint32_t i = 0; i < HLL_M; i++)
             if (sr[i] > dr[i])
                 dr[i] = sr[i];
@@ -864,12 +1001,8 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
         topk_t **p = (topk_t **)ds;
         if (!s)
             break;
-        if (!*p) {
-            size_t sz = sizeof(topk_t) + (size_t)s->m * sizeof(tk_entry_t);
-            *p = xcalloc(1, sz);
-            (*p)->m = s->m;
-            dt->side_bytes += sz;
-        }
+        if (!*p && !(*p = topk_new(l, dt, s->m)))
+            return 0;
         for (int i = 0; i < s->n; i++)
             topk_add(*p, &s->e[i].v, wide, s->e[i].count, s->e[i].err);
         break;
@@ -877,8 +1010,17 @@ static void merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
     default:
         break;      /* count(DISTINCT x): merged by pairs, see below */
     }
-    (void)l;
     dt->sum_overflow += ov;
+    return 1;
+}
+
+/* The flows of a group: its count(*) if there is one, else one. */
+static int64_t group_flows(const agglayout_t *l, const uint8_t *e)
+{
+    for (int a = 0; a < l->naggs; a++)
+        if (l->aggs[a].fn == FN_COUNT)
+            return *(const int64_t *)(e + l->aggs[a].off);
+    return 1;
 }
 
 void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
@@ -892,21 +1034,16 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
         if (map)
             map[g] = dg;
         if (dg == GROUP_NONE) {
-            /* The flows of a refused group: its count(*) if there is
-             * one, else one per group. */
-            int64_t lost = 1;
-            for (int a = 0; a < l->naggs; a++)
-                if (l->aggs[a].fn == FN_COUNT) {
-                    lost = *(const int64_t *)(se + l->aggs[a].off);
-                    break;
-                }
-            dst->overflow += (uint64_t)lost;
+            dst->overflow += (uint64_t)group_flows(l, se);
             continue;
         }
         uint8_t *de = gtable_entry(l, dst, dg);
+        int whole = 1;
         for (int a = 0; a < l->naggs; a++)
-            merge_state(l, dst, de + l->aggs[a].off, se + l->aggs[a].off,
-                        &l->aggs[a]);
+            whole &= merge_state(l, dst, de + l->aggs[a].off,
+                                 se + l->aggs[a].off, &l->aggs[a]);
+        if (!whole)
+            dst->overflow += (uint64_t)group_flows(l, se);
     }
     /* Distinct counts: the union of the pairs, renumbered. Sketches: a
      * pair goes to the group's registers if it has them, else it is a
@@ -927,12 +1064,17 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
                 continue;
             uint8_t *dst_state = gtable_entry(l, dst, dg) + l->aggs[a].off;
             uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
-            if (regs)
+            if (regs) {
                 hll_reg_add(regs, e[1]);
-            else if (pairset_add(dp, dg, e + 1, pair_hash(dg, e + 1, st == 3),
-                                 &dst->side_bytes) &&
-                     ++*(int64_t *)dst_state > HLL_SPARSE_MAX && approx)
-                sketch_densify(dst, dst_state);
+                continue;
+            }
+            int added = pairset_add(l, dst, dp, dg, e + 1,
+                                    pair_hash(dg, e + 1, st == 3));
+            if (added < 0)
+                dst->overflow++;      /* the budget refused the value */
+            else if (added && ++*(int64_t *)dst_state > HLL_SPARSE_MAX &&
+                     approx)
+                sketch_densify(l, dst, dst_state);
         }
     }
     free(map);

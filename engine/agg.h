@@ -11,7 +11,12 @@
  * a pointer to their registers); topk keeps a pointer to its counters.
  *
  * The table refuses new groups beyond the query's cap and counts the
- * flows it had to refuse; it never grows past what the cap allows.
+ * flows it had to refuse; it never grows past what the cap allows. Every
+ * byte a table holds is charged to its query's account (mem.h), and a
+ * table grows only if the memory budget has room: when it has none, new
+ * groups are refused like the cap refuses them, and so are new distinct
+ * values, sketches and topk counters (their flows counted as overflow);
+ * groups already there keep counting.
  * Tables are owned by one query and touched by the engine thread only.
  */
 #ifndef FLOWSQL_AGG_H
@@ -20,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/mem.h"
 #include "engine/plan.h"
 #include "engine/rowset.h"
 
@@ -44,6 +50,7 @@ typedef struct agglayout {
     uint8_t  *init;        /* initial states (entry_size - key_size) */
     int64_t   max_groups;
     int       side;        /* some aggregate keeps side structures */
+    memacct_t *acct;       /* the query's memory (NULL: the engine's) */
 } agglayout_t;
 
 typedef struct gtable {
@@ -52,28 +59,31 @@ typedef struct gtable {
     uint64_t *slots;
     uint32_t  mask;        /* slots - 1 */
     uint64_t  flows;       /* flows aggregated */
-    uint64_t  overflow;    /* flows refused: group cap */
+    uint64_t  overflow;    /* flows refused: group cap or memory */
     uint64_t  sum_overflow;/* integer sums that saturated */
-    size_t    side_bytes;  /* memory of distinct pairs, sketches */
+    size_t    bytes;       /* all the table holds (charged to l->acct) */
     void     *pairs;       /* per aggregate: (group, value) pairs of
                             * count(DISTINCT x) */
 } gtable_t;
 
-void agglayout_init(agglayout_t *l, const plan_t *p);
+/* The layout of plan p's groups; acct is charged for its tables. */
+void agglayout_init(agglayout_t *l, const plan_t *p, memacct_t *acct);
 void agglayout_free(agglayout_t *l);
 
 gtable_t *gtable_new(const agglayout_t *l);
-/* Drop all groups (freeing side structures), keep the memory. */
+/* Drop all groups (freeing side structures), keep the memory unless this
+ * pane used little of it. */
 void      gtable_clear(const agglayout_t *l, gtable_t *t);
 void      gtable_free(const agglayout_t *l, gtable_t *t);
-size_t    gtable_bytes(const agglayout_t *l, const gtable_t *t);
+/* Bytes the table holds: its index, entries, pairs, sketches, topk. */
+size_t    gtable_bytes(const gtable_t *t);
 
 /* 64-bit hash of a key of nwords 8-byte words. */
 uint64_t  agg_hash(const uint64_t *key, size_t nwords);
 
 /* Find or create the group of each row sel[k]: keys are row-indexed
  * (key_size bytes per row), hashes too. Writes gidx[row]; GROUP_NONE for
- * rows refused by the cap (counted in t->overflow). */
+ * rows refused by the cap or the memory budget (counted in t->overflow). */
 void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
                    const uint64_t *hashes, const uint32_t *sel, uint32_t n,
                    uint32_t *gidx);

@@ -142,6 +142,11 @@ static rowset_t *finish(query_t *q, collector_t *c, rowset_t *rs)
     }
     free(c->recs);
     free(c->tmp);
+    /* Until the outputs are done with it, the window's rows count against
+     * the memory budget like the groups they came from. */
+    rs->mem_bytes = (int64_t)((size_t)rs->cap * (size_t)p->ncols * sizeof(value_t) +
+                              arena_used(rs->arena));
+    mem_force(NULL, (size_t)rs->mem_bytes);
     q->seq++;
     q->st.windows++;
     q->st.rows += rs->nrows;

@@ -4,6 +4,7 @@
  */
 #include "engine/expr.h"
 #include "engine/func.h"
+#include "engine/netset.h"
 #include "engine/schema.h"
 #include "util/arena.h"
 
@@ -114,8 +115,7 @@ typedef struct inset {
     int64_t  *ints;     /* sorted */
     double   *floats;
     const char **strs;
-    ipaddr_t *nets;
-    int      *prefixes; /* 128-bit space */
+    netmatch_t *match;  /* addresses: the networks (netset.h) */
 } inset_t;
 
 typedef struct xop {
@@ -260,14 +260,22 @@ static int compile_in(expr_t *x, const ast_t *n)
     int any_float = t == TYPE_FLOAT;
     for (int i = 0; i < cnt; i++)
         any_float |= items[i]->type == TYPE_FLOAT;
-    if (t == TYPE_IP) {
+    if (t == TYPE_IP && n->name) {
+        code = O_IN_IP;      /* a named set, checked by sema */
+        s->match = netset_match(n->name);
+        if (!s->match)
+            s->match = netmatch_new(NULL, NULL, 0);
+    } else if (t == TYPE_IP) {
         code = O_IN_IP;
-        s->nets = xcalloc((size_t)cnt, sizeof(ipaddr_t));
-        s->prefixes = xcalloc((size_t)cnt, sizeof(int));
+        ipaddr_t *nets = xcalloc((size_t)cnt + 1, sizeof(ipaddr_t));
+        int *bits = xcalloc((size_t)cnt + 1, sizeof(int));
         for (int i = 0; i < cnt; i++) {
-            s->nets[i] = items[i]->v.ip;
-            s->prefixes[i] = items[i]->kind == A_CIDR ? items[i]->prefix : 128;
+            nets[i] = items[i]->v.ip;
+            bits[i] = items[i]->kind == A_CIDR ? items[i]->prefix : 128;
         }
+        s->match = netmatch_new(nets, bits, (size_t)cnt);
+        free(nets);
+        free(bits);
     } else if (t == TYPE_STRING) {
         code = O_IN_S;
         s->strs = xcalloc((size_t)cnt, sizeof(char *));
@@ -349,10 +357,8 @@ static int compile_func(expr_t *x, const ast_t *n)
     case FN_IP_IN: {
         inset_t *s = xcalloc(1, sizeof(*s));
         s->n = 1;
-        s->nets = xcalloc(1, sizeof(ipaddr_t));
-        s->prefixes = xcalloc(1, sizeof(int));
-        s->nets[0] = a1->v.ip;
-        s->prefixes[0] = a1->kind == A_CIDR ? a1->prefix : 128;
+        int bits = a1->kind == A_CIDR ? a1->prefix : 128;
+        s->match = netmatch_new(&a1->v.ip, &bits, 1);
         int r = emit(x, O_IN_IP, compile(x, a0), -1, -1, 0);
         last_op(x)->set = s;
         return r;
@@ -498,8 +504,7 @@ void expr_free(expr_t *x)
             free(s->ints);
             free(s->floats);
             free(s->strs);
-            free(s->nets);
-            free(s->prefixes);
+            netmatch_unref(s->match);
             free(s);
         }
     }
@@ -509,6 +514,23 @@ void expr_free(expr_t *x)
 }
 
 type_t expr_type(const expr_t *x) { return x->type; }
+
+size_t expr_bytes(const expr_t *x)
+{
+    if (!x)
+        return 0;
+    size_t b = sizeof(*x) + (size_t)x->opcap * sizeof(xop_t) +
+               (size_t)x->regcap * sizeof(xreg_t);
+    for (int i = 0; i < x->nregs; i++)
+        if (x->regs[i].own)
+            b += (size_t)FLOW_BATCH_MAX * (x->regs[i].wide ? 16 : 8);
+    for (int i = 0; i < x->nops; i++) {
+        const inset_t *s = x->ops[i].set;
+        if (s)     /* the networks of a set are shared: not counted */
+            b += sizeof(*s) + (size_t)s->n * 8;
+    }
+    return b;
+}
 uint64_t expr_overflows(const expr_t *x) { return x->overflows; }
 
 void expr_bind_batch(expr_t *x, const flow_batch_t *b)
@@ -697,13 +719,7 @@ const void *expr_eval(expr_t *x, const uint32_t *sel, uint32_t n)
             }
             break;
         case O_IN_IP:
-            LOOP {
-                int hit = 0;
-                for (int j = 0; j < o->set->n && !hit; j++)
-                    hit = ipaddr_in(&ap[i], &o->set->nets[j],
-                                    o->set->prefixes[j]);
-                d[i] = hit ^ (int)o->k;
-            }
+            netmatch_eval(o->set->match, ap, sel, n, d, (int)o->k);
             break;
         case O_NETWORK: {
             ipaddr_t *dp = dv;

@@ -20,6 +20,7 @@
 #ifndef FLOWSQL_EXPR_H
 #define FLOWSQL_EXPR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "parser/ast.h"
@@ -40,6 +41,9 @@ expr_t *expr_compile(const ast_t *x, int space, const type_t *key_types,
 void    expr_free(expr_t *x);
 
 type_t  expr_type(const expr_t *x);
+/* Bytes the compiled program holds (its registers: a batch of lanes
+ * each); 0 for NULL. */
+size_t  expr_bytes(const expr_t *x);
 
 /* Bind the input slots for the next evaluations: flows from a batch. */
 void    expr_bind_batch(expr_t *x, const flow_batch_t *b);

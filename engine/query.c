@@ -7,6 +7,7 @@
 #include "engine/func.h"
 #include "engine/schema.h"
 #include "util/arena.h"
+#include "util/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,32 @@ static inline int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* What a query holds from registration to drop: its compiled programs
+ * (a batch of lanes per register) and its per-batch scratch. */
+static size_t fixed_bytes(const query_t *q)
+{
+    const plan_t *p = q->plan;
+    size_t b = sizeof(*q) + strlen(q->name) + 1 + arena_used(p->arena);
+    b += (size_t)FLOW_BATCH_MAX * (3 * sizeof(uint32_t) + sizeof(int64_t) +
+                                   sizeof(uint64_t));
+    if (q->keymat)
+        b += (size_t)FLOW_BATCH_MAX * q->layout.key_size;
+    for (int i = 0; i < p->nkeys; i++)
+        b += (size_t)FLOW_BATCH_MAX * (type_is_wide(q->layout.key_types[i]) ? 16 : 8);
+    for (int i = 0; i < p->naggs; i++)
+        b += (size_t)FLOW_BATCH_MAX * (type_is_wide(q->agg_types[i]) ? 16 : 8);
+    b += expr_bytes(q->filter) + expr_bytes(q->having);
+    for (int i = 0; i < p->nkeys; i++)
+        b += expr_bytes(q->keys[i]);
+    for (int i = 0; i < p->naggs; i++)
+        b += expr_bytes(q->args[i]);
+    for (int i = 0; i < p->ncols; i++)
+        b += expr_bytes(q->cols[i]);
+    for (int i = 0; i < p->norder; i++)
+        b += expr_bytes(q->order[i]);
+    return b;
+}
+
 query_t *query_new(const char *name, plan_t *plan, int replay)
 {
     if (!ident[FLOW_BATCH_MAX - 1])
@@ -34,7 +61,7 @@ query_t *query_new(const char *name, plan_t *plan, int replay)
     q->name = xstrdup(name);
     q->plan = plan;
     q->rows_mode = plan->mode == PLAN_ROWS;
-    agglayout_init(&q->layout, plan);
+    agglayout_init(&q->layout, plan, &q->mem);
 
     if (plan->filter)
         q->filter = expr_compile(plan->filter, EXPR_FLOWS, NULL, 0, NULL, 0);
@@ -99,6 +126,8 @@ query_t *query_new(const char *name, plan_t *plan, int replay)
     for (int i = 0; i < plan->naggs; i++)
         q->agg_lanes[i] = q->slots[plan->nkeys + i] =
             xcalloc(FLOW_BATCH_MAX, type_is_wide(q->agg_types[i]) ? 16 : 8);
+    q->fixed = fixed_bytes(q);
+    mem_force(&q->mem, q->fixed);
     return q;
 }
 
@@ -113,6 +142,7 @@ static void pane_release(query_t *q, pane_t *p)
         }
         p->t = NULL;
     }
+    mem_give(&q->mem, (size_t)p->rows.cap * (size_t)q->width * sizeof(value_t));
     free(p->rows.cells);
     p->rows.cells = NULL;
     p->rows.n = p->rows.cap = 0;
@@ -157,6 +187,7 @@ void query_free(query_t *q, int free_plan)
     if (free_plan)
         plan_free(q->plan);
     free(q->name);
+    mem_give(&q->mem, (size_t)q->mem.bytes);  /* fixed costs, panes array */
     free(q);
 }
 
@@ -174,8 +205,10 @@ static pane_t *pane_get(query_t *q, int64_t idx)
     if (lo < q->npanes && q->panes[lo].idx == idx)
         return &q->panes[lo];
     if (q->npanes == q->panes_cap) {
-        q->panes_cap = q->panes_cap ? q->panes_cap * 2 : 8;
-        q->panes = xrealloc(q->panes, sizeof(pane_t) * (size_t)q->panes_cap);
+        int cap = q->panes_cap ? q->panes_cap * 2 : 8;
+        q->panes = xrealloc(q->panes, sizeof(pane_t) * (size_t)cap);
+        mem_force(&q->mem, sizeof(pane_t) * (size_t)(cap - q->panes_cap));
+        q->panes_cap = cap;
     }
     memmove(&q->panes[lo + 1], &q->panes[lo],
             sizeof(pane_t) * (size_t)(q->npanes - lo));
@@ -246,7 +279,14 @@ static void rows_append(query_t *q, pane_t *p, const void *const *vals,
             return;
         }
         if (p->rows.n == p->rows.cap) {
-            p->rows.cap = p->rows.cap ? p->rows.cap * 2 : 256;
+            uint32_t cap = p->rows.cap ? p->rows.cap * 2 : 256;
+            if (!mem_take(&q->mem, sizeof(value_t) * (size_t)q->width *
+                                       (cap - p->rows.cap))) {
+                p->overflow += n - k;
+                q->st.flows_overflow += n - k;
+                return;
+            }
+            p->rows.cap = cap;
             p->rows.cells = xrealloc(p->rows.cells, sizeof(value_t) *
                                      (size_t)p->rows.cap * (size_t)q->width);
         }
@@ -279,8 +319,33 @@ static void pane_add(query_t *q, pane_t *p, const uint64_t *keys,
     }
     uint64_t before = p->t->overflow;
     gtable_lookup(&q->layout, p->t, keys, q->hashes, sub, m, q->gidx);
-    q->st.flows_overflow += p->t->overflow - before;
     agg_update_all(&q->layout, p->t, vals, sub, m, q->gidx);
+    q->st.flows_overflow += p->t->overflow - before;
+}
+
+/* Say once per episode that the memory budget refused this query
+ * something (its flows are counted in flows_overflow), and once that the
+ * budget has room again, not once per flow. */
+static void mem_episode(query_t *q)
+{
+    if (q->mem.refused != q->refused_seen && !q->starved) {
+        q->starved = 1;
+        q->starved_overflow = q->st.flows_overflow;
+        log_warn("engine", "%s: memory budget reached (%lld of %lld bytes "
+                 "in use, %lld by this query): new groups are refused and "
+                 "their flows counted in flows_overflow", q->name,
+                 (long long)mem_used(), (long long)mem_limit(),
+                 (long long)q->mem.bytes);
+    } else if (q->starved && q->mem.refused == q->refused_seen &&
+               mem_used() < mem_limit() / 10 * 9) {
+        q->starved = 0;
+        log_info("engine", "%s: memory budget has room again (%lld of %lld "
+                 "bytes in use); %llu flows were refused meanwhile", q->name,
+                 (long long)mem_used(), (long long)mem_limit(),
+                 (unsigned long long)(q->st.flows_overflow -
+                                      q->starved_overflow));
+    }
+    q->refused_seen = q->mem.refused;
 }
 
 void query_process(query_t *q, const flow_batch_t *b, int replay,
@@ -390,6 +455,8 @@ void query_process(query_t *q, const flow_batch_t *b, int replay,
     }
     if (v != vals)
         free(v);
+    if (q->mem.refused != q->refused_seen)
+        mem_episode(q);
 }
 
 int64_t query_threshold(const query_t *q, int replay, int64_t now_ms,
@@ -492,21 +559,15 @@ void query_advance(query_t *q, int64_t threshold,
         int64_t first = (q->panes[0].idx + 1) * q->P;
         q->next_end = E + q->P > first ? E + q->P : first;
     }
+    if (q->starved || q->mem.refused != q->refused_seen)
+        mem_episode(q);
 }
 
 void query_usage(const query_t *q, uint64_t *groups, uint64_t *bytes)
 {
-    uint64_t g = 0, by = 0;
-    for (int i = 0; i < q->npanes; i++) {
-        if (q->panes[i].t) {
-            g += q->panes[i].t->n;
-            by += gtable_bytes(&q->layout, q->panes[i].t);
-        } else {
-            g += q->panes[i].rows.n;
-            by += (uint64_t)q->panes[i].rows.cap * (uint64_t)q->width *
-                  sizeof(value_t);
-        }
-    }
+    uint64_t g = 0;
+    for (int i = 0; i < q->npanes; i++)
+        g += q->panes[i].t ? q->panes[i].t->n : q->panes[i].rows.n;
     *groups = g;
-    *bytes = by;
+    *bytes = q->mem.bytes > 0 ? (uint64_t)q->mem.bytes : 0;
 }

@@ -51,6 +51,13 @@ typedef struct query {
     uint64_t     seq;
     query_stats_t st;
 
+    /* memory (mem.h): what the query holds, and the budget's refusals */
+    memacct_t    mem;
+    size_t       fixed;      /* programs and scratch, held while it lives */
+    uint64_t     refused_seen;
+    int          starved;    /* refused since the budget last had room */
+    uint64_t     starved_overflow;  /* flows_overflow when that began */
+
     /* per-batch scratch */
     uint32_t    *sel, *sub, *gidx;
     int64_t     *pidx;
@@ -77,7 +84,9 @@ void query_advance(query_t *q, int64_t threshold,
 int64_t query_threshold(const query_t *q, int replay, int64_t now_ms,
                         int64_t close_delay_ms);
 
-/* Groups and bytes held by open panes. */
+/* Groups held by open panes, and every byte the query holds: its
+ * tables (open panes, the spare and merge tables), row buffers, compiled
+ * programs and batch scratch. */
 void query_usage(const query_t *q, uint64_t *groups, uint64_t *bytes);
 
 /* Build the rowset of a window from its table (aggregate plans) or rows

@@ -1,6 +1,7 @@
 /* rowset.c - closed-window result rows; see rowset.h. */
 #include "engine/rowset.h"
 #include "engine/qhandle.h"
+#include "engine/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ void rowset_unref(rowset_t *rs)
         return;
     if (ref_put(&rs->refs)) {
         qhandle_unref(rs->qh);
+        mem_give(NULL, (size_t)rs->mem_bytes);
         free(rs->cells);
         arena_free(rs->arena);
     }

@@ -57,7 +57,9 @@ typedef struct rowset {
     /* counters of the window, for metrics and for the curious */
     uint64_t      flows;     /* flows aggregated into this window */
     uint64_t      groups;    /* groups before HAVING/LIMIT */
-    uint64_t      overflow;  /* flows dropped: group cap reached */
+    uint64_t      overflow;  /* flows dropped: group cap or memory budget */
+    int64_t       mem_bytes; /* charged to the memory budget (mem.h) until
+                                the last reference goes */
 } rowset_t;
 
 rowset_t *rowset_new(const char *query, int ncols);

@@ -4,6 +4,7 @@
  */
 #include "ingest/ingest_int.h"
 #include "util/arena.h"
+#include "util/timeutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +33,21 @@ static int file_refill(sink_t *s)
 int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
                      ingest_file_result_t *res, diag_t *err)
 {
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         diag_set(err, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
+    int rc = ingest_read_fd(fd, path, 0, emit, ctx, res, err);
+    close(fd);
+    return rc;
+}
+
+int ingest_read_fd(int fd, const char *path, int64_t time_ms,
+                   ingest_emit_fn emit, void *ctx, ingest_file_result_t *res,
+                   diag_t *err)
+{
+    int64_t deadline = time_ms > 0 ? time_mono_ms() + time_ms : 0;
     decoder_route_glib_logs();
     stats_table_t stats;
     stats_init(&stats, 1024);
@@ -79,6 +90,13 @@ int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
         size_t left = have - off;
         if (left == 0)
             break;
+        if (deadline && time_mono_ms() >= deadline) {
+            diag_set(err, "%s: time limit of %lld ms reached at byte %llu",
+                     path, (long long)time_ms,
+                     (unsigned long long)offset);
+            rc = -1;
+            break;
+        }
         const char *bad = NULL;
         if (left < 4)
             bad = "truncated IPFIX message";
@@ -125,6 +143,5 @@ out:
     decoder_destroy(&d);
     stats_destroy(&stats);
     flow_batch_free(fs.s.cur);
-    close(fd);
     return rc;
 }

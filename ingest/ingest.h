@@ -169,4 +169,11 @@ size_t ingest_mem_stats(ingest_mem_t *m, ingest_exporter_stats_t *out,
                         size_t max);
 void   ingest_mem_free(ingest_mem_t *m);
 
+/* The same over an open file (left open), named path in messages. After
+ * time_ms (0: no limit) the read stops: -1 with err "PATH: time limit of
+ * N ms reached at byte B". */
+int ingest_read_fd(int fd, const char *path, int64_t time_ms,
+                   ingest_emit_fn emit, void *ctx, ingest_file_result_t *res,
+                   diag_t *err);
+
 #endif

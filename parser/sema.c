@@ -591,33 +591,18 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
     case A_IN:
         if (resolve(c, x->a, place, in_agg) < 0)
             return -1;
-        if (x->name && !x->nlist) {
-            /* a named network set: its networks become the IN list */
+        if (x->name) {
+            /* a named network set: the engine looks its matcher up when
+             * it compiles the query (netset.h) */
             if (x->a->type != TYPE_IP)
                 return fail(c, x, "IN %s needs an address, not %s", x->name,
                             type_name(x->a->type));
-            ipaddr_t *nets = arena_alloc(c->a, sizeof(ipaddr_t) * NETSET_MAX_NETS);
-            int *bits = arena_alloc(c->a, sizeof(int) * NETSET_MAX_NETS);
-            int n = netset_get(x->name, nets, bits, NETSET_MAX_NETS);
-            if (n < 0) {
+            if (!netset_exists(x->name)) {
                 char names[300];
                 netset_names(names, sizeof(names));
                 return fail(c, x, "unknown network set '%s' (defined: %s)",
                             x->name, names);
             }
-            x->list = arena_alloc(c->a, sizeof(ast_t *) * (size_t)(n + 1));
-            for (int i = 0; i < n; i++) {
-                ast_t *e = ast_new(c->a, A_CIDR, x->pos, x->len);
-                e->v.ip = nets[i];
-                e->prefix = bits[i];
-                e->type = TYPE_IP;
-                x->list[i] = e;
-            }
-            x->nlist = n;
-            x->type = TYPE_BOOL;
-            return 0;
-        }
-        if (x->name) {           /* resolved before (shared node) */
             x->type = TYPE_BOOL;
             return 0;
         }

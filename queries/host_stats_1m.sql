@@ -9,7 +9,7 @@
 -- Needs:   srcip, dstip, dstport, proto, tcpflags, packets, bytes, start,
 --          end.
 -- Tune:    which hosts are profiled is one setting, the network set
---          "monitored" (flowsqld --networks, see docs/QUERIES.md); at most
+--          "monitored" (flowsqld --monitored, see docs/QUERIES.md); at most
 --          max_groups hosts per window.
 CREATE QUERY host_stats_1m WITH (max_groups = 1000000) AS
 SELECT srcip,

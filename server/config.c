@@ -1,7 +1,9 @@
 /* config.c - the option table and its readers; see config.h. */
 #include "server/config.h"
+#include "engine/mem.h"
 #include "util/arena.h"
 #include "util/sbuf.h"
+#include "util/file.h"
 #include "util/timeutil.h"
 
 #include <errno.h>
@@ -45,10 +47,21 @@ static const opt_t opts[] = {
     {"http", S(http), "127.0.0.1:8080", "REST API address:port (off: none)"},
     {"api-token", S(api_token), "", "require 'Authorization: Bearer TOKEN' "
      "(also FLOWSQL_API_TOKEN)"},
+    {"api-token-file", S(api_token_file), "", "read the API token from "
+     "this file (its first line), so it is not in the process list"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
+    {"http-request-timeout", M(http_request_timeout_ms), "10s", "a request "
+     "(head and body) must arrive whole this long after its connection "
+     "opened or its previous answer ended, else the connection is cut"},
     {"max-sse-clients", I(max_sse_clients), "64", "concurrent stream clients"},
+    {"sse-queue-bytes", B(sse_queue_bytes), "16M", "windows waiting for one "
+     "stream client at most; past it that client loses windows (counted)"},
     {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
      "(the shell's live SELECT) this long after its last stream client left"},
+    {"replay-dir", S(replay_dir), "", "POST /api/v1/replay reads IPFIX "
+     "files from this directory only, by relative name (empty: replay off)"},
+    {"replay-timeout", M(replay_timeout_ms), "60s", "time limit of one "
+     "replay"},
     {"data-dir", S(data_dir), "./data", "where the SQLite database lives"},
     {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
      "start and on SIGHUP"},
@@ -58,6 +71,10 @@ static const opt_t opts[] = {
      "a large table growing); past it records are dropped and counted"},
     {"max-groups", L(max_groups), "1000000", "default cap on groups per "
      "window of a query"},
+    {"max-memory", B(max_memory), "50%", "memory budget of all queries' "
+     "open windows and results: a size (512M, 4G), a share of RAM or of "
+     "the cgroup's limit (50%), or 0 for none; past it new groups are "
+     "refused and their flows counted as overflow"},
     {"monitored", S(monitored), "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
      "the networks you monitor, for `IN monitored` in queries (host "
      "profiles, outbound policy)"},
@@ -74,6 +91,8 @@ static const opt_t opts[] = {
     {"adhoc-rows", L(adhoc_max_rows), "100000", "row limit of an ad hoc query"},
     {"adhoc-concurrency", I(adhoc_concurrency), "8", "ad hoc queries running "
      "at once; more are refused with 429"},
+    {"adhoc-bytes", B(adhoc_bytes), "64M", "the largest answer of an ad hoc "
+     "query or a replay; past it the answer is cut (\"truncated\": true)"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "
@@ -139,6 +158,18 @@ static int set(config_t *c, const opt_t *o, const char *val, diag_t *err)
         }
         break;
     case O_BYTES:
+        if (o->off == offsetof(config_t, max_memory) && *val &&
+            val[strlen(val) - 1] == '%') {
+            errno = 0;
+            double pct = strtod(val, &end);
+            if (errno || end == val || *end != '%' || !(pct > 0 && pct <= 100)) {
+                diag_set(err, "--%s: '%s' is not a share of memory (e.g. "
+                         "50%%)", o->name, val);
+                return -1;
+            }
+            v = mem_default_limit(pct / 100);
+            break;
+        }
         if (parse_bytes(val, &v) < 0 ||
             (o->off == offsetof(config_t, rcvbuf) && v > 2147483647)) {
             diag_set(err, "--%s: '%s' is not a size (e.g. 512k, 32M, 1G)",
@@ -363,6 +394,29 @@ static int read_file(config_t *c, const char *path, diag_t *err)
     return rc;
 }
 
+/* --api-token-file: the token is the file's first line, without its
+ * line end; an unreadable or empty file is an error, not an open API. */
+static int read_token(config_t *c, diag_t *err)
+{
+    diag_t e;
+    diag_clear(&e);
+    char *t = file_read_regular(c->api_token_file, 4096, NULL, &e);
+    if (!t) {
+        diag_set(err, "--api-token-file: %s", e.msg);
+        return -1;
+    }
+    t[strcspn(t, "\r\n")] = 0;
+    if (!*t) {
+        diag_set(err, "--api-token-file: %s: no token on its first line",
+                 c->api_token_file);
+        free(t);
+        return -1;
+    }
+    free(c->api_token);
+    c->api_token = t;
+    return 0;
+}
+
 void config_usage(FILE *f)
 {
     fprintf(f, "usage: flowsqld [options]\n\n"
@@ -452,6 +506,8 @@ int config_load(config_t *c, int argc, char **argv, diag_t *err)
         diag_set(err, "unexpected argument '%s' (see --help)", argv[optind]);
         return -1;
     }
+    if (*c->api_token_file && read_token(c, err) < 0)
+        return -1;
     return 0;
 }
 

@@ -28,15 +28,21 @@ typedef struct config {
     /* interfaces */
     char    *http;            /* REST API address:port; "off" to disable */
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
+    char    *api_token_file;  /* or the first line of this file */
     int64_t  max_body;        /* largest request body, bytes */
+    int64_t  http_request_timeout_ms; /* to receive a whole request */
     int      max_sse_clients;
+    int64_t  sse_queue_bytes; /* windows held for one stream client */
     int64_t  temp_idle_ms;    /* temporary queries without a client */
+    char    *replay_dir;      /* replay reads files under it; "" off */
+    int64_t  replay_timeout_ms;
     /* queries */
     char    *data_dir;
     char    *queries_dir;
     int      max_queries;
     int64_t  queue_flows;     /* ingest -> engine buffer, in flows */
     int64_t  max_groups;      /* default per-query cap on groups per window */
+    int64_t  max_memory;      /* memory budget of all queries, bytes; 0: none */
     int64_t  close_delay_ms;
     char    *monitored;       /* the "monitored" network set */
     char    *network_sets;    /* more sets: name=cidr,cidr;name2=... */
@@ -46,6 +52,7 @@ typedef struct config {
     int64_t  adhoc_timeout_ms;
     int64_t  adhoc_max_rows;
     int      adhoc_concurrency;  /* ad hoc queries running at once */
+    int64_t  adhoc_bytes;     /* largest ad hoc or replay answer, bytes */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

@@ -8,6 +8,7 @@
  * it stands, flush the outputs and exit 0. SIGHUP reloads the saved query
  * directory.
  */
+#include "engine/mem.h"
 #include "engine/netset.h"
 #include "ingest/ingest.h"
 #include "ingest/kafka_json.h"
@@ -412,6 +413,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    mem_set_limit(cfg.max_memory);
     if (netset_define("monitored", cfg.monitored, &err) < 0 ||
         netset_define_all(cfg.network_sets, &err) < 0) {
         log_error("main", "%s", err.msg);

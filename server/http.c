@@ -2,9 +2,11 @@
  * http.c - the REST API; see http.h and docs/openapi.yaml.
  */
 #include "server/http.h"
+#include "engine/mem.h"
 #include "engine/plan.h"
 #include "sinks/format.h"
 #include "util/arena.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -13,26 +15,55 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define API "/api/v1"
 #define SSE_KEEPALIVE_MS 15000
+#define CONN_LIMIT 256       /* connections (and so threads) at once */
+#define CONN_RESERVE 16      /* kept free by cutting waiting connections */
+#define REAP_EVERY_MS 250
 
-static const int tracked_codes[] = {200, 201, 204, 400, 401, 404, 405, 409,
+static const int tracked_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 409,
                                     413, 429, 500, 503};
 #define NCODES (int)(sizeof(tracked_codes) / sizeof(tracked_codes[0]))
+
+/* One client connection. A connection is "waiting" from its start, and
+ * again from the end of each answer, until its next request has arrived
+ * whole (head and body): that is the only time a client can hold it
+ * without the server doing anything for it, and it is bounded by
+ * --http-request-timeout. */
+typedef struct hconn {
+    int            fd;
+    int            waiting;
+    int64_t        since;       /* time_mono_ms() it began waiting */
+    int            cut;         /* shut down by us */
+    struct hconn  *prev, *next;
+} hconn_t;
 
 struct http {
     app_t              *app;
     struct MHD_Daemon  *mhd;
     int                 fd;
     http_hooks_t        hooks;
-    volatile int        stopping;
-    uint64_t            requests[NCODES + 1];
+    flag_t              stopping;
+    counter_t           requests[NCODES + 1];
+    /* connections, under conn_lock (also held while one is shut down, so
+     * its fd is not closed meanwhile: libmicrohttpd tells us of the close
+     * before it closes the socket) */
+    pthread_mutex_t     conn_lock;
+    pthread_cond_t      reaper_wake;
+    hconn_t            *conns;
+    int                 nconns;
+    pthread_t           reaper;
+    int                 reaper_started;
+    flag_t              reaper_stop;
+    counter_t           cut_slow, cut_evicted;
 };
 
 typedef struct req {
@@ -57,20 +88,53 @@ static void count(http_t *h, int status)
     for (i = 0; i < NCODES; i++)
         if (tracked_codes[i] == status)
             break;
-    __atomic_add_fetch(&h->requests[i], 1, __ATOMIC_RELAXED);
+    ctr_inc(&h->requests[i]);
 }
 
-static enum MHD_Result send_text(ctx_t *c, int status, const char *type,
-                                 char *body /* malloc'ed, consumed */)
+/* Queue r (consumed) with the headers every answer carries. */
+static enum MHD_Result send_response(ctx_t *c, int status, const char *type,
+                                     struct MHD_Response *r)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)status, r);
     MHD_destroy_response(r);
     count(c->h, status);
     return ret;
+}
+
+static enum MHD_Result send_text(ctx_t *c, int status, const char *type,
+                                 char *body /* malloc'ed, consumed */)
+{
+    return send_response(c, status, type, MHD_create_response_from_buffer(
+        strlen(body), body, MHD_RESPMEM_MUST_FREE));
+}
+
+static ssize_t body_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    http_body_t *b = cls;
+    size_t n = b->read(b, out, max);
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void body_free(void *cls)
+{
+    http_body_t *b = cls;
+    b->free(b);
+}
+
+/* A streamed answer (chunked): body is consumed. */
+static enum MHD_Result send_body(ctx_t *c, int status, const char *type,
+                                 http_body_t *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 64 * 1024, body_read, body, body_free);
+    if (!r) {
+        body->free(body);
+        return MHD_NO;
+    }
+    return send_response(c, status, type, r);
 }
 
 static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
@@ -84,27 +148,48 @@ static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
     return send_text(c, status, "application/json", s);
 }
 
+/* A JSON string of a message that may quote what a client sent (a name,
+ * a statement): jansson refuses text that is not UTF-8, which would leave
+ * the error out; such bytes become '?'. */
+static json_t *json_text(const char *msg)
+{
+    json_t *j = json_string(msg);
+    if (j)
+        return j;
+    char *copy = xstrdup(msg);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static enum MHD_Result send_error(ctx_t *c, int status, const char *msg)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "error", json_string(msg));
+    json_object_set_new(j, "error", json_text(msg));
     return send_json(c, status, j);
 }
 
-/* A statement error: message, line, column and the caret picture. */
+/* A statement error: message, line, column and the caret picture. The
+ * position is given only when it lies inside sql: an error in what the
+ * server made of the request (a WITH option from "options") has its
+ * position in that text, not in the one sent. */
 static enum MHD_Result send_diag(ctx_t *c, int status, const diag_t *d,
                                  const char *sql)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "error", json_string(d->msg));
-    if (d->offset >= 0 && sql) {
+    json_object_set_new(j, "error", json_text(d->msg));
+    if (d->offset >= 0 && sql && d->len >= 0 &&
+        (size_t)d->offset + (size_t)d->len <= strlen(sql)) {
         char buf[2048];
         json_object_set_new(j, "line", json_integer(d->line));
         json_object_set_new(j, "column", json_integer(d->col));
         json_object_set_new(j, "offset", json_integer(d->offset));
         json_object_set_new(j, "length", json_integer(d->len));
         json_object_set_new(j, "detail",
-                            json_string(diag_render(d, sql, buf, sizeof(buf))));
+                            json_text(diag_render(d, sql, buf, sizeof(buf))));
     }
     return send_json(c, status, j);
 }
@@ -175,6 +260,114 @@ static int wants_csv(ctx_t *c)
     return acc && strstr(acc, "text/csv") && !strstr(acc, "application/json");
 }
 
+/* ---- connections: slow clients --------------------------------------------- */
+
+/* Cut a connection: shutdown() wakes its thread, which then closes it
+ * as if the client had left. Called under conn_lock. */
+static void conn_cut(hconn_t *hc, counter_t *why)
+{
+    if (hc->cut || hc->fd < 0)
+        return;
+    hc->cut = 1;
+    shutdown(hc->fd, SHUT_RDWR);
+    ctr_inc(why);
+}
+
+/* A new connection: track it; near the limit, cut the one that has been
+ * waiting longest for its request, so a new client (a health check)
+ * always finds a free place. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_t *h = cls;
+    hconn_t *hc = *socket_context;
+    pthread_mutex_lock(&h->conn_lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc = xcalloc(1, sizeof(*hc));
+        hc->fd = ci ? ci->connect_fd : -1;
+        hc->waiting = 1;
+        hc->since = time_mono_ms();
+        hc->next = h->conns;
+        if (h->conns)
+            h->conns->prev = hc;
+        h->conns = hc;
+        h->nconns++;
+        *socket_context = hc;
+        if (h->nconns > CONN_LIMIT - CONN_RESERVE) {
+            hconn_t *oldest = NULL;
+            for (hconn_t *o = h->conns; o; o = o->next)
+                if (o != hc && o->waiting && !o->cut &&
+                    (!oldest || o->since < oldest->since))
+                    oldest = o;
+            if (oldest)
+                conn_cut(oldest, &h->cut_evicted);
+        }
+    } else if (hc) {
+        if (hc->prev)
+            hc->prev->next = hc->next;
+        else
+            h->conns = hc->next;
+        if (hc->next)
+            hc->next->prev = hc->prev;
+        h->nconns--;
+        free(hc);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+}
+
+/* The connection's request has arrived whole (waiting 0), or its answer
+ * is done and the next request may come (waiting 1). */
+static void conn_waiting(http_t *h, struct MHD_Connection *conn, int waiting)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    hconn_t *hc = ci ? ci->socket_context : NULL;
+    if (!hc)
+        return;
+    pthread_mutex_lock(&h->conn_lock);
+    hc->waiting = waiting;
+    hc->since = time_mono_ms();
+    pthread_mutex_unlock(&h->conn_lock);
+}
+
+/* Every REAP_EVERY_MS: cut the connections that have waited longer than
+ * --http-request-timeout for their request (a slowloris client sending
+ * one header line at a time, or an idle keep-alive connection). */
+static void *reaper_main(void *arg)
+{
+    http_t *h = arg;
+    int64_t limit = h->app->cfg.http_request_timeout_ms;
+    pthread_mutex_lock(&h->conn_lock);
+    while (!flag_get(&h->reaper_stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += REAP_EVERY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->reaper_wake, &h->conn_lock, &ts);
+        int64_t now = time_mono_ms();
+        for (hconn_t *hc = h->conns; hc && limit > 0; hc = hc->next)
+            if (hc->waiting && now - hc->since >= limit)
+                conn_cut(hc, &h->cut_slow);
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+    return NULL;
+}
+
+static int conn_count(http_t *h)
+{
+    pthread_mutex_lock(&h->conn_lock);
+    int n = h->nconns;
+    pthread_mutex_unlock(&h->conn_lock);
+    return n;
+}
+
 /* ---- handlers ---------------------------------------------------------- */
 
 static enum MHD_Result h_health(ctx_t *c)
@@ -203,7 +396,8 @@ static void metric_query(void *ctx, const char *name, const plan_t *p,
          offsetof(query_stats_t, flows_matched)},
         {"flowsql_query_flows_late_total", "flows after their window closed",
          offsetof(query_stats_t, flows_late)},
-        {"flowsql_query_flows_overflow_total", "flows refused by the group cap",
+        {"flowsql_query_flows_overflow_total", "flows refused by the group "
+         "cap or the memory budget",
          offsetof(query_stats_t, flows_overflow)},
         {"flowsql_query_windows_total", "windows emitted",
          offsetof(query_stats_t, windows)},
@@ -215,7 +409,8 @@ static void metric_query(void *ctx, const char *name, const plan_t *p,
          offsetof(query_stats_t, arith_overflows)},
         {"flowsql_query_groups_open", "groups held by open windows",
          offsetof(query_stats_t, groups_open)},
-        {"flowsql_query_memory_bytes", "memory held by open windows",
+        {"flowsql_query_memory_bytes", "memory the query holds (open "
+         "windows, programs)",
          offsetof(query_stats_t, memory_bytes)},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
@@ -238,6 +433,15 @@ static enum MHD_Result h_metrics(ctx_t *c)
     sbuf_add(&b, "# HELP flowsql_query_flows_total flows offered to the query\n"
                  "# TYPE flowsql_query_flows_total counter\n");
     engine_foreach(a->engine, metric_query, &b);
+    sbuf_printf(&b, "# HELP flowsql_engine_memory_bytes memory held by the "
+                    "queries' windows and results not yet written out\n"
+                    "# TYPE flowsql_engine_memory_bytes gauge\n"
+                    "flowsql_engine_memory_bytes %lld\n"
+                    "# HELP flowsql_engine_memory_limit_bytes the memory budget "
+                    "(--max-memory; 0: none)\n"
+                    "# TYPE flowsql_engine_memory_limit_bytes gauge\n"
+                    "flowsql_engine_memory_limit_bytes %lld\n",
+                (long long)mem_used(), (long long)mem_limit());
     sbuf_printf(&b, "# HELP flowsql_engine_queue_batches batches waiting for "
                     "the engine\n# TYPE flowsql_engine_queue_batches gauge\n"
                     "flowsql_engine_queue_batches %zu\n", bqueue_len(&a->flows));
@@ -258,10 +462,27 @@ static enum MHD_Result h_metrics(ctx_t *c)
                     "# TYPE flowsql_sse_dropped_windows_total counter\n"
                     "flowsql_sse_dropped_windows_total %llu\n",
                 (unsigned long long)live_dropped(a->live));
+    sbuf_printf(&b, "# HELP flowsql_sse_queue_bytes memory held by windows "
+                    "waiting for stream clients\n"
+                    "# TYPE flowsql_sse_queue_bytes gauge\n"
+                    "flowsql_sse_queue_bytes %lld\n",
+                (long long)live_queued_bytes(a->live));
+    sbuf_printf(&b, "# HELP flowsql_http_connections open HTTP connections "
+                    "(at most %d)\n# TYPE flowsql_http_connections gauge\n"
+                    "flowsql_http_connections %d\n", CONN_LIMIT, conn_count(h));
+    sbuf_printf(&b, "# HELP flowsql_http_connections_cut_total connections "
+                    "the server cut: their request did not arrive within "
+                    "--http-request-timeout, or they waited longest when "
+                    "the connections neared their limit\n"
+                    "# TYPE flowsql_http_connections_cut_total counter\n"
+                    "flowsql_http_connections_cut_total{reason=\"slow_request\"} %llu\n"
+                    "flowsql_http_connections_cut_total{reason=\"evicted\"} %llu\n",
+                (unsigned long long)ctr_get(&h->cut_slow),
+                (unsigned long long)ctr_get(&h->cut_evicted));
     sbuf_add(&b, "# HELP flowsql_http_requests_total HTTP requests by status\n"
                  "# TYPE flowsql_http_requests_total counter\n");
     for (int i = 0; i <= NCODES; i++) {
-        uint64_t n = __atomic_load_n(&h->requests[i], __ATOMIC_RELAXED);
+        uint64_t n = ctr_get(&h->requests[i]);
         if (i < NCODES)
             sbuf_printf(&b, "flowsql_http_requests_total{code=\"%d\"} %llu\n",
                         tracked_codes[i], (unsigned long long)n);
@@ -433,14 +654,14 @@ static enum MHD_Result h_sql(ctx_t *c)
         return ret;
     }
     int csv = wants_csv(c);
-    char *body = NULL;
+    http_body_t *body = NULL;
     diag_t err;
     diag_clear(&err);
     int rc = c->h->hooks.sql(c->h->hooks.ctx, sql, csv, &body, &err);
     if (rc != AE_OK)
         ret = send_diag(c, rc, &err, sql);
     else
-        ret = send_text(c, 200, csv ? "text/csv" : "application/json", body);
+        ret = send_body(c, 200, csv ? "text/csv" : "application/json", body);
     json_decref(o);
     return ret;
 }
@@ -500,12 +721,12 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
     sse_t *s = cls;
     while (s->off >= s->buf.len) {
-        if (s->ended || s->h->stopping)
+        if (s->ended || flag_get(&s->h->stopping))
             return MHD_CONTENT_READER_END_OF_STREAM;
         sbuf_free(&s->buf);
         s->off = 0;
         int ended;
-        rowset_t *rs = live_next(s->sub, 1000, &ended);
+        rowset_t *rs = live_next(s->h->app->live, s->sub, 1000, &ended);
         if (rs) {
             json_t *j = format_window(rs);
             char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -628,21 +849,80 @@ static int match(const char *pat, const char *url, char *name, size_t nsize)
     return *pat == 0 && *url == 0;
 }
 
-/* Constant-time comparison of the presented token with ours. */
-static int token_ok(http_t *h, struct MHD_Connection *conn)
+typedef struct next_key {
+    const char *after, *next;
+} next_key_t;
+
+static enum MHD_Result find_next_key(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, size_t klen,
+                                     const char *value, size_t vlen)
+{
+    (void)kind;
+    (void)klen;
+    (void)value;
+    (void)vlen;
+    next_key_t *k = cls;
+    if (key > k->after && (!k->next || key < k->next))
+        k->next = key;
+    return MHD_YES;
+}
+
+/* Does the header value [v, v + n) end where its line ends? libmicrohttpd
+ * 0.9 reads a header line up to its CR LF but hands it over as a C
+ * string, so "Bearer TOKEN\0junk" arrives as "Bearer TOKEN". Its values
+ * point into the request head it read (which starts at method and is
+ * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE bytes long): between the end
+ * of this value and the next header's name (or the end of the head)
+ * there may only be what it wrote there (NULs over CR LF) and blanks.
+ * Anything else was hidden behind a NUL. If the value is not inside the
+ * head (another libmicrohttpd), nothing can be hidden that way. */
+static int header_whole(struct MHD_Connection *conn, const char *method,
+                        const char *v, size_t n)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (!ci || !method)
+        return 1;
+    const char *head_end = method + ci->header_size;
+    if (v < method || v + n > head_end)
+        return 1;
+    next_key_t k = {.after = v, .next = NULL};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, find_next_key, &k);
+    const char *end = k.next && k.next < head_end ? k.next : head_end;
+    for (const char *p = v + n; p < end; p++)
+        if (*p != 0 && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            return 0;
+    return 1;
+}
+
+/* Is the request's Authorization header "Bearer <our token>"? The
+ * scheme is matched without regard to case (RFC 7235: "bearer" is as
+ * good as "Bearer"), blanks after it are skipped, and the token is
+ * compared over the header's full length in constant time, so a NUL
+ * inside the header (which would end a C string early) never matches. */
+static int token_ok(http_t *h, struct MHD_Connection *conn,
+                    const char *method)
 {
     const char *tok = h->app->cfg.api_token;
     if (!tok || !*tok)
         return 1;
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                   "Authorization");
-    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+    const char *auth = NULL;
+    size_t alen = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Authorization",
+                                      13, &auth, &alen) != MHD_YES || !auth ||
+        !header_whole(conn, method, auth, alen))
         return 0;
-    const char *got = auth + 7;
-    size_t n = strlen(tok), m = strlen(got);
+    if (alen < 7 || strncasecmp(auth, "Bearer", 6) != 0 ||
+        (auth[6] != ' ' && auth[6] != '\t'))
+        return 0;
+    size_t i = 6;
+    while (i < alen && (auth[i] == ' ' || auth[i] == '\t'))
+        i++;
+    const char *got = auth + i;
+    size_t n = strlen(tok), m = alen - i;
     unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(tok[i] ^ (i < m ? got[i] : 0));
+    for (size_t k = 0; k < n; k++)
+        diff |= (unsigned char)(tok[k] ^ (k < m ? got[k] : 0));
     return diff == 0;
 }
 
@@ -671,9 +951,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *upload_size = 0;
         return MHD_YES;
     }
+    conn_waiting(h, conn, 0);
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
-    if (!token_ok(h, conn)) {
+    if (!token_ok(h, conn, method)) {
         struct MHD_Response *r;
         char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
         r = MHD_create_response_from_buffer(strlen(body), body,
@@ -724,9 +1005,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    conn_waiting(cls, conn, 1);
     req_t *rq = *con_cls;
     if (rq) {
         sbuf_free(&rq->body);
@@ -816,22 +1096,32 @@ http_t *http_start(app_t *app, diag_t *err)
     http_t *h = xcalloc(1, sizeof(*h));
     h->app = app;
     h->fd = fd;
+    live_set_queue_bytes(app->live, app->cfg.sse_queue_bytes);
+    pthread_mutex_init(&h->conn_lock, NULL);
+    pthread_cond_init(&h->reaper_wake, NULL);
     h->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, h,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_END);
     if (!h->mhd) {
         diag_set(err, "cannot start the HTTP server on %s", app->cfg.http);
         close(fd);
+        pthread_cond_destroy(&h->reaper_wake);
+        pthread_mutex_destroy(&h->conn_lock);
         free(h);
         return NULL;
     }
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) == 0)
+        h->reaper_started = 1;
+    else
+        log_warn("http", "no thread to cut slow requests: %s", strerror(errno));
     log_info("http", "REST API on http://%s/api/v1", app->cfg.http);
     return h;
 }
@@ -845,7 +1135,16 @@ void http_stop(http_t *h)
 {
     if (!h)
         return;
-    h->stopping = 1;
+    flag_set(&h->stopping, 1);
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->conn_lock);
+        flag_set(&h->reaper_stop, 1);
+        pthread_cond_signal(&h->reaper_wake);
+        pthread_mutex_unlock(&h->conn_lock);
+        pthread_join(h->reaper, NULL);
+    }
     MHD_stop_daemon(h->mhd);   /* closes the listening socket too */
+    pthread_cond_destroy(&h->reaper_wake);
+    pthread_mutex_destroy(&h->conn_lock);
     free(h);
 }

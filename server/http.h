@@ -18,13 +18,24 @@ typedef struct http http_t;
 http_t *http_start(app_t *app, diag_t *err);
 void    http_stop(http_t *h);
 
+/* An answer made as the client takes it (MHD_create_response_from_
+ * callback): read() fills out with up to max bytes and returns how many,
+ * 0 at the end; it cannot fail, an error met after the answer began is
+ * written into it. free() is called once, when the connection is done. */
+typedef struct http_body http_body_t;
+struct http_body {
+    size_t (*read)(http_body_t *b, char *out, size_t max);
+    void   (*free)(http_body_t *b);
+};
+
 /* Hooks the other parts of the daemon fill in (NULL: not available). */
 typedef struct http_hooks {
     /* GET /queries/{name}/results: a JSON array of windows or CSV text. */
     int  (*results)(void *ctx, const char *name, int64_t from, int64_t to,
                     int64_t limit, int csv, char **body, diag_t *err);
-    /* POST /sql: {"columns": [...], "rows": [[...]...]} or CSV. */
-    int  (*sql)(void *ctx, const char *sql, int csv, char **body,
+    /* POST /sql: {"columns": [...], "types": [...], "rows": [[...]...],
+     * "truncated", "elapsed_ms"[, "error"]} or CSV, streamed. */
+    int  (*sql)(void *ctx, const char *sql, int csv, http_body_t **body,
                 diag_t *err);
     /* POST /replay: run a query over an IPFIX file. */
     int  (*replay)(void *ctx, const char *sql, const char *file, char **body,

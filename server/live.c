@@ -2,6 +2,7 @@
 #include "server/live.h"
 #include "util/arena.h"
 #include "util/bqueue.h"
+#include "util/counter.h"
 #include "util/timeutil.h"
 
 #include <pthread.h>
@@ -13,6 +14,7 @@
 struct live_sub {
     qhandle_t  *qh;
     bqueue_t    q;
+    gauge_t     bytes;      /* what the windows in q hold */
     int         ended;
     live_sub_t *next;
 };
@@ -28,23 +30,55 @@ struct live {
     pthread_mutex_t lock;
     live_sub_t     *subs;
     int             n, max;
-    uint64_t        dropped;
+    int64_t         max_bytes;  /* per subscriber queue, 0: no bound */
+    counter_t       dropped;
+    gauge_t         queued;     /* bytes in all subscriber queues */
     idle_t         *idle;
 };
 
+/* The memory a window holds while it waits in a queue: its cells and
+ * its arena (strings, names). Shared by every holder, counted for each:
+ * a stalled client keeps it alive on its own. */
+static int64_t window_bytes(const rowset_t *rs)
+{
+    return (int64_t)(sizeof(*rs) + (size_t)rs->cap * (size_t)rs->ncols *
+                                       sizeof(value_t) +
+                     arena_used(rs->arena));
+}
+
+/* Queue the window for each subscriber of its query. A subscriber whose
+ * queue is full (by count, or by max_bytes once it holds a window) loses
+ * it, counted: a client that stops reading never grows without bound. */
 static void on_window(output_t *o, rowset_t *rs)
 {
     live_t *l = o->ctx;
+    int64_t cost = window_bytes(rs);
     pthread_mutex_lock(&l->lock);
     for (live_sub_t *s = l->subs; s; s = s->next) {
         if (s->qh != rs->qh)
             continue;
+        int64_t held = gauge_get(&s->bytes);
+        if (l->max_bytes > 0 && held > 0 && held + cost > l->max_bytes) {
+            ctr_inc(&l->dropped);
+            continue;
+        }
         rowset_ref(rs);
+        gauge_add(&s->bytes, cost);
+        gauge_add(&l->queued, cost);
         if (bqueue_try_push(&s->q, rs) < 0) {
+            gauge_add(&s->bytes, -cost);
+            gauge_add(&l->queued, -cost);
             rowset_unref(rs);
-            l->dropped++;
+            ctr_inc(&l->dropped);
         }
     }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void live_set_queue_bytes(live_t *l, int64_t max_bytes)
+{
+    pthread_mutex_lock(&l->lock);
+    l->max_bytes = max_bytes;
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -101,9 +135,14 @@ live_sub_t *live_subscribe(live_t *l, qhandle_t *h)
     return s;
 }
 
-rowset_t *live_next(live_sub_t *s, int timeout_ms, int *ended)
+rowset_t *live_next(live_t *l, live_sub_t *s, int timeout_ms, int *ended)
 {
     rowset_t *rs = bqueue_pop(&s->q, timeout_ms);
+    if (rs) {
+        int64_t cost = window_bytes(rs);
+        gauge_add(&s->bytes, -cost);
+        gauge_add(&l->queued, -cost);
+    }
     *ended = !rs && s->ended;
     return rs;
 }
@@ -125,8 +164,10 @@ void live_unsubscribe(live_t *l, live_sub_t *s)
     pthread_mutex_unlock(&l->lock);
     rowset_t *rs;
     bqueue_close(&s->q);
-    while ((rs = bqueue_pop(&s->q, 0)))
+    while ((rs = bqueue_pop(&s->q, 0))) {
+        gauge_add(&l->queued, -window_bytes(rs));
         rowset_unref(rs);
+    }
     bqueue_destroy(&s->q);
     qhandle_unref(s->qh);
     free(s);
@@ -163,10 +204,12 @@ int live_count(live_t *l, const qhandle_t *h)
 
 uint64_t live_dropped(live_t *l)
 {
-    pthread_mutex_lock(&l->lock);
-    uint64_t d = l->dropped;
-    pthread_mutex_unlock(&l->lock);
-    return d;
+    return ctr_get(&l->dropped);
+}
+
+int64_t live_queued_bytes(live_t *l)
+{
+    return gauge_get(&l->queued);
 }
 
 int64_t live_idle_since(live_t *l, const qhandle_t *h)

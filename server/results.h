@@ -12,8 +12,5 @@
 /* Fill hooks for app (storage and replay); ctx is the app. */
 void results_hooks(app_t *a, http_hooks_t *hooks);
 
-/* One ad hoc result as JSON {"columns", "types", "rows", "truncated",
- * "elapsed_ms"} or CSV (a header line, then rows). malloc'ed text. */
-char *results_adhoc_text(const store_result_t *r, int csv);
 
 #endif

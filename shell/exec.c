@@ -312,12 +312,17 @@ static int run_adhoc(shell_t *sh, const char *sql)
     out_result(sh, cols, rows, NULL);
     if (json_is_true(json_object_get(j, "truncated")))
         sh_notice(sh, "NOTICE: the result was cut at the server's row "
-                  "limit; narrow the query or add LIMIT");
+                  "or size limit; narrow the query or add LIMIT");
+    /* An error after the answer began (the server streams it) comes last:
+     * the rows above are only those before it. */
+    const char *late = json_string_value(json_object_get(j, "error"));
+    if (late)
+        sh_error(sh, "%s", late);
     json_decref(cols);
     json_decref(rows);
     json_decref(j);
     client_resp_free(&r);
-    return SH_OK;
+    return late ? SH_ERR : SH_OK;
 }
 
 static json_int_t counter(json_t *q, const char *key)
@@ -350,18 +355,19 @@ int exec_show_queries(shell_t *sh)
         for (size_t i = 0; i < n; i++)
             emit_json_line(sh, v[i]);
     } else {
-        json_t *cols = json_pack("[sssssssss]", "name", "source", "state",
+        json_t *cols = json_pack("[ssssssssss]", "name", "source", "state",
                                  "flows", "windows", "rows", "late",
-                                 "overflow", "created");
+                                 "overflow", "memory", "created");
         json_t *rows = json_array();
         for (size_t i = 0; i < n; i++) {
             json_t *q = v[i];
             json_array_append_new(rows, json_pack(
-                "[O?O?O?IIIIIO?]", json_object_get(q, "name"),
+                "[O?O?O?IIIIIIO?]", json_object_get(q, "name"),
                 json_object_get(q, "source"), json_object_get(q, "state"),
                 counter(q, "flows_in"), counter(q, "windows"),
                 counter(q, "rows"), counter(q, "flows_late"),
-                counter(q, "flows_overflow"), json_object_get(q, "created")));
+                counter(q, "flows_overflow"), counter(q, "memory_bytes"),
+                json_object_get(q, "created")));
         }
         out_result(sh, cols, rows, NULL);
         json_decref(cols);

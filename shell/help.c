@@ -76,7 +76,8 @@ static const topic_t topics[] = {
      "\n"
      "One row per registered query: its name, where it came from (api,\n"
      "file, temporary), its state, and its counters: flows seen, windows\n"
-     "and rows emitted, late flows, flows refused by the group cap.\n"
+     "and rows emitted, late flows, flows refused by the group cap or the\n"
+     "memory budget, and the bytes of memory it holds now.\n"
      "\\d is the same; \\d name shows one query in full.\n"},
     {"explain", NULL, "the plan of a statement",
      "EXPLAIN statement\n"

@@ -26,11 +26,15 @@
  * the result is cut short like at the row limit. */
 #define ADHOC_MAX_BYTES (256u << 20)
 
+#define PRINTF_CACHED 8   /* printf() statements kept, by argument count */
+
 struct adhoc_conn {
-    sqlite3 *db;
-    char     deny[256];     /* why the authorizer refused, first reason */
-    int64_t  deadline;      /* time_mono_ms() limit, 0 none */
-    int      timed_out;
+    sqlite3      *db;
+    char          deny[256];     /* why the authorizer refused, first reason */
+    int64_t       deadline;      /* time_mono_ms() limit, 0 none */
+    int           timed_out;
+    sqlite3      *fmt_db;        /* runs the real printf(), see below */
+    sqlite3_stmt *fmt[PRINTF_CACHED + 1];
 };
 
 /* ---- the authorizer ------------------------------------------------------ */
@@ -165,12 +169,125 @@ static int progress(void *ctx)
     return 0;
 }
 
+/* ---- printf() and format() ------------------------------------------------- */
+
+/* SQLite's printf() repeats a %c by its precision, and pads to its width,
+ * one character at a time inside a single function call, where neither
+ * the progress handler nor the length limit stops it: printf('%.*c',
+ * 999999999, 'x') ran for ten seconds past a five second limit. Ad hoc
+ * connections replace printf() and format() by a guard that refuses any
+ * width or precision longer than the longest string a value may be, then
+ * has the real printf() do the work on a private in-memory connection
+ * (where the name still means SQLite's own). */
+
+/* The widths and precisions of fmt added up (each is the length of
+ * text the call may produce by repeating a character), a '*' taken from
+ * args as SQLite's printf takes them: in order, then one per conversion
+ * but %% and %n. Saturates at INT64_MAX. */
+static int64_t printf_widths(const char *fmt, int argc, sqlite3_value **argv)
+{
+    int64_t total = 0;
+    int next = 0;
+    for (const char *p = fmt; p && *p; p++) {
+        if (*p != '%')
+            continue;
+        p++;
+        while (*p && strchr("-+ #!0,", *p))
+            p++;
+        for (int part = 0; part < 2 && *p; part++) {
+            if (part == 1) {
+                if (*p != '.')
+                    break;
+                p++;
+            }
+            int64_t n = 0;
+            if (*p == '*') {
+                n = next < argc ? sqlite3_value_int64(argv[next]) : 0;
+                next++;
+                p++;
+                if (n < 0)
+                    n = n == INT64_MIN ? INT64_MAX : -n;
+            } else {
+                while (*p >= '0' && *p <= '9') {
+                    n = n > (INT64_MAX - 9) / 10 ? INT64_MAX : n * 10 + (*p - '0');
+                    p++;
+                }
+            }
+            total = n > INT64_MAX - total ? INT64_MAX : total + n;
+        }
+        while (*p == 'l')
+            p++;
+        if (!*p)
+            break;
+        if (*p != '%' && *p != 'n')
+            next++;
+    }
+    return total;
+}
+
+static void printf_guard(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    adhoc_conn_t *c = sqlite3_user_data(ctx);
+    if (argc < 1)
+        return;
+    const char *fmt = (const char *)sqlite3_value_text(argv[0]);
+    int64_t max = sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, -1);
+    int64_t widths = printf_widths(fmt, argc - 1, argv + 1);
+    if (widths > max) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "printf(): widths and precisions of %lld "
+                 "characters in all are more than a value may hold (%lld "
+                 "bytes)", (long long)widths, (long long)max);
+        sqlite3_result_error(ctx, msg, -1);
+        return;
+    }
+    if (!c->fmt_db) {
+        if (sqlite3_open_v2(":memory:", &c->fmt_db, SQLITE_OPEN_READWRITE |
+                            SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+            sqlite3_close(c->fmt_db);
+            c->fmt_db = NULL;
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+        sqlite3_limit(c->fmt_db, SQLITE_LIMIT_LENGTH, (int)max);
+    }
+    sqlite3_stmt *st = argc <= PRINTF_CACHED ? c->fmt[argc] : NULL;
+    if (!st) {
+        sbuf_t q = SBUF_INIT;
+        sbuf_add(&q, "SELECT printf(?1");
+        for (int i = 2; i <= argc; i++)
+            sbuf_printf(&q, ",?%d", i);
+        sbuf_addc(&q, ')');
+        int rc = sqlite3_prepare_v2(c->fmt_db, sbuf_str(&q), -1, &st, NULL);
+        sbuf_free(&q);
+        if (rc != SQLITE_OK) {
+            sqlite3_result_error(ctx, sqlite3_errmsg(c->fmt_db), -1);
+            return;
+        }
+        if (argc <= PRINTF_CACHED)
+            c->fmt[argc] = st;
+    }
+    for (int i = 0; i < argc; i++)
+        sqlite3_bind_value(st, i + 1, argv[i]);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        sqlite3_result_value(ctx, sqlite3_column_value(st, 0));
+    else
+        sqlite3_result_error(ctx, sqlite3_errmsg(c->fmt_db), -1);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (argc > PRINTF_CACHED)
+        sqlite3_finalize(st);
+}
+
 /* ---- the pool ----------------------------------------------------------------- */
 
 static void conn_close(adhoc_conn_t *c)
 {
     if (!c)
         return;
+    for (int i = 0; i <= PRINTF_CACHED; i++)
+        sqlite3_finalize(c->fmt[i]);
+    sqlite3_close(c->fmt_db);
     sqlite3_close(c->db);
     free(c);
 }
@@ -201,6 +318,14 @@ static adhoc_conn_t *conn_open(store_t *s, diag_t *err)
     if (sq_exec(db, "PRAGMA query_only=1; PRAGMA cache_size=-65536;"
                 "PRAGMA temp_store=MEMORY", err) < 0 ||
         sqlfunc_register(db) != SQLITE_OK) {
+        diag_set(err, "setting up a read connection: %s", sqlite3_errmsg(db));
+        conn_close(c);
+        return NULL;
+    }
+    if (sqlite3_create_function(db, "printf", -1, SQLITE_UTF8, c,
+                                printf_guard, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "format", -1, SQLITE_UTF8, c,
+                                printf_guard, NULL, NULL) != SQLITE_OK) {
         diag_set(err, "setting up a read connection: %s", sqlite3_errmsg(db));
         conn_close(c);
         return NULL;
@@ -349,119 +474,96 @@ static int err_code(int sqlite_rc)
     }
 }
 
-static store_result_t *result_new(sqlite3_stmt *st)
+/* ---- cursors ------------------------------------------------------------ */
+
+struct store_cursor {
+    store_t        *s;
+    adhoc_conn_t   *c;
+    sqlite3_stmt   *st;
+    int             ncols;
+    type_t         *types;       /* of the declared types, TYPE_NONE */
+    store_value_t  *row;         /* the current row, ncols values */
+    int64_t         t0, time_ms, max_rows, rows;
+    int             truncated, done, counted;
+};
+
+static void cursor_types(store_cursor_t *cur)
 {
-    arena_t *a = arena_new();
-    store_result_t *r = arena_alloc(a, sizeof(*r));
-    r->arena = a;
-    r->ncols = sqlite3_column_count(st);
-    size_t n = (size_t)(r->ncols ? r->ncols : 1);
-    r->names = arena_alloc(a, sizeof(char *) * n);
-    r->decltypes = arena_alloc(a, sizeof(char *) * n);
-    r->types = arena_alloc(a, sizeof(type_t) * n);
-    for (int i = 0; i < r->ncols; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        const char *decl = sqlite3_column_decltype(st, i);
-        r->names[i] = arena_strdup(a, name ? name : "");
-        r->decltypes[i] = decl ? arena_strdup(a, decl) : NULL;
-        r->types[i] = TYPE_NONE;
+    cur->ncols = sqlite3_column_count(cur->st);
+    size_t n = (size_t)(cur->ncols ? cur->ncols : 1);
+    cur->types = xcalloc(n, sizeof(type_t));
+    cur->row = xcalloc(n, sizeof(store_value_t));
+    for (int i = 0; i < cur->ncols; i++) {
+        const char *decl = sqlite3_column_decltype(cur->st, i);
+        cur->types[i] = TYPE_NONE;
         for (int t = TYPE_BOOL; decl && t <= TYPE_DURATION; t++)
             if (strcasecmp(decl, store_decltype((type_t)t)) == 0)
-                r->types[i] = (type_t)t;
+                cur->types[i] = (type_t)t;
     }
-    return r;
 }
 
-/* Step through st into a result. 0, or an error code with err set. */
-static int collect(store_t *s, adhoc_conn_t *c, sqlite3_stmt *st,
-                   int64_t max_rows, store_result_t **out, diag_t *err,
-                   int64_t t0, int64_t time_ms)
+/* The statement's current row into cur->row; text and blobs point into
+ * SQLite's memory, valid until the next step. */
+static void cursor_read(store_cursor_t *cur)
 {
-    store_result_t *r = result_new(st);
-    uint64_t cap = 0;
-    size_t bytes = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((max_rows >= 0 && r->nrows >= (uint64_t)max_rows) ||
-            bytes > ADHOC_MAX_BYTES) {
-            r->truncated = 1;
+    sqlite3_stmt *st = cur->st;
+    for (int i = 0; i < cur->ncols; i++) {
+        store_value_t *v = &cur->row[i];
+        memset(v, 0, sizeof(*v));
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_INTEGER:
+            v->v.i = sqlite3_column_int64(st, i);
+            v->t = cur->types[i] == TYPE_TIME       ? SV_TIME
+                 : cur->types[i] == TYPE_DURATION ? SV_DURATION
+                 : cur->types[i] == TYPE_BOOL     ? SV_BOOL
+                                                  : SV_INT;
+            break;
+        case SQLITE_FLOAT:
+            v->t = SV_FLOAT;
+            v->v.f = sqlite3_column_double(st, i);
+            break;
+        case SQLITE_TEXT: {
+            const char *txt = (const char *)sqlite3_column_text(st, i);
+            v->t = SV_TEXT;
+            v->len = (uint32_t)sqlite3_column_bytes(st, i);
+            v->v.s = txt ? txt : "";
             break;
         }
-        if (r->nrows == cap) {
-            cap = cap ? cap * 2 : 64;
-            r->cells = xrealloc(r->cells, sizeof(store_value_t) * cap *
-                                              (uint64_t)(r->ncols ? r->ncols : 1));
+        case SQLITE_BLOB: {
+            const void *p = sqlite3_column_blob(st, i);
+            int n = sqlite3_column_bytes(st, i);
+            if (n == 16) {
+                v->t = SV_IP;
+                memcpy(v->v.ip.a, p, 16);
+            } else {
+                v->t = SV_BLOB;
+                v->len = (uint32_t)n;
+                v->v.s = p ? p : "";
+            }
+            break;
         }
-        store_value_t *row = r->cells + r->nrows * (uint64_t)r->ncols;
-        for (int i = 0; i < r->ncols; i++) {
-            store_value_t *v = &row[i];
-            memset(v, 0, sizeof(*v));
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER:
-                v->v.i = sqlite3_column_int64(st, i);
-                v->t = r->types[i] == TYPE_TIME       ? SV_TIME
-                     : r->types[i] == TYPE_DURATION ? SV_DURATION
-                     : r->types[i] == TYPE_BOOL     ? SV_BOOL
-                                                    : SV_INT;
-                break;
-            case SQLITE_FLOAT:
-                v->t = SV_FLOAT;
-                v->v.f = sqlite3_column_double(st, i);
-                break;
-            case SQLITE_TEXT: {
-                const char *txt = (const char *)sqlite3_column_text(st, i);
-                v->t = SV_TEXT;
-                v->len = (uint32_t)sqlite3_column_bytes(st, i);
-                v->v.s = arena_strndup(r->arena, txt ? txt : "", v->len);
-                bytes += v->len;
-                break;
-            }
-            case SQLITE_BLOB: {
-                const void *p = sqlite3_column_blob(st, i);
-                int n = sqlite3_column_bytes(st, i);
-                if (n == 16) {
-                    v->t = SV_IP;
-                    memcpy(v->v.ip.a, p, 16);
-                } else {
-                    char *copy = arena_alloc(r->arena, (size_t)n + 1);
-                    if (n)
-                        memcpy(copy, p, (size_t)n);
-                    v->t = SV_BLOB;
-                    v->len = (uint32_t)n;
-                    v->v.s = copy;
-                    bytes += (size_t)n;
-                }
-                break;
-            }
-            default:
-                v->t = SV_NULL;
-            }
+        default:
+            v->t = SV_NULL;
         }
-        r->nrows++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        int code;
-        if (c->timed_out) {
-            diag_set(err, "query interrupted: time limit of %lld ms reached",
-                     (long long)time_ms);
-            code = STORE_ETIMEOUT;
-            ctr_add(&s->ctr.adhoc_timeouts, 1);
-        } else {
-            diag_set(err, "%s", sqlite3_errmsg(c->db));
-            code = err_code(rc);
-            ctr_add(&s->ctr.adhoc_errors, 1);
-        }
-        store_result_free(r);
-        return code;
-    }
-    r->elapsed_ms = time_mono_ms() - t0;
-    *out = r;
-    return 0;
 }
 
-static int run(store_t *s, const char *sql, const store_limits_t *lim,
-               int64_t bind_from, int64_t bind_to, int nbind,
-               store_result_t **out, diag_t *err)
+static int cursor_timeout(store_cursor_t *cur, diag_t *err)
+{
+    diag_set(err, "query interrupted: time limit of %lld ms reached",
+             (long long)cur->time_ms);
+    if (!cur->counted)
+        ctr_add(&cur->s->ctr.adhoc_timeouts, 1);
+    cur->counted = 1;
+    cur->done = 1;
+    return STORE_ETIMEOUT;
+}
+
+/* Check sql and prepare it on a pooled connection (binding ?1 and ?2
+ * when nbind). 0 with *out set, or an error code with err set. */
+static int cursor_open(store_t *s, const char *sql, const store_limits_t *lim,
+                       int64_t bind_from, int64_t bind_to, int nbind,
+                       store_cursor_t **out, diag_t *err)
 {
     *out = NULL;
     if (!sql) {
@@ -489,6 +591,19 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
     const char *tail = NULL;
     int reads = first_word_ok(p, word, sizeof(word));
     int rc = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
+    if (rc == SQLITE_SCHEMA) {
+        /* The schema changed since this pooled connection last read it
+         * (a query added its table), and the statement has an error of
+         * its own: SQLite reports the first instead of the second. Read
+         * the schema again and ask once more for the statement's own
+         * answer. */
+        sqlite3_finalize(st);
+        st = NULL;
+        c->deny[0] = 0;
+        sqlite3_exec(c->db, "SELECT 1 FROM sqlite_master LIMIT 0", NULL,
+                     NULL, NULL);
+        rc = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
+    }
     int code = 0;
     if (rc != SQLITE_OK) {
         if (c->deny[0]) {
@@ -521,23 +636,188 @@ static int run(store_t *s, const char *sql, const store_limits_t *lim,
                  word[0] ? word : "this statement");
         code = STORE_EREFUSED;
     }
-    if (code == 0) {
-        if (nbind) {
-            sqlite3_bind_int64(st, 1, bind_from);
-            sqlite3_bind_int64(st, 2, bind_to);
-        }
-        code = collect(s, c, st, max_rows, out, err, t0, time_ms);
-    } else if (code == STORE_EREFUSED) {
-        ctr_add(&s->ctr.adhoc_refused, 1);
-    } else if (code == STORE_ETIMEOUT) {
-        ctr_add(&s->ctr.adhoc_timeouts, 1);
-    } else {
-        ctr_add(&s->ctr.adhoc_errors, 1);
+    if (code != 0) {
+        if (code == STORE_EREFUSED)
+            ctr_add(&s->ctr.adhoc_refused, 1);
+        else if (code == STORE_ETIMEOUT)
+            ctr_add(&s->ctr.adhoc_timeouts, 1);
+        else
+            ctr_add(&s->ctr.adhoc_errors, 1);
+        sqlite3_finalize(st);
+        c->deadline = 0;
+        conn_put(s, c);
+        return code;
     }
-    sqlite3_finalize(st);
-    c->deadline = 0;
-    conn_put(s, c);
-    return code;
+    if (nbind) {
+        sqlite3_bind_int64(st, 1, bind_from);
+        sqlite3_bind_int64(st, 2, bind_to);
+    }
+    store_cursor_t *cur = xcalloc(1, sizeof(*cur));
+    cur->s = s;
+    cur->c = c;
+    cur->st = st;
+    cur->t0 = t0;
+    cur->time_ms = time_ms;
+    cur->max_rows = max_rows;
+    cursor_types(cur);
+    *out = cur;
+    return 0;
+}
+
+int store_cursor_open(store_t *s, const char *sql, const store_limits_t *limits,
+                      store_cursor_t **out, diag_t *err)
+{
+    return cursor_open(s, sql, limits, 0, 0, 0, out, err);
+}
+
+int store_cursor_ncols(const store_cursor_t *cur)
+{
+    return cur->ncols;
+}
+
+const char *store_cursor_name(const store_cursor_t *cur, int col)
+{
+    const char *n = sqlite3_column_name(cur->st, col);
+    return n ? n : "";
+}
+
+const char *store_cursor_decltype(const store_cursor_t *cur, int col)
+{
+    return sqlite3_column_decltype(cur->st, col);
+}
+
+type_t store_cursor_type(const store_cursor_t *cur, int col)
+{
+    return cur->types[col];
+}
+
+int store_cursor_next(store_cursor_t *cur, const store_value_t **row,
+                      diag_t *err)
+{
+    *row = NULL;
+    if (cur->done)
+        return 0;
+    if (cur->max_rows >= 0 && cur->rows >= cur->max_rows) {
+        /* One more step says whether rows were left out. */
+        int more = sqlite3_step(cur->st) == SQLITE_ROW;
+        cur->truncated = more;
+        cur->done = 1;
+        return 0;
+    }
+    int rc = sqlite3_step(cur->st);
+    if (rc == SQLITE_ROW) {
+        cursor_read(cur);
+        cur->rows++;
+        *row = cur->row;
+        return 1;
+    }
+    cur->done = 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (cur->c->timed_out)
+        return cursor_timeout(cur, err);
+    diag_set(err, "%s", sqlite3_errmsg(cur->c->db));
+    ctr_add(&cur->s->ctr.adhoc_errors, 1);
+    return err_code(rc);
+}
+
+int store_cursor_truncated(const store_cursor_t *cur)
+{
+    return cur->truncated;
+}
+
+int store_cursor_check_time(store_cursor_t *cur, diag_t *err)
+{
+    if (cur->c->deadline && time_mono_ms() >= cur->c->deadline)
+        return cursor_timeout(cur, err);
+    return 0;
+}
+
+int64_t store_cursor_elapsed_ms(const store_cursor_t *cur)
+{
+    return time_mono_ms() - cur->t0;
+}
+
+void store_cursor_close(store_cursor_t *cur)
+{
+    if (!cur)
+        return;
+    sqlite3_finalize(cur->st);
+    cur->c->deadline = 0;
+    conn_put(cur->s, cur->c);
+    free(cur->types);
+    free(cur->row);
+    free(cur);
+}
+
+/* ---- whole results -------------------------------------------------------- */
+
+/* Read every row of cur into a result (at most ADHOC_MAX_BYTES of text
+ * and blobs: past it the result is cut like at the row limit). */
+static int collect(store_cursor_t *cur, store_result_t **out, diag_t *err)
+{
+    arena_t *a = arena_new();
+    store_result_t *r = arena_alloc(a, sizeof(*r));
+    r->arena = a;
+    r->ncols = cur->ncols;
+    size_t n = (size_t)(r->ncols ? r->ncols : 1);
+    r->names = arena_alloc(a, sizeof(char *) * n);
+    r->decltypes = arena_alloc(a, sizeof(char *) * n);
+    r->types = arena_alloc(a, sizeof(type_t) * n);
+    for (int i = 0; i < r->ncols; i++) {
+        const char *decl = store_cursor_decltype(cur, i);
+        r->names[i] = arena_strdup(a, store_cursor_name(cur, i));
+        r->decltypes[i] = decl ? arena_strdup(a, decl) : NULL;
+        r->types[i] = cur->types[i];
+    }
+    uint64_t cap = 0;
+    size_t bytes = 0;
+    const store_value_t *row;
+    int rc;
+    while ((rc = store_cursor_next(cur, &row, err)) == 1) {
+        if (bytes > ADHOC_MAX_BYTES) {
+            r->truncated = 1;
+            break;
+        }
+        if (r->nrows == cap) {
+            cap = cap ? cap * 2 : 64;
+            r->cells = xrealloc(r->cells, sizeof(store_value_t) * cap * n);
+        }
+        store_value_t *dst = r->cells + r->nrows * (uint64_t)r->ncols;
+        for (int i = 0; i < r->ncols; i++) {
+            dst[i] = row[i];
+            if (row[i].t == SV_TEXT || row[i].t == SV_BLOB) {
+                char *copy = arena_alloc(a, (size_t)row[i].len + 1);
+                if (row[i].len)
+                    memcpy(copy, row[i].v.s, row[i].len);
+                dst[i].v.s = copy;
+                bytes += row[i].len;
+            }
+        }
+        r->nrows++;
+    }
+    if (rc < 0) {
+        store_result_free(r);
+        return rc;
+    }
+    r->truncated |= store_cursor_truncated(cur);
+    r->elapsed_ms = store_cursor_elapsed_ms(cur);
+    *out = r;
+    return 0;
+}
+
+static int run(store_t *s, const char *sql, const store_limits_t *lim,
+               int64_t bind_from, int64_t bind_to, int nbind,
+               store_result_t **out, diag_t *err)
+{
+    *out = NULL;
+    store_cursor_t *cur;
+    int rc = cursor_open(s, sql, lim, bind_from, bind_to, nbind, &cur, err);
+    if (rc != 0)
+        return rc;
+    rc = collect(cur, out, err);
+    store_cursor_close(cur);
+    return rc;
 }
 
 int store_adhoc(store_t *s, const char *sql, const store_limits_t *limits,
@@ -546,19 +826,27 @@ int store_adhoc(store_t *s, const char *sql, const store_limits_t *limits,
     return run(s, sql, limits, 0, 0, 0, out, err);
 }
 
+/* A name whose stored windows may be read: a query's (or an archived
+ * query's) table name, letters, digits and '_' only, so it can be put in
+ * a statement. 0 with err set if not. */
+static int results_name_ok(const char *name, diag_t *err)
+{
+    int ok = name && (sq_valid_name(name) ||
+                      strncmp(name, "flowsql_archive_", 16) == 0);
+    for (const char *p = name; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || *p == '_';
+    if (!ok)
+        diag_set(err, "invalid query name '%s'", name ? name : "");
+    return ok;
+}
+
 int store_results(store_t *s, const char *name, int64_t from_ms,
                   int64_t to_ms, int64_t limit, store_result_t **out,
                   diag_t *err)
 {
     *out = NULL;
-    int ok = name && (sq_valid_name(name) ||
-                      strncmp(name, "flowsql_archive_", 16) == 0);
-    for (const char *p = name; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || *p == '_';
-    if (!ok) {
-        diag_set(err, "invalid query name '%s'", name ? name : "");
+    if (!results_name_ok(name, err))
         return STORE_EINVALID;
-    }
     sbuf_t b = SBUF_INIT;
     sbuf_add(&b, "SELECT * FROM ");
     sq_quote(&b, name);
@@ -582,14 +870,8 @@ int store_windows(store_t *s, const char *name, int64_t from_ms,
                   int64_t to_ms, store_result_t **out, diag_t *err)
 {
     *out = NULL;
-    int ok = name && (sq_valid_name(name) ||
-                      strncmp(name, "flowsql_archive_", 16) == 0);
-    for (const char *p = name; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || *p == '_';
-    if (!ok) {
-        diag_set(err, "invalid query name '%s'", name ? name : "");
+    if (!results_name_ok(name, err))
         return STORE_EINVALID;
-    }
     /* A validated name: letters, digits and '_' only. */
     sbuf_t b = SBUF_INIT;
     sbuf_printf(&b, "SELECT window_start, window_end, rows, partial, parts "

@@ -217,6 +217,35 @@ store_result_cell(const store_result_t *r, uint64_t row, int col)
 int store_adhoc(store_t *s, const char *sql, const store_limits_t *limits,
                 store_result_t **out, diag_t *err);
 
+/* ---- ad hoc results a row at a time ----------------------------------- */
+
+/* A statement being read, for answers too large to hold whole: it keeps
+ * its pooled connection (and so counts against adhoc_max_running) until
+ * store_cursor_close(). The time limit runs from the open to the close,
+ * so it covers what the caller does between rows too. */
+typedef struct store_cursor store_cursor_t;
+
+/* Check and prepare sql as store_adhoc() does, with the same refusals
+ * and errors. 0 with *out set, or a STORE_E* code with err set. */
+int store_cursor_open(store_t *s, const char *sql, const store_limits_t *limits,
+                      store_cursor_t **out, diag_t *err);
+int         store_cursor_ncols(const store_cursor_t *c);
+const char *store_cursor_name(const store_cursor_t *c, int col);
+const char *store_cursor_decltype(const store_cursor_t *c, int col); /* or NULL */
+type_t      store_cursor_type(const store_cursor_t *c, int col); /* TYPE_NONE:
+                                                                   unknown */
+/* The next row: 1 with *row (ncols values, text and blobs valid until the
+ * next call); 0 after the last row or at the row limit (then
+ * store_cursor_truncated() says whether rows were left); or a STORE_E*
+ * code with err set (STORE_ETIMEOUT at the time limit). */
+int store_cursor_next(store_cursor_t *c, const store_value_t **row,
+                      diag_t *err);
+int store_cursor_truncated(const store_cursor_t *c);
+/* STORE_ETIMEOUT with err set once the time limit has passed, else 0. */
+int store_cursor_check_time(store_cursor_t *c, diag_t *err);
+int64_t store_cursor_elapsed_ms(const store_cursor_t *c);
+void store_cursor_close(store_cursor_t *c);   /* NULL is fine */
+
 /* The stored windows of one query (or kept table) with window_start in
  * [from_ms, to_ms), oldest first, at most limit rows (0: the configured
  * row limit), as store_adhoc returns them. STORE_ENOTFOUND if there is

@@ -5,7 +5,8 @@
 # through REST and through --read.
 . "$(dirname "$0")/lib.sh"
 
-start_flowsqld || exit 1
+mkdir -p "$T/replay"
+start_flowsqld --replay-dir "$T/replay" || exit 1
 api POST /api/v1/queries '{"name":"per_src","sql":"SELECT srcip, count(*) AS flows, sum(packets) AS packets, sum(bytes) AS bytes FROM flows WINDOW 1h GROUP BY srcip","options":{"retention":"7d"}}' >/dev/null
 eq "register per_src" "$CODE" 201
 api POST /api/v1/queries '{"name":"fast","sql":"SELECT count(*) AS flows FROM flows WINDOW 1s"}' >/dev/null
@@ -41,7 +42,7 @@ comm -3 "$T/m.have" "$T/m.doc" >&2
 # Restart: the open 1h window is closed as it stands and stored.
 stop_flowsqld
 eq "SIGTERM exits 0" "$STATUS" 0
-start_flowsqld || exit 1
+start_flowsqld --replay-dir "$T/replay" || exit 1
 api GET /api/v1/queries >"$T/list"
 eq "the catalog survives a restart" "$(jq -r '[.queries[].name] | sort | join(",")' "$T/list")" "fast,per_src"
 
@@ -80,13 +81,14 @@ eq "ad hoc as CSV" "$(tr -d '\r' <"$T/sql.csv" | tr '\n' ' ')" "n 200 "
 # A file: generate one, replay it through REST and through --read.
 "$B/flowgen" --file "$T/flows.ipfix" --flows 20000 --sources 30 --seed 3 \
     --per-source "$T/file_expected.txt" 2>/dev/null
-api POST /api/v1/replay '{"sql":"SELECT srcip, count(*) AS flows, sum(bytes) AS bytes FROM flows GROUP BY srcip","file":"'"$T/flows.ipfix"'"}' >"$T/replay"
+cp "$T/flows.ipfix" "$T/replay/"
+api POST /api/v1/replay '{"sql":"SELECT srcip, count(*) AS flows, sum(bytes) AS bytes FROM flows GROUP BY srcip","file":"flows.ipfix"}' >"$T/replay.json"
 eq "replay over REST (200)" "$CODE" 200
-jq -r '.windows[].rows[] | "\(.srcip) \(.flows) \(.bytes)"' "$T/replay" | sort >"$T/r_got"
+jq -r '.windows[].rows[] | "\(.srcip) \(.flows) \(.bytes)"' "$T/replay.json" | sort >"$T/r_got"
 awk '{print $1, $2, $4}' "$T/file_expected.txt" | sort >"$T/r_want"
 check "replayed counts equal the generator's" cmp -s "$T/r_got" "$T/r_want"
-api POST /api/v1/replay '{"sql":"SELECT count(*) FROM flows","file":"/nonexistent"}' >/dev/null
-eq "replay of a missing file is 400" "$CODE" 400
+api POST /api/v1/replay '{"sql":"SELECT count(*) FROM flows","file":"nonexistent"}' >/dev/null
+eq "replay of a missing file is 404" "$CODE" 404
 stop_flowsqld
 
 mkdir -p "$T/q2"

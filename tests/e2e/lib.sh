@@ -29,7 +29,8 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_flowsqld ARGS...: starts the daemon on fresh ports in $T/run,
+# start_flowsqld ARGS...: starts the daemon on fresh ports in $T/run
+# (HEALTH_TOKEN, else FLOWSQL_API_TOKEN: the token its health check sends),
 # waits until /healthz answers. Sets HTTP (host:port), IPFIX, NETFLOW.
 start_flowsqld() {
     HTTP_PORT=$(free_port)
@@ -44,7 +45,8 @@ start_flowsqld() {
     FLOWSQLD=$!
     PIDS="$PIDS $FLOWSQLD"
     i=0
-    while ! curl -sf ${FLOWSQL_API_TOKEN:+-H "Authorization: Bearer $FLOWSQL_API_TOKEN"} "http://$HTTP/healthz" >/dev/null 2>&1; do
+    htok=${HEALTH_TOKEN:-$FLOWSQL_API_TOKEN}
+    while ! curl -sf ${htok:+-H "Authorization: Bearer $htok"} "http://$HTTP/healthz" >/dev/null 2>&1; do
         i=$((i + 1))
         if [ $i -gt 100 ] || ! kill -0 "$FLOWSQLD" 2>/dev/null; then
             echo "flowsqld did not start:" >&2

@@ -54,6 +54,16 @@ api POST /api/v1/queries '{"name":"x","sql":"SELECT count(*) FROM flows"}' >"$T/
 eq "continuous query without WINDOW is 400" "$CODE" 400
 check "and says why" grep -q 'needs a WINDOW' "$T/e3"
 
+# An error in "options" is not in the statement sent: no position past
+# its end (found by tests/fuzz/fuzz_rest.c: the caret was drawn from
+# memory past the statement).
+api POST /api/v1/queries '{"sql":"SELECT count(*) FROM flows WINDOW 4s","temporary":true,"options":{"retention":"1hkeep_data=1"}}' >"$T/e7"
+eq "a bad option is 400" "$CODE" 400
+eq "saying which" "$(jq -r .error "$T/e7")" \
+   "retention must be a duration such as '24h' or a number of windows"
+check "with no position past the end of the statement" \
+    jq -e '((.offset // 0) + (.length // 0)) <= 36' "$T/e7"
+
 # --- malformed requests -----------------------------------------------------
 api POST /api/v1/queries '{"name": "x", "sql": ' >"$T/e4"
 eq "malformed JSON is 400" "$CODE" 400
@@ -67,6 +77,16 @@ api POST /api/v1/queries '[1,2]' >/dev/null
 eq "non-object body is 400" "$CODE" 400
 api GET /api/v1/nope >/dev/null
 eq "unknown route is 404" "$CODE" 404
+# Bytes that are not UTF-8 in a name (found by tests/fuzz/fuzz_rest.c):
+# the error still says what went wrong, those bytes shown as '?'.
+api GET '/api/v1/queries/a%E9b' >"$T/e8"
+eq "a name that is not UTF-8 is 404" "$CODE" 404
+eq "with an error message" "$(jq -r .error "$T/e8")" "no query named 'a?b'"
+api GET '/api/v1/queries/a%E9b/results' >"$T/e9"
+check "and so for its results" jq -e '.error | length > 0' "$T/e9"
+api POST /api/v1/queries "$(printf '{"name":"x","sql":"SELECT \\u00e9\\u00ff\\u0000 FROM flows WINDOW 1s"}')" >"$T/e10"
+eq "an SQL error about such bytes is 400" "$CODE" 400
+check "with an error message" jq -e '.error | length > 0' "$T/e10"
 api PUT /api/v1/queries >/dev/null
 eq "wrong method is 405" "$CODE" 405
 ALLOW=$(curl -s -i -X PUT "http://$HTTP/api/v1/queries" | tr -d '\r' | sed -n 's/^Allow: //p')
@@ -167,7 +187,56 @@ TOKEN=s3cre api GET /api/v1/queries >/dev/null
 eq "a prefix of the token is 401" "$CODE" 401
 TOKEN=s3cret api GET /api/v1/queries >/dev/null
 eq "right token is 200" "$CODE" 200
+# The auth scheme is case-insensitive (RFC 7235): bearer, BEARER.
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: bearer s3cret' "http://$HTTP/api/v1/queries")
+eq "'bearer' in lower case is accepted" "$CODE" 200
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: BEARER s3cret' "http://$HTTP/api/v1/queries")
+eq "'BEARER' in upper case is accepted" "$CODE" 200
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Basic s3cret' "http://$HTTP/api/v1/queries")
+eq "another scheme is 401" "$CODE" 401
+# A NUL inside the header must not cut the comparison short.
+raw_status() { # HEADER-VALUE (python escapes): the status line's code
+    python3 - "$HTTP_PORT" "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+v = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
+s.sendall(b"GET /api/v1/queries HTTP/1.1\r\nHost: x\r\nAuthorization: " + v +
+          b"\r\nConnection: close\r\n\r\n")
+d = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    d += b
+print(d.split(b" ")[1].decode() if d.startswith(b"HTTP/") else "none")
+PY
+}
+eq "a raw request with the right token is 200" "$(raw_status 'Bearer s3cret')" 200
+check "a NUL after the right token is not 200" \
+    test "$(raw_status 'Bearer s3cret\x00junk')" != 200
+check "a NUL at the token's place is not 200" \
+    test "$(raw_status 'Bearer \x00')" != 200
 stop_flowsqld
+
+# --api-token-file: the token is read from a file, never on the command line
+printf 'f1l3-t0ken\n' >"$T/token"
+chmod 600 "$T/token"
+HEALTH_TOKEN=f1l3-t0ken start_flowsqld --api-token-file "$T/token" || exit 1
+api GET /api/v1/queries >/dev/null
+eq "--api-token-file: no token is 401" "$CODE" 401
+TOKEN=f1l3-t0ken api GET /api/v1/queries >/dev/null
+eq "--api-token-file: the file's token (without its newline) is 200" "$CODE" 200
+check "the token is not in the process's command line" \
+    sh -c "! tr '\\0' ' ' </proc/$FLOWSQLD/cmdline | grep -q f1l3"
+stop_flowsqld
+"$B/flowsqld" --http 127.0.0.1:0 --api-token-file "$T/none" --data-dir "$T/d4" \
+    --ipfix-port 0 --netflow-port 0 2>"$T/tf.log"
+check "an unreadable --api-token-file stops the start" test $? -ne 0
+check "and says which file" grep -q "api-token-file.*$T/none" "$T/tf.log"
+: >"$T/empty"
+"$B/flowsqld" --http 127.0.0.1:0 --api-token-file "$T/empty" --data-dir "$T/d4" \
+    --ipfix-port 0 --netflow-port 0 2>"$T/tf2.log"
+check "an empty --api-token-file stops the start" test $? -ne 0
 
 # --- temporary queries are dropped once nobody follows them -------------------
 start_flowsqld --temporary-idle 1s || exit 1

@@ -77,8 +77,8 @@ line s "SHOW"
 expect_last "a statement without ';' continues on the next line" s "flowsql->"
 line s "  QUERIES;"
 expect "the table comes" s "(1 row)"
-check "aligned header" sh -c "tmux -S '$T/tmux.sock' capture-pane -p -t s | grep -qxF '  name   | source |  state  | flows | windows | rows | late | overflow |         created'"
-check "separator" sh -c "tmux -S '$T/tmux.sock' capture-pane -p -t s | grep -qxF -- '---------+--------+---------+-------+---------+------+------+----------+--------------------------'"
+check "aligned header" sh -c "tmux -S '$T/tmux.sock' capture-pane -p -t s | grep -qxF '  name   | source |  state  | flows | windows | rows | late | overflow | memory |         created'"
+check "separator" sh -c "tmux -S '$T/tmux.sock' capture-pane -p -t s | grep -qxF -- '---------+--------+---------+-------+---------+------+------+----------+--------+--------------------------'"
 check "row with numbers right-aligned" sh -c "tmux -S '$T/tmux.sock' capture-pane -p -t s | grep -qE '^ talkers \\| api    \\| running \\|     0 \\|       0 \\|'"
 prompt_back "the prompt is back" s
 

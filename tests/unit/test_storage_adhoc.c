@@ -7,6 +7,7 @@
 #include "tests/unit/storage_util.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #define BASE 1763902800000LL   /* 2025-11-23T13:00:00Z */
 #define TEN_S 10000
@@ -325,6 +326,71 @@ static void t_time_limit(void)
     CHECK_STR(one("SELECT 1 + 1"), "2");
 }
 
+/* printf() and format() repeat a character or pad one at a time inside a
+ * single call, out of reach of the time limit: widths and precisions
+ * longer than a value may be are refused at once; the rest still format
+ * as SQLite's own printf() does. */
+static void t_printf_bounded(void)
+{
+    int code;
+    char msg[512];
+    int64_t t0 = time_mono_ms();
+    store_result_t *r = q("SELECT printf('%.*c', 999999999, 'x')", &code, msg);
+    CHECK(r == NULL);
+    CHECK_INT(code, STORE_EINVALID);
+    CHECK(strstr(msg, "printf(): widths and precisions of 999999999 "
+                 "characters in all are more than a value may hold") != NULL);
+    CHECK(time_mono_ms() - t0 < 1000);
+    r = q("SELECT format('%999999999d', 1)", &code, msg);
+    CHECK(r == NULL && strstr(msg, "999999999 characters") != NULL);
+    /* Many conversions just under the limit each add up past it. */
+    r = q("SELECT printf('%9000000c%9000000c', 'a', 'b')", &code, msg);
+    CHECK(r == NULL && strstr(msg, "18000000 characters") != NULL);
+    r = q("SELECT printf('%*d', -999999999, 5)", &code, msg);
+    CHECK(r == NULL && strstr(msg, "999999999 characters") != NULL);
+    CHECK_STR(one("SELECT printf('%5.2f|%-4d|%s|%%|%.*c', 3.14159, 7, 'ok', "
+                  "3, 'z')"), " 3.14|7   |ok|%|zzz");
+    CHECK_STR(one("SELECT format('%q', 'it''s')"), "it''s");
+    CHECK_STR(one("SELECT printf(NULL)"), "NULL");
+    CHECK_STR(one("SELECT length(printf('%.*c', 1000000, 'x'))"), "1000000");
+    /* Many arguments: more than the statements kept. */
+    CHECK_STR(one("SELECT printf('%d%d%d%d%d%d%d%d%d%d', 0,1,2,3,4,5,6,7,8,9)"),
+              "0123456789");
+}
+
+/* A cursor reads one row at a time and its time limit covers the time
+ * between rows. */
+static void t_cursor(void)
+{
+    store_cursor_t *c = NULL;
+    diag_t err;
+    diag_clear(&err);
+    store_limits_t lim = {.time_ms = 300, .max_rows = 5};
+    CHECK_INT(store_cursor_open(S, "WITH RECURSIVE c(x) AS (SELECT 1 UNION "
+                                "ALL SELECT x + 1 FROM c LIMIT 7) SELECT x, "
+                                "'v' || x AS s FROM c", &lim, &c, &err), 0);
+    CHECK_INT(store_cursor_ncols(c), 2);
+    CHECK_STR(store_cursor_name(c, 1), "s");
+    const store_value_t *row;
+    int n = 0, rc;
+    while ((rc = store_cursor_next(c, &row, &err)) == 1) {
+        n++;
+        CHECK_INT(row[0].v.i, n);
+        CHECK(row[1].t == SV_TEXT && row[1].len == 2);
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT(n, 5);
+    CHECK_INT(store_cursor_truncated(c), 1);
+    store_cursor_close(c);
+    CHECK_INT(store_cursor_open(S, "SELECT 1", &lim, &c, &err), 0);
+    CHECK_INT(store_cursor_check_time(c, &err), 0);
+    usleep(350 * 1000);
+    CHECK_INT(store_cursor_check_time(c, &err), STORE_ETIMEOUT);
+    CHECK_STR(err.msg, "query interrupted: time limit of 300 ms reached");
+    store_cursor_close(c);
+    CHECK_STR(one("SELECT 2 + 2"), "4");
+}
+
 static void t_row_limit(void)
 {
     const char *sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
@@ -377,6 +443,32 @@ static void t_concurrency_limit(void)
     pthread_join(th, NULL);
     diag_clear(&err);
     CHECK_INT(store_adhoc(s, "SELECT 1", NULL, &r, &err), 0);
+    store_result_free(r);
+    store_close(s);
+}
+
+/* A statement with a syntax error, on a pooled connection that read the
+ * schema before a query added its table, is still the client's error
+ * (SQLite says SQLITE_SCHEMA first; found by tests/fuzz/fuzz_rest.c,
+ * which saw a 500). */
+static void t_schema_changed(void)
+{
+    store_t *s = tu_open(tu_path("schema_change.db"), NULL);
+    store_result_t *r = NULL;
+    diag_t err;
+    diag_clear(&err);
+    CHECK_INT(store_adhoc(s, "SELECT count(*) FROM sqlite_master", NULL, &r,
+                          &err), 0);
+    store_result_free(r);
+    static const rowset_col_t cols[] = {{"n", TYPE_INT, 0}};
+    store_query_def_t d = {.name = "later", .text = "CREATE QUERY later AS "
+                           "SELECT ...", .cols = cols, .ncols = 1};
+    CHECK_INT(store_query_add(s, &d, &err), 0);
+    r = NULL;
+    int rc = store_adhoc(s, "SELECT a b c FROM sqlite_master", NULL, &r, &err);
+    CHECK_INT(rc, STORE_EINVALID);
+    CHECK_STR(err.msg, "near \"c\": syntax error");
+    CHECK_INT(store_adhoc(s, "SELECT count(*) FROM later", NULL, &r, &err), 0);
     store_result_free(r);
     store_close(s);
 }
@@ -490,7 +582,10 @@ int main(void)
     RUN(t_refusals);
     RUN(t_time_limit);
     RUN(t_row_limit);
+    RUN(t_printf_bounded);
+    RUN(t_cursor);
     RUN(t_concurrency_limit);
+    RUN(t_schema_changed);
     RUN(t_ip_helpers);
     RUN(t_time_helpers);
     RUN(t_results_api);
