@@ -139,6 +139,15 @@ void archive_stats(archive_t *a, archive_stats_t *out);
 /* The flowsql_archive_* metrics in Prometheus text (docs/METRICS.md). */
 void archive_metrics(archive_t *a, sbuf_t *out);
 
+/*
+ * A size cap from text: a size ("500M", "20G", "1T", bytes without a
+ * suffix; "0" is no cap) or a share of the file system holding dir
+ * ("20%": of its total size, read now with statvfs). Returns 0 with
+ * *out set, or -1 with err set.
+ */
+int archive_parse_size(const char *text, const char *dir, int64_t *out,
+                       diag_t *err);
+
 /* ---- scanning ------------------------------------------------------------ */
 
 /* An address or a network: prefix bits in the 128-bit space (ipaddr.h:
@@ -246,5 +255,36 @@ int archive_pred_match(const archive_pred_t *p, const flow_batch_t *b,
  * archive file's.
  */
 int archive_name_start(const char *name, int64_t *start_ms);
+
+/* ---- the files ------------------------------------------------------------ */
+
+typedef struct archive_file {
+    char    *path;       /* DIR/YYYY/MM/DD/NAME */
+    int64_t  start;      /* partition start, ms (from the name) */
+    int      seq;        /* N of an extra file "-N", 0 for the main one */
+    int      is_open;    /* NAME ends in ".open": being written */
+    int64_t  size;       /* bytes (0 unless the lister says) */
+} archive_file_t;
+
+typedef struct archive_file_list {
+    archive_file_t *f;
+    size_t          n;
+} archive_file_list_t;
+
+/*
+ * The archive files under dir whose partition may hold received times
+ * in [lo, hi] (by their day directories: a superset), sorted by start,
+ * then N, a file before its ".open" twin (only the closed one is kept
+ * when a listing sees both). A missing dir is an empty list. Returns 0,
+ * or -1 with err set when dir cannot be read.
+ */
+int  archive_list(const char *dir, int64_t lo, int64_t hi,
+                  archive_file_list_t *l, diag_t *err);
+void archive_file_list_free(archive_file_list_t *l);
+
+/* archive_name_start, with the N of "-N" (0 without) and whether the
+ * name ends in ".open". */
+int archive_name_parse(const char *name, int64_t *start_ms, int *seq,
+                       int *is_open);
 
 #endif
