@@ -370,10 +370,19 @@ static int part_flush(archive_t *a, part_t *p)
         return 0;
     diag_t err;
     diag_clear(&err);
+    int64_t t0 = time_mono_ms();
     if (pq_writer_flush(p->w, &err) < 0) {
         part_fail(a, p, n, &err);
         return -1;
     }
+    int64_t took = time_mono_ms() - t0;
+    if (took >= 1000)
+        log_info("archive", "%s: a row group of %zu flows took %lld ms to "
+                 "write (the queue fills meanwhile)", p->path, n,
+                 (long long)took);
+    else
+        log_debug("archive", "%s: row group of %zu flows in %lld ms", p->path,
+                  n, (long long)took);
     ctr_add(&a->c[C_WRITTEN], n);
     ctr_inc(&a->c[C_RG]);
     pq_writer_stats_t st;
