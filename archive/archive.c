@@ -686,6 +686,7 @@ static void tick(archive_t *a)
 static void *archive_main(void *arg)
 {
     archive_t *a = arg;
+    pthread_setname_np(pthread_self(), "flowsql-archive");   /* top -H */
     for (;;) {
         flow_batch_t *b = bqueue_pop(&a->q, 100);
         if (b) {

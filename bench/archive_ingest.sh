@@ -19,7 +19,8 @@
 #
 # Settings (environment): START_RATE (250000), MAX_RATE (8000000),
 # STEP_S (5), BISECT (2), RCVBUF (4194304), FLOWS (2000000), SIZE_RATE
-# (200000). Everything runs on 127.0.0.1; every process started is
+# (200000), ARCHIVE_ARGS (more flowsqld options, e.g. "--archive-zstd-level
+# -1"). Everything runs on 127.0.0.1; every process started is
 # stopped. The machine's other load moves the rates: run it on a quiet
 # machine, and read the two modes against each other (same run).
 
@@ -83,7 +84,8 @@ start() {
     HTTP=127.0.0.1:$(free_port)
     "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 \
         --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
-        --queries-dir "$dir/q" --archive "$mode" --log-level warn "$@" \
+        --queries-dir "$dir/q" --archive "$mode" --log-level warn \
+        ${ARCHIVE_ARGS:-} "$@" \
         2>"$dir/log" &
     TPID=$!
     until curl -s "http://$HTTP/metrics" 2>/dev/null | grep -q '^flowsql_query_flows_total{'; do

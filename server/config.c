@@ -110,6 +110,9 @@ static const opt_t opts[] = {
     {"archive-queue-flows", L(archive_queue_flows), "262144", "flows "
      "waiting for the archive writer at most; past it they are not "
      "archived (counted in flowsql_archive_dropped_flows_total)"},
+    {"archive-zstd-level", S(archive_zstd_level), "1", "ZSTD level of "
+     "the archive's pages: 1 (default) to 19 smaller and slower, -1 to -7 "
+     "faster and larger (docs/PERFORMANCE.md)"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

@@ -61,6 +61,7 @@ typedef struct config {
     char    *archive_max_size;      /* a size or a share of the fs */
     int64_t  archive_rg_flows;
     int64_t  archive_queue_flows;
+    char    *archive_zstd_level;    /* ZSTD level of the archive's pages */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

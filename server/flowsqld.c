@@ -242,6 +242,15 @@ static archive_t *open_archive(const config_t *cfg, int *off, diag_t *err)
     int64_t nb = (cfg->archive_queue_flows + FLOW_BATCH_MAX - 1) /
                  FLOW_BATCH_MAX;
     ac.queue_batches = nb < 2 ? 2 : nb > 65536 ? 65536 : (int)nb;
+    char *end;
+    long lvl = strtol(cfg->archive_zstd_level, &end, 10);
+    if (end == cfg->archive_zstd_level || *end || lvl < -7 || lvl > 19 ||
+        lvl == 0) {
+        diag_set(err, "--archive-zstd-level: '%s' is not a level from -7 to "
+                 "19 (not 0)", cfg->archive_zstd_level);
+        return NULL;
+    }
+    ac.zstd_level = (int)lvl;
     diag_t serr;
     diag_clear(&serr);
     if (archive_parse_size(cfg->archive_max_size, cfg->data_dir,

@@ -269,4 +269,23 @@ eq "full disk: the files hold the flows counted written" \
     "$(archived "$T/run/data/archive")" "$wr"
 [ -n "$MOUNTED" ] && umount "$T/run/data"
 
+# ---- 6. bad options: a clear error, no start --------------------------------------
+
+bad_option() { # NAME EXPECTED-TEXT OPTION...
+    name=$1 want=$2
+    shift 2
+    out=$("$B/flowsqld" --http off --ipfix-port 0 --netflow-port 0 \
+        --data-dir "$T/bad" --queries-dir "$T/bad/q" "$@" 2>&1)
+    rc=$?
+    if [ $rc -ne 0 ] && echo "$out" | grep -qF -- "$want"; then
+        ok "bad option: $name"
+    else
+        fail "bad option: $name" "rc $rc: $out"
+    fi
+}
+bad_option "--archive maybe" "--archive: 'maybe' is not on or off" --archive maybe
+bad_option "--archive-period 7s" "--archive-period: 7000 ms is not" --archive-period 7s
+bad_option "--archive-max-size 12X" "--archive-max-size: '12X' is not a size" --archive-max-size 12X
+bad_option "--archive-zstd-level 0" "--archive-zstd-level: '0' is not a level" --archive-zstd-level 0
+
 exit $FAILED
