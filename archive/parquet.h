@@ -239,6 +239,10 @@ const char         *pq_reader_kv(const pq_reader_t *r, const char *key);
 int pq_reader_minmax(pq_reader_t *r, size_t rg, size_t col, value_t *min,
                      value_t *max);
 
+/* Compressed bytes of a column chunk (its pages, dictionary included),
+ * as the file's metadata says; 0 if unknown. */
+int64_t pq_reader_chunk_bytes(const pq_reader_t *r, size_t rg, size_t col);
+
 /*
  * Bloom filter probe: 0 if the chunk of column col in row group rg
  * certainly holds no value equal to v, 1 if it may (also when the chunk

@@ -454,6 +454,12 @@ int pq_reader_minmax(pq_reader_t *r, size_t rg, size_t col, value_t *min,
            plain_value(r, &r->cols[col], hi, max) == 0;
 }
 
+int64_t pq_reader_chunk_bytes(const pq_reader_t *r, size_t rg, size_t col)
+{
+    const pqm_colmeta_t *m = chunk_meta(r, rg, col);
+    return m && m->total_compressed_size > 0 ? m->total_compressed_size : 0;
+}
+
 static int bloom_load(pq_reader_t *r, size_t rg, size_t col, bl_t *b)
 {
     const pqm_colmeta_t *m = chunk_meta(r, rg, col);

@@ -29,12 +29,16 @@ static void *engine_main(void *arg)
         flow_batch_t *b = bqueue_pop(&a->flows, 50);
         if (b) {
             engine_process(a->engine, b);
-            pthread_mutex_lock(&a->release_lock);
-            if (a->release)
-                a->release(a->release_ctx, b);
-            else
-                flow_batch_free(b);
-            pthread_mutex_unlock(&a->release_lock);
+            /* The archive releases the batches it takes, later, from
+             * its own thread; the engine never waits for it. */
+            if (!a->archive || archive_submit(a->archive, b) < 0) {
+                pthread_mutex_lock(&a->release_lock);
+                if (a->release)
+                    a->release(a->release_ctx, b);
+                else
+                    flow_batch_free(b);
+                pthread_mutex_unlock(&a->release_lock);
+            }
         } else if (flag_get(&a->stop)) {
             break;
         }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <pthread.h>
 
+#include "archive/archive.h"
 #include "engine/engine.h"
 #include "server/config.h"
 #include "storage/store.h"
@@ -45,6 +46,10 @@ typedef struct app {
     int64_t          started_ms;
     uint64_t         temp_seq;
     store_t         *store;       /* NULL: windows are not stored */
+    archive_t       *archive;     /* NULL: flows are not archived; else
+                                     the engine thread hands each batch
+                                     it processed to it (set before
+                                     app_start) */
     /* batches go back to whoever made them (under release_lock, so the
      * collectors can be stopped while the engine still works) */
     pthread_mutex_t  release_lock;

@@ -62,7 +62,7 @@ static const opt_t opts[] = {
      "files from this directory only, by relative name (empty: replay off)"},
     {"replay-timeout", M(replay_timeout_ms), "60s", "time limit of one "
      "replay"},
-    {"data-dir", S(data_dir), "./data", "where the SQLite database lives"},
+    {"data-dir", S(data_dir), "./data", "where the SQLite database and the raw-flow archive (DATA/archive) live"},
     {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
      "start and on SIGHUP"},
     {"max-queries", I(max_queries), "1000", "registered queries at most"},
@@ -93,6 +93,23 @@ static const opt_t opts[] = {
      "at once; more are refused with 429"},
     {"adhoc-bytes", B(adhoc_bytes), "64M", "the largest answer of an ad hoc "
      "query or a replay; past it the answer is cut (\"truncated\": true)"},
+    {"archive", S(archive), "on", "keep every flow the collectors receive "
+     "in Parquet files under DATA/archive (on or off; docs/ARCHIVE.md)"},
+    {"archive-period", M(archive_period_ms), "5m", "one archive file per "
+     "this much received time (UTC; whole seconds dividing a day)"},
+    {"archive-flush", M(archive_flush_ms), "10s", "write the archive's "
+     "pending flows as a row group at least this often (queries see flows "
+     "up to the last row group written)"},
+    {"archive-retention", M(archive_retention_ms), "7d", "delete archive "
+     "files older than this (0s: keep them)"},
+    {"archive-max-size", S(archive_max_size), "20%", "archive size cap, "
+     "oldest files deleted first: a size (500G) or a share of the file "
+     "system holding the data dir (20%); 0: none"},
+    {"archive-row-group", L(archive_rg_flows), "131072", "flows per row "
+     "group of the archive at most"},
+    {"archive-queue-flows", L(archive_queue_flows), "262144", "flows "
+     "waiting for the archive writer at most; past it they are not "
+     "archived (counted in flowsql_archive_dropped_flows_total)"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

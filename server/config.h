@@ -53,6 +53,14 @@ typedef struct config {
     int64_t  adhoc_max_rows;
     int      adhoc_concurrency;  /* ad hoc queries running at once */
     int64_t  adhoc_bytes;     /* largest ad hoc or replay answer, bytes */
+    /* the raw-flow archive (docs/ARCHIVE.md) */
+    char    *archive;         /* "on" or "off" */
+    int64_t  archive_period_ms;
+    int64_t  archive_flush_ms;
+    int64_t  archive_retention_ms;  /* 0: forever */
+    char    *archive_max_size;      /* a size or a share of the fs */
+    int64_t  archive_rg_flows;
+    int64_t  archive_queue_flows;
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

@@ -8,6 +8,7 @@
  * it stands, flush the outputs and exit 0. SIGHUP reloads the saved query
  * directory.
  */
+#include "archive/archive.h"
 #include "engine/mem.h"
 #include "engine/netset.h"
 #include "ingest/ingest.h"
@@ -216,6 +217,41 @@ static store_t *open_store(const config_t *cfg, diag_t *err)
     return store_open(&sc, err);
 }
 
+/* The raw-flow archive under DATA/archive, or NULL with *off set when
+ * --archive off. Flows of --read and of replays are not archived: they
+ * do not go through the engine thread's queue. */
+static archive_t *open_archive(const config_t *cfg, int *off, diag_t *err)
+{
+    *off = 0;
+    if (strcmp(cfg->archive, "off") == 0) {
+        *off = 1;
+        return NULL;
+    }
+    if (strcmp(cfg->archive, "on") != 0) {
+        diag_set(err, "--archive: '%s' is not on or off", cfg->archive);
+        return NULL;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/archive", cfg->data_dir);
+    archive_config_t ac = ARCHIVE_CONFIG_INIT;
+    ac.dir = dir;
+    ac.period_ms = cfg->archive_period_ms;
+    ac.flush_ms = cfg->archive_flush_ms;
+    ac.rg_flows = cfg->archive_rg_flows;
+    ac.retention_ms = cfg->archive_retention_ms;
+    int64_t nb = (cfg->archive_queue_flows + FLOW_BATCH_MAX - 1) /
+                 FLOW_BATCH_MAX;
+    ac.queue_batches = nb < 2 ? 2 : nb > 65536 ? 65536 : (int)nb;
+    diag_t serr;
+    diag_clear(&serr);
+    if (archive_parse_size(cfg->archive_max_size, cfg->data_dir,
+                           &ac.max_bytes, &serr) < 0) {
+        diag_set(err, "--archive-max-size: %s", serr.msg);
+        return NULL;
+    }
+    return archive_open(&ac, err);
+}
+
 /* ---- metrics of the parts app.c does not know ------------------------- */
 
 static void metrics(void *ctx, sbuf_t *b)
@@ -279,6 +315,8 @@ static void metrics(void *ctx, sbuf_t *b)
                     (unsigned long long)t.tcp_silent_closed);
     }
     pthread_mutex_unlock(&d->lock);
+    if (d->app->archive)
+        archive_metrics(d->app->archive, b);
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);
@@ -444,6 +482,16 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    int archive_off;
+    app.archive = open_archive(&cfg, &archive_off, &err);
+    if (!app.archive && !archive_off) {
+        log_error("main", "%s", err.msg);
+        store_close(app.store);
+        app_free(&app);
+        config_free(&cfg);
+        return 1;
+    }
+
     extras_t extras = {0};
     daemon_ctx_t dctx = {.app = &app, .extras = &extras};
     pthread_mutex_init(&dctx.lock, NULL);
@@ -481,11 +529,16 @@ int main(int argc, char **argv)
     ic.tcp_silent_timeout_s = (int)((cfg.tcp_silent_ms + 999) / 1000);
     ic.pool_batches = app.queue_batches + 4;  /* the queue full, and the
                                                  batches being filled */
+    if (app.archive)    /* and the archive's queue, full */
+        ic.pool_batches += (int)((cfg.archive_queue_flows + FLOW_BATCH_MAX -
+                                  1) / FLOW_BATCH_MAX) + 2;
     ic.out = &app.flows;
     set_ingest(&dctx, ingest_start(&ic, &err));
     if (!dctx.ingest)
         goto fail;
     app_set_release(&app, release_batch, dctx.ingest);
+    if (app.archive)
+        archive_set_release(app.archive, release_batch, dctx.ingest);
     if (app_start(&app, &err) < 0 || extras_input(&dctx, &cfg, &err) < 0)
         goto fail;
     app_load_saved(&app);
@@ -511,6 +564,8 @@ int main(int argc, char **argv)
      * outputs. The collectors' batches still queued are processed by the
      * engine thread before it finishes. */
     app_set_release(&app, NULL, NULL);
+    if (app.archive)
+        archive_set_release(app.archive, NULL, NULL);
     stop_ingest(&dctx);
     extras_stop_input(&dctx);
     app_stop(&app);
@@ -519,6 +574,10 @@ int main(int argc, char **argv)
                  FLUSH_MS);
     extras_close(&extras);
     http_stop(http);
+    /* After the engine (no more batches) and the REST API (no more
+     * scans or /metrics): the last row groups, the files closed. */
+    archive_close(app.archive);
+    app.archive = NULL;
     extras_free(&dctx);
     pthread_mutex_destroy(&dctx.lock);
     store_close(app.store);
@@ -530,10 +589,14 @@ int main(int argc, char **argv)
 fail:
     log_error("main", "%s", err.msg);
     app_set_release(&app, NULL, NULL);
+    if (app.archive)
+        archive_set_release(app.archive, NULL, NULL);
     stop_ingest(&dctx);
     extras_stop_input(&dctx);
     http_stop(http);
     app_stop(&app);
+    archive_close(app.archive);
+    app.archive = NULL;
     extras_close(&extras);
     extras_free(&dctx);
     pthread_mutex_destroy(&dctx.lock);
