@@ -1,6 +1,10 @@
 /*
  * pushdown.c - the conditions a query over the archive gives its scan;
  * see pushdown.h.
+ *
+ * A WHERE term is first read as atoms (one comparison of one field with
+ * constants: a range or a set of values) joined by OR; then the atoms'
+ * fields say which condition of the scan the term fills.
  */
 #include "engine/pushdown.h"
 #include "engine/schema.h"
@@ -9,38 +13,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- values --------------------------------------------------------------- */
+#define MAX_ATOMS 64
+
+typedef struct atom {
+    int      field;
+    int      is_set;      /* vals; else the range [lo, hi] */
+    value_t  lo, hi;
+    int      prefix;      /* an address range that is a network: its
+                             prefix; -1 for any other range */
+    value_t  vals[8];     /* a set of up to 8 values here ... */
+    const ast_t *list;    /* ... or the IN list's constants */
+    int      nvals;
+} atom_t;
+
+typedef struct builder {
+    atom_t atoms[MAX_ATOMS];
+    int    n;
+} builder_t;
 
 static int is_ip_field(int f)
 {
     return schema_fields[f].type == TYPE_IP;
 }
 
-static int vcmp(int f, const value_t *a, const value_t *b)
+/* A stored field named by x, or -1. */
+static int stored_field(const ast_t *x)
 {
-    if (is_ip_field(f))
-        return ipaddr_cmp(&a->ip, &b->ip);
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-static value_t vmin(int f)
-{
-    value_t v;
-    memset(&v, 0, sizeof(v));
-    if (!is_ip_field(f))
-        v.i = INT64_MIN;
-    return v;
-}
-
-static value_t vmax(int f)
-{
-    value_t v;
-    memset(&v, 0xff, sizeof(v));
-    if (!is_ip_field(f)) {
-        memset(&v, 0, sizeof(v));
-        v.i = INT64_MAX;
-    }
-    return v;
+    if (!x || x->kind != A_COLUMN || x->field < 0 || x->field >= F_COUNT ||
+        schema_fields[x->field].is_virtual)
+        return -1;
+    return x->field;
 }
 
 /* A constant the scan can compare with field f, into *v: an address for
@@ -67,95 +69,30 @@ static int const_of(int f, const ast_t *x, value_t *v)
     return 0;
 }
 
-/* A stored field named by x, or -1. */
-static int stored_field(const ast_t *x)
+static atom_t *new_atom(builder_t *b, int f)
 {
-    if (!x || x->kind != A_COLUMN || x->field < 0 || x->field >= F_COUNT ||
-        schema_fields[x->field].is_virtual)
-        return -1;
-    return x->field;
-}
-
-/* The addresses of a network: [net, net | host bits]. */
-static void cidr_bounds(const ast_t *c, value_t *lo, value_t *hi)
-{
-    memset(lo, 0, sizeof(*lo));
-    memset(hi, 0, sizeof(*hi));
-    lo->ip = c->v.ip;
-    hi->ip = c->v.ip;
-    for (int b = c->prefix < 0 ? 0 : c->prefix; b < 128; b++)
-        hi->ip.a[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-}
-
-/* ---- building atoms ----------------------------------------------------- */
-
-typedef struct builder {
-    plan_t        *p;
-    scan_atom_t    atoms[SCAN_MAX_ATOMS];
-    int            natoms;
-} builder_t;
-
-static scan_atom_t *new_atom(builder_t *b, int f, int kind)
-{
-    if (b->natoms >= SCAN_MAX_ATOMS)
+    if (b->n >= MAX_ATOMS)
         return NULL;
-    scan_atom_t *a = &b->atoms[b->natoms++];
+    atom_t *a = &b->atoms[b->n++];
     memset(a, 0, sizeof(*a));
     a->field = f;
-    a->kind = kind;
+    a->prefix = -1;
+    a->lo.i = INT64_MIN;
+    a->hi.i = INT64_MAX;
     return a;
 }
 
-static int add_range(builder_t *b, int f, value_t lo, value_t hi)
-{
-    scan_atom_t *a = new_atom(b, f, ATOM_RANGE);
-    if (!a)
-        return 0;
-    a->lo = lo;
-    a->hi = hi;
-    return 1;
-}
-
-static int vals_cmp(const void *x, const void *y, void *f)
-{
-    return vcmp(*(const int *)f, x, y);
-}
-
-/* A set of values of field f (sorted, duplicates removed). */
-static int add_set(builder_t *b, int f, value_t *vals, int n)
-{
-    if (n < 1 || n > SCAN_MAX_SET)
-        return 0;
-    scan_atom_t *a = new_atom(b, f, ATOM_SET);
-    if (!a)
-        return 0;
-    qsort_r(vals, (size_t)n, sizeof(value_t), vals_cmp, &f);
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (m == 0 || vcmp(f, &vals[m - 1], &vals[i]) != 0)
-            vals[m++] = vals[i];
-    a->vals = arena_alloc(b->p->arena, sizeof(value_t) * (size_t)m);
-    memcpy(a->vals, vals, sizeof(value_t) * (size_t)m);
-    a->nvals = m;
-    a->lo = vals[0];
-    a->hi = vals[m - 1];
-    return 1;
-}
-
-/* x as atoms of one clause (an OR of them), appended to b. 1 if x is
- * fully described by what was added (so the clause is true whenever x
- * is), 0 if not (the caller drops the clause). */
+/* x as atoms joined by OR, appended to b. 1 if x is fully described by
+ * them (x implies their OR), 0 if not. */
 static int atoms_of(builder_t *b, const ast_t *x, int depth);
 
-/* The most useful conjunct of an AND inside an OR: (A AND B) implies
- * A, so A may stand for the whole in the disjunction. Address sets first
- * (blooms), then any equality, then a range. */
+/* An AND inside an OR: (A AND B) implies A, so one term may stand for
+ * the whole. The one that pushes down best: addresses, then ports and
+ * protocols, then times. */
 static int atoms_of_and(builder_t *b, const ast_t *x, int depth)
 {
-    const ast_t *terms[64];
-    int n = 0;
-    const ast_t *stack[64];
-    int sp = 0;
+    const ast_t *stack[64], *terms[64];
+    int sp = 0, n = 0;
     stack[sp++] = x;
     while (sp > 0 && n < 64) {
         const ast_t *t = stack[--sp];
@@ -166,119 +103,278 @@ static int atoms_of_and(builder_t *b, const ast_t *x, int depth)
             terms[n++] = t;
         }
     }
-    int best = -1, best_score = 0, save = b->natoms;
+    int best = -1, best_score = 0, save = b->n;
     for (int i = 0; i < n; i++) {
-        b->natoms = save;
-        if (!atoms_of(b, terms[i], depth + 1))
+        b->n = save;
+        if (!atoms_of(b, terms[i], depth + 1) || b->n == save)
             continue;
-        int score = 1;
-        int all_eq = 1, all_ip = 1;
-        for (int k = save; k < b->natoms; k++) {
-            all_eq &= b->atoms[k].kind == ATOM_SET;
-            all_ip &= b->atoms[k].kind == ATOM_SET &&
-                      (b->atoms[k].field == F_SRCIP ||
-                       b->atoms[k].field == F_DSTIP);
+        int score = 3;
+        for (int k = save; k < b->n; k++) {
+            int f = b->atoms[k].field, s;
+            s = is_ip_field(f) ? 3 : (f == F_START || f == F_END ||
+                                      f == F_RECEIVED) ? 1 : 2;
+            if (s < score)
+                score = s;
         }
-        score += all_eq + 2 * all_ip;
         if (score > best_score) {
             best = i;
             best_score = score;
         }
     }
-    b->natoms = save;
+    b->n = save;
     return best >= 0 && atoms_of(b, terms[best], depth + 1);
 }
 
 static int atoms_of(builder_t *b, const ast_t *x, int depth)
 {
+    value_t v, w;
+    atom_t *a;
+    int f;
     if (!x || depth > AST_MAX_DEPTH)
         return 0;
-    value_t v, w, lo, hi;
-    int f;
     switch (x->kind) {
-    case A_BINARY:
+    case A_BINARY: {
         if (x->op == OP_OR)
             return atoms_of(b, x->a, depth + 1) && atoms_of(b, x->b, depth + 1);
         if (x->op == OP_AND)
             return atoms_of_and(b, x, depth);
         if (x->op < OP_EQ || x->op > OP_GE || x->op == OP_NE)
             return 0;
-        {
-            const ast_t *col = x->a, *k = x->b;
-            ast_op_t op = x->op;
-            if (stored_field(col) < 0) {
-                col = x->b;
-                k = x->a;
-                /* 5 < x is x > 5 */
-                op = op == OP_LT ? OP_GT : op == OP_LE ? OP_GE
-                   : op == OP_GT ? OP_LT : op == OP_GE ? OP_LE : op;
-            }
-            if ((f = stored_field(col)) < 0 || !const_of(f, k, &v))
-                return 0;
-            if (op == OP_EQ)
-                return add_set(b, f, &v, 1);
-            /* > and < widen to >= and <=: zone maps are coarse anyway */
-            if (op == OP_GT || op == OP_GE)
-                return add_range(b, f, v, vmax(f));
-            return add_range(b, f, vmin(f), v);
+        const ast_t *col = x->a, *k = x->b;
+        ast_op_t op = x->op;
+        if (stored_field(col) < 0) {
+            col = x->b;
+            k = x->a;
+            op = op == OP_LT ? OP_GT : op == OP_LE ? OP_GE
+               : op == OP_GT ? OP_LT : op == OP_GE ? OP_LE : op;
         }
-    case A_BETWEEN:
-        if (x->negated || (f = stored_field(x->a)) < 0 ||
-            !const_of(f, x->b, &v) || !const_of(f, x->c, &w))
+        if ((f = stored_field(col)) < 0 || !const_of(f, k, &v) ||
+            !(a = new_atom(b, f)))
             return 0;
-        if (vcmp(f, &v, &w) > 0)
-            return add_range(b, f, w, v); /* matches nothing; keep it simple */
-        return add_range(b, f, v, w);
+        if (op == OP_EQ) {
+            a->is_set = 1;
+            a->vals[0] = v;
+            a->nvals = 1;
+            a->prefix = 128;
+        } else if (is_ip_field(f)) {
+            return 0;          /* address ranges are not pushed down */
+        } else if (op == OP_GT) {
+            a->lo.i = v.i == INT64_MAX ? v.i : v.i + 1;
+        } else if (op == OP_GE) {
+            a->lo.i = v.i;
+        } else if (op == OP_LT) {
+            a->hi.i = v.i == INT64_MIN ? v.i : v.i - 1;
+        } else {
+            a->hi.i = v.i;
+        }
+        return 1;
+    }
+    case A_BETWEEN:
+        if (x->negated || (f = stored_field(x->a)) < 0 || is_ip_field(f) ||
+            !const_of(f, x->b, &v) || !const_of(f, x->c, &w) ||
+            !(a = new_atom(b, f)))
+            return 0;
+        a->lo = v;
+        a->hi = w;
+        return 1;
     case A_IN:
         if (x->negated || x->name || (f = stored_field(x->a)) < 0)
             return 0;
         if (x->c) {
-            if (x->c->kind != A_CIDR || !is_ip_field(f))
+            if (x->c->kind != A_CIDR || !is_ip_field(f) ||
+                !(a = new_atom(b, f)))
                 return 0;
-            cidr_bounds(x->c, &lo, &hi);
-            return add_range(b, f, lo, hi);
-        } else {
-            if (x->nlist < 1 || x->nlist > SCAN_MAX_SET)
-                return 0;
-            value_t *vals = malloc(sizeof(value_t) * (size_t)x->nlist);
-            int n = 0, ok = 1;
-            for (int i = 0; i < x->nlist && ok; i++) {
-                const ast_t *e = x->list[i];
-                if (e->kind == A_CIDR && is_ip_field(f)) {
-                    cidr_bounds(e, &lo, &hi);
-                    ok = add_range(b, f, lo, hi);
-                } else if (const_of(f, e, &vals[n])) {
-                    n++;
-                } else {
-                    ok = 0;
-                }
-            }
-            if (ok && n)
-                ok = add_set(b, f, vals, n);
-            free(vals);
-            return ok;
+            a->lo.ip = x->c->v.ip;
+            a->prefix = x->c->prefix;
+            return 1;
         }
+        if (x->nlist < 1 || x->nlist > SCAN_MAX_SET)
+            return 0;
+        for (int i = 0; i < x->nlist; i++) {
+            const ast_t *e = x->list[i];
+            if (e->kind == A_CIDR && is_ip_field(f)) {
+                if (!(a = new_atom(b, f)))
+                    return 0;
+                a->lo.ip = e->v.ip;
+                a->prefix = e->prefix;
+            } else if (!const_of(f, e, &v)) {
+                return 0;
+            }
+        }
+        if (!(a = new_atom(b, f)))
+            return 0;
+        a->is_set = 1;
+        a->list = x;
+        a->prefix = 128;
+        return 1;
     default:
         return 0;
     }
 }
 
-static void add_clause(plan_t *p, scan_spec_t *s, int *cap,
-                       const scan_atom_t *atoms, int n, int from_range)
+/* ---- from atoms to the scan's conditions ------------------------------ */
+
+static int time_slot(int f)
 {
-    if (s->nclauses == *cap) {
-        int nc = *cap ? *cap * 2 : 8;
-        scan_clause_t *c = arena_alloc(p->arena, sizeof(*c) * (size_t)nc);
-        if (s->nclauses)
-            memcpy(c, s->clauses, sizeof(*c) * (size_t)s->nclauses);
-        s->clauses = c;
-        *cap = nc;
+    return f == F_RECEIVED ? SCAN_RECEIVED : f == F_START ? SCAN_START
+         : f == F_END ? SCAN_END : -1;
+}
+
+/* The values of a set atom (an IN list or its own), into out[0..max). */
+static int atom_values(const atom_t *a, value_t *out, int max)
+{
+    if (!a->list) {
+        int n = a->nvals < max ? a->nvals : max;
+        memcpy(out, a->vals, sizeof(value_t) * (size_t)n);
+        return n;
     }
-    scan_clause_t *c = &s->clauses[s->nclauses++];
-    c->atoms = arena_alloc(p->arena, sizeof(scan_atom_t) * (size_t)n);
-    memcpy(c->atoms, atoms, sizeof(scan_atom_t) * (size_t)n);
-    c->natoms = n;
-    c->from_range = from_range;
+    int n = 0;
+    for (int i = 0; i < a->list->nlist && n < max; i++) {
+        const ast_t *e = a->list->list[i];
+        if (e->kind != A_CIDR && const_of(a->field, e, &out[n]))
+            n++;
+    }
+    return n;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* A term whose atoms are all about received, start or end: the hull of
+ * their ranges, intersected with what the slot holds. */
+static int put_time(scan_spec_t *s, const builder_t *b)
+{
+    int slot = time_slot(b->atoms[0].field);
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    value_t vals[SCAN_MAX_SET];
+    for (int k = 0; k < b->n; k++) {
+        const atom_t *a = &b->atoms[k];
+        if (time_slot(a->field) != slot)
+            return 0;
+        if (a->is_set) {
+            int n = atom_values(a, vals, SCAN_MAX_SET);
+            for (int i = 0; i < n; i++) {
+                if (vals[i].i < lo)
+                    lo = vals[i].i;
+                if (vals[i].i > hi)
+                    hi = vals[i].i;
+            }
+        } else {
+            if (a->lo.i < lo)
+                lo = a->lo.i;
+            if (a->hi.i > hi)
+                hi = a->hi.i;
+        }
+    }
+    if (lo > s->lo[slot])
+        s->lo[slot] = lo;
+    if (hi < s->hi[slot])
+        s->hi[slot] = hi;
+    return 1;
+}
+
+/* A term about srcip and/or dstip: the networks and addresses. */
+static int put_nets(plan_t *p, scan_spec_t *s, const builder_t *b)
+{
+    int src = 0, dst = 0, total = 0;
+    value_t vals[SCAN_MAX_SET];
+    for (int k = 0; k < b->n; k++) {
+        const atom_t *a = &b->atoms[k];
+        if (a->field != F_SRCIP && a->field != F_DSTIP)
+            return 0;
+        src |= a->field == F_SRCIP;
+        dst |= a->field == F_DSTIP;
+        total += a->is_set ? (a->list ? a->list->nlist : a->nvals) : 1;
+    }
+    int slot = src && dst ? SCAN_ANYIP : src ? SCAN_SRCIP : SCAN_DSTIP;
+    if (total > SCAN_MAX_SET || s->nnets[slot])
+        return 0;
+    scan_net_t *nets = arena_alloc(p->arena, sizeof(scan_net_t) * (size_t)total);
+    int n = 0;
+    for (int k = 0; k < b->n; k++) {
+        const atom_t *a = &b->atoms[k];
+        if (!a->is_set) {
+            nets[n].addr = ipaddr_mask(&a->lo.ip, a->prefix < 0 ? 0 : a->prefix);
+            nets[n++].prefix = a->prefix;
+            continue;
+        }
+        int m = atom_values(a, vals, SCAN_MAX_SET);
+        for (int i = 0; i < m; i++) {
+            nets[n].addr = vals[i].ip;
+            nets[n++].prefix = 128;
+        }
+    }
+    /* the same address or network twice (srcip = X OR dstip = X) */
+    int u = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < u && !dup; j++)
+            dup = nets[j].prefix == nets[i].prefix &&
+                  ipaddr_eq(&nets[j].addr, &nets[i].addr);
+        if (!dup)
+            nets[u++] = nets[i];
+    }
+    s->nets[slot] = nets;
+    s->nnets[slot] = u;
+    return 1;
+}
+
+/* A term about srcport and/or dstport, or proto: the values (a range of
+ * at most SCAN_MAX_SET values is written out). */
+static int put_ints(plan_t *p, scan_spec_t *s, const builder_t *b)
+{
+    int src = 0, dst = 0, proto = 0;
+    int64_t total = 0;
+    for (int k = 0; k < b->n; k++) {
+        const atom_t *a = &b->atoms[k];
+        src |= a->field == F_SRCPORT;
+        dst |= a->field == F_DSTPORT;
+        proto |= a->field == F_PROTO;
+        if (a->field != F_SRCPORT && a->field != F_DSTPORT &&
+            a->field != F_PROTO)
+            return 0;
+        if (a->is_set)
+            total += a->list ? a->list->nlist : a->nvals;
+        else if (a->hi.i < a->lo.i)
+            total += 0;
+        else if ((uint64_t)a->hi.i - (uint64_t)a->lo.i >= SCAN_MAX_SET)
+            return 0;
+        else
+            total += a->hi.i - a->lo.i + 1;
+    }
+    if (proto && (src || dst))
+        return 0;
+    int slot = proto ? SCAN_PROTO : src && dst ? SCAN_ANYPORT
+             : src ? SCAN_SRCPORT : SCAN_DSTPORT;
+    if (total > SCAN_MAX_SET || s->nints[slot])
+        return 0;
+    int64_t *v = arena_alloc(p->arena, sizeof(int64_t) * (size_t)(total + 1));
+    value_t vals[SCAN_MAX_SET];
+    int n = 0;
+    for (int k = 0; k < b->n; k++) {
+        const atom_t *a = &b->atoms[k];
+        if (a->is_set) {
+            int m = atom_values(a, vals, SCAN_MAX_SET);
+            for (int i = 0; i < m; i++)
+                v[n++] = vals[i].i;
+        } else {
+            for (int64_t x = a->lo.i; x <= a->hi.i && n < total; x++)
+                v[n++] = x;
+        }
+    }
+    qsort(v, (size_t)n, sizeof(int64_t), cmp_i64);
+    int u = 0;
+    for (int i = 0; i < n; i++)
+        if (u == 0 || v[u - 1] != v[i])
+            v[u++] = v[i];
+    if (u == 0)
+        v[u++] = INT64_MIN;   /* an empty range: no value matches */
+    s->ints[slot] = v;
+    s->nints[slot] = u;
+    return 1;
 }
 
 uint64_t pushdown_fields(const ast_t *x)
@@ -322,12 +418,10 @@ scan_spec_t *pushdown_build(plan_t *p, int64_t now_ms)
     scan_spec_t *s = arena_alloc(p->arena, sizeof(*s));
     memset(s, 0, sizeof(*s));
     s->fields = plan_fields(p);
-    s->recv_lo = INT64_MIN;
-    s->recv_hi = INT64_MAX;
-    int cap = 0;
-    builder_t *b = calloc(1, sizeof(*b));
-    b->p = p;
-
+    for (int i = 0; i < SCAN_NTIMES; i++) {
+        s->lo[i] = INT64_MIN;
+        s->hi[i] = INT64_MAX;
+    }
     const time_range_t *r = &p->range;
     if (r->kind != RANGE_NONE) {
         int64_t lo, hi = INT64_MAX;
@@ -340,26 +434,16 @@ scan_spec_t *pushdown_build(plan_t *p, int64_t now_ms)
                 hi = r->kind == RANGE_SINCE ? r->to - 1 : r->to;
         }
         s->has_range = 1;
-        s->range_lo = lo;
-        s->range_hi = hi;
+        s->range_lo = s->lo[SCAN_RECEIVED] = lo;
+        s->range_hi = s->hi[SCAN_RECEIVED] = hi;
         s->fields |= 1ull << F_RECEIVED;
-        value_t vl, vh;
-        memset(&vl, 0, sizeof(vl));
-        memset(&vh, 0, sizeof(vh));
-        vl.i = lo;
-        vh.i = hi;
-        b->natoms = 0;
-        add_range(b, F_RECEIVED, vl, vh);
-        add_clause(p, s, &cap, b->atoms, b->natoms, 1);
     }
 
-    /* Top-level AND terms of WHERE, left to right. */
-    const ast_t *stack[256];
-    int sp = 0;
+    /* The top-level AND terms of WHERE, left to right. */
+    const ast_t *stack[256], *terms[256];
+    int sp = 0, nterms = 0;
     if (p->filter)
         stack[sp++] = p->filter;
-    const ast_t *terms[256];
-    int nterms = 0;
     while (sp > 0 && nterms < 256) {
         const ast_t *t = stack[--sp];
         if (t->kind == A_BINARY && t->op == OP_AND && sp + 2 <= 256) {
@@ -369,158 +453,106 @@ scan_spec_t *pushdown_build(plan_t *p, int64_t now_ms)
             terms[nterms++] = t;
         }
     }
+    builder_t *b = xcalloc(1, sizeof(*b));
     for (int i = 0; i < nterms; i++) {
-        b->natoms = 0;
-        if (atoms_of(b, terms[i], 0) && b->natoms > 0)
-            add_clause(p, s, &cap, b->atoms, b->natoms, 0);
+        b->n = 0;
+        if (!atoms_of(b, terms[i], 0) || b->n == 0)
+            continue;
+        int f = b->atoms[0].field;
+        if (time_slot(f) >= 0)
+            put_time(s, b);
+        else if (is_ip_field(f))
+            put_nets(p, s, b);
+        else
+            put_ints(p, s, b);
     }
     free(b);
-
-    /* The received times that can match: every clause that is only about
-     * received bounds them. */
-    for (int i = 0; i < s->nclauses; i++) {
-        const scan_clause_t *c = &s->clauses[i];
-        int64_t lo = INT64_MAX, hi = INT64_MIN;
-        int only = 1;
-        for (int k = 0; k < c->natoms && only; k++) {
-            only = c->atoms[k].field == F_RECEIVED;
-            if (c->atoms[k].lo.i < lo)
-                lo = c->atoms[k].lo.i;
-            if (c->atoms[k].hi.i > hi)
-                hi = c->atoms[k].hi.i;
-        }
-        if (!only)
-            continue;
-        if (lo > s->recv_lo)
-            s->recv_lo = lo;
-        if (hi < s->recv_hi)
-            s->recv_hi = hi;
-    }
     return s;
-}
-
-/* ---- deciding ---------------------------------------------------------------- */
-
-static int atom_may(const scan_atom_t *a, scan_minmax_fn minmax,
-                    scan_bloom_fn bloom, void *ctx, int *bloomed)
-{
-    value_t mn, mx;
-    int f = a->field;
-    int have = minmax(ctx, f, &mn, &mx);
-    if (have && (vcmp(f, &a->hi, &mn) < 0 || vcmp(f, &a->lo, &mx) > 0))
-        return 0;
-    if (a->kind == ATOM_RANGE)
-        return 1;
-    int any = 0;
-    for (int i = 0; i < a->nvals && !any; i++) {
-        if (have && (vcmp(f, &a->vals[i], &mn) < 0 ||
-                     vcmp(f, &a->vals[i], &mx) > 0))
-            continue;
-        if (bloom && (f == F_SRCIP || f == F_DSTIP) &&
-            !bloom(ctx, f, &a->vals[i])) {
-            *bloomed = 1;
-            continue;
-        }
-        any = 1;
-    }
-    return any;
-}
-
-int scan_spec_may_match(const scan_spec_t *s, scan_minmax_fn minmax,
-                        scan_bloom_fn bloom, void *ctx, int *by_bloom)
-{
-    if (by_bloom)
-        *by_bloom = 0;
-    for (int i = 0; s && i < s->nclauses; i++) {
-        const scan_clause_t *c = &s->clauses[i];
-        int any = 0, bloomed = 0;
-        for (int k = 0; k < c->natoms && !any; k++)
-            any = atom_may(&c->atoms[k], minmax, bloom, ctx, &bloomed);
-        if (!any) {
-            if (by_bloom)
-                *by_bloom = bloomed;
-            return 0;
-        }
-    }
-    return 1;
 }
 
 /* ---- EXPLAIN -------------------------------------------------------------- */
 
-static void put_value(sbuf_t *out, int f, const value_t *v)
+static const char *const time_names[] = {"received", "start", "end"};
+static const char *const net_names[] = {"srcip", "dstip", "srcip or dstip"};
+static const char *const int_names[] = {"srcport", "dstport",
+                                        "srcport or dstport", "proto"};
+
+static void put_net(sbuf_t *out, const scan_net_t *n)
 {
     char buf[64];
-    if (is_ip_field(f))
-        sbuf_add(out, ipaddr_format(&v->ip, buf, sizeof(buf)));
-    else if (schema_fields[f].type == TYPE_TIME)
-        sbuf_add(out, time_format_iso(v->i, buf, sizeof(buf)));
-    else
-        sbuf_printf(out, "%lld", (long long)v->i);
+    sbuf_add(out, ipaddr_format(&n->addr, buf, sizeof(buf)));
+    if (n->prefix < 128)
+        sbuf_printf(out, "/%d", ipaddr_is_v4(&n->addr) ? n->prefix - 96
+                                                       : n->prefix);
 }
 
-static void put_atom(sbuf_t *out, const scan_atom_t *a)
+static void pd_line(sbuf_t *out, int *first)
 {
-    const char *name = schema_fields[a->field].name;
-    value_t mn = vmin(a->field), mx = vmax(a->field);
-    if (a->kind == ATOM_SET) {
-        sbuf_printf(out, "%s %s", name, a->nvals == 1 ? "=" : "IN (");
-        if (a->nvals == 1) {
-            sbuf_addc(out, ' ');
-            put_value(out, a->field, &a->vals[0]);
-        } else {
-            for (int i = 0; i < a->nvals && i < 8; i++) {
-                if (i)
-                    sbuf_add(out, ", ");
-                put_value(out, a->field, &a->vals[i]);
-            }
-            if (a->nvals > 8)
-                sbuf_printf(out, ", ... %d values", a->nvals);
-            sbuf_addc(out, ')');
-        }
-        return;
-    }
-    int has_lo = vcmp(a->field, &a->lo, &mn) != 0;
-    int has_hi = vcmp(a->field, &a->hi, &mx) != 0;
-    if (has_lo && has_hi) {
-        sbuf_printf(out, "%s BETWEEN ", name);
-        put_value(out, a->field, &a->lo);
-        sbuf_add(out, " AND ");
-        put_value(out, a->field, &a->hi);
-    } else if (has_lo) {
-        sbuf_printf(out, "%s >= ", name);
-        put_value(out, a->field, &a->lo);
-    } else if (has_hi) {
-        sbuf_printf(out, "%s <= ", name);
-        put_value(out, a->field, &a->hi);
-    } else {
-        sbuf_printf(out, "%s (any)", name);
-    }
+    sbuf_printf(out, "  %-10s ", *first ? "pushdown" : "");
+    *first = 0;
 }
 
 void scan_spec_explain(const scan_spec_t *s, const plan_t *p, int relative,
                        sbuf_t *out)
 {
-    char b1[32];
-    for (int i = 0; i < s->nclauses; i++) {
-        const scan_clause_t *c = &s->clauses[i];
-        sbuf_printf(out, "  %-10s ", i == 0 ? "pushdown" : "");
-        if (c->from_range && relative && p->range.kind == RANGE_LAST) {
+    char b1[40], b2[40];
+    int first = 1;
+    for (int t = 0; t < SCAN_NTIMES; t++) {
+        int64_t lo = s->lo[t], hi = s->hi[t];
+        if (lo == INT64_MIN && hi == INT64_MAX)
+            continue;
+        pd_line(out, &first);
+        if (t == SCAN_RECEIVED && relative && p->range.kind == RANGE_LAST &&
+            lo == s->range_lo && hi == s->range_hi)
             sbuf_printf(out, "received >= now - %s",
                         duration_format(p->range.last, b1, sizeof(b1)));
-        } else {
-            for (int k = 0; k < c->natoms; k++) {
-                if (k)
-                    sbuf_add(out, " OR ");
-                put_atom(out, &c->atoms[k]);
-            }
+        else if (lo != INT64_MIN && hi != INT64_MAX)
+            sbuf_printf(out, "%s BETWEEN %s AND %s", time_names[t],
+                        time_format_iso(lo, b1, sizeof(b1)),
+                        time_format_iso(hi, b2, sizeof(b2)));
+        else if (lo != INT64_MIN)
+            sbuf_printf(out, "%s >= %s", time_names[t],
+                        time_format_iso(lo, b1, sizeof(b1)));
+        else
+            sbuf_printf(out, "%s <= %s", time_names[t],
+                        time_format_iso(hi, b1, sizeof(b1)));
+        sbuf_add(out, t == SCAN_RECEIVED ? " (files, zone maps)\n"
+                                         : " (zone maps)\n");
+    }
+    for (int k = 0; k < SCAN_NNETS; k++) {
+        int n = s->nnets[k];
+        if (!n)
+            continue;
+        pd_line(out, &first);
+        int one = n == 1 && s->nets[k][0].prefix == 128;
+        sbuf_printf(out, "%s %s", net_names[k], one ? "= " : "IN (");
+        int exact = n <= 64;
+        for (int i = 0; i < n && i < 8; i++) {
+            if (i)
+                sbuf_add(out, ", ");
+            put_net(out, &s->nets[k][i]);
         }
-        int ip = 0, files = 1;
-        for (int k = 0; k < c->natoms; k++) {
-            ip |= c->atoms[k].kind == ATOM_SET &&
-                  (c->atoms[k].field == F_SRCIP || c->atoms[k].field == F_DSTIP);
-            files &= c->atoms[k].field == F_RECEIVED;
+        for (int i = 0; i < n; i++)
+            exact &= s->nets[k][i].prefix == 128;
+        if (n > 8)
+            sbuf_printf(out, ", ... %d in all", n);
+        sbuf_printf(out, "%s (%s)\n", one ? "" : ")",
+                    exact ? "bloom filters, zone maps" : "zone maps");
+    }
+    for (int k = 0; k < SCAN_NINTS; k++) {
+        int n = s->nints[k];
+        if (!n)
+            continue;
+        pd_line(out, &first);
+        if (n == 1 && s->ints[k][0] == INT64_MIN) {
+            sbuf_printf(out, "%s IN () (zone maps)\n", int_names[k]);
+            continue;
         }
-        sbuf_printf(out, " (%s%s)\n", files ? "files, " : "",
-                    ip ? "bloom filters, zone maps" : "zone maps");
+        sbuf_printf(out, "%s %s", int_names[k], n == 1 ? "= " : "IN (");
+        for (int i = 0; i < n && i < 8; i++)
+            sbuf_printf(out, "%s%lld", i ? ", " : "", (long long)s->ints[k][i]);
+        if (n > 8)
+            sbuf_printf(out, ", ... %d in all", n);
+        sbuf_printf(out, "%s (zone maps)\n", n == 1 ? "" : ")");
     }
 }

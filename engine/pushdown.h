@@ -1,24 +1,28 @@
 /*
  * pushdown.h - what a query over the archive tells the scan before it
  * reads anything: which columns it needs, and conditions that let whole
- * files and row groups be skipped.
+ * files and row groups be skipped (archive_scan's predicate,
+ * archive/archive.h, has the same shape: the archive turns one into the
+ * other).
  *
- * The conditions are taken from the statement's time range (FROM flows
- * LAST 1h ...) and from WHERE: every top-level AND term that says
- * something about one stored field compared with constants becomes a
- * clause. A clause is an OR of atoms; an atom is "field within [lo, hi]"
- * or "field is one of these values". A row group may be skipped when
- * some clause is false for it: every atom's range misses the chunk's
- * min/max (zone maps), and for srcip/dstip values, the bloom filter says
- * no. So
+ * The conditions come from the statement's time range (FROM flows LAST
+ * 1h ...) and from WHERE: each top-level AND term that is about one of
+ * these, compared with constants, is pushed down:
  *
- *     WHERE (srcip = 10.0.0.1 OR dstip = 10.0.0.1) AND dstport = 445
+ *   received, start, end     a range (=, <, <=, >, >=, BETWEEN)
+ *   srcip, dstip             addresses and networks (=, IN (...), IN net);
+ *                            both in one OR (srcip = X OR dstip = X): "any"
+ *   srcport, dstport, proto  values (=, IN (...), small ranges);
+ *                            both ports in one OR: "any port"
  *
- * gives two clauses: {srcip in {10.0.0.1}, dstip in {10.0.0.1}} and
- * {dstport in [445, 445]}. Conditions the scan cannot use (functions,
- * NOT, !=, arithmetic) are simply not pushed down: the engine still
- * evaluates the whole WHERE on every flow read, so pushdown only ever
- * decides what is read, never what matches.
+ * A term may be an OR of such comparisons on one field (or on srcip and
+ * dstip, srcport and dstport), and an AND inside an OR stands for one of
+ * its terms ((srcip = X AND dstport = 445) OR (dstip = X ...) pushes the
+ * addresses). Everything else (functions, NOT, !=, other fields) is not
+ * pushed down: the engine evaluates the whole WHERE on every flow read,
+ * so pushdown decides only what is read, never what matches. When two
+ * terms are about the same thing, time ranges are intersected and of
+ * two sets the first is kept.
  */
 #ifndef FLOWSQL_PUSHDOWN_H
 #define FLOWSQL_PUSHDOWN_H
@@ -28,65 +32,40 @@
 #include "engine/plan.h"
 #include "util/sbuf.h"
 
-enum { ATOM_RANGE = 0, ATOM_SET = 1 };
+enum { SCAN_RECEIVED, SCAN_START, SCAN_END, SCAN_NTIMES };
+enum { SCAN_SRCIP, SCAN_DSTIP, SCAN_ANYIP, SCAN_NNETS };
+enum { SCAN_SRCPORT, SCAN_DSTPORT, SCAN_ANYPORT, SCAN_PROTO, SCAN_NINTS };
 
-typedef struct scan_atom {
-    int      field;      /* a stored field (F_SRCIP .. F_DOMAIN) */
-    int      kind;       /* ATOM_RANGE or ATOM_SET */
-    value_t  lo, hi;     /* RANGE: bounds included (.ip for addresses, .i
-                            else); SET: the smallest and largest value */
-    value_t *vals;       /* SET: distinct values, ascending */
-    int      nvals;
-} scan_atom_t;
-
-typedef struct scan_clause {
-    scan_atom_t *atoms;  /* OR of these */
-    int          natoms;
-    int          from_range; /* the FROM flows LAST/SINCE/BETWEEN clause */
-} scan_clause_t;
+typedef struct scan_net {
+    ipaddr_t addr;      /* masked to prefix */
+    int      prefix;    /* bits in the 128-bit space; 128: one address */
+} scan_net_t;
 
 typedef struct scan_spec {
-    scan_clause_t *clauses;  /* AND of these */
-    int            nclauses;
-    uint64_t       fields;   /* 1 << F_x for every stored field read */
-    int64_t        recv_lo, recv_hi; /* received times that can match
-                                        (bounds included): the files to
-                                        open; INT64_MIN/MAX if unbounded */
-    int            has_range;/* FROM flows LAST/SINCE/BETWEEN was given */
-    int64_t        range_lo, range_hi; /* its received times, included */
+    uint64_t    fields;             /* 1 << F_x of every stored field read */
+    int         has_range;          /* FROM flows LAST/SINCE/BETWEEN */
+    int64_t     range_lo, range_hi; /* its received times, bounds included */
+    int64_t     lo[SCAN_NTIMES], hi[SCAN_NTIMES]; /* INT64_MIN/MAX: none */
+    scan_net_t *nets[SCAN_NNETS];   /* n == 0: no condition */
+    int         nnets[SCAN_NNETS];
+    int64_t    *ints[SCAN_NINTS];   /* ascending, distinct */
+    int         nints[SCAN_NINTS];
 } scan_spec_t;
 
-/* At most this many values in one SET atom (an IN list); a longer list
- * is not pushed down. */
+/* At most this many values in one set (an IN list, a port range); a
+ * longer one is not pushed down. */
 #define SCAN_MAX_SET 1024
-/* At most this many atoms in one clause. */
-#define SCAN_MAX_ATOMS 64
 
-/* The scan of plan p (a SELECT FROM flows without WINDOW), with its time
+/* The scan of plan p (a SELECT FROM flows without WINDOW), its time
  * range resolved at now_ms (LAST d is [now - d, now]). Allocated in
- * p->arena. Never fails: with nothing to push down it has no clauses. */
+ * p->arena. Never fails: with nothing to push down every condition is
+ * empty. */
 scan_spec_t *pushdown_build(plan_t *p, int64_t now_ms);
 
-/* Does a row group (or file) whose column chunks have these bounds
- * possibly hold a matching flow? minmax(ctx, field, &min, &max) returns
- * 1 with the chunk's bounds, 0 if it has none (then it may hold
- * anything); bloom(ctx, field, &v) returns 0 when the chunk certainly
- * lacks v, 1 otherwise (bloom may be NULL). Returns 1 if it may, 0 if it
- * cannot; *by_bloom (may be NULL) is set to 1 when only a bloom filter
- * ruled it out. */
-typedef int (*scan_minmax_fn)(void *ctx, int field, value_t *min,
-                              value_t *max);
-typedef int (*scan_bloom_fn)(void *ctx, int field, const value_t *v);
-int scan_spec_may_match(const scan_spec_t *s, scan_minmax_fn minmax,
-                        scan_bloom_fn bloom, void *ctx, int *by_bloom);
-
-/* Does one value of field f satisfy every clause that is only about f?
- * (For tests and for scans that filter rows themselves.) */
-
-/* The pushed-down conditions as EXPLAIN shows them, one line each,
- * "received >= 2026-12-03T13:00:00.000Z AND ...; srcip = 10.0.0.1
- * (bloom, zone maps)"; a range given as LAST d is written relative to
- * now when relative is 1. Appends nothing if there are none. */
+/* The pushed-down conditions as EXPLAIN shows them, one per line,
+ * "  pushdown   srcip = 10.0.0.1 (bloom filters, zone maps)"; a range
+ * given as LAST d is written "received >= now - d" when relative.
+ * Appends nothing if there are none. */
 void scan_spec_explain(const scan_spec_t *s, const plan_t *p, int relative,
                        sbuf_t *out);
 
