@@ -287,7 +287,7 @@ static const char *time_name(int f)
 static void explain_range(const plan_t *p, const scan_spec_t *s, int relative,
                           sbuf_t *out)
 {
-    char b1[40], b2[40];
+    char b1[40], b2[40], b3[40];
     const time_range_t *r = &p->range;
     line(out, "scan");
     sbuf_add(out, "archive, ");
@@ -296,6 +296,11 @@ static void explain_range(const plan_t *p, const scan_spec_t *s, int relative,
     else if (r->kind == RANGE_LAST && relative)
         sbuf_printf(out, "flows received in the last %s",
                     duration_format(r->last, b1, sizeof(b1)));
+    else if (r->kind == RANGE_LAST)
+        sbuf_printf(out, "flows received in the last %s, between %s and %s",
+                    duration_format(r->last, b3, sizeof(b3)),
+                    time_format_iso(s->range_lo, b1, sizeof(b1)),
+                    time_format_iso(s->range_hi, b2, sizeof(b2)));
     else if (r->kind == RANGE_BETWEEN)
         sbuf_printf(out, "flows received between %s and %s",
                     time_format_iso(s->range_lo, b1, sizeof(b1)),
