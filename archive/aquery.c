@@ -52,7 +52,7 @@ struct aquery {
     diag_t           scan_err;
     archive_scan_stats_t st;       /* the scan's, read once scan_done */
 
-    int              input_ended, finished, err_code;
+    int              input_ended, finished, err_code, stopped;
     diag_t           err;
 };
 
@@ -238,6 +238,12 @@ static void stop_scan(aquery_t *q)
     q->started = 0;
 }
 
+void aquery_stop(aquery_t *q)
+{
+    stop_scan(q);
+    q->stopped = 1;
+}
+
 static int timed_out(aquery_t *q)
 {
     diag_set(&q->err, "query interrupted: time limit of %lld ms reached",
@@ -281,7 +287,7 @@ int aquery_next(aquery_t *q, const value_t **row, diag_t *err)
     for (;;) {
         if (scanq_next(q->sq, row))
             return 1;
-        if (q->input_ended) {
+        if (q->input_ended || q->stopped) {
             q->finished = 1;
             return 0;
         }

@@ -30,7 +30,7 @@
 #include "util/diag.h"
 #include "util/sbuf.h"
 
-#define AQUERY_MAX_RUNNING 4
+#define AQUERY_MAX_RUNNING 8
 
 enum aquery_err {
     AQ_EINVALID = -1,   /* not a query over the archive */
@@ -84,6 +84,11 @@ typedef struct aquery_stats {
 
 /* What the query has read so far (complete once aquery_next returned 0). */
 void aquery_stats(aquery_t *q, aquery_stats_t *out);
+
+/* Stop the scan where it is (the answer ends before it: a byte limit),
+ * so that aquery_stats() gives what was read. Rows already decided
+ * still come out of aquery_next(). */
+void aquery_stop(aquery_t *q);
 
 /* EXPLAIN ANALYZE: the plan with its time range resolved, then what was
  * read and skipped (call after the last row). */

@@ -185,6 +185,9 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err);
  * (SQLite's SQL, run as is)? Returns 1 for a SELECT or WITH whose
  * top-level FROM names something other than flows. */
 int parse_is_stored_select(const char *text, size_t len);
+/* 1 for a SELECT whose top-level FROM is flows: flowsql's own dialect,
+ * live (WINDOW) or over the archive. */
+int parse_is_flows_select(const char *text, size_t len);
 
 /* Semantic analysis against the flow schema: resolves fields and
  * functions, computes types, checks aggregate placement and grouping,

@@ -972,7 +972,10 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
     return ps.stmt;
 }
 
-int parse_is_stored_select(const char *text, size_t len)
+/* What a statement reads, from its tokens alone: 1 a SELECT (or WITH,
+ * VALUES) whose top-level FROM names something other than flows; 2 a
+ * SELECT whose top-level FROM is flows; 0 anything else. */
+static int select_source(const char *text, size_t len)
 {
     diag_t err;
     diag_clear(&err);
@@ -1004,7 +1007,7 @@ int parse_is_stored_select(const char *text, size_t len)
             depth--;
         else if (after_from) {
             stored = !(tk == TK_ID && tok.len == 5 &&
-                       strncasecmp(copy + tok.pos, "flows", 5) == 0);
+                       strncasecmp(copy + tok.pos, "flows", 5) == 0) ? 1 : 2;
             break;
         } else if (tk == TK_FROM && depth == 0) {
             after_from = 1;
@@ -1014,4 +1017,14 @@ int parse_is_stored_select(const char *text, size_t len)
         stored = 1; /* SQLite syntax we do not lex: let SQLite judge it */
     arena_free(a);
     return stored;
+}
+
+int parse_is_stored_select(const char *text, size_t len)
+{
+    return select_source(text, len) == 1;
+}
+
+int parse_is_flows_select(const char *text, size_t len)
+{
+    return select_source(text, len) == 2;
 }

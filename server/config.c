@@ -110,6 +110,10 @@ static const opt_t opts[] = {
     {"archive-queue-flows", L(archive_queue_flows), "262144", "flows "
      "waiting for the archive writer at most; past it they are not "
      "archived (counted in flowsql_archive_dropped_flows_total)"},
+    {"archive-query-timeout", M(archive_query_timeout_ms), "60s", "time "
+     "limit of a query over the archive (SELECT ... FROM flows without "
+     "WINDOW, EXPLAIN ANALYZE); its rows and bytes are bounded by "
+     "--adhoc-rows and --adhoc-bytes"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

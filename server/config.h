@@ -61,6 +61,7 @@ typedef struct config {
     char    *archive_max_size;      /* a size or a share of the fs */
     int64_t  archive_rg_flows;
     int64_t  archive_queue_flows;
+    int64_t  archive_query_timeout_ms; /* a query over the archive */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */
