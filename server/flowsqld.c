@@ -198,8 +198,9 @@ static int make_dir(const char *path, diag_t *err)
 
 static store_t *open_store(const config_t *cfg, diag_t *err)
 {
-    char path[4096];
+    char path[4096], adir[4096];
     snprintf(path, sizeof(path), "%s/flowsql.db", cfg->data_dir);
+    snprintf(adir, sizeof(adir), "%s/archive", cfg->data_dir);
     int64_t ret_ms = 0;
     if (duration_parse(cfg->retention, strlen(cfg->retention), &ret_ms) < 0) {
         diag_set(err, "--retention: '%s' is not a duration (e.g. 7d, 24h)",
@@ -213,6 +214,7 @@ static store_t *open_store(const config_t *cfg, diag_t *err)
         .adhoc_time_ms = cfg->adhoc_timeout_ms,
         .adhoc_max_rows = cfg->adhoc_max_rows,
         .adhoc_max_running = cfg->adhoc_concurrency,
+        .archive_dir = adir,
     };
     return store_open(&sc, err);
 }

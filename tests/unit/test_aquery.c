@@ -11,8 +11,10 @@
  * queries at once; LIMIT stops the scan early; an empty archive.
  */
 #include "archive/aquery.h"
+#include "archive/arint.h"
 #include "engine/mem.h"
 #include "engine/schema.h"
+#include "storage/store.h"
 #include "tests/test.h"
 #include "util/timeutil.h"
 
@@ -591,6 +593,157 @@ static void test_explain_analyze(void)
     aquery_close(q);
 }
 
+/* ---- the table flows of ad hoc SQLite: joins to stored rows -------- */
+
+/* A stored detection: srcip per window, as a registered query keeps it. */
+static store_t *detections(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s-db/flowsql.db", dir);
+    store_config_t c;
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.archive_dir = dir;
+    c.adhoc_time_ms = 20000;
+    diag_t err;
+    store_t *st = store_open(&c, &err);
+    CHECK(st != NULL);
+    if (!st) {
+        fprintf(stderr, "%s\n", err.msg);
+        return NULL;
+    }
+    static const rowset_col_t cols[] = {{"srcip", TYPE_IP, 1},
+                                        {"flows", TYPE_INT, 0}};
+    store_query_def_t d = {
+        .name = "det", .ncols = 2, .cols = cols,
+        .text = "CREATE QUERY det AS SELECT srcip, count(*) AS flows FROM "
+                "flows WINDOW 10m GROUP BY srcip",
+    };
+    CHECK_INT(store_query_add(st, &d, &err), 0);
+    /* two windows: a top talker at 00:10-00:20, the needle at 00:50-01:00 */
+    for (int w = 0; w < 2; w++) {
+        rowset_t *rs = rowset_new("det", 2);
+        rs->cols[0] = cols[0];
+        rs->cols[1] = cols[1];
+        rs->wstart = BASE_MS + (w ? 3000000 : 600000);
+        rs->wend = rs->wstart + 600000;
+        rs->closed_at = time_now_ms();
+        rs->seq = (uint64_t)w + 1;
+        value_t *v = rowset_add_row(rs);
+        v[0].ip = w ? NEEDLE : v4(10, 1, 0, 3);
+        v[1].i = 1;
+        output_t *o = store_output(st);
+        o->on_window(o, rs);
+        rowset_unref(rs);
+    }
+    CHECK_INT(store_flush(st, 5000), 0);
+    return st;
+}
+
+static void result_lines(const store_result_t *r, lines_t *out)
+{
+    for (uint64_t i = 0; i < r->nrows; i++) {
+        sbuf_t b = SBUF_INIT;
+        for (int c = 0; c < r->ncols; c++) {
+            const store_value_t *v = store_result_cell(r, i, c);
+            char buf[64];
+            if (c)
+                sbuf_addc(&b, '|');
+            if (v->t == SV_IP)
+                sbuf_add(&b, ipaddr_format(&v->v.ip, buf, sizeof(buf)));
+            else
+                sbuf_printf(&b, "%lld", (long long)v->v.i);
+        }
+        sbuf_str(&b);
+        lines_add(out, sbuf_detach(&b));
+    }
+}
+
+static void test_flows_table_join(void)
+{
+    store_t *st = detections();
+    if (!st)
+        return;
+    store_result_t *r = NULL;
+    diag_t err;
+    uint64_t read0 = ctr_get(&archive_scan_totals[ASC_ROWS_READ]);
+    int rc = store_adhoc(st, "SELECT f.received, f.srcip, f.dstip, f.dstport, "
+                         "f.bytes FROM det s JOIN flows f ON f.srcip = s.srcip "
+                         "AND f.received >= s.window_start AND f.received < "
+                         "s.window_end", NULL, &r, &err);
+    CHECK_INT(rc, 0);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err.msg);
+    uint64_t read = ctr_get(&archive_scan_totals[ASC_ROWS_READ]) - read0;
+    lines_t a = {0}, s = {0};
+    if (r)
+        result_lines(r, &a);
+    run_sqlite("SELECT received, srcip, dstip, dstport, bytes FROM flows WHERE "
+               "(srcip = x'00000000000000000000ffff0a010003' AND received >= "
+               "1767226200000 AND received < 1767226800000) OR (srcip = "
+               "x'00000000000000000000ffff0a630007' AND received >= "
+               "1767228600000 AND received < 1767229200000)", &s);
+    char *ta = joined(&a, 0), *ts = joined(&s, 0);
+    CHECK_STR(ta, ts);
+    CHECK(s.n > 10);
+    /* the scans read the row groups of their windows only */
+    CHECK(read > 0 && read < NFLOWS / 4);
+    free(ta);
+    free(ts);
+    lines_free(&a);
+    lines_free(&s);
+    store_result_free(r);
+
+    /* the columns and types as the stored tables show them */
+    r = NULL;
+    CHECK_INT(store_adhoc(st, "SELECT srcip, received, \"end\", bytes FROM "
+                          "flows WHERE srcip = x'00000000000000000000ffff0a630007'",
+                          NULL, &r, &err), 0);
+    if (r) {
+        CHECK_INT(r->nrows, 3);
+        CHECK_INT(store_result_cell(r, 0, 0)->t, SV_IP);
+        CHECK_INT(store_result_cell(r, 0, 1)->t, SV_TIME);
+        CHECK_INT(store_result_cell(r, 0, 3)->t, SV_INT);
+        CHECK_STR(r->names[2], "end");
+    }
+    store_result_free(r);
+
+    /* the row limit of the statement */
+    store_limits_t lim = {0, 10};
+    r = NULL;
+    CHECK_INT(store_adhoc(st, "SELECT * FROM flows", &lim, &r, &err), 0);
+    if (r) {
+        CHECK_INT(r->nrows, 10);
+        CHECK(r->truncated);
+        CHECK_INT(r->ncols, 24);
+    }
+    store_result_free(r);
+
+    /* its time limit: a thousand full scans */
+    lim = (store_limits_t){300, 0};
+    r = NULL;
+    rc = store_adhoc(st, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+                     "i + 1 FROM n WHERE i < 1000) SELECT count(*) FROM n "
+                     "JOIN flows f ON f.bytes > n.i", &lim, &r, &err);
+    CHECK_INT(rc, STORE_ETIMEOUT);
+    CHECK_STR(err.msg, "query interrupted: time limit of 300 ms reached");
+    store_result_free(r);
+
+    /* a value the archive cannot use is only left out of the scan */
+    r = NULL;
+    CHECK_INT(store_adhoc(st, "SELECT count(*) FROM flows WHERE srcip = "
+                          "'10.99.0.7' OR (srcip = x'00000000000000000000ffff0a630007' "
+                          "AND received >= 1767225600000.5)", NULL, &r, &err), 0);
+    if (r)
+        CHECK_INT(store_result_cell(r, 0, 0)->v.i, 3);
+    store_result_free(r);
+    store_close(st);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s-db", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s-db\n", dir);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/flowsql-aquery-%d", (int)getpid());
@@ -604,6 +757,7 @@ int main(void)
     RUN(test_running_limit);
     RUN(test_empty);
     RUN(test_explain_analyze);
+    RUN(test_flows_table_join);
     sqlite3_close(db);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
