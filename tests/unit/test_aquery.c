@@ -666,6 +666,7 @@ static void test_flows_table_join(void)
         return;
     store_result_t *r = NULL;
     diag_t err;
+    diag_clear(&err);
     uint64_t read0 = ctr_get(&archive_scan_totals[ASC_ROWS_READ]);
     int rc = store_adhoc(st, "SELECT f.received, f.srcip, f.dstip, f.dstport, "
                          "f.bytes FROM det s JOIN flows f ON f.srcip = s.srcip "
@@ -722,6 +723,7 @@ static void test_flows_table_join(void)
     /* its time limit: a thousand full scans */
     lim = (store_limits_t){300, 0};
     r = NULL;
+    diag_clear(&err);
     rc = store_adhoc(st, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
                      "i + 1 FROM n WHERE i < 1000) SELECT count(*) FROM n "
                      "JOIN flows f ON f.bytes > n.i", &lim, &r, &err);
