@@ -7,6 +7,8 @@
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
 #   make bench-parquet  the archive format: bytes/flow, write/read flows/s
+#   make bench-archive-ingest  the archive on the live path: loss-free UDP
+#                rate archive off vs on, bytes/flow against nfcapd
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
 #                stream, loss-free UDP rates, CPU, memory, answers checked
 #                (bench/peers/run.sh, about 20 minutes, never in make test)
@@ -76,7 +78,8 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test servers bench bench-ingest \
-        bench-peers bench-soak bench-parquet fuzz clean
+        bench-peers bench-soak bench-parquet bench-archive \
+        bench-archive-ingest fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -200,6 +203,15 @@ bench-parquet: deps
 	$(call install_missing,nfdump)
 	$(MAKE) -j2 all $(B)/bench/bench_parquet
 	B=$(B) FLOWS=$(PARQUET_FLOWS) bench/parquet_nfcapd.sh
+
+# The archive on the live path: loss-free UDP rate with the design card
+# query, archive off vs on in one run, and bytes per flow on disk against
+# nfcapd -y (bench/archive_ingest.sh; docs/PERFORMANCE.md).
+bench-archive-ingest: deps
+	$(call install_missing,nfdump curl)
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen $(B)/tools/pqtool
+	B=$(B) bench/archive_ingest.sh
+bench-archive: bench-archive-ingest
 
 # The peers it measures, and what it reads their answers with.
 DEB_PEERS := nfdump pmacct sqlite3 curl jq

@@ -41,6 +41,7 @@
 #define DAY_MS    86400000LL
 #define MAX_OPEN  4
 #define BACKOFF_MS 1000      /* after a write error, no new file for this long */
+#define DROP_QUIET_MS 1000   /* a drop episode ends after this long without */
 
 typedef struct part {
     int64_t      start, end;   /* the partition */
@@ -67,9 +68,12 @@ struct archive {
     counter_t        c[C_COUNT];
     gauge_t          queued_flows;
     gauge_t          files, bytes;
-    /* the engine thread's, for logging drops once per episode */
+    /* the engine thread's, for logging drops once per episode: an
+     * episode ends when a batch is taken DROP_QUIET_MS after the last
+     * drop */
     int              dropping;
     uint64_t         episode_drops;
+    int64_t          last_drop;      /* mono ms */
     /* the archive thread's */
     part_t           parts[MAX_OPEN];
     int              nparts;
@@ -83,6 +87,8 @@ struct archive {
     int64_t          next_check;     /* mono ms */
     int64_t          last_cap_walk;  /* mono ms */
     uint64_t         closed_files, closed_bytes;
+    int64_t          newest_closed;  /* partition start of the newest
+                                        file closed, INT64_MIN: none */
     int              cap_warned;
     log_limit_t      err_log;
 };
@@ -364,10 +370,19 @@ static int part_flush(archive_t *a, part_t *p)
         return 0;
     diag_t err;
     diag_clear(&err);
+    int64_t t0 = time_mono_ms();
     if (pq_writer_flush(p->w, &err) < 0) {
         part_fail(a, p, n, &err);
         return -1;
     }
+    int64_t took = time_mono_ms() - t0;
+    if (took >= 1000)
+        log_info("archive", "%s: a row group of %zu flows took %lld ms to "
+                 "write (the queue fills meanwhile)", p->path, n,
+                 (long long)took);
+    else
+        log_debug("archive", "%s: row group of %zu flows in %lld ms", p->path,
+                  n, (long long)took);
     ctr_add(&a->c[C_WRITTEN], n);
     ctr_inc(&a->c[C_RG]);
     pq_writer_stats_t st;
@@ -391,6 +406,8 @@ static void part_close(archive_t *a, part_t *p)
     diag_clear(&err);
     char *path = xstrdup(p->path);
     pq_writer_t *w = p->w;
+    if (p->start > a->newest_closed)
+        a->newest_closed = p->start;
     p->w = NULL;
     part_remove(a, p);
     if (pq_writer_close(w, &err) < 0) {
@@ -556,7 +573,9 @@ static part_t *part_for(archive_t *a, int64_t start, uint32_t nflows)
                 old = &a->parts[i];
         part_close(a, old);
     }
-    int late = a->nparts > 0 && start < newest;
+    /* Late: older than a file being written, or of a partition closed
+     * already (not a partition of files an earlier run left). */
+    int late = (a->nparts > 0 && start < newest) || start <= a->newest_closed;
     part_t *p = part_open(a, start);
     if (p && late)
         ctr_add(&a->c[C_LATE], nflows);
@@ -720,6 +739,7 @@ archive_t *archive_open(const archive_config_t *cfg, diag_t *err)
     if (a->cfg.queue_batches <= 0)
         a->cfg.queue_batches = 64;
     a->grace = a->cfg.flush_ms < 1000 ? 1000 : a->cfg.flush_ms;
+    a->newest_closed = INT64_MIN;
     a->release = cfg->release;
     a->release_ctx = cfg->release_ctx;
     pthread_mutex_init(&a->release_lock, NULL);
@@ -753,7 +773,7 @@ int archive_submit(archive_t *a, flow_batch_t *b)
     uint32_t n = b->n;
     gauge_add(&a->queued_flows, n);
     if (bqueue_try_push(&a->q, b) == 0) {
-        if (a->dropping) {
+        if (a->dropping && time_mono_ms() - a->last_drop >= DROP_QUIET_MS) {
             log_warn("archive", "writer caught up: %llu flows were not "
                      "archived (flowsql_archive_dropped_flows_total)",
                      (unsigned long long)a->episode_drops);
@@ -771,6 +791,7 @@ int archive_submit(archive_t *a, flow_batch_t *b)
         a->dropping = 1;
     }
     a->episode_drops += n;
+    a->last_drop = time_mono_ms();
     return -1;
 }
 
@@ -790,6 +811,10 @@ void archive_close(archive_t *a)
     flag_set(&a->stop, 1);
     if (a->running)
         pthread_join(a->thr, NULL);
+    if (a->dropping)     /* the engine has stopped: its fields are ours */
+        log_warn("archive", "%llu flows were not archived in the last "
+                 "episode (flowsql_archive_dropped_flows_total)",
+                 (unsigned long long)a->episode_drops);
     bqueue_close(&a->q);
     flow_batch_t *b;
     while ((b = bqueue_pop(&a->q, 0))) {

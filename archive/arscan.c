@@ -544,7 +544,7 @@ static pq_reader_t *open_file(archive_file_t *f, archive_scan_stats_t *st)
         }
     }
     st->files_bad++;
-    log_limited(&bad_log, LOG_WARN, "archive", "%s: skipped: %s", f->path,
+    log_limited(&bad_log, LOG_WARN, "archive", "scan: skipped a file: %s",
                 err.msg);
     return NULL;
 }

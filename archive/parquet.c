@@ -170,7 +170,7 @@ struct pq_writer {
     uint64_t         off;       /* bytes written to the file */
     pq_writer_stats_t st;
     ZSTD_CCtx       *zc;
-    bbuf_t           rg, enc, comp, jb;
+    bbuf_t           rg, enc, dict, comp, jb;
     tw_t             tw;
     uint32_t        *idx;       /* dictionary index per row */
     uint32_t        *drow;      /* dictionary entry -> first row */
@@ -224,6 +224,7 @@ static void writer_free(pq_writer_t *w)
     ZSTD_freeCCtx(w->zc);
     bb_free(&w->rg);
     bb_free(&w->enc);
+    bb_free(&w->dict);
     bb_free(&w->comp);
     bb_free(&w->jb);
     tw_free(&w->tw);
@@ -880,12 +881,9 @@ static void encode_chunk(pq_writer_t *w, wcol_t *c, pqm_chunk_t *ch,
     if (enc == ENC_DICT) {
         m->has_dict_offset = 1;
         m->dictionary_page_offset = (int64_t)base;
-        w->enc.len = 0;
-        enc_plain(c, 0, ndict, w->drow, &w->enc, w->u64);
-        bbuf_t dict = w->enc;
-        w->enc = (bbuf_t){0};
-        put_page(w, m, PG_DICTIONARY, PE_PLAIN, ndict, &dict);
-        bb_free(&dict);
+        w->dict.len = 0;
+        enc_plain(c, 0, ndict, w->drow, &w->dict, w->u64);
+        put_page(w, m, PG_DICTIONARY, PE_PLAIN, ndict, &w->dict);
         m->encodings = 1u << PE_PLAIN | 1u << PE_RLE_DICTIONARY;
     } else {
         m->encodings = 1u << (enc == ENC_DELTA ? PE_DELTA_BINARY_PACKED

@@ -452,6 +452,10 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (ulimit -f) makes writes past it fail with EFBIG,
+     * counted as the archive's and the store's write errors, instead of
+     * killing the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
 
     mem_set_limit(cfg.max_memory);
     if (netset_define("monitored", cfg.monitored, &err) < 0 ||
