@@ -9,6 +9,7 @@
  * directory.
  */
 #include "archive/archive.h"
+#include "archive/aquery.h"
 #include "engine/mem.h"
 #include "engine/netset.h"
 #include "ingest/ingest.h"
@@ -319,6 +320,20 @@ static void metrics(void *ctx, sbuf_t *b)
     pthread_mutex_unlock(&d->lock);
     if (d->app->archive)
         archive_metrics(d->app->archive, b);
+    uint64_t aq_run, aq_total, aq_timeouts, aq_refused;
+    aquery_counts(&aq_run, &aq_total, &aq_timeouts, &aq_refused);
+    sbuf_printf(b,
+        "# HELP flowsql_archive_queries_total queries over the archive started\n"
+        "# TYPE flowsql_archive_queries_total counter\n"
+        "flowsql_archive_queries_total %llu\n"
+        "# TYPE flowsql_archive_queries_running gauge\n"
+        "flowsql_archive_queries_running %llu\n"
+        "# TYPE flowsql_archive_query_timeouts_total counter\n"
+        "flowsql_archive_query_timeouts_total %llu\n"
+        "# TYPE flowsql_archive_queries_refused_total counter\n"
+        "flowsql_archive_queries_refused_total %llu\n",
+        (unsigned long long)aq_total, (unsigned long long)aq_run,
+        (unsigned long long)aq_timeouts, (unsigned long long)aq_refused);
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);
