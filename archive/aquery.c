@@ -2,10 +2,13 @@
  * aquery.c - a query over the archive, its scan in a thread of its own;
  * see aquery.h.
  *
- * The scan thread and the caller share a ring of AQ_RING batches under
- * one mutex: the scan fills the slot after the last full one (copying
- * only the columns the query reads) and publishes it; the caller runs
- * the engine over the first full slot and only then frees it. Either
+ * The scan thread and the caller share a ring of AQ_RING slots of
+ * AQ_SLOT batches each, under one mutex: the scan fills the slot after
+ * the last full one (copying only the columns the query reads) and
+ * publishes it when it holds AQ_SLOT batches or the scan ends; the
+ * caller runs the engine over the batches of the first full slot and
+ * only then frees it. Handing over several batches at a time keeps the
+ * two threads from waking each other for every batch. Either
  * side waits on a condition variable when there is nothing to do: the
  * scan for a free slot, the caller (with its deadline) for a full one.
  * The caller stops the scan by setting `cancel`; the scan thread sees it
@@ -24,6 +27,12 @@
 #include <time.h>
 
 #define AQ_RING 4
+#define AQ_SLOT 4
+
+typedef struct slot {
+    flow_batch_t *b[AQ_SLOT];
+    int           n;
+} slot_t;
 
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static int running;
@@ -45,8 +54,9 @@ struct aquery {
     int              started;
     pthread_mutex_t  lock;
     pthread_cond_t   data, space;
-    flow_batch_t    *ring[AQ_RING];
+    slot_t           ring[AQ_RING];
     int              head, nfull;  /* full slots: head .. head + nfull */
+    slot_t          *filling;      /* the scan's slot, not yet published */
     int              cancel;       /* the caller wants no more batches */
     int              scan_done, scan_rc;
     diag_t           scan_err;
@@ -102,28 +112,46 @@ static void copy_batch(flow_batch_t *dst, const flow_batch_t *b,
     }
 }
 
+/* Publish the slot being filled (the scan thread). */
+static void publish(aquery_t *q)
+{
+    if (!q->filling || !q->filling->n)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->nfull++;
+    q->filling = NULL;
+    pthread_cond_signal(&q->data);
+    pthread_mutex_unlock(&q->lock);
+}
+
 static int on_batch(void *ctx, const flow_batch_t *b)
 {
     aquery_t *q = ctx;
-    pthread_mutex_lock(&q->lock);
-    while (q->nfull == AQ_RING && !q->cancel)
-        pthread_cond_wait(&q->space, &q->lock);
-    if (q->cancel) {
+    if (!q->filling) {
+        pthread_mutex_lock(&q->lock);
+        while (q->nfull == AQ_RING && !q->cancel)
+            pthread_cond_wait(&q->space, &q->lock);
+        int cancel = q->cancel;
+        /* The slot after the full ones is the scan's until published. */
+        if (!cancel) {
+            q->filling = &q->ring[(q->head + q->nfull) % AQ_RING];
+            q->filling->n = 0;
+        }
         pthread_mutex_unlock(&q->lock);
-        return 1;
+        if (cancel)
+            return 1;
+    } else {
+        pthread_mutex_lock(&q->lock);
+        int cancel = q->cancel;
+        pthread_mutex_unlock(&q->lock);
+        if (cancel)
+            return 1;
     }
-    if (!b->n) {
-        pthread_mutex_unlock(&q->lock);
+    if (!b->n)
         return 0;
-    }
-    /* The slot after the full ones is the scan's until it is published. */
-    flow_batch_t *slot = q->ring[(q->head + q->nfull) % AQ_RING];
-    pthread_mutex_unlock(&q->lock);
-    copy_batch(slot, b, q->fields);
-    pthread_mutex_lock(&q->lock);
-    q->nfull++;
-    pthread_cond_signal(&q->data);
-    pthread_mutex_unlock(&q->lock);
+    copy_batch(q->filling->b[q->filling->n++], b, q->fields);
+    if (q->filling->n == AQ_SLOT)
+        publish(q);
     return 0;
 }
 
@@ -136,6 +164,7 @@ static void *scan_main(void *arg)
     diag_clear(&err);
     int rc = archive_scan(q->dir, q->use_pred ? &q->pred : NULL, q->fields, 0,
                           on_batch, q, &st, &err);
+    publish(q);
     pthread_mutex_lock(&q->lock);
     q->st = st;
     q->scan_rc = rc;
@@ -195,7 +224,8 @@ int aquery_open(const char *dir, plan_t *p, const aquery_opts_t *o,
                       q->spec->has_range ? q->spec->range_hi : INT64_MAX,
                       o ? o->max_rows : -1);
     for (int i = 0; i < AQ_RING; i++)
-        q->ring[i] = flow_batch_new();
+        for (int k = 0; k < AQ_SLOT; k++)
+            q->ring[i].b[k] = flow_batch_new();
     pthread_mutex_init(&q->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -313,9 +343,11 @@ int aquery_next(aquery_t *q, const value_t **row, diag_t *err)
             pthread_cond_timedwait(&q->data, &q->lock, &ts);
         }
         if (q->nfull > 0) {
-            flow_batch_t *b = q->ring[q->head];
+            slot_t *sl = &q->ring[q->head];
             pthread_mutex_unlock(&q->lock);
-            int enough = scanq_push(q->sq, b);
+            int enough = 0;
+            for (int k = 0; k < sl->n && !enough; k++)
+                enough = scanq_push(q->sq, sl->b[k]);
             pthread_mutex_lock(&q->lock);
             q->head = (q->head + 1) % AQ_RING;
             q->nfull--;
@@ -437,7 +469,8 @@ void aquery_close(aquery_t *q)
     stop_scan(q);
     scanq_free(q->sq);
     for (int i = 0; i < AQ_RING; i++)
-        flow_batch_free(q->ring[i]);
+        for (int k = 0; k < AQ_SLOT; k++)
+            flow_batch_free(q->ring[i].b[k]);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->data);
     pthread_cond_destroy(&q->space);

@@ -40,8 +40,8 @@ scanq_t *scanq_new(plan_t *p, int64_t recv_lo, int64_t recv_hi,
 void     scanq_free(scanq_t *q);   /* NULL is fine */
 
 /* Run the query over one batch. Returns 1 when the query needs no more
- * flows (its rows are all out or decided), else 0. Call it only when
- * scanq_next() has no row ready. */
+ * flows (its rows are all out or decided), else 0. Rows made ready wait
+ * for scanq_next(): push a few batches at most between draining them. */
 int  scanq_push(scanq_t *q, const flow_batch_t *b);
 /* No more flows: the rows that wait for the end become ready. */
 void scanq_finish(scanq_t *q);
