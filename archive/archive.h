@@ -233,7 +233,9 @@ typedef int (*archive_batch_fn)(void *ctx, const flow_batch_t *b);
  * any directory laid out as above). fields is a mask of flow schema
  * field ids (1ull << F_SRCIP | ...); with ARCHIVE_SCAN_EXACT the fields
  * the predicate tests are read too. p may be NULL (everything). Files
- * come oldest first, rows in file order (received time, nearly). st
+ * come oldest first, rows in file order (received time, nearly); a file
+ * the directory listing missed (renamed from .open while listed: a
+ * second listing finds it) comes after the others. st
  * (may be NULL) is added to. Returns 0 when done, 1 when cb stopped it,
  * -1 on an error that stops the scan (dir unreadable; err says why).
  * A vanished file or a corrupt one (logged with its name) is not an

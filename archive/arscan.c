@@ -619,6 +619,36 @@ static int scan_file(scan_t *s, archive_file_t *f)
     return rc;
 }
 
+/* Search f unless its name puts it out of the received range. */
+static int scan_one(scan_t *s, archive_file_t *f)
+{
+    const archive_pred_t *p = s->p;
+    s->st->files++;
+    /* Every flow of a file was received in [start, start + period), and
+     * a period is at most a day. */
+    if (f->start > p->received.hi ||
+        (p->received.lo != INT64_MIN && f->start + DAY_MS <= p->received.lo)) {
+        s->st->files_pruned++;
+        return 0;
+    }
+    return scan_file(s, f);
+}
+
+/* Whether l (sorted) has the file of f's partition and number. */
+static int listed(const archive_file_list_t *l, const archive_file_t *f)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const archive_file_t *m = &l->f[mid];
+        if (m->start < f->start || (m->start == f->start && m->seq < f->seq))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < l->n && l->f[lo].start == f->start && l->f[lo].seq == f->seq;
+}
+
 static void add_totals(const archive_scan_stats_t *st)
 {
     ctr_add(&archive_scan_totals[ASC_SCANS], 1);
@@ -652,17 +682,27 @@ int archive_scan(const char *dir, const archive_pred_t *p, uint64_t fields,
         return -1;
     s.out = xcalloc(1, sizeof(flow_batch_t));   /* unread fields are 0 */
     int rc = 0;
+    int64_t newest = INT64_MIN;
     for (size_t i = 0; i < l.n && !rc; i++) {
         archive_file_t *f = &l.f[i];
-        local.files++;
-        /* Every flow of a file was received in [start, start + period),
-         * and a period is at most a day. */
-        if (f->start > p->received.hi ||
-            (p->received.lo != INT64_MIN && f->start + DAY_MS <= p->received.lo)) {
-            local.files_pruned++;
-            continue;
+        if (f->start > newest)
+            newest = f->start;
+        rc = scan_one(&s, f);
+    }
+    /* A directory listing may miss a file renamed while it is read
+     * (FILE.open -> FILE: neither name seen). List again: a file of a
+     * partition listed already (so it existed then) that the first
+     * listing missed is read now, after the others. */
+    archive_file_list_t l2;
+    if (!rc && l.n && archive_list(dir, p->received.lo, p->received.hi, &l2,
+                                   NULL) == 0) {
+        for (size_t i = 0; i < l2.n && !rc; i++) {
+            archive_file_t *f = &l2.f[i];
+            if (f->start > newest || listed(&l, f))
+                continue;
+            rc = scan_one(&s, f);
         }
-        rc = scan_file(&s, f);
+        archive_file_list_free(&l2);
     }
     flow_batch_free(s.out);
     archive_file_list_free(&l);

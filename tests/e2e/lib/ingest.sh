@@ -116,6 +116,15 @@ flowsql_wait() {
         }' >"$T/fs.err"
     kill -TERM "$FS_PID" 2>/dev/null
     wait "$FS_PID" 2>/dev/null
+    # flowsql_wait may run in a subshell (flowsql_result | ...), where
+    # wait returns at once: wait until the process is gone (or a zombie),
+    # it still closes its archive files and its database.
+    i=0
+    while [ -e "/proc/$FS_PID" ] && [ $i -lt 300 ] &&
+          ! grep -q '^[0-9]* (.*) Z' "/proc/$FS_PID/stat" 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     port=$(free_both_port)
     "$B/flowsqld" --listen 127.0.0.1 --http "127.0.0.1:$port" --ipfix-port 0 \
         --netflow-port 0 --data-dir "$T/fs/data" --queries-dir "$T/fs/q" \
