@@ -126,18 +126,14 @@ type_t scanq_col_type(const scanq_t *s, int col)
 /* The WHERE (and time range) of one batch: the matching rows in sel. */
 static uint32_t filter(scanq_t *s, const flow_batch_t *b)
 {
-    static uint32_t ident[FLOW_BATCH_MAX];
-    if (!ident[FLOW_BATCH_MAX - 1])
-        for (uint32_t i = 0; i < FLOW_BATCH_MAX; i++)
-            ident[i] = i;
     uint32_t n = b->n;
-    if (!s->q->filter) {
-        memcpy(s->sel, ident, sizeof(uint32_t) * n);
+    for (uint32_t i = 0; i < n; i++)
+        s->sel[i] = i;
+    if (!s->q->filter)
         return n;
-    }
     expr_bind_batch(s->q->filter, b);
-    const int64_t *c = expr_eval(s->q->filter, ident, n);
-    return expr_filter(c, ident, n, s->sel);
+    const int64_t *c = expr_eval(s->q->filter, s->sel, n);
+    return expr_filter(c, s->sel, n, s->sel);
 }
 
 static void load(value_t *dst, const void *lanes, uint32_t r, type_t t)
