@@ -42,7 +42,7 @@ static int vcmp(const value_t *a, const value_t *b, type_t t)
 }
 
 /* Output order of two records: ORDER BY keys, then every column. */
-static int rec_cmp(const query_t *q, const value_t *a, const value_t *b)
+int emit_rec_cmp(const query_t *q, const value_t *a, const value_t *b)
 {
     const plan_t *p = q->plan;
     for (int o = 0; o < p->norder; o++) {
@@ -79,9 +79,9 @@ static void sift_down(collector_t *c, uint32_t i, value_t *tmp)
 {
     for (;;) {
         uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < c->n && rec_cmp(c->q, rec(c, l), rec(c, m)) > 0)
+        if (l < c->n && emit_rec_cmp(c->q, rec(c, l), rec(c, m)) > 0)
             m = l;
-        if (r < c->n && rec_cmp(c->q, rec(c, r), rec(c, m)) > 0)
+        if (r < c->n && emit_rec_cmp(c->q, rec(c, r), rec(c, m)) > 0)
             m = r;
         if (m == i)
             return;
@@ -94,7 +94,7 @@ static void sift_up(collector_t *c, uint32_t i, value_t *tmp)
 {
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (rec_cmp(c->q, rec(c, i), rec(c, parent)) <= 0)
+        if (emit_rec_cmp(c->q, rec(c, i), rec(c, parent)) <= 0)
             return;
         swap_rec(c, i, parent, tmp);
         i = parent;
@@ -107,7 +107,7 @@ static void collect(collector_t *c, const value_t *r)
     if (!c->tmp)
         c->tmp = xcalloc((size_t)c->q->width + 1, sizeof(value_t));
     if (c->heap && (int64_t)c->n >= c->limit) {
-        if (c->limit == 0 || rec_cmp(c->q, r, rec(c, 0)) >= 0)
+        if (c->limit == 0 || emit_rec_cmp(c->q, r, rec(c, 0)) >= 0)
             return;
         memcpy(rec(c, 0), r, w);
         sift_down(c, 0, c->tmp);
@@ -125,7 +125,7 @@ static void collect(collector_t *c, const value_t *r)
 
 static int qsort_cmp(const void *a, const void *b, void *q)
 {
-    return rec_cmp(q, a, b);
+    return emit_rec_cmp(q, a, b);
 }
 
 static rowset_t *finish(query_t *q, collector_t *c, rowset_t *rs)

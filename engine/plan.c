@@ -4,6 +4,7 @@
  */
 #include "engine/plan.h"
 #include "engine/func.h"
+#include "engine/pushdown.h"
 #include "engine/schema.h"
 #include "util/counter.h"
 #include "util/timeutil.h"
@@ -159,6 +160,7 @@ static void build(plan_t *p, stmt_t *st, int64_t default_max_groups)
     p->continuous = s->window.present;
     p->filter = s->where;
     p->window = s->window;
+    p->range = s->range;
     p->limit = s->has_limit ? s->limit : -1;
     p->max_groups = default_max_groups > 0 ? default_max_groups
                                            : PLAN_DEFAULT_MAX_GROUPS;
@@ -281,7 +283,62 @@ static const char *time_name(int f)
          : f == F_START ? "flow start time" : "receive time";
 }
 
+/* The scan line of a query over the archive: which received times. */
+static void explain_range(const plan_t *p, const scan_spec_t *s, int relative,
+                          sbuf_t *out)
+{
+    char b1[40], b2[40], b3[40];
+    const time_range_t *r = &p->range;
+    line(out, "scan");
+    sbuf_add(out, "archive, ");
+    if (r->kind == RANGE_NONE)
+        sbuf_add(out, "every flow kept (no time range)");
+    else if (r->kind == RANGE_LAST && relative)
+        sbuf_printf(out, "flows received in the last %s",
+                    duration_format(r->last, b1, sizeof(b1)));
+    else if (r->kind == RANGE_LAST)
+        sbuf_printf(out, "flows received in the last %s, between %s and %s",
+                    duration_format(r->last, b3, sizeof(b3)),
+                    time_format_iso(s->range_lo, b1, sizeof(b1)),
+                    time_format_iso(s->range_hi, b2, sizeof(b2)));
+    else if (r->kind == RANGE_BETWEEN)
+        sbuf_printf(out, "flows received between %s and %s",
+                    time_format_iso(s->range_lo, b1, sizeof(b1)),
+                    time_format_iso(s->range_hi, b2, sizeof(b2)));
+    else if (!r->has_to && r->kind == RANGE_SINCE)
+        sbuf_printf(out, "flows received since %s",
+                    time_format_iso(s->range_lo, b1, sizeof(b1)));
+    else
+        sbuf_printf(out, "flows received from %s until %s",
+                    time_format_iso(s->range_lo, b1, sizeof(b1)),
+                    time_format_iso(s->range_hi + 1, b2, sizeof(b2)));
+    sbuf_addc(out, '\n');
+    line(out, "columns");
+    int n = 0;
+    for (int f = 0; f < F_COUNT; f++)
+        if (s->fields >> f & 1)
+            sbuf_printf(out, "%s%s", n++ ? ", " : "", schema_fields[f].name);
+    if (!n)
+        sbuf_add(out, "none (only the number of flows)");
+    sbuf_addc(out, '\n');
+    scan_spec_explain(s, p, relative, out);
+}
+
 void plan_explain(const plan_t *p, sbuf_t *out)
+{
+    const stmt_t *t = plan_target(p);
+    if (t->kind == STMT_SELECT && !p->continuous) {
+        /* plan_explain takes a const plan; the scan is built in its
+         * arena like the rest of it. */
+        scan_spec_t *s = pushdown_build((plan_t *)p, 0);
+        plan_explain_scan(p, s, 1, out);
+        return;
+    }
+    plan_explain_scan(p, NULL, 1, out);
+}
+
+void plan_explain_scan(const plan_t *p, const scan_spec_t *scan,
+                       int relative, sbuf_t *out)
 {
     const stmt_t *t = plan_target(p);
     char b1[32], b2[32];
@@ -300,15 +357,19 @@ void plan_explain(const plan_t *p, sbuf_t *out)
     else if (p->continuous)
         sbuf_add(out, "continuous query (temporary)\n");
     else
-        sbuf_add(out, "query over stored or replayed flows, one window\n");
+        sbuf_add(out, "query over the archive (raw flows), one answer\n");
 
     const char *const *kn = p->key_names;
     const char **an = arena_alloc(p->arena, sizeof(char *) * (size_t)(p->naggs + 1));
     for (int i = 0; i < p->naggs; i++)
         an[i] = p->aggs[i].text;
 
-    line(out, "scan");
-    sbuf_add(out, "flows\n");
+    if (scan) {
+        explain_range(p, scan, relative, out);
+    } else {
+        line(out, "scan");
+        sbuf_add(out, "flows\n");
+    }
     if (p->filter) {
         line(out, "filter");
         ast_print(out, p->filter, NULL, NULL);
@@ -343,14 +404,18 @@ void plan_explain(const plan_t *p, sbuf_t *out)
         for (int i = 0; i < p->naggs; i++)
             sbuf_printf(out, "%s%s", i ? ", " : ": ", an[i]);
         if (p->nkeys)
-            sbuf_printf(out, " (at most %lld groups per window)",
-                        (long long)p->max_groups);
+            sbuf_printf(out, " (at most %lld groups%s)",
+                        (long long)p->max_groups, scan ? "" : " per window");
         sbuf_addc(out, '\n');
         if (p->having) {
             line(out, "having");
             ast_print(out, p->having, kn, an);
             sbuf_addc(out, '\n');
         }
+    } else if (scan) {
+        line(out, "collect");
+        sbuf_add(out, p->norder ? "matching flows\n"
+                                : "matching flows, each a row as it is read\n");
     } else {
         line(out, "collect");
         sbuf_printf(out, "matching flows (at most %lld rows per window)\n",
@@ -379,6 +444,8 @@ void plan_explain(const plan_t *p, sbuf_t *out)
         }
         if (p->limit >= 0)
             sbuf_printf(out, ", top %lld by bounded heap", (long long)p->limit);
+        else if (scan)
+            sbuf_add(out, ", top --adhoc-rows by bounded heap");
         sbuf_addc(out, '\n');
     } else if (p->limit >= 0) {
         line(out, "limit");
@@ -386,9 +453,10 @@ void plan_explain(const plan_t *p, sbuf_t *out)
                     (long long)p->limit);
     }
     line(out, "output");
-    sbuf_add(out, "window_start time, window_end time");
+    if (!scan)
+        sbuf_add(out, "window_start time, window_end time");
     for (int i = 0; i < p->ncols; i++)
-        sbuf_printf(out, ", %s %s", p->cols[i].name,
+        sbuf_printf(out, "%s%s %s", i || !scan ? ", " : "", p->cols[i].name,
                     type_name(p->cols[i].type));
     sbuf_addc(out, '\n');
     if (p->nopts) {

@@ -57,6 +57,7 @@ typedef struct plan {
     int           continuous;/* reads the live stream: FROM flows WINDOW */
     ast_t        *filter;    /* WHERE, or NULL */
     window_spec_t window;    /* present == 0: one window over everything */
+    time_range_t  range;     /* FROM flows LAST ...: archive queries */
     ast_t       **keys;      /* GROUP BY */
     const char  **key_names;
     int           nkeys;
@@ -86,8 +87,17 @@ uint64_t plan_compiles(void);
 /* The statement EXPLAIN explains: the inner one for EXPLAIN x. */
 const stmt_t *plan_target(const plan_t *p);
 
-/* Append EXPLAIN text for the plan (of the inner statement of EXPLAIN). */
+/* Append EXPLAIN text for the plan (of the inner statement of EXPLAIN).
+ * A SELECT without WINDOW is shown as a query over the archive, with the
+ * conditions its scan is given (pushdown.h). */
 void plan_explain(const plan_t *p, sbuf_t *out);
+
+/* The archive form of EXPLAIN with a scan already built (at now_ms), its
+ * time range written in absolute times; plan_explain() uses it with the
+ * range as written (LAST 1h stays "now - 1h"). */
+struct scan_spec;
+void plan_explain_scan(const plan_t *p, const struct scan_spec *s,
+                       int relative, sbuf_t *out);
 
 /* An option's value (WITH (key = value)), or NULL. */
 const char *plan_option(const plan_t *p, const char *key);

@@ -9,6 +9,7 @@
 #include "util/arena.h"
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,16 @@
 #define FUTURE_SKEW_MS 3600000
 
 static uint32_t ident[FLOW_BATCH_MAX];
+static pthread_once_t ident_once = PTHREAD_ONCE_INIT;
+
+/* 0, 1, 2 ...: the selection of every row of a batch. Filled once, by
+ * whichever thread compiles the first query (queries over the archive
+ * are compiled by HTTP threads, beside the registry's). */
+static void ident_init(void)
+{
+    for (uint32_t i = 0; i < FLOW_BATCH_MAX; i++)
+        ident[i] = i;
+}
 
 static inline int64_t floor_div(int64_t a, int64_t b)
 {
@@ -54,9 +65,7 @@ static size_t fixed_bytes(const query_t *q)
 
 query_t *query_new(const char *name, plan_t *plan, int replay)
 {
-    if (!ident[FLOW_BATCH_MAX - 1])
-        for (uint32_t i = 0; i < FLOW_BATCH_MAX; i++)
-            ident[i] = i;
+    pthread_once(&ident_once, ident_init);
     query_t *q = xcalloc(1, sizeof(*q));
     q->name = xstrdup(name);
     q->plan = plan;

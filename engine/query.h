@@ -95,5 +95,8 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
                       int64_t wend);
 rowset_t *emit_rows(query_t *q, pane_t *const *panes, int n, int64_t wstart,
                     int64_t wend);
+/* The output order of two records of q->width values (ORDER BY keys,
+ * then every column): < 0, 0, > 0. */
+int emit_rec_cmp(const query_t *q, const value_t *a, const value_t *b);
 
 #endif

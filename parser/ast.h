@@ -99,6 +99,22 @@ typedef struct window_spec {
     int     lateness_pos, lateness_len; /* LATENESS d */
 } window_spec_t;
 
+/* FROM flows LAST d | SINCE 'a' [UNTIL 'b'] | BETWEEN 'a' AND 'b': which
+ * received times a query over the archive reads. LAST is relative to when
+ * the query runs; the others are times (sema reads the strings). */
+enum range_kind { RANGE_NONE = 0, RANGE_LAST, RANGE_SINCE, RANGE_BETWEEN };
+
+typedef struct time_range {
+    int         kind;       /* enum range_kind */
+    int64_t     last;       /* LAST: ms */
+    int64_t     from, to;   /* SINCE/BETWEEN: ms since the epoch (sema) */
+    int         has_to;     /* UNTIL b (exclusive) or BETWEEN's b (inclusive) */
+    const char *from_text, *to_text;   /* the literals, unquoted */
+    int         pos, len;   /* the keyword LAST / SINCE / BETWEEN */
+    int         from_pos, from_len, to_pos, to_len; /* literals, duration */
+    int         until_pos, until_len;  /* the keyword UNTIL */
+} time_range_t;
+
 typedef struct select_stmt {
     sel_item_t   *items;
     int           nitems, items_cap;
@@ -106,6 +122,7 @@ typedef struct select_stmt {
     int           from_pos, from_len;
     ast_t        *where;
     window_spec_t window;
+    time_range_t  range;    /* FROM flows LAST ... (queries over the archive) */
     ast_t       **group;
     int           ngroup, group_cap;
     ast_t        *having;
@@ -143,6 +160,7 @@ struct stmt {
     int         if_not_exists; /* CREATE */
     int         keep_data;  /* DROP */
     stmt_t     *inner;      /* EXPLAIN */
+    int         analyze;    /* EXPLAIN ANALYZE: run it, show what it read */
 };
 
 /* Limits that keep hostile input cheap. Every recursive walk of a tree
@@ -167,6 +185,9 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err);
  * (SQLite's SQL, run as is)? Returns 1 for a SELECT or WITH whose
  * top-level FROM names something other than flows. */
 int parse_is_stored_select(const char *text, size_t len);
+/* 1 for a SELECT whose top-level FROM is flows: flowsql's own dialect,
+ * live (WINDOW) or over the archive. */
+int parse_is_flows_select(const char *text, size_t len);
 
 /* Semantic analysis against the flow schema: resolves fields and
  * functions, computes types, checks aggregate placement and grouping,

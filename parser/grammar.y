@@ -23,7 +23,7 @@
 
 /* Keywords that may also be field or query names. */
 %fallback ID QUERY QUERIES WINDOW SLIDE LATENESS KEEP DATA SHOW EXPLAIN END
-             ON.
+             ON LAST SINCE UNTIL ANALYZE.
 
 %left OR.
 %left AND.
@@ -46,7 +46,8 @@ cmd ::= select(S).                    { ps->stmt = ps_stmt(ps, STMT_SELECT); ps-
 cmd ::= create.
 cmd ::= drop.
 cmd ::= show.
-cmd ::= EXPLAIN explainable.          { ps_explain(ps); }
+cmd ::= EXPLAIN explainable.          { ps_explain(ps, 0); }
+cmd ::= EXPLAIN ANALYZE explainable.  { ps_explain(ps, 1); }
 
 explainable ::= select(S).            { ps->stmt = ps_stmt(ps, STMT_SELECT); ps->stmt->select = S; }
 explainable ::= create.
@@ -91,7 +92,7 @@ nm(A) ::= QUOTED_ID(X).               { A = X; }
 /* ---- SELECT ----------------------------------------------------------- */
 
 %type select {select_t *}
-select(A) ::= selhead sellist FROM nm(F) clauses groupby having orderby limit.
+select(A) ::= selhead sellist FROM nm(F) range clauses groupby having orderby limit.
                                       { A = ps->sel; ps_from(ps, F); }
 selhead ::= SELECT(T).                { ps_select_begin(ps, T); }
 
@@ -100,6 +101,16 @@ sellist ::= sellist COMMA selitem.
 selitem ::= expr(E).                  { ps_item(ps, E, NULL); }
 selitem ::= expr(E) AS nm(N).         { ps_item(ps, E, &N); }
 selitem ::= expr(E) nm(N).            { ps_item(ps, E, &N); }
+
+/* FROM flows LAST d | SINCE 'time' [UNTIL 'time'] | BETWEEN 'time' AND 'time':
+ * the received times a query over the archive reads. */
+range ::= .
+range ::= LAST(K) DURATION(D).        { ps_range_last(ps, K, D); }
+range ::= SINCE(K) STRING(T) until.   { ps_range_since(ps, K, T); }
+range ::= BETWEEN(K) STRING(X) AND STRING(Y).
+                                      { ps_range_between(ps, K, X, Y); }
+until ::= .
+until ::= UNTIL(K) STRING(T).         { ps_range_until(ps, K, T); }
 
 clauses ::= .
 clauses ::= where.

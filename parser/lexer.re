@@ -63,6 +63,8 @@ again:
     'else'     { TOK(ELSE); }     'end'      { TOK(END); }
     'distinct' { TOK(DISTINCT); } 'true'     { TOK(TRUE); }
     'false'    { TOK(FALSE); }
+    'last'     { TOK(LAST); }     'since'    { TOK(SINCE); }
+    'until'    { TOK(UNTIL); }    'analyze'  { TOK(ANALYZE); }
 
     digit+ ("ms" | "s" | "m" | "h" | "d")  { TOK(DURATION); }
     "0" [xX] hexd+                         { TOK(INTEGER); }

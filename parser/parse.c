@@ -134,10 +134,11 @@ stmt_t *ps_stmt(pstate_t *ps, stmt_kind_t k)
     return st;
 }
 
-void ps_explain(pstate_t *ps)
+void ps_explain(pstate_t *ps, int analyze)
 {
     stmt_t *e = ps_stmt(ps, STMT_EXPLAIN);
     e->inner = ps->stmt;
+    e->analyze = analyze;
     ps->stmt = e;
 }
 
@@ -277,6 +278,70 @@ void ps_window(pstate_t *ps, token_t w, token_t size)
     }
     if (!ws->time_explicit)
         ws->time_field = -1;   /* sema picks the default */
+}
+
+/* A string literal's text without its quotes ('' is one quote). */
+static char *tok_string(pstate_t *ps, token_t t)
+{
+    const char *v = ps->text + t.pos;
+    char *out = arena_alloc(ps->arena, (size_t)t.len);
+    int n = 0;
+    for (int i = 1; i < t.len - 1; i++) {
+        out[n++] = v[i];
+        if (v[i] == '\'')
+            i++;
+    }
+    out[n] = 0;
+    return out;
+}
+
+void ps_range_last(pstate_t *ps, token_t kw, token_t d)
+{
+    time_range_t *r = &ps->sel->range;
+    r->kind = RANGE_LAST;
+    r->pos = kw.pos;
+    r->len = kw.len;
+    r->last = tok_duration(ps, d);
+    r->from_pos = d.pos;
+    r->from_len = d.len;
+}
+
+void ps_range_since(pstate_t *ps, token_t kw, token_t t)
+{
+    time_range_t *r = &ps->sel->range;
+    r->kind = RANGE_SINCE;
+    r->pos = kw.pos;
+    r->len = kw.len;
+    r->from_text = tok_string(ps, t);
+    r->from_pos = t.pos;
+    r->from_len = t.len;
+}
+
+/* Reduced before ps_range_since (lemon reduces the inner rule first). */
+void ps_range_until(pstate_t *ps, token_t kw, token_t t)
+{
+    time_range_t *r = &ps->sel->range;
+    r->has_to = 1;
+    r->to_text = tok_string(ps, t);
+    r->to_pos = t.pos;
+    r->to_len = t.len;
+    r->until_pos = kw.pos;
+    r->until_len = kw.len;
+}
+
+void ps_range_between(pstate_t *ps, token_t kw, token_t lo, token_t hi)
+{
+    time_range_t *r = &ps->sel->range;
+    r->kind = RANGE_BETWEEN;
+    r->pos = kw.pos;
+    r->len = kw.len;
+    r->from_text = tok_string(ps, lo);
+    r->from_pos = lo.pos;
+    r->from_len = lo.len;
+    r->has_to = 1;
+    r->to_text = tok_string(ps, hi);
+    r->to_pos = hi.pos;
+    r->to_len = hi.len;
 }
 
 void ps_slide(pstate_t *ps, token_t t)
@@ -616,11 +681,13 @@ static const struct {
     {TK_OR, "OR", W_BINOP},
     {TK_SELECT, "SELECT", 0}, {TK_CREATE, "CREATE", 0},
     {TK_DROP, "DROP", 0}, {TK_SHOW, "SHOW", 0}, {TK_EXPLAIN, "EXPLAIN", 0},
+    {TK_ANALYZE, "ANALYZE", 0},
     {TK_QUERY, "QUERY", 0}, {TK_QUERIES, "QUERIES", 0}, {TK_IF, "IF", 0},
     {TK_EXISTS, "EXISTS", 0}, {TK_WITH, "WITH", 0}, {TK_KEEP, "KEEP DATA", 0},
     {TK_DATA, "DATA", 0}, {TK_DISTINCT, "DISTINCT", 0},
     {TK_WHEN, "WHEN", 0}, {TK_THEN, "THEN", 0}, {TK_ELSE, "ELSE", 0},
     {TK_END, "END", 0}, {TK_AS, "AS", 0}, {TK_FROM, "FROM", 0},
+    {TK_LAST, "LAST", 0}, {TK_SINCE, "SINCE", 0}, {TK_UNTIL, "UNTIL", 0},
     {TK_WHERE, "WHERE", 0}, {TK_WINDOW, "WINDOW", 0},
     {TK_SLIDE, "SLIDE", 0}, {TK_ON, "ON", 0}, {TK_LATENESS, "LATENESS", 0},
     {TK_GROUP, "GROUP BY", 0}, {TK_BY, "BY", 0}, {TK_HAVING, "HAVING", 0},
@@ -636,7 +703,8 @@ static int is_fallback_kw(int tk)
     switch (tk) {
     case TK_QUERY: case TK_QUERIES: case TK_WINDOW: case TK_SLIDE:
     case TK_LATENESS: case TK_KEEP: case TK_DATA: case TK_SHOW:
-    case TK_EXPLAIN: case TK_END: case TK_ON:
+    case TK_EXPLAIN: case TK_END: case TK_ON: case TK_LAST: case TK_SINCE:
+    case TK_UNTIL: case TK_ANALYZE:
         return 1;
     }
     return 0;
@@ -732,10 +800,16 @@ void ps_syntax_error(pstate_t *ps, int major, token_t tok, void *parser)
     const char *s = ps->text + tok.pos;
     if (major == TK_STAR && ps->prev_tk == TK_SELECT) {
         hint = " (SELECT * is not supported: name the fields you want)";
+    } else if (major == TK_UNTIL && ps->seen_from) {
+        hint = " (UNTIL ends a range that SINCE begins: FROM flows SINCE "
+               "'2026-12-03 13:00' UNTIL '2026-12-03 14:00')";
+    } else if ((major == TK_LAST || major == TK_SINCE) && ps->seen_from) {
+        hint = " (a time range comes right after FROM flows, before WHERE: "
+               "FROM flows LAST 1h WHERE ...)";
     } else if (is_clause_kw(major) && ps->seen_from &&
                !(ok[TK_ID] && ok[TK_INTEGER])) {
-        hint = " (after FROM come WHERE, WINDOW, GROUP BY, HAVING, ORDER BY "
-               "and LIMIT, in this order)";
+        hint = " (after FROM come a time range, WHERE, WINDOW, GROUP BY, "
+               "HAVING, ORDER BY and LIMIT, in this order)";
     } else if (ok[TK_ID] && !ok[TK_INTEGER] && major != TK_ID &&
                major != TK_QUOTED_ID &&
                tok.len < 20 && isalpha((unsigned char)s[0])) {
@@ -898,7 +972,10 @@ stmt_t *parse(arena_t *a, const char *text, size_t len, diag_t *err)
     return ps.stmt;
 }
 
-int parse_is_stored_select(const char *text, size_t len)
+/* What a statement reads, from its tokens alone: 1 a SELECT (or WITH,
+ * VALUES) whose top-level FROM names something other than flows; 2 a
+ * SELECT whose top-level FROM is flows; 0 anything else. */
+static int select_source(const char *text, size_t len)
 {
     diag_t err;
     diag_clear(&err);
@@ -930,7 +1007,7 @@ int parse_is_stored_select(const char *text, size_t len)
             depth--;
         else if (after_from) {
             stored = !(tk == TK_ID && tok.len == 5 &&
-                       strncasecmp(copy + tok.pos, "flows", 5) == 0);
+                       strncasecmp(copy + tok.pos, "flows", 5) == 0) ? 1 : 2;
             break;
         } else if (tk == TK_FROM && depth == 0) {
             after_from = 1;
@@ -940,4 +1017,14 @@ int parse_is_stored_select(const char *text, size_t len)
         stored = 1; /* SQLite syntax we do not lex: let SQLite judge it */
     arena_free(a);
     return stored;
+}
+
+int parse_is_stored_select(const char *text, size_t len)
+{
+    return select_source(text, len) == 1;
+}
+
+int parse_is_flows_select(const char *text, size_t len)
+{
+    return select_source(text, len) == 2;
 }

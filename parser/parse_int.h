@@ -36,7 +36,7 @@ int lex_next(const char *text, int *pos, token_t *tok, diag_t *err);
 
 /* Grammar actions (parse.c). */
 stmt_t *ps_stmt(pstate_t *ps, stmt_kind_t k);
-void    ps_explain(pstate_t *ps);
+void    ps_explain(pstate_t *ps, int analyze);
 void    ps_create(pstate_t *ps, token_t name, int if_not_exists);
 void    ps_option(pstate_t *ps, token_t key, token_t val);
 void    ps_drop(pstate_t *ps, token_t name, int if_exists, int keep);
@@ -47,6 +47,10 @@ void    ps_window(pstate_t *ps, token_t w, token_t size);
 void    ps_slide(pstate_t *ps, token_t t);
 void    ps_window_on(pstate_t *ps, token_t t);
 void    ps_lateness(pstate_t *ps, token_t kw, token_t t);
+void    ps_range_last(pstate_t *ps, token_t kw, token_t d);
+void    ps_range_since(pstate_t *ps, token_t kw, token_t t);
+void    ps_range_until(pstate_t *ps, token_t kw, token_t t);
+void    ps_range_between(pstate_t *ps, token_t kw, token_t lo, token_t hi);
 void    ps_group(pstate_t *ps, ast_t *e);
 void    ps_having(pstate_t *ps, token_t kw, ast_t *e);
 void    ps_order(pstate_t *ps, ast_t *e, int desc);

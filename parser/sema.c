@@ -36,6 +36,7 @@ static const char *place_name[] = {"the select list", "WHERE", "GROUP BY",
 #define MAX_WINDOW_MS   (7LL * 86400 * 1000)
 #define MAX_PANES       1000
 #define DEFAULT_LATENESS_MS 60000
+#define MAX_RANGE_MS    (36500LL * 86400 * 1000)
 
 static int fail(sctx_t *c, const ast_t *x, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -157,6 +158,33 @@ static int is_literal(const ast_t *x)
     }
 }
 
+/* A time literal: ISO-8601 as time_parse_iso() reads it (no zone is
+ * UTC), also with a blank before the zone ('2026-12-03 13:00 +01:00',
+ * '... Z') or the zone written UTC or GMT. 0, or -1 on bad text. */
+static int time_literal(const char *s, int64_t *ms)
+{
+    char buf[64];
+    size_t n = strlen(s);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n + 1);
+    if (n > 4 && (strcasecmp(buf + n - 4, " UTC") == 0 ||
+                  strcasecmp(buf + n - 4, " GMT") == 0)) {
+        n -= 4;
+        buf[n] = 0;
+    }
+    char *b = strrchr(buf, ' ');
+    if (b && b > buf + 10 && (b[1] == '+' || b[1] == '-' || b[1] == 'Z'))
+        memmove(b, b + 1, strlen(b + 1) + 1);
+    return time_parse_iso(buf, ms);
+}
+
+/* Years 0000 to 9999 (UTC): what EXPLAIN can print back. */
+static int time_in_range(int64_t ms)
+{
+    return ms >= -62167219200000LL && ms <= 253402300799999LL;
+}
+
 /* A string literal compared with a protocol, TCP flags or a time becomes
  * the number it stands for. */
 static int fold_literal(sctx_t *c, const ast_t *other, ast_t *lit)
@@ -184,11 +212,10 @@ static int fold_literal(sctx_t *c, const ast_t *other, ast_t *lit)
         lit->type = TYPE_INT;
     } else if (other->type == TYPE_TIME) {
         int64_t ms;
-        if (time_parse_iso(lit->v.s, &ms) < 0)
+        if (time_literal(lit->v.s, &ms) < 0)
             return fail(c, lit, "invalid time '%s' (expected ISO-8601, e.g. "
                         "'2026-11-23T13:00:00Z')", lit->v.s);
-        /* Years 0000 to 9999 (UTC): what EXPLAIN can print back. */
-        if (ms < -62167219200000LL || ms > 253402300799999LL)
+        if (!time_in_range(ms))
             return fail(c, lit, "time '%s' is out of range (years 0000 to "
                         "9999 UTC)", lit->v.s);
         lit->kind = A_INT;
@@ -741,6 +768,58 @@ static int plain_name(const char *n)
     return 1;
 }
 
+/* One time of a range: the literal at pos/len read into *ms. */
+static int range_time(sctx_t *c, const char *text, int pos, int len,
+                      int64_t *ms)
+{
+    if (time_literal(text, ms) < 0)
+        return fail_pos(c, pos, len, "invalid time '%s' (expected ISO-8601 "
+                        "in UTC or with an offset, e.g. '2026-12-03 13:00' "
+                        "or '2026-12-03T13:00:00+01:00')", text);
+    if (!time_in_range(*ms))
+        return fail_pos(c, pos, len, "time '%s' is out of range (years 0000 "
+                        "to 9999 UTC)", text);
+    return 0;
+}
+
+/* FROM flows LAST d | SINCE a [UNTIL b] | BETWEEN a AND b: only for a
+ * query over the archive (no WINDOW, not registered). */
+static int check_range(sctx_t *c, select_t *s, int continuous)
+{
+    time_range_t *r = &s->range;
+    char b1[32];
+    if (r->kind == RANGE_NONE)
+        return 0;
+    if (continuous)
+        return fail_pos(c, r->pos, r->len, "a registered query runs on the "
+                        "live stream: a time range is for queries over the "
+                        "archive");
+    if (s->window.present)
+        return fail_pos(c, r->pos, r->len, "a time range reads the archive "
+                        "and a WINDOW the live stream: a query has one or "
+                        "the other");
+    if (r->kind == RANGE_LAST) {
+        if (r->last <= 0)
+            return fail_pos(c, r->from_pos, r->from_len,
+                            "LAST needs a positive duration");
+        if (r->last > MAX_RANGE_MS)
+            return fail_pos(c, r->from_pos, r->from_len, "LAST %s is too "
+                            "long (at most 36500d)",
+                            duration_format(r->last, b1, sizeof(b1)));
+        return 0;
+    }
+    if (range_time(c, r->from_text, r->from_pos, r->from_len, &r->from) < 0)
+        return -1;
+    if (!r->has_to)
+        return 0;
+    if (range_time(c, r->to_text, r->to_pos, r->to_len, &r->to) < 0)
+        return -1;
+    if (r->to < r->from || (r->kind == RANGE_SINCE && r->to == r->from))
+        return fail_pos(c, r->to_pos, r->to_len, "the time range is empty: "
+                        "'%s' is not after '%s'", r->to_text, r->from_text);
+    return 0;
+}
+
 static int check_select(sctx_t *c, select_t *s, int continuous)
 {
     if (strcmp(s->from, "flows") != 0)
@@ -749,7 +828,8 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
                         "FROM flows; stored results are queried with "
                         "SQLite's SQL (flowsql shell or POST /api/v1/sql)",
                         s->from);
-    if (check_window(c, s, continuous) < 0)
+    if (check_range(c, s, continuous) < 0 ||
+        check_window(c, s, continuous) < 0)
         return -1;
     for (int i = 0; i < s->nitems; i++) {
         if (resolve(c, s->items[i].expr, P_SELECT, 0) < 0)
@@ -984,6 +1064,15 @@ int sema_check(stmt_t *st, const char *text, arena_t *a, diag_t *err)
     case STMT_SHOW:
         return 0;
     case STMT_EXPLAIN:
+        if (st->analyze && st->inner->kind == STMT_SELECT &&
+            st->inner->select->window.present)
+            return fail_pos(&c, st->inner->select->window.pos,
+                            st->inner->select->window.len, "EXPLAIN ANALYZE "
+                            "runs a query over the archive, which has no "
+                            "WINDOW");
+        if (st->analyze && st->inner->kind != STMT_SELECT)
+            return fail_pos(&c, 0, 7, "EXPLAIN ANALYZE runs a query over the "
+                            "archive: a SELECT FROM flows without WINDOW");
         return sema_check(st->inner, text, a, err);
     }
     return -1;

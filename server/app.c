@@ -3,6 +3,7 @@
  * every interface, the engine thread, saved query files. See app.h.
  */
 #include "server/app.h"
+#include "archive/aquery.h"
 #include "engine/plan.h"
 #include "engine/qhandle.h"
 #include "util/arena.h"
@@ -173,13 +174,79 @@ static int options_sql(json_t *opts, sbuf_t *out, diag_t *err)
     return 0;
 }
 
+/* The HTTP status class of an archive query's error. */
+static int status_of_aq(int rc)
+{
+    switch (rc) {
+    case AQ_EBUSY: return AE_LIMIT;
+    case AQ_EIO: return AE_INTERNAL;
+    default: return AE_BAD;
+    }
+}
+
+/* Open plan p over the archive (the query takes p). */
+static int archive_open_plan(app_t *a, plan_t *p, int64_t max_rows,
+                             aquery_t **out, diag_t *err)
+{
+    char dir[4096];
+    if (a->archive)
+        snprintf(dir, sizeof(dir), "%s", archive_dir(a->archive));
+    else
+        snprintf(dir, sizeof(dir), "%s/archive", a->cfg.data_dir);
+    aquery_opts_t o = {.time_ms = a->cfg.archive_query_timeout_ms,
+                       .max_rows = max_rows};
+    int rc = aquery_open(dir, p, &o, out, err);
+    return rc < 0 ? status_of_aq(rc) : AE_OK;
+}
+
+int app_archive_open(app_t *a, const char *sql, int64_t max_rows,
+                     aquery_t **out, diag_t *err)
+{
+    plan_t *p = plan_compile(sql, strlen(sql), a->cfg.max_groups, err);
+    if (!p)
+        return AE_BAD;
+    const stmt_t *t = p->stmt;
+    if (t->kind != STMT_SELECT || p->continuous) {
+        if (t->kind == STMT_SELECT)
+            diag_at(err, p->text, t->select->window.pos, t->select->window.len,
+                    "a query with WINDOW runs on the live stream: register "
+                    "it (CREATE QUERY) or follow it live (the shell, GET "
+                    "/queries/{name}/stream); without WINDOW it reads the "
+                    "archive");
+        else
+            diag_set(err, "POST /sql runs a SELECT, over flows (the "
+                     "archive) or over the stored tables; other statements "
+                     "have their own routes");
+        plan_free(p);
+        return AE_BAD;
+    }
+    return archive_open_plan(a, p, max_rows, out, err);
+}
+
 int app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err)
 {
     plan_t *p = plan_compile(sql, strlen(sql), a->cfg.max_groups, err);
     if (!p)
         return AE_BAD;
-    plan_explain(p, out);
-    plan_free(p);
+    if (p->stmt->kind != STMT_EXPLAIN || !p->stmt->analyze) {
+        plan_explain(p, out);
+        plan_free(p);
+        return AE_OK;
+    }
+    aquery_t *q;
+    int rc = archive_open_plan(a, p, a->cfg.adhoc_max_rows, &q, err);
+    if (rc != AE_OK)
+        return rc;
+    const value_t *row;
+    int n;
+    while ((n = aquery_next(q, &row, err)) == 1)
+        ;
+    if (n < 0) {
+        aquery_close(q);
+        return status_of_aq(n);
+    }
+    aquery_explain(q, out);
+    aquery_close(q);
     return AE_OK;
 }
 

@@ -88,8 +88,18 @@ int  app_query_drop(app_t *a, const char *name, int keep_data, diag_t *err);
 json_t *app_query_list(app_t *a);
 json_t *app_query_get(app_t *a, const char *name);
 
-/* EXPLAIN without registering anything. */
+/* EXPLAIN without registering anything; EXPLAIN ANALYZE runs the query
+ * over the archive (discarding its rows) and adds what it read. */
 int  app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err);
+
+/* Start a query over the archive (a SELECT FROM flows without WINDOW, or
+ * EXPLAIN ANALYZE of one) with the daemon's limits
+ * (--archive-query-timeout, max_rows; the archive under DATA/archive,
+ * read even with --archive off). AE_OK with *out, or an AE_* class with
+ * err set. */
+struct aquery;
+int  app_archive_open(app_t *a, const char *sql, int64_t max_rows,
+                      struct aquery **out, diag_t *err);
 
 /* Load (or, on SIGHUP, reload) the saved query directory: new files are
  * registered, changed ones re-registered, removed ones dropped. Errors in

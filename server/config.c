@@ -116,6 +116,10 @@ static const opt_t opts[] = {
     {"archive-zstd-level", S(archive_zstd_level), "1", "ZSTD level of "
      "the archive's pages: 1 (default) to 19 smaller and slower, -1 to -7 "
      "faster and larger (docs/PERFORMANCE.md)"},
+    {"archive-query-timeout", M(archive_query_timeout_ms), "60s", "time "
+     "limit of a query over the archive (SELECT ... FROM flows without "
+     "WINDOW, EXPLAIN ANALYZE); its rows and bytes are bounded by "
+     "--adhoc-rows and --adhoc-bytes"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

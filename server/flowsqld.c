@@ -9,6 +9,7 @@
  * directory.
  */
 #include "archive/archive.h"
+#include "archive/aquery.h"
 #include "engine/mem.h"
 #include "engine/netset.h"
 #include "ingest/ingest.h"
@@ -198,8 +199,9 @@ static int make_dir(const char *path, diag_t *err)
 
 static store_t *open_store(const config_t *cfg, diag_t *err)
 {
-    char path[4096];
+    char path[4096], adir[4096];
     snprintf(path, sizeof(path), "%s/flowsql.db", cfg->data_dir);
+    snprintf(adir, sizeof(adir), "%s/archive", cfg->data_dir);
     int64_t ret_ms = 0;
     if (duration_parse(cfg->retention, strlen(cfg->retention), &ret_ms) < 0) {
         diag_set(err, "--retention: '%s' is not a duration (e.g. 7d, 24h)",
@@ -213,6 +215,7 @@ static store_t *open_store(const config_t *cfg, diag_t *err)
         .adhoc_time_ms = cfg->adhoc_timeout_ms,
         .adhoc_max_rows = cfg->adhoc_max_rows,
         .adhoc_max_running = cfg->adhoc_concurrency,
+        .archive_dir = adir,
     };
     return store_open(&sc, err);
 }
@@ -326,6 +329,20 @@ static void metrics(void *ctx, sbuf_t *b)
     pthread_mutex_unlock(&d->lock);
     if (d->app->archive)
         archive_metrics(d->app->archive, b);
+    uint64_t aq_run, aq_total, aq_timeouts, aq_refused;
+    aquery_counts(&aq_run, &aq_total, &aq_timeouts, &aq_refused);
+    sbuf_printf(b,
+        "# HELP flowsql_archive_queries_total queries over the archive started\n"
+        "# TYPE flowsql_archive_queries_total counter\n"
+        "flowsql_archive_queries_total %llu\n"
+        "# TYPE flowsql_archive_queries_running gauge\n"
+        "flowsql_archive_queries_running %llu\n"
+        "# TYPE flowsql_archive_query_timeouts_total counter\n"
+        "flowsql_archive_query_timeouts_total %llu\n"
+        "# TYPE flowsql_archive_queries_refused_total counter\n"
+        "flowsql_archive_queries_refused_total %llu\n",
+        (unsigned long long)aq_total, (unsigned long long)aq_run,
+        (unsigned long long)aq_timeouts, (unsigned long long)aq_refused);
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);

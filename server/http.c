@@ -645,8 +645,7 @@ static enum MHD_Result h_results(ctx_t *c)
 static enum MHD_Result h_sql(ctx_t *c)
 {
     if (!c->h->hooks.sql)
-        return send_error(c, 503, "ad hoc queries are not available: storage "
-                          "is off");
+        return send_error(c, 503, "ad hoc queries are not available");
     enum MHD_Result ret;
     json_t *o = body_object(c, &ret);
     if (!o)

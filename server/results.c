@@ -3,6 +3,7 @@
  * results.h.
  */
 #include "server/results.h"
+#include "archive/aquery.h"
 #include "engine/engine.h"
 #include "engine/qhandle.h"
 #include "ingest/ingest.h"
@@ -103,7 +104,22 @@ static int status_of(int store_rc)
 
 /* ---- ad hoc answers, streamed -------------------------------------------- */
 
-/* POST /sql answers a row at a time: the cursor holds the statement, the
+/* Where the rows of an answer come from: a SQLite cursor over the stored
+ * windows, or a query over the archive. */
+typedef struct rowsrc {
+    int         (*ncols)(void *c);
+    const char *(*name)(void *c, int col);
+    type_t      (*type)(void *c, int col);     /* TYPE_NONE: unknown */
+    /* 1 with *row, 0 at the end, < 0 with err set */
+    int         (*next)(void *c, const store_value_t **row, diag_t *err);
+    int         (*check_time)(void *c, diag_t *err);
+    int         (*truncated)(void *c);
+    int64_t     (*elapsed_ms)(void *c);
+    void        (*tail)(void *c, sbuf_t *b);   /* more JSON members, or NULL */
+    void        (*close)(void *c);
+} rowsrc_t;
+
+/* POST /sql answers a row at a time: the source holds the statement, the
  * answer is formatted as the client takes it, so memory holds one row
  * and what the socket has not taken. The answer stops at --adhoc-bytes
  * ("truncated": true) and at the time limit, which runs until the last
@@ -111,7 +127,8 @@ static int status_of(int store_rc)
  * "error" member (JSON) or a last line "#error: message" (CSV). */
 typedef struct adhoc_body {
     http_body_t     base;
-    store_cursor_t *cur;
+    const rowsrc_t *src;
+    void           *cur;
     int             csv;
     int64_t         max_bytes, sent;
     sbuf_t          buf;         /* formatted, not yet handed over */
@@ -146,7 +163,7 @@ static void json_add(sbuf_t *b, json_t *j)
 /* One row as JSON ([...]) or a CSV line, into b. */
 static void adhoc_row(adhoc_body_t *ab, sbuf_t *b, const store_value_t *row)
 {
-    int n = store_cursor_ncols(ab->cur);
+    int n = ab->src->ncols(ab->cur);
     if (ab->csv) {
         for (int c = 0; c < n; c++) {
             if (c)
@@ -166,21 +183,21 @@ static void adhoc_row(adhoc_body_t *ab, sbuf_t *b, const store_value_t *row)
  * row), or the CSV header line. */
 static void adhoc_head(adhoc_body_t *ab, const store_value_t *first)
 {
-    int n = store_cursor_ncols(ab->cur);
+    int n = ab->src->ncols(ab->cur);
     sbuf_t *b = &ab->buf;
     if (ab->csv) {
         for (int c = 0; c < n; c++) {
             if (c)
                 sbuf_addc(b, ',');
-            format_csv_text(b, store_cursor_name(ab->cur, c));
+            format_csv_text(b, ab->src->name(ab->cur, c));
         }
         sbuf_add(b, "\r\n");
         return;
     }
     json_t *cols = json_array(), *types = json_array();
     for (int c = 0; c < n; c++) {
-        type_t t = store_cursor_type(ab->cur, c);
-        json_array_append_new(cols, json_string(store_cursor_name(ab->cur, c)));
+        type_t t = ab->src->type(ab->cur, c);
+        json_array_append_new(cols, json_string(ab->src->name(ab->cur, c)));
         json_array_append_new(types, json_string(
             t != TYPE_NONE ? type_name(t) : first ? value_type(&first[c])
                                                   : "any"));
@@ -204,7 +221,9 @@ static void adhoc_tail(adhoc_body_t *ab, const char *error)
     }
     sbuf_printf(b, "],\"truncated\":%s,\"elapsed_ms\":%lld",
                 ab->truncated ? "true" : "false",
-                (long long)store_cursor_elapsed_ms(ab->cur));
+                (long long)ab->src->elapsed_ms(ab->cur));
+    if (ab->src->tail)
+        ab->src->tail(ab->cur, b);
     if (error) {
         sbuf_add(b, ",\"error\":");
         json_add(b, json_string(error));
@@ -223,7 +242,7 @@ static void adhoc_add_row(adhoc_body_t *ab, const store_value_t *row)
     adhoc_row(ab, r, row);
     int64_t total = ab->sent + (int64_t)(ab->buf.len - ab->off) +
                     (int64_t)r->len;
-    if (ab->max_bytes > 0 && total > ab->max_bytes - 200) {
+    if (ab->max_bytes > 0 && total > ab->max_bytes - 400) {
         ab->truncated = 1;
         adhoc_tail(ab, NULL);
         return;
@@ -241,14 +260,14 @@ static size_t adhoc_read(http_body_t *hb, char *out, size_t max)
         diag_t err;
         diag_clear(&err);
         const store_value_t *row;
-        int rc = store_cursor_check_time(ab->cur, &err);
+        int rc = ab->src->check_time(ab->cur, &err);
         if (rc == 0)
-            rc = store_cursor_next(ab->cur, &row, &err);
+            rc = ab->src->next(ab->cur, &row, &err);
         if (rc == 1) {
             adhoc_add_row(ab, row);
         } else {
             if (rc == 0)
-                ab->truncated = store_cursor_truncated(ab->cur);
+                ab->truncated = ab->src->truncated(ab->cur);
             adhoc_tail(ab, rc < 0 ? err.msg : NULL);
         }
     }
@@ -264,18 +283,197 @@ static size_t adhoc_read(http_body_t *hb, char *out, size_t max)
 static void adhoc_free(http_body_t *hb)
 {
     adhoc_body_t *ab = (adhoc_body_t *)hb;
-    store_cursor_close(ab->cur);
+    ab->src->close(ab->cur);
     sbuf_free(&ab->buf);
     sbuf_free(&ab->row);
     free(ab);
 }
 
+/* The streamed body over an open source whose first row was read (rc 1
+ * with first, or 0). */
+static http_body_t *adhoc_body(app_t *a, const rowsrc_t *src, void *cur,
+                               int csv, int rc, const store_value_t *first)
+{
+    adhoc_body_t *ab = xcalloc(1, sizeof(*ab));
+    ab->base.read = adhoc_read;
+    ab->base.free = adhoc_free;
+    ab->src = src;
+    ab->cur = cur;
+    ab->csv = csv;
+    ab->max_bytes = a->cfg.adhoc_bytes;
+    adhoc_head(ab, first);
+    if (rc == 1) {
+        adhoc_add_row(ab, first);
+    } else {
+        ab->truncated = src->truncated(cur);
+        adhoc_tail(ab, NULL);
+    }
+    return &ab->base;
+}
+
+/* -- SQLite cursors as a source -- */
+
+static int sq_ncols(void *c) { return store_cursor_ncols(c); }
+static const char *sq_name(void *c, int i) { return store_cursor_name(c, i); }
+static type_t sq_type(void *c, int i) { return store_cursor_type(c, i); }
+static int sq_next(void *c, const store_value_t **row, diag_t *err)
+{
+    return store_cursor_next(c, row, err);
+}
+static int sq_check_time(void *c, diag_t *err)
+{
+    return store_cursor_check_time(c, err);
+}
+static int sq_truncated(void *c) { return store_cursor_truncated(c); }
+static int64_t sq_elapsed(void *c) { return store_cursor_elapsed_ms(c); }
+static void sq_close(void *c) { store_cursor_close(c); }
+
+static const rowsrc_t sqlite_src = {
+    sq_ncols, sq_name, sq_type, sq_next, sq_check_time, sq_truncated,
+    sq_elapsed, NULL, sq_close,
+};
+
+/* -- queries over the archive as a source -- */
+
+typedef struct arows {
+    aquery_t      *q;
+    store_value_t *row;
+} arows_t;
+
+static int ar_ncols(void *c) { return aquery_ncols(((arows_t *)c)->q); }
+static const char *ar_name(void *c, int i)
+{
+    return aquery_col_name(((arows_t *)c)->q, i);
+}
+static type_t ar_type(void *c, int i)
+{
+    return aquery_col_type(((arows_t *)c)->q, i);
+}
+
+/* A value of the engine as the storage layer shows it. */
+static void store_value_of(store_value_t *d, const value_t *v, type_t t)
+{
+    memset(d, 0, sizeof(*d));
+    switch (t) {
+    case TYPE_IP: d->t = SV_IP; d->v.ip = v->ip; break;
+    case TYPE_TIME: d->t = SV_TIME; d->v.i = v->i; break;
+    case TYPE_DURATION: d->t = SV_DURATION; d->v.i = v->i; break;
+    case TYPE_BOOL: d->t = SV_BOOL; d->v.i = v->i; break;
+    case TYPE_FLOAT: d->t = SV_FLOAT; d->v.f = v->f; break;
+    case TYPE_STRING:
+        d->t = SV_TEXT;
+        d->v.s = v->s ? v->s : "";
+        d->len = (uint32_t)strlen(d->v.s);
+        break;
+    default: d->t = SV_INT; d->v.i = v->i; break;
+    }
+}
+
+static int ar_next(void *c, const store_value_t **row, diag_t *err)
+{
+    arows_t *r = c;
+    const value_t *v;
+    *row = NULL;
+    int rc = aquery_next(r->q, &v, err);
+    if (rc != 1)
+        return rc;
+    for (int i = 0; i < aquery_ncols(r->q); i++)
+        store_value_of(&r->row[i], &v[i], aquery_col_type(r->q, i));
+    *row = r->row;
+    return 1;
+}
+
+static int ar_check_time(void *c, diag_t *err)
+{
+    return aquery_check_time(((arows_t *)c)->q, err);
+}
+static int ar_truncated(void *c) { return aquery_truncated(((arows_t *)c)->q); }
+static int64_t ar_elapsed(void *c) { return aquery_elapsed_ms(((arows_t *)c)->q); }
+
+/* "scan": what the query read and skipped (the scan is stopped first if
+ * the answer ends before it: the counts are then those of what it read). */
+static void ar_tail(void *c, sbuf_t *b)
+{
+    arows_t *r = c;
+    aquery_stop(r->q);
+    aquery_stats_t s;
+    aquery_stats(r->q, &s);
+    const archive_scan_stats_t *t = &s.scan;
+    sbuf_printf(b, ",\"scan\":{\"files\":%llu,\"files_skipped\":%llu,"
+                "\"files_read\":%llu,\"row_groups\":%llu,"
+                "\"row_groups_skipped\":%llu,\"row_groups_read\":%llu,"
+                "\"bytes_read\":%llu,\"flows_read\":%llu,"
+                "\"flows_matched\":%llu}",
+                (unsigned long long)t->files,
+                (unsigned long long)t->files_pruned,
+                (unsigned long long)t->files_read,
+                (unsigned long long)t->row_groups,
+                (unsigned long long)(t->rg_pruned_stats + t->rg_pruned_bloom),
+                (unsigned long long)t->rg_read,
+                (unsigned long long)t->bytes_read,
+                (unsigned long long)t->rows_read,
+                (unsigned long long)s.flows_matched);
+}
+
+static void ar_close(void *c)
+{
+    arows_t *r = c;
+    aquery_close(r->q);
+    free(r->row);
+    free(r);
+}
+
+static const rowsrc_t archive_src = {
+    ar_ncols, ar_name, ar_type, ar_next, ar_check_time, ar_truncated,
+    ar_elapsed, ar_tail, ar_close,
+};
+
+/* The HTTP status class of an archive query's error. */
+static int status_of_aq(int rc)
+{
+    switch (rc) {
+    case AQ_EBUSY: return AE_LIMIT;
+    case AQ_EIO: return AE_INTERNAL;
+    default: return AE_BAD;
+    }
+}
+
+/* POST /sql over the archive: a SELECT FROM flows without WINDOW. */
+static int sql_archive(app_t *a, const char *sql, int csv, http_body_t **body,
+                       diag_t *err)
+{
+    aquery_t *q;
+    int rc = app_archive_open(a, sql, a->cfg.adhoc_max_rows, &q, err);
+    if (rc != AE_OK)
+        return rc;
+    arows_t *r = xcalloc(1, sizeof(*r));
+    r->q = q;
+    r->row = xcalloc((size_t)aquery_ncols(q) + 1, sizeof(store_value_t));
+    const store_value_t *first = NULL;
+    rc = ar_next(r, &first, err);
+    if (rc < 0) {
+        ar_close(r);
+        return status_of_aq(rc);
+    }
+    *body = adhoc_body(a, &archive_src, r, csv, rc, first);
+    return AE_OK;
+}
+
 /* Open the statement and read its first row, so an error there (the
- * usual case) is still a plain error status; then the body streams. */
+ * usual case) is still a plain error status; then the body streams. A
+ * SELECT FROM flows is flowsql's dialect, over the archive; anything
+ * else is SQLite's SQL over the stored tables. */
 static int hook_sql(void *ctx, const char *sql, int csv, http_body_t **body,
                     diag_t *err)
 {
     app_t *a = ctx;
+    if (parse_is_flows_select(sql, strlen(sql)))
+        return sql_archive(a, sql, csv, body, err);
+    if (!a->store) {
+        diag_set(err, "queries over the stored tables are not available: "
+                 "storage is off (SELECT ... FROM flows reads the archive)");
+        return 503;
+    }
     store_cursor_t *cur = NULL;
     int rc = store_cursor_open(a->store, sql, NULL, &cur, err);
     if (rc != STORE_OK)
@@ -286,20 +484,7 @@ static int hook_sql(void *ctx, const char *sql, int csv, http_body_t **body,
         store_cursor_close(cur);
         return status_of(rc);
     }
-    adhoc_body_t *ab = xcalloc(1, sizeof(*ab));
-    ab->base.read = adhoc_read;
-    ab->base.free = adhoc_free;
-    ab->cur = cur;
-    ab->csv = csv;
-    ab->max_bytes = a->cfg.adhoc_bytes;
-    adhoc_head(ab, first);
-    if (rc == 1) {
-        adhoc_add_row(ab, first);
-    } else {
-        ab->truncated = store_cursor_truncated(cur);
-        adhoc_tail(ab, NULL);
-    }
-    *body = &ab->base;
+    *body = adhoc_body(a, &sqlite_src, cur, csv, rc, first);
     return AE_OK;
 }
 
@@ -517,8 +702,7 @@ void results_hooks(app_t *a, http_hooks_t *hooks)
     memset(hooks, 0, sizeof(*hooks));
     hooks->ctx = a;
     hooks->replay = hook_replay;
-    if (a->store) {
-        hooks->sql = hook_sql;
+    hooks->sql = hook_sql;
+    if (a->store)
         hooks->results = hook_results;
-    }
 }

@@ -36,7 +36,8 @@ static const char *const keywords[] = {
     "DESC", "LIMIT", "WINDOW", "SLIDE", "ON", "LATENESS", "CREATE", "QUERY",
     "QUERIES", "WITH", "AS", "DROP", "SHOW", "EXPLAIN", "IF", "EXISTS",
     "KEEP", "DATA", "AND", "OR", "NOT", "IN", "BETWEEN", "CASE", "WHEN",
-    "THEN", "ELSE", "END", "DISTINCT", "TRUE", "FALSE", NULL,
+    "THEN", "ELSE", "END", "DISTINCT", "TRUE", "FALSE", "LAST", "SINCE",
+    "UNTIL", "ANALYZE", NULL,
 };
 
 static const char *const options[] = {

@@ -10,6 +10,7 @@
  * error shown is the server's, with its caret.
  *
  *   SELECT ... FROM <stored table>   POST /api/v1/sql (SQLite's SQL)
+ *   SELECT ... FROM flows [LAST ..]  POST /api/v1/sql (the archive)
  *   SELECT ... FROM flows WINDOW ..  live view of a temporary query
  *   CREATE QUERY ...                 POST /api/v1/queries
  *   DROP QUERY [IF EXISTS] n [KEEP DATA]  DELETE /api/v1/queries/n
@@ -269,7 +270,8 @@ static int run_explain(shell_t *sh, const char *sql)
     return SH_OK;
 }
 
-/* Ad hoc SQL over the stored windows: {"columns": [...], "rows": [[...]]}.
+/* Ad hoc SQL over the stored windows, or a query over the archive:
+ * {"columns": [...], "rows": [[...]]}.
  * Columns may be names or {"name": ...} objects, rows arrays or objects. */
 static int run_adhoc(shell_t *sh, const char *sql)
 {
@@ -542,6 +544,9 @@ int exec_statement(shell_t *sh, const char *sql)
             rc = exec_show_queries(sh);
         } else if (st && st->kind == STMT_EXPLAIN) {
             rc = run_explain(sh, sql);
+        } else if (st && st->kind == STMT_SELECT &&
+                   !st->select->window.present) {
+            rc = run_adhoc(sh, sql);   /* over the archive */
         } else if (st && st->kind == STMT_SELECT) {
             rc = live_select(sh, sql);
             timed = 0;

@@ -23,11 +23,11 @@ typedef struct topic {
 } topic_t;
 
 static const topic_t topics[] = {
-    {"select", NULL, "a continuous query, shown live",
+    {"select", NULL, "a continuous query shown live, or a query over the archive",
      "SELECT expr [[AS] alias], ...\n"
-     "  FROM flows\n"
+     "  FROM flows [LAST d | SINCE 'time' [UNTIL 'time'] | BETWEEN 'time' AND 'time']\n"
      "  [WHERE condition]\n"
-     "  WINDOW size [SLIDE slide] [ON start | end | received] [LATENESS d]\n"
+     "  [WINDOW size [SLIDE slide] [ON start | end | received] [LATENESS d]]\n"
      "  [GROUP BY expr, ...]\n"
      "  [HAVING condition]\n"
      "  [ORDER BY expr [ASC | DESC], ...]\n"
@@ -47,6 +47,17 @@ static const topic_t topics[] = {
      "  SELECT srcip, count(*) AS flows, sum(bytes) AS bytes\n"
      "    FROM flows WINDOW 10s\n"
      "   GROUP BY srcip ORDER BY bytes DESC LIMIT 10;\n"
+     "\n"
+     "Without WINDOW a SELECT reads the archive of raw flows once: the\n"
+     "flows received in its time range (LAST 1h, SINCE '2026-12-03 13:00',\n"
+     "BETWEEN '...' AND '...'; times in UTC unless they say +01:00; none:\n"
+     "every flow kept), rows as they are found, aggregates at the end:\n"
+     "  SELECT srcip, sum(bytes) AS bytes FROM flows LAST 1h\n"
+     "   GROUP BY srcip ORDER BY bytes DESC LIMIT 10;\n"
+     "  SELECT start, srcip, dstip, dstport, bytes FROM flows\n"
+     "   BETWEEN '2026-12-03 13:00' AND '2026-12-03 13:10'\n"
+     "   WHERE srcip = 10.1.2.3 OR dstip = 10.1.2.3 ORDER BY start;\n"
+     "EXPLAIN ANALYZE SELECT ... shows what it read and skipped.\n"
      "\n"
      "See also: \\h windows, \\h fields, \\h functions, \\h adhoc.\n"},
     {"create", "create query", "register a continuous query",
@@ -95,7 +106,11 @@ static const topic_t topics[] = {
      "A SELECT whose FROM names anything but flows is SQLite's SQL, run\n"
      "read-only over the stored result tables: one table per registered\n"
      "query, with columns window_start, window_end and the query's\n"
-     "columns. The server limits its time and rows.\n"
+     "columns. The server limits its time and rows. A table named flows\n"
+     "there is the archive, to join stored rows with the flows behind\n"
+     "them (times in ms, addresses as 16-byte blobs):\n"
+     "  SELECT f.* FROM scan_vertical s JOIN flows f ON f.srcip = s.srcip\n"
+     "   AND f.received >= s.window_start AND f.received < s.window_end;\n"
      "\n"
      "Example:\n"
      "  SELECT srcip, sum(bytes) FROM top_talkers\n"

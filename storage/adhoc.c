@@ -34,6 +34,7 @@ struct adhoc_conn {
     int64_t       deadline;      /* time_mono_ms() limit, 0 none */
     int           timed_out;
     sqlite3      *fmt_db;        /* runs the real printf(), see below */
+    flowvtab_env_t flows;        /* the table flows (flowvtab.c) */
     sqlite3_stmt *fmt[PRINTF_CACHED + 1];
 };
 
@@ -329,6 +330,17 @@ static adhoc_conn_t *conn_open(store_t *s, diag_t *err)
         diag_set(err, "setting up a read connection: %s", sqlite3_errmsg(db));
         conn_close(c);
         return NULL;
+    }
+    if (s->cfg.archive_dir) {
+        c->flows.dir = s->cfg.archive_dir;
+        c->flows.deadline = &c->deadline;
+        c->flows.timed_out = &c->timed_out;
+        if (flowvtab_register(db, &c->flows) != SQLITE_OK) {
+            diag_set(err, "setting up a read connection: %s",
+                     sqlite3_errmsg(db));
+            conn_close(c);
+            return NULL;
+        }
     }
     sqlite3_set_authorizer(db, authorize, c);
     sqlite3_progress_handler(db, 1000, progress, c);

@@ -552,6 +552,8 @@ store_t *store_open(const store_config_t *cfg, diag_t *err)
     config_resolve(&s->cfg, cfg);
     s->path = xstrdup(s->cfg.path);
     s->cfg.path = s->path;
+    if (s->cfg.archive_dir)
+        s->cfg.archive_dir = xstrdup(s->cfg.archive_dir);
     s->lock_fd = -1;
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->cat_lock, NULL);
@@ -619,6 +621,7 @@ void store_close(store_t *s)
     pthread_mutex_destroy(&s->err_lock);
     pthread_mutex_destroy(&s->ad_lock);
     free(s->path);
+    free((char *)s->cfg.archive_dir);
     free(s);
 }
 

@@ -57,6 +57,8 @@ typedef struct store_config {
     int64_t  adhoc_time_ms;        /* ad hoc time limit, -1 none [5000] */
     int64_t  adhoc_max_rows;       /* ad hoc row limit, -1 none [100000] */
     int      adhoc_max_running;    /* ad hoc queries at once [4] */
+    const char *archive_dir;       /* the raw-flow archive, the table
+                                      `flows` of ad hoc SQL [none] */
 } store_config_t;
 
 /* Open (creating on first start) the database at cfg->path (cfg may be

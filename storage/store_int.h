@@ -131,6 +131,17 @@ void  writer_update_size(store_t *s);                      /* under wlock */
 /* adhoc.c */
 void  adhoc_close_all(store_t *s);
 
+/* flowvtab.c: the archive as the eponymous table `flows` of an ad hoc
+ * connection. env (kept by the caller as long as db) says where the
+ * archive is and gives the connection's deadline (time_mono_ms, 0 none)
+ * and its timed-out flag. */
+typedef struct flowvtab_env {
+    const char    *dir;
+    const int64_t *deadline;
+    int           *timed_out;
+} flowvtab_env_t;
+int   flowvtab_register(sqlite3 *db, const flowvtab_env_t *env);
+
 /* sqlfunc.c: register the helper functions on a connection. */
 int   sqlfunc_register(sqlite3 *db);
 
