@@ -95,7 +95,9 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
         return ENGINE_EINVALID;
     }
     /* Compile outside the lock: it allocates the vector registers. */
-    query_t *q = query_new(h->name, h->plan, e->cfg.replay);
+    query_t *q = query_new(h->name, h->plan,
+                           e->cfg.replay && e->cfg.history ? QUERY_HISTORY
+                                                          : e->cfg.replay);
     pthread_mutex_lock(&e->lock);
     int rc = ENGINE_OK;
     if (find(e, h->name) >= 0) {

@@ -16,7 +16,10 @@
  * A replay engine (files, stored flows) has no clock: every query windows
  * on the flows' own times (end, unless ON start), the watermark moves
  * with the flows only, and engine_finish() closes what is left, so the
- * same input always gives the same rows. A live engine that falls behind
+ * same input always gives the same rows. A history engine (replay and
+ * history set: flows read back from the archive) keeps received-time
+ * windows on the received times the archive kept, so it gives the rows
+ * a live run gave for every complete window. A live engine that falls behind
  * its queue closes received-time windows by the receive times of the
  * batches it has processed, not by the wall clock (engine_clock()), so a
  * backlog delays windows instead of making their flows late. Flows that arrive for a window
@@ -36,6 +39,9 @@ typedef struct engine engine_t;
 
 typedef struct engine_config {
     int     replay;            /* windows follow flow time, no clock */
+    int     history;           /* with replay: flows of the archive, whose
+                                  received times are real: received-time
+                                  windows stay on them (a history run) */
     int64_t close_delay_ms;    /* received-time windows: grace (300) */
     int64_t max_groups;        /* default per-query cap (1000000) */
     int     max_queries;       /* registry cap (0: 1000) */

@@ -108,7 +108,10 @@ query_t *query_new(const char *name, plan_t *plan, int replay)
         q->time_field = w->time_field;
         q->lateness = w->lateness;
         if (replay && q->time_field == F_RECEIVED) {
-            q->time_field = F_END;
+            /* A file has no receive times: its flows' end stands in.
+             * The archive's flows have theirs (QUERY_HISTORY). */
+            if (replay != QUERY_HISTORY)
+                q->time_field = F_END;
             q->lateness = REPLAY_LATENESS_MS;
         }
     } else {
@@ -405,7 +408,7 @@ void query_process(query_t *q, const flow_batch_t *b, int replay,
     memcpy(q->sel, q->sub, m * sizeof(uint32_t));
     sel = q->sel;
     n = m;
-    if (!q->global && q->time_field != F_RECEIVED) {
+    if (!q->global && (q->time_field != F_RECEIVED || replay)) {
         if (!replay && maxt > now_ms + FUTURE_SKEW_MS)
             maxt = now_ms + FUTURE_SKEW_MS;
         if (!q->have_event || maxt > q->max_event)
@@ -473,7 +476,7 @@ int64_t query_threshold(const query_t *q, int replay, int64_t now_ms,
 {
     if (q->global)
         return INT64_MIN;           /* only engine_finish closes it */
-    if (q->time_field == F_RECEIVED)
+    if (q->time_field == F_RECEIVED && !replay)
         return now_ms - close_delay_ms;
     if (!q->have_event)
         return replay ? INT64_MIN : now_ms - q->lateness;

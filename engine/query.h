@@ -65,6 +65,11 @@ typedef struct query {
     void       **key_lanes, **agg_lanes, **slots;
 } query_t;
 
+/* replay: 0 live, 1 a replay (received-time windows follow the flows'
+ * end), QUERY_HISTORY a replay of archived flows (received-time windows
+ * stay on the received times the archive kept, their watermark moved by
+ * the flows). */
+#define QUERY_HISTORY 2
 query_t *query_new(const char *name, plan_t *plan, int replay);
 /* Free the query; its plan too when free_plan. */
 void     query_free(query_t *q, int free_plan);

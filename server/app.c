@@ -6,6 +6,8 @@
 #include "archive/aquery.h"
 #include "engine/plan.h"
 #include "engine/qhandle.h"
+#include "server/history.h"
+#include "server/jobs.h"
 #include "util/arena.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -79,6 +81,7 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
     a->queue_batches = nb < 16 ? 16 : nb > 65536 ? 65536 : (int)nb;
     bqueue_init(&a->flows, (size_t)a->queue_batches);
     a->started_ms = time_now_ms();
+    a->jobs = jobs_new(cfg->job_timeout_ms);
     return 0;
 }
 
@@ -103,6 +106,7 @@ void app_set_release(app_t *a, void (*fn)(void *ctx, flow_batch_t *b),
 
 void app_stop(app_t *a)
 {
+    jobs_stop(a->jobs);     /* history runs write to the store */
     flag_set(&a->stop, 1);
     if (a->engine_running) {
         pthread_join(a->engine_thr, NULL);
@@ -120,6 +124,7 @@ void app_free(app_t *a)
         else
             flow_batch_free(b);
     }
+    jobs_free(a->jobs);
     engine_free(a->engine);
     live_free(a->live);
     bqueue_destroy(&a->flows);
@@ -549,6 +554,14 @@ int app_resume_catalog(app_t *a)
         const store_query_t *q = &l->q[i];
         if (engine_has(a->engine, q->name))
             continue;
+        if (strcmp(q->state, HISTORY_STATE) == 0) {
+            /* A history run cut by the stop: its table is kept. */
+            diag_t err;
+            store_query_remove(a->store, q->name, 1, &err);
+            log_info("queries", "%s: a history run was cut by a stop; its "
+                     "table is kept as it is", q->name);
+            continue;
+        }
         if (strcmp(q->state, "file") == 0) {
             /* Its file was removed while we were down. */
             diag_t err;

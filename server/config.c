@@ -120,6 +120,14 @@ static const opt_t opts[] = {
      "limit of a query over the archive (SELECT ... FROM flows without "
      "WINDOW, EXPLAIN ANALYZE); its rows and bytes are bounded by "
      "--adhoc-rows and --adhoc-bytes"},
+    {"replay-allow", S(replay_allow), "127.0.0.0/8,::1/128", "networks "
+     "IPFIX replays of the archive may be sent to (comma-separated "
+     "CIDRs; empty: none)"},
+    {"job-timeout", M(job_timeout_ms), "6h", "time limit of a background "
+     "job: a history run of a query, an IPFIX replay"},
+    {"export-rows", L(export_max_rows), "0", "row limit of a Parquet "
+     "answer (POST /api/v1/sql?format=parquet; 0: none, the time limit "
+     "--archive-query-timeout still holds)"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

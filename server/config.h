@@ -64,6 +64,10 @@ typedef struct config {
     int64_t  archive_queue_flows;
     char    *archive_zstd_level;    /* ZSTD level of the archive's pages */
     int64_t  archive_query_timeout_ms; /* a query over the archive */
+    /* replay, history and export (docs/ARCHIVE.md) */
+    char    *replay_allow;    /* networks IPFIX replays may be sent to */
+    int64_t  job_timeout_ms;  /* a background job (history, replay) */
+    int64_t  export_max_rows; /* a Parquet answer's row limit; 0: none */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

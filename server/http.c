@@ -4,6 +4,9 @@
 #include "server/http.h"
 #include "engine/mem.h"
 #include "engine/plan.h"
+#include "server/history.h"
+#include "server/jobs.h"
+#include "server/sendjob.h"
 #include "sinks/format.h"
 #include "util/arena.h"
 #include "util/counter.h"
@@ -493,6 +496,9 @@ static enum MHD_Result h_metrics(ctx_t *c)
             sbuf_printf(&b, "flowsql_http_requests_total{code=\"other\"} %llu\n",
                         (unsigned long long)n);
     }
+    jobs_metrics(a->jobs, &b);
+    history_metrics(&b);
+    sendjob_metrics(&b);
     if (h->hooks.metrics)
         h->hooks.metrics(h->hooks.metrics_ctx, &b);
     return send_text(c, 200, "text/plain; version=0.0.4", sbuf_detach(&b));
@@ -694,6 +700,148 @@ static enum MHD_Result h_replay(ctx_t *c)
     return ret;
 }
 
+/* ---- jobs: history runs, IPFIX replays -------------------------------------- */
+
+/* A number or a string member as a time (ms since the epoch, or text the
+ * query language takes: '2026-12-03 13:00', ISO-8601); -1 after
+ * answering 400. */
+static int member_time(ctx_t *c, json_t *o, const char *key, int64_t *out,
+                       enum MHD_Result *ret)
+{
+    json_t *v = json_object_get(o, key);
+    char msg[200];
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v) && time_parse_iso(json_string_value(v), out) == 0)
+        return 0;
+    snprintf(msg, sizeof(msg), "\"%s\" must be a time: ms since the epoch "
+             "or an ISO-8601 text ('2026-12-03T13:00:00Z')", key);
+    *ret = send_error(c, 400, msg);
+    return -1;
+}
+
+static enum MHD_Result send_job(ctx_t *c, int status, uint64_t id,
+                                const char *table)
+{
+    json_t *j = jobs_get(c->h->app->jobs, id);
+    if (!j)
+        j = json_object();
+    if (table)
+        json_object_set_new(j, "table", json_string(table));
+    return send_json(c, status, j);
+}
+
+static enum MHD_Result h_history(ctx_t *c)
+{
+    enum MHD_Result ret;
+    json_t *o = body_object(c, &ret);
+    if (!o)
+        return ret;
+    int64_t from, until;
+    const char *table;
+    if (member_time(c, o, "from", &from, &ret) < 0 ||
+        member_time(c, o, "until", &until, &ret) < 0 ||
+        member_string(c, o, "table", 0, &table, &ret) < 0) {
+        json_decref(o);
+        return ret;
+    }
+    uint64_t id;
+    char *tbl = NULL;
+    diag_t err;
+    diag_clear(&err);
+    int rc = history_start(c->h->app, c->name, from, until, table, &id, &tbl,
+                           &err);
+    json_decref(o);
+    if (rc != AE_OK)
+        return send_error(c, rc, err.msg);
+    ret = send_job(c, 202, id, tbl);
+    free(tbl);
+    return ret;
+}
+
+static enum MHD_Result h_archive_replay(ctx_t *c)
+{
+    enum MHD_Result ret;
+    json_t *o = body_object(c, &ret);
+    if (!o)
+        return ret;
+    sendjob_req_t r = {.speed = 1};
+    if (member_string(c, o, "to", 1, &r.to, &ret) < 0 ||
+        member_string(c, o, "flows", 0, &r.flows, &ret) < 0 ||
+        member_string(c, o, "transport", 0, &r.transport, &ret) < 0) {
+        json_decref(o);
+        return ret;
+    }
+    json_t *sp = json_object_get(o, "speed"), *mtu = json_object_get(o, "mtu");
+    if (json_is_string(sp) && strcmp(json_string_value(sp), "max") == 0)
+        r.speed = 0;
+    else if (json_is_number(sp) && json_number_value(sp) > 0)
+        r.speed = json_number_value(sp);
+    else if (sp && !json_is_null(sp)) {
+        json_decref(o);
+        return send_error(c, 400, "\"speed\" is a positive number (1: the "
+                          "original pace, 10: ten times faster) or \"max\"");
+    }
+    if (json_is_integer(mtu))
+        r.mtu = json_integer_value(mtu);
+    else if (mtu && !json_is_null(mtu)) {
+        json_decref(o);
+        return send_error(c, 400, "\"mtu\" is a number of bytes");
+    }
+    uint64_t id;
+    diag_t err;
+    diag_clear(&err);
+    int rc = sendjob_start(c->h->app, &r, &id, &err);
+    if (rc != AE_OK) {
+        ret = send_error(c, rc, err.msg);
+        json_decref(o);
+        return ret;
+    }
+    json_decref(o);
+    return send_job(c, 202, id, NULL);
+}
+
+static int job_arg(ctx_t *c, uint64_t *id)
+{
+    char *end;
+    unsigned long long v = strtoull(c->name, &end, 10);
+    if (*end || !v)
+        return -1;
+    *id = v;
+    return 0;
+}
+
+static enum MHD_Result h_jobs(ctx_t *c)
+{
+    return send_json(c, 200, jobs_list(c->h->app->jobs));
+}
+
+static enum MHD_Result h_job(ctx_t *c)
+{
+    uint64_t id;
+    json_t *j = job_arg(c, &id) < 0 ? NULL : jobs_get(c->h->app->jobs, id);
+    if (!j) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job %.100s", c->name);
+        return send_error(c, 404, msg);
+    }
+    return send_json(c, 200, j);
+}
+
+static enum MHD_Result h_job_cancel(ctx_t *c)
+{
+    uint64_t id;
+    int rc = job_arg(c, &id) < 0 ? -1 : jobs_cancel(c->h->app->jobs, id);
+    if (rc < 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job %.100s", c->name);
+        return send_error(c, 404, msg);
+    }
+    return send_job(c, 202, id, NULL);
+}
+
 /* ---- Server-Sent Events ---------------------------------------------------- */
 
 typedef struct sse {
@@ -818,6 +966,11 @@ static const struct route {
     {"POST", API "/sql", h_sql},
     {"POST", API "/explain", h_explain},
     {"POST", API "/replay", h_replay},
+    {"POST", API "/queries/{name}/history", h_history},
+    {"POST", API "/archive/replay", h_archive_replay},
+    {"GET", API "/jobs", h_jobs},
+    {"GET", API "/jobs/{name}", h_job},
+    {"DELETE", API "/jobs/{name}", h_job_cancel},
 };
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
 

@@ -1059,3 +1059,21 @@ void store_stats(store_t *s, store_stats_t *o)
     memcpy(o->last_error, s->last_error, sizeof(o->last_error));
     pthread_mutex_unlock(&s->err_lock);
 }
+
+int store_table_set_kind(store_t *s, const char *name, const char *kind,
+                         diag_t *err)
+{
+    if (!kind || !*kind || strlen(kind) > STORE_MAX_STATE) {
+        diag_set(err, "invalid table kind '%s'", kind ? kind : "");
+        return STORE_EINVALID;
+    }
+    pthread_mutex_lock(&s->wlock);
+    int rc = run1(s->wdb, "UPDATE flowsql_tables SET kind = ?2 WHERE "
+                  "name = ?1", err, 2, 's', name, 's', kind);
+    if (rc == 0 && sqlite3_changes(s->wdb) == 0) {
+        diag_set(err, "no table named '%s'", name);
+        rc = STORE_ENOTFOUND;
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return rc;
+}

@@ -121,6 +121,12 @@ int store_query_add(store_t *s, const store_query_def_t *def, diag_t *err);
 int store_query_remove(store_t *s, const char *name, int keep_data,
                        diag_t *err);
 
+/* Set the kind of a table in flowsql_tables ("result" when made; a
+ * history run marks its table "history"). STORE_ENOTFOUND if there is
+ * no table of that name. */
+int store_table_set_kind(store_t *s, const char *name, const char *kind,
+                         diag_t *err);
+
 /* Record a query's state (a short word chosen by the daemon, such as
  * "running", "paused", "failed"; at most 31 characters). */
 int store_query_set_state(store_t *s, const char *name, const char *state,
