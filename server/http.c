@@ -6,6 +6,7 @@
 #include "engine/plan.h"
 #include "server/history.h"
 #include "server/jobs.h"
+#include "server/pqexport.h"
 #include "server/sendjob.h"
 #include "sinks/format.h"
 #include "util/arena.h"
@@ -118,6 +119,8 @@ static ssize_t body_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
     http_body_t *b = cls;
     size_t n = b->read(b, out, max);
+    if (!n && b->failed)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
@@ -251,6 +254,17 @@ static int member_string(ctx_t *c, json_t *o, const char *key, int required,
     }
     *out = json_string_value(v);
     return 0;
+}
+
+/* ?format=parquet, or Accept: application/vnd.apache.parquet. */
+static int wants_parquet(ctx_t *c)
+{
+    const char *f = arg(c, "format");
+    if (f)
+        return strcasecmp(f, "parquet") == 0;
+    const char *acc = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                  "Accept");
+    return acc && strstr(acc, "application/vnd.apache.parquet");
 }
 
 static int wants_csv(ctx_t *c)
@@ -661,10 +675,38 @@ static enum MHD_Result h_sql(ctx_t *c)
         json_decref(o);
         return ret;
     }
-    int csv = wants_csv(c);
     http_body_t *body = NULL;
     diag_t err;
     diag_clear(&err);
+    if (wants_parquet(c)) {
+        const char *ip = arg(c, "ip");
+        int rc = AE_OK;
+        if (ip && strcmp(ip, "text") != 0 && strcmp(ip, "binary") != 0) {
+            diag_set(&err, "ip is text (addresses as text, the default) or "
+                     "binary (16 bytes, IPv4 mapped into IPv6)");
+            rc = AE_BAD;
+        } else if (!parse_is_flows_select(sql, strlen(sql))) {
+            diag_set(&err, "Parquet answers are for queries over the "
+                     "archive (SELECT ... FROM flows without WINDOW); ask "
+                     "the stored tables for JSON or CSV");
+            rc = AE_BAD;
+        } else {
+            rc = pqexport_open(c->h->app, sql, ip && !strcmp(ip, "binary"),
+                               &body, &err);
+        }
+        if (rc != AE_OK) {
+            ret = send_diag(c, rc, &err, sql);
+        } else {
+            struct MHD_Response *r = MHD_create_response_from_callback(
+                MHD_SIZE_UNKNOWN, 64 * 1024, body_read, body, body_free);
+            MHD_add_response_header(r, "Content-Disposition",
+                                    "attachment; filename=\"flows.parquet\"");
+            ret = send_response(c, 200, "application/vnd.apache.parquet", r);
+        }
+        json_decref(o);
+        return ret;
+    }
+    int csv = wants_csv(c);
     int rc = c->h->hooks.sql(c->h->hooks.ctx, sql, csv, &body, &err);
     if (rc != AE_OK)
         ret = send_diag(c, rc, &err, sql);

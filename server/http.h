@@ -26,6 +26,11 @@ typedef struct http_body http_body_t;
 struct http_body {
     size_t (*read)(http_body_t *b, char *out, size_t max);
     void   (*free)(http_body_t *b);
+    /* Set by read() before it returns 0 when the answer cannot be
+     * finished and has no way to say so in its own format (a Parquet
+     * file): the connection is cut instead of ending the answer, so the
+     * client sees it incomplete. */
+    int     failed;
 };
 
 /* Hooks the other parts of the daemon fill in (NULL: not available). */

@@ -11,6 +11,7 @@
 #include "util/arena.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,12 +78,21 @@ typedef struct xfer {
     void           *ctx;
     sse_parser_t    sse;
     int             stopped;    /* fn asked to stop */
+    FILE           *file;       /* a 200 answer goes here (downloads) */
+    int             file_err;   /* writing it failed: errno */
 } xfer_t;
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     xfer_t *x = arg;
     size_t len = size * n;
+    if (x->file && x->r->status == 200) {
+        if (fwrite(p, 1, len, x->file) != len) {
+            x->file_err = errno ? errno : EIO;
+            return 0;
+        }
+        return len;
+    }
     if (x->fn && x->r->status == 200) {
         if (sse_feed(&x->sse, p, len, x->fn, x->ctx)) {
             x->stopped = 1;
@@ -224,6 +234,36 @@ int client_call(client_t *c, const char *method, const char *path,
     int rc = perform(c, h, &x, err, errsize);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
+    return rc;
+}
+
+int client_download(client_t *c, const char *path, const char *body,
+                    const char *accept, FILE *out, client_resp_t *r,
+                    char *err, size_t errsize)
+{
+    memset(r, 0, sizeof(*r));
+    xfer_t x = {.r = r, .file = out};
+    struct curl_slist *hdrs = NULL;
+    CURL *h = easy(c, path, &hdrs, &x);
+    if (!h) {
+        snprintf(err, errsize, "cannot start an HTTP request");
+        return CLIENT_ECONN;
+    }
+    char acc[160];
+    snprintf(acc, sizeof(acc), "Accept: %s", accept);
+    hdrs = curl_slist_append(hdrs, acc);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    int rc = perform(c, h, &x, err, errsize);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    if (x.file_err) {
+        snprintf(err, errsize, "cannot write the answer: %s",
+                 strerror(x.file_err));
+        rc = CLIENT_ECONN;
+    }
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #define FLOWSQL_SHELL_CLIENT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "util/sbuf.h"
 
@@ -38,6 +39,14 @@ const char *client_url(const client_t *c);
 int client_call(client_t *c, const char *method, const char *path,
                 const char *body, long timeout_ms, client_resp_t *r,
                 char *err, size_t errsize);
+
+/* POST body (JSON) to path and write a 200 answer's body to out as it
+ * comes (a binary download: a Parquet answer); any other answer comes
+ * back in r. accept is the Accept header's value. A write error on out
+ * is CLIENT_ECONN with err saying so. */
+int client_download(client_t *c, const char *path, const char *body,
+                    const char *accept, FILE *out, client_resp_t *r,
+                    char *err, size_t errsize);
 
 /* Server-Sent Events: fn gets each event's type ("message" if none was
  * given) and data (lines joined by '\n'); returning non-zero stops the

@@ -90,7 +90,8 @@ static int c_watch(shell_t *sh, char *arg)
     return live_watch(sh, name_arg(name), max);
 }
 
-static const char *const format_names[] = {"table", "csv", "json"};
+static const char *const format_names[] = {"table", "csv", "json",
+                                           "parquet"};
 
 static int c_format(shell_t *sh, char *arg)
 {
@@ -98,13 +99,13 @@ static int c_format(shell_t *sh, char *arg)
         sh_notice(sh, "Output format is %s.", format_names[sh->format]);
         return SH_OK;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strcasecmp(arg, format_names[i]) == 0) {
             sh->format = i;
             sh_notice(sh, "Output format is %s.", format_names[i]);
             return SH_OK;
         }
-    sh_error(sh, "\\format: '%s' is not table, csv or json", arg);
+    sh_error(sh, "\\format: '%s' is not table, csv, json or parquet", arg);
     return SH_ERR;
 }
 

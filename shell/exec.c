@@ -23,12 +23,14 @@
 #include "util/timeutil.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define API "/api/v1"
 
@@ -267,6 +269,62 @@ static int run_explain(shell_t *sh, const char *sql)
     }
     json_decref(j);
     client_resp_free(&r);
+    return SH_OK;
+}
+
+/* Are answers of queries over the archive to be written as Parquet? */
+static int wants_parquet(const shell_t *sh)
+{
+    if (sh->format == FMT_PARQUET)
+        return 1;
+    size_t n = sh->out_path ? strlen(sh->out_path) : 0;
+    return n > 8 && strcasecmp(sh->out_path + n - 8, ".parquet") == 0;
+}
+
+/* A query over the archive as Parquet (POST /sql?format=parquet) into
+ * the output file, which holds this answer only (a Parquet file is one
+ * table): it is emptied first. A transfer cut short (the server's time
+ * or row limit) leaves a file without its footer, and says so. */
+static int run_parquet(shell_t *sh, const char *sql)
+{
+    if (sh->out == stdout) {
+        sh_error(sh, "Parquet is binary: give a file to write it to (-o "
+                 "FILE, or \\o FILE in the shell)");
+        return SH_ERR;
+    }
+    fflush(sh->out);
+    if (ftruncate(fileno(sh->out), 0) < 0 || fseek(sh->out, 0, SEEK_SET) < 0) {
+        sh_error(sh, "cannot empty %s: %s", sh->out_path, strerror(errno));
+        return SH_ERR;
+    }
+    char *body = sql_body(sql, 0);
+    client_resp_t r;
+    char err[512];
+    int rc = client_download(sh->cl, API "/sql?format=parquet", body,
+                             "application/vnd.apache.parquet", sh->out, &r,
+                             err, sizeof(err));
+    free(body);
+    fflush(sh->out);
+    if (rc == CLIENT_EINTR) {
+        sh_error(sh, "cancelled (%s is incomplete)", sh->out_path);
+        client_resp_free(&r);
+        return SH_INTR;
+    }
+    if (rc != CLIENT_OK) {
+        sh_error(sh, "%s (%s is incomplete)", err, sh->out_path);
+        client_resp_free(&r);
+        return SH_CONN;
+    }
+    if (r.status != 200) {
+        rc = sh_http_error(sh, &r);
+        client_resp_free(&r);
+        return rc;
+    }
+    client_resp_free(&r);
+    long size = ftell(sh->out);
+    if (!sh->quiet)
+        sh_notice(sh, "Parquet: %ld bytes written to %s.", size,
+                  sh->out_path);
     return SH_OK;
 }
 
@@ -546,7 +604,8 @@ int exec_statement(shell_t *sh, const char *sql)
             rc = run_explain(sh, sql);
         } else if (st && st->kind == STMT_SELECT &&
                    !st->select->window.present) {
-            rc = run_adhoc(sh, sql);   /* over the archive */
+            rc = wants_parquet(sh) ? run_parquet(sh, sql)
+                                   : run_adhoc(sh, sql);   /* the archive */
         } else if (st && st->kind == STMT_SELECT) {
             rc = live_select(sh, sql);
             timed = 0;

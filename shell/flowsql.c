@@ -30,6 +30,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "usage: flowsql [options] [URL]\n"
+"       flowsql replay --to HOST:PORT [--speed N|max] [SELECTION...]\n"
+"       flowsql history QUERY --from TIME --until TIME\n"
+"       flowsql export -o FILE [SELECTION...]\n"
 "\n"
 "The interactive client of flowsqld. Statements end with ';'; \\? lists\n"
 "the commands, \\h helps with the query language.\n"
@@ -40,8 +43,10 @@ static void usage(FILE *out)
 "  -f, --file=FILE     run the statements in FILE (- for stdin), then exit\n"
 "                      (-c and -f may be repeated; they run in order and\n"
 "                      stop at the first error)\n"
-"  -F, --format=FMT    table, csv or json [table]\n"
-"  -o, --output=FILE   write results to FILE\n"
+"  -F, --format=FMT    table, csv, json or parquet [table]; parquet\n"
+"                      writes queries over the archive to the -o FILE\n"
+"  -o, --output=FILE   write results to FILE (a FILE ending in .parquet\n"
+"                      gets queries over the archive as Parquet)\n"
 "  -w, --windows=N     live views stop after N windows [until Ctrl-C]\n"
 "  -q, --quiet         no banner, no notices, no command tags\n"
 "  -P, --no-pager      never page results\n"
@@ -112,6 +117,9 @@ int main(int argc, char **argv)
     };
     /* Characters for libedit; numbers stay in the C locale ('.'). */
     setlocale(LC_CTYPE, "");
+    int sub_rc;
+    if (subcmd_run(argc, argv, &sub_rc))
+        return sub_rc;
 
     shell_t sh = {.format = FMT_TABLE, .pager = 1, .out = stdout};
     const char *url = getenv("FLOWSQL_URL");
@@ -137,9 +145,11 @@ int main(int argc, char **argv)
                 sh.format = FMT_CSV;
             else if (!strcmp(optarg, "json"))
                 sh.format = FMT_JSON;
+            else if (!strcmp(optarg, "parquet"))
+                sh.format = FMT_PARQUET;
             else {
-                fprintf(stderr, "flowsql: --format: '%s' is not table, csv "
-                        "or json\n", optarg);
+                fprintf(stderr, "flowsql: --format: '%s' is not table, csv, "
+                        "json or parquet\n", optarg);
                 goto usage_error;
             }
             break;

@@ -40,7 +40,9 @@ enum sh_status {
     SH_TERM = 143,  /* SIGTERM or SIGHUP */
 };
 
-enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON };
+/* FMT_PARQUET: answers of queries over the archive are written to the
+ * output file as Parquet (other results are shown as tables). */
+enum out_format { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_PARQUET };
 
 typedef struct shell {
     client_t   *cl;
@@ -221,6 +223,12 @@ int   split_pending(const split_t *sp);
 /* Statement text on one line, for history: newlines outside strings
  * become spaces and -- comments are dropped. malloc'ed. */
 char *split_one_line(const char *text);
+
+/* ---- subcmd.c ---------------------------------------------------------- */
+
+/* flowsql replay | history | export ...: run it (1, with *rc its exit
+ * status) if argv[1] names one of them, else 0. */
+int subcmd_run(int argc, char **argv, int *rc);
 
 /* ---- sig.c ------------------------------------------------------------- */
 
