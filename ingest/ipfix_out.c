@@ -253,7 +253,7 @@ int ipfix_out_add(ipfix_out_t *x, const flow_batch_t *b, uint32_t i,
     uint32_t dom = (uint32_t)fit(x, b->domain[i], UINT32_MAX);
     int v4 = ipaddr_is_v4(&b->srcip[i]) && ipaddr_is_v4(&b->dstip[i]) &&
              is_v4_or_zero(&b->nexthop[i]);
-    int sampled = b->sampling[i] > 1;
+    int sampled = b->sampling[i] != 0;
     int templ = (v4 ? T_V4 : T_V6) + (sampled ? 2 : 0);
     size_t rlen = x->rec_len[templ - T_V4];
 

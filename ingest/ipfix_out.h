@@ -21,7 +21,7 @@
  *   vlan              vlanId (58)
  *   direction         flowDirection (61)
  *   sampling          samplingInterval (34), only in the templates of
- *                     flows whose sampling is above 1
+ *                     flows whose sampling is not 0
  *   ICMP type/code    icmpTypeCodeIPv4 (32) / icmpTypeCodeIPv6 (139):
  *                     dstport of an ICMP flow (type * 256 + code, as the
  *                     decoders keep it), 0 for other protocols
