@@ -25,11 +25,9 @@ typedef struct ie {
     {7, 2}, {11, 2}, {4, 1}, {6, 2}, {5, 1}, {152, 8}, {153, 8}, {2, 8},  \
     {1, 8}, {10, 4}, {14, 4}, {16, 4}, {17, 4}
 static const ie_t ies_v4[] = {{8, 4}, {12, 4}, {15, 4}, COMMON_HEAD,
-                              {9, 1}, {13, 1}, {58, 2}, {61, 1}, {32, 2},
-                              {34, 4}};
+                              {9, 1}, {13, 1}, {58, 2}, {61, 1}, {34, 4}};
 static const ie_t ies_v6[] = {{27, 16}, {28, 16}, {62, 16}, COMMON_HEAD,
-                              {29, 1}, {30, 1}, {58, 2}, {61, 1}, {139, 2},
-                              {34, 4}};
+                              {29, 1}, {30, 1}, {58, 2}, {61, 1}, {34, 4}};
 #define NIES (sizeof(ies_v4) / sizeof(ies_v4[0]))
 _Static_assert(sizeof(ies_v4) == sizeof(ies_v6), "same element count");
 
@@ -306,8 +304,6 @@ int ipfix_out_add(ipfix_out_t *x, const flow_batch_t *b, uint32_t i,
     *p++ = (uint8_t)fit(x, b->dstmask[i], 255);
     p = put16(p, (uint32_t)fit(x, b->vlan[i], 65535));
     *p++ = (uint8_t)fit(x, b->direction[i], 255);
-    int icmp = proto == (v4 ? 1 : 58);
-    p = put16(p, icmp ? (uint32_t)fit(x, b->dstport[i], 65535) : 0);
     if (sampled)
         p = put32(p, (uint32_t)fit(x, b->sampling[i], UINT32_MAX));
     x->len = (size_t)(p - x->buf);

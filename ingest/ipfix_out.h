@@ -22,9 +22,9 @@
  *   direction         flowDirection (61)
  *   sampling          samplingInterval (34), only in the templates of
  *                     flows whose sampling is not 0
- *   ICMP type/code    icmpTypeCodeIPv4 (32) / icmpTypeCodeIPv6 (139):
- *                     dstport of an ICMP flow (type * 256 + code, as the
- *                     decoders keep it), 0 for other protocols
+ *   ICMP type/code    in destinationTransportPort, as the decoders keep
+ *                     it (type * 256 + code): nfdump and flowsql read it
+ *                     there
  *   domain            the message header's Observation Domain ID
  *
  * received and exporter are not sent: the collector that receives the

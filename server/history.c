@@ -6,9 +6,9 @@
  *     engine (history mode, the one query) --on_window--> store writer
  *
  * [A, B) is [from, until) widened to the window grid (multiples of the
- * window's slide), so that every window the range touches gets all its
- * flows but those outside [A, B); a window reaching outside it is
- * marked partial. The engine runs on this thread only; the store's
+ * window's slide; back by size - slide for hopping windows), so that
+ * every window holding a time of [from, until) whose end is at most B
+ * gets all its flows; a window reaching past B is marked partial. The engine runs on this thread only; the store's
  * writer is shared with the live engine, so the run waits whenever the
  * writer's queue is a quarter full rather than have windows dropped.
  * The run's open windows count against the memory budget (--max-memory)
@@ -253,12 +253,14 @@ int history_start(app_t *a, const char *name, int64_t from, int64_t until,
         qhandle_unref(qh);
         return AE_EXISTS;
     }
-    /* The window grid: slides from the epoch. */
+    /* The window grid: slides from the epoch. The first window that
+     * holds `from` starts a window's size before the slide after it. */
     int64_t slide = p->window.slide > 0 ? p->window.slide : 1;
+    int64_t size = p->window.size > slide ? p->window.size : slide;
     hist_t *h = xcalloc(1, sizeof(*h));
     h->a = a;
     h->plan = p;
-    h->A = floor_to(from, slide);
+    h->A = floor_to(from, slide) - (size - slide);
     h->B = floor_to(until - 1, slide) + slide;
     char dir[4096];
     if (a->archive)
