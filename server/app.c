@@ -31,6 +31,7 @@ static void *engine_main(void *arg)
     for (;;) {
         flow_batch_t *b = bqueue_pop(&a->flows, 50);
         if (b) {
+            sampling_apply(a->sampling, b);
             engine_process(a->engine, b);
             /* The archive releases the batches it takes, later, from
              * its own thread; the engine never waits for it. */
@@ -60,9 +61,17 @@ static void *engine_main(void *arg)
 
 int app_init(app_t *a, const config_t *cfg, diag_t *err)
 {
-    (void)err;
     memset(a, 0, sizeof(*a));
     a->cfg = *cfg;
+    int renorm = strcmp(cfg->renormalize, "on") == 0;
+    if (!renorm && strcmp(cfg->renormalize, "off") != 0) {
+        diag_set(err, "--renormalize: '%s' is not on or off",
+                 cfg->renormalize);
+        return -1;
+    }
+    a->sampling = sampling_new(cfg->sampling_rate, renorm, err);
+    if (!a->sampling)
+        return -1;
     pthread_mutex_init(&a->qlock, NULL);
     pthread_mutex_init(&a->release_lock, NULL);
     engine_config_t ec = {
@@ -126,6 +135,7 @@ void app_free(app_t *a)
     }
     jobs_free(a->jobs);
     engine_free(a->engine);
+    sampling_free(a->sampling);
     live_free(a->live);
     bqueue_destroy(&a->flows);
     pthread_mutex_destroy(&a->qlock);

@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "archive/archive.h"
+#include "ingest/sampling.h"
 #include "engine/engine.h"
 #include "server/config.h"
 #include "storage/store.h"
@@ -47,6 +48,9 @@ typedef struct app {
     uint64_t         temp_seq;
     store_t         *store;       /* NULL: windows are not stored */
     struct jobs     *jobs;        /* background jobs: history, replay */
+    sampling_t      *sampling;    /* configured rates, renormalization:
+                                     applied to every batch from the
+                                     collectors, --read and replays */
     archive_t       *archive;     /* NULL: flows are not archived; else
                                      the engine thread hands each batch
                                      it processed to it (set before

@@ -120,6 +120,12 @@ static const opt_t opts[] = {
      "limit of a query over the archive (SELECT ... FROM flows without "
      "WINDOW, EXPLAIN ANALYZE); its rows and bytes are bounded by "
      "--adhoc-rows and --adhoc-bytes"},
+    {"renormalize", S(renormalize), "off", "multiply the packets and "
+     "bytes of sampled flows by their sampling rate, for every query, "
+     "output and the archive (on or off; docs/INGEST.md)"},
+    {"sampling-rate", S(sampling_rate), "", "sampling rates of exporters "
+     "that do not announce theirs: ADDRESS[/LEN]=N,... (1 in N; the "
+     "longest prefix holding the exporter wins; announced rates win)"},
     {"replay-allow", S(replay_allow), "127.0.0.0/8,::1/128", "networks "
      "IPFIX replays of the archive may be sent to (comma-separated "
      "CIDRs; empty: none)"},

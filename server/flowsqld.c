@@ -409,7 +409,9 @@ static void print_window(output_t *o, rowset_t *rs)
 
 static void read_emit(void *ctx, flow_batch_t *b)
 {
-    engine_process(ctx, b);
+    app_t *a = ctx;
+    sampling_apply(a->sampling, b);
+    engine_process(a->engine, b);
 }
 
 /* Replay the file through the saved and catalog queries: windows follow
@@ -432,7 +434,7 @@ static int run_file(app_t *a)
     diag_t err;
     diag_clear(&err);
     ingest_file_result_t res;
-    int rc = ingest_read_file(a->cfg.read_file, read_emit, a->engine, &res,
+    int rc = ingest_read_file(a->cfg.read_file, read_emit, a, &res,
                               &err);
     engine_finish(a->engine);
     if (rc < 0)     /* the message names the file */

@@ -472,6 +472,22 @@ static enum MHD_Result h_metrics(ctx_t *c)
                     "# TYPE flowsql_engine_queue_dropped_batches_total counter\n"
                     "flowsql_engine_queue_dropped_batches_total %llu\n",
                 (unsigned long long)a->flows.dropped);
+    sbuf_printf(&b, "# HELP flowsql_sampling_filled_total records given a "
+                    "configured rate (--sampling-rate)\n"
+                    "# TYPE flowsql_sampling_filled_total counter\n"
+                    "flowsql_sampling_filled_total %llu\n"
+                    "# HELP flowsql_sampling_renormalized_total records whose "
+                    "packets and bytes were multiplied by their sampling rate "
+                    "(--renormalize)\n"
+                    "# TYPE flowsql_sampling_renormalized_total counter\n"
+                    "flowsql_sampling_renormalized_total %llu\n"
+                    "# HELP flowsql_sampling_saturated_total renormalized "
+                    "records whose packets or bytes were clamped at 2^63-1\n"
+                    "# TYPE flowsql_sampling_saturated_total counter\n"
+                    "flowsql_sampling_saturated_total %llu\n",
+                (unsigned long long)sampling_filled(a->sampling),
+                (unsigned long long)sampling_scaled(a->sampling),
+                (unsigned long long)sampling_saturated(a->sampling));
     sbuf_printf(&b, "# TYPE flowsql_sse_clients gauge\nflowsql_sse_clients %d\n",
                 live_count(a->live, NULL));
     sbuf_printf(&b, "# HELP flowsql_sse_dropped_windows_total windows a slow "

@@ -578,6 +578,7 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
 
 typedef struct replay {
     engine_t *e;
+    sampling_t *sampling;
     sbuf_t    windows;      /* "[w1,w2..." as JSON text */
     int64_t   nwindows, max_bytes;
     output_t  out;
@@ -609,6 +610,7 @@ static void replay_window(output_t *o, rowset_t *rs)
 static void replay_emit(void *ctx, flow_batch_t *b)
 {
     replay_t *r = ctx;
+    sampling_apply(r->sampling, b);
     engine_process(r->e, b);
 }
 
@@ -663,6 +665,7 @@ static int hook_replay(void *ctx, const char *sql, const char *file,
     r.out.name = "replay";
     r.out.on_window = replay_window;
     r.out.ctx = &r;
+    r.sampling = a->sampling;
     engine_add_output(r.e, &r.out);
     if (engine_register(r.e, p->name ? p->name : "replay", p, err) < 0) {
         plan_free(p);
