@@ -63,7 +63,10 @@ LIBS     = $(PKG_LIBS) -lpcap -lpthread -lm
 LIB_SRC  := $(filter-out server/flowsqld.c, \
               $(wildcard util/*.c parser/*.c engine/*.c storage/*.c \
                          ingest/*.c sinks/*.c server/*.c archive/*.c))
-GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
+GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c $(B)/gen/webassets.c
+# The web interface's files, embedded in flowsqld (web/embed.sh; docs/WEB.md).
+WEB_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg \
+                               web/vendor/*/*.js web/vendor/*/*.css))
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
 # The shell's files are its own, not the library's: build/flowsql links
@@ -132,6 +135,10 @@ $(B)/gen/grammar.c $(B)/gen/grammar.h: parser/grammar.y
 $(B)/gen/lexer.c: parser/lexer.re | $(B)/gen/grammar.h
 	@mkdir -p $(B)/gen
 	re2c -W --no-generation-date -o $@ $<
+
+$(B)/gen/webassets.c: web/embed.sh $(WEB_FILES)
+	@mkdir -p $(B)/gen
+	sh web/embed.sh $@ $(WEB_FILES)
 
 # ---- objects, library, programs ------------------------------------------
 

@@ -2,6 +2,7 @@
  * http.c - the REST API; see http.h and docs/openapi.yaml.
  */
 #include "server/http.h"
+#include "server/web.h"
 #include "engine/mem.h"
 #include "engine/plan.h"
 #include "sinks/format.h"
@@ -694,6 +695,42 @@ static enum MHD_Result h_replay(ctx_t *c)
     return ret;
 }
 
+/* ---- the web interface (web/, docs/WEB.md) ------------------------------------ */
+
+/* GET / and GET /ui/{name}: a file embedded from web/, without the API
+ * token (web_public). Revalidated on each use (no-cache with an ETag:
+ * 304 when unchanged), so a rebuilt daemon's pages are never stale. The
+ * pages' scripts and styles come from here only (the CSP), and the
+ * pages are not to be framed by another site. */
+static enum MHD_Result h_ui(ctx_t *c)
+{
+    const web_asset_t *f = web_find(c->name[0] ? c->name : "index.html");
+    if (!f) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no such file: /ui/%.100s", c->name);
+        return send_error(c, 404, msg);
+    }
+    const char *inm = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                  "If-None-Match");
+    int same = inm && strcmp(inm, f->etag) == 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        same ? 0 : f->len, same ? (void *)"" : (void *)f->data,
+        MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", f->type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "ETag", f->etag);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data: blob:; "
+                            "object-src 'none'; base-uri 'none'; "
+                            "frame-ancestors 'none'; form-action 'self'");
+    enum MHD_Result ret = MHD_queue_response(c->conn, same ? 304 : 200, r);
+    MHD_destroy_response(r);
+    count(c->h, same ? 304 : 200);
+    return ret;
+}
+
 /* ---- Server-Sent Events ---------------------------------------------------- */
 
 typedef struct sse {
@@ -818,6 +855,8 @@ static const struct route {
     {"POST", API "/sql", h_sql},
     {"POST", API "/explain", h_explain},
     {"POST", API "/replay", h_replay},
+    {"GET", "/", h_ui},
+    {"GET", "/ui/{name}", h_ui},
 };
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
 
@@ -956,7 +995,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     conn_waiting(h, conn, 0);
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
-    if (!token_ok(h, conn, method)) {
+    if (!web_public(url) && !token_ok(h, conn, method)) {
         struct MHD_Response *r;
         char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
         r = MHD_create_response_from_buffer(strlen(body), body,
