@@ -155,6 +155,12 @@ document.getElementById('logout').addEventListener('click', () => {
 // ---- start -------------------------------------------------------------------
 
 window.addEventListener('hashchange', route);
+// The skip link moves the focus to the page's content and leaves the
+// fragment (the page's address) as it is.
+document.querySelector('a.skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 window.addEventListener('unhandledrejection', (ev) => {
   if (ev.reason && ev.reason.name === 'AbortError') ev.preventDefault();
 });

@@ -25,6 +25,11 @@ export default {
       return name;
     }
     const cols = q.columns || [];
+    // Are its windows stored in SQLite? Not with store = false, not for a
+    // temporary query: asking SQLite for a table that is not there would
+    // be a 400 in the browser's console.
+    const st = q.options && q.options.store;
+    const stored = q.source !== 'temporary' && !(st && (String(st).toLowerCase() === 'false' || st === '0'));
     const keys = cols.filter((c) => c.key);
     const measures = cols.filter((c) => !c.key && isNumericType(c.type)).map((c) => c.name);
     const choices = [...measures, 'rows'];
@@ -41,7 +46,7 @@ export default {
       h('h1', null, name, ' ', stateBadge),
       h('div', {class: 'actions'},
         h('span', {class: 'muted'}, `${q.source} query${q.path ? ' from ' + q.path : ''}, created ${time(q.created)}`),
-        h('a', {href: `#/console?run=1&sql=${encodeURIComponent(consoleSql)}`}, 'Stored windows in the console'),
+        stored ? h('a', {href: `#/console?run=1&sql=${encodeURIComponent(consoleSql)}`}, 'Stored windows in the console') : null,
         dropBtn, h('span', {class: 'field check'}, keep, h('label', {for: 'keep-data'}, 'keep its stored windows'))),
       h('pre', {class: 'sql', 'aria-label': 'statement'}, q.sql),
       h('details', null, h('summary', null, 'Plan (EXPLAIN)'), h('pre', {class: 'plan'}, q.plan || '')),
@@ -143,7 +148,8 @@ export default {
     };
 
     // ---- history: the stored windows' sums, then the last stored window ---
-    try {
+    // Only for a query whose windows are stored (see `stored` above).
+    if (stored) try {
       const agg = measures.map((m) => `, sum(${sqlId(m)})`).join('');
       const r = await api.sql(`SELECT window_start, count(*)${agg} FROM ${sqlId(name)} ` +
                               `GROUP BY window_start ORDER BY window_start DESC LIMIT ${KEEP}`, {signal: ctx.signal});
@@ -154,12 +160,12 @@ export default {
       }
       if (wins.length) {
         const last = wins[wins.length - 1].x * 1000;
-        const stored = await api.get(`/api/v1/queries/${encodeURIComponent(name)}/results?from=${last}&limit=1`, {signal: ctx.signal});
-        if (stored && stored.length && !lastRows.length) showWindow(stored[0], 'stored');
+        const got = await api.get(`/api/v1/queries/${encodeURIComponent(name)}/results?from=${last}&limit=1`, {signal: ctx.signal});
+        if (got && got.length && !lastRows.length) showWindow(got[0], 'stored');
       }
     } catch (e) {
       if (e.name === 'AbortError') return name;
-      // no stored windows (store = false, a temporary query, none yet)
+      // none stored yet
     }
     if (!ctx.alive) return name;
     drawChart();
