@@ -857,6 +857,10 @@ static const struct route {
     {"POST", API "/replay", h_replay},
     {"GET", "/", h_ui},
     {"GET", "/ui/{name}", h_ui},
+    /* HEAD as GET (libmicrohttpd sends no body): link checkers and
+     * uptime probes ask the page with HEAD */
+    {"HEAD", "/", h_ui},
+    {"HEAD", "/ui/{name}", h_ui},
 };
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
 

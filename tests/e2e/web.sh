@@ -28,6 +28,15 @@ eq "a path under /ui/ does not skip the token for the API" \
 eq "no such file" "$(code "http://$HTTP/ui/nope.js")" 404
 eq "no directory under /ui/" "$(code "http://$HTTP/ui/vendor/uplot/uPlot.min.css")" 404
 eq "POST / is refused" "$(code -X POST -d x "http://$HTTP/")" 405
+curl -s -D "$T/head405" -o /dev/null -X POST -d x "http://$HTTP/"
+check "... with Allow: GET, HEAD" grep -qi '^Allow: GET, HEAD' "$T/head405"
+# HEAD: what GET answers, without the body (link checkers, uptime probes)
+curl -s -I -o "$T/headonly" "http://$HTTP/"
+check "HEAD / answers 200, text/html, with the page's length and no body" \
+    sh -c "head -n 1 '$T/headonly' | grep -q ' 200' &&
+           grep -qi '^Content-Type: text/html' '$T/headonly' &&
+           grep -qi '^Content-Length: $(wc -c <"$top/web/index.html")' '$T/headonly'"
+eq "HEAD /ui/app.js: 200" "$(code -I "http://$HTTP/ui/app.js")" 200
 same=0; total=0
 for f in $(cd "$top" && ls web/*.html web/*.js web/*.css web/*.svg web/vendor/*/*.js web/vendor/*/*.css); do
     total=$((total + 1))
