@@ -140,6 +140,7 @@ export default {
       // The time to the next paint: what the user waits for.
       requestAnimationFrame(() => setTimeout(() => {
         const ms = performance.now() - t0;
+        renderInfo.dataset.window = String(w.window_start_ms);
         renderInfo.dataset.rows = String(rows);
         renderInfo.dataset.ms = ms.toFixed(1);
         renderInfo.dataset.parseMs = parse ? parse.toFixed(1) : '';
