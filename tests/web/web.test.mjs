@@ -138,6 +138,7 @@ await step('login', async () => {
   const dlg = page.locator('#login');
   await dlg.waitFor({state: 'visible'});
   ok('login: the page asks for the token (the API answered 401)', await dlg.isVisible());
+  await shot('login.png');
   await page.fill('#login-token', 'wrong-token');
   await page.press('#login-token', 'Enter');
   await page.locator('#login-error', {hasText: 'refused'}).waitFor();
