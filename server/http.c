@@ -940,6 +940,32 @@ static int header_whole(struct MHD_Connection *conn, const char *method,
     return 1;
 }
 
+/* May this request act? A browser sends Origin with every POST, and with
+ * every cross-origin request; a page of another site must not create,
+ * drop or replay anything here (CSRF: by default flowsqld listens on
+ * loopback without a token, and a form or a no-cors fetch with a
+ * text/plain body needs no preflight). So a request other than GET and
+ * HEAD that carries an Origin is refused unless that Origin's host and
+ * port are this request's Host (or X-Forwarded-Host, behind a proxy):
+ * the web interface's own requests, and every client that sends no
+ * Origin (curl, the shell), pass. docs/WEB.md, "The token". */
+static int origin_ok(struct MHD_Connection *conn, const char *method)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return 1;
+    const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!o)
+        return 1;
+    const char *p = strstr(o, "://");
+    if (!p)
+        return 0;                 /* "null": a sandboxed page, a file: URL */
+    p += 3;
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    const char *fwd = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  "X-Forwarded-Host");
+    return (host && strcasecmp(p, host) == 0) || (fwd && strcasecmp(p, fwd) == 0);
+}
+
 /* Is the request's Authorization header "Bearer <our token>"? The
  * scheme is matched without regard to case (RFC 7235: "bearer" is as
  * good as "Bearer"), blanks after it are skipped, and the token is
@@ -1010,6 +1036,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         MHD_destroy_response(r);
         count(h, 401);
         return ret;
+    }
+    if (!origin_ok(conn, method)) {
+        char msg[300];
+        const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+        snprintf(msg, sizeof(msg), "cross-origin %s refused: Origin %.100s is not "
+                 "this daemon (Host %.100s)", method, o, host ? host : "none");
+        return send_error(&c, 403, msg);
     }
     if (rq->too_large) {
         char msg[120];
