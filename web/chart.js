@@ -9,6 +9,11 @@ import {h, fill, si, COLORS, time, clock} from './util.js';
 
 const uPlot = () => window.uPlot;
 
+// Steps of the time axis, in seconds: whole seconds at least (the labels
+// are hh:mm:ss; uPlot's own would put two ticks in one second).
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
+                    7200, 10800, 21600, 43200, 86400, 2 * 86400, 7 * 86400, 30 * 86400];
+
 // A time series chart in el. series: [{label, color?}]; fmt formats the
 // y values. Returns {setData([xs_seconds, ...ys]), points(), destroy()}.
 export function timeChart(el, series, {fmt = si, height = 220, title} = {}) {
@@ -23,7 +28,7 @@ export function timeChart(el, series, {fmt = si, height = 220, title} = {}) {
     legend: {live: true},
     scales: {x: {time: true}},
     axes: [
-      {values: (u, vals) => vals.map((v) => clock(v * 1000))},
+      {values: (u, vals) => vals.map((v) => clock(v * 1000)), incrs: TIME_INCRS},
       {values: (u, vals) => vals.map((v) => si(v)), size: 56},
     ],
     series: [
@@ -61,7 +66,8 @@ export function xyChart(el, xLabel, series, {xTime = false, height = 260} = {}) 
     width: Math.max(300, el.clientWidth || 600),
     height,
     scales: {x: {time: xTime}},
-    axes: [{label: xLabel, values: xTime ? (u, vals) => vals.map((v) => clock(v * 1000)) : (u, vals) => vals.map((v) => si(v))},
+    axes: [{label: xLabel, values: xTime ? (u, vals) => vals.map((v) => clock(v * 1000)) : (u, vals) => vals.map((v) => si(v)),
+            ...(xTime ? {incrs: TIME_INCRS} : {})},
            {values: (u, vals) => vals.map((v) => si(v)), size: 60}],
     series: [{label: xLabel}, ...series.map((s, i) => ({
       label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5,
