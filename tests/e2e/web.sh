@@ -5,17 +5,46 @@
 # Playwright driving Debian's chromium, headless) against the daemon with
 # the saved queries, fed by flowgen (1000 hosts), v5craft (a busy host,
 # 10.0.77.7, and a SYN flood toward 10.0.66.6). Screenshots go to
-# $FLOWSQL_WEB_SHOTS (make web-shots sets docs/web).
+# $FLOWSQL_WEB_SHOTS (make web-shots sets docs/web). First, on a daemon
+# without a token, that another site's page may not act on the API (CSRF).
 . "$(dirname "$0")/lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+
+code() { curl -s -o "$T/got" -w '%{http_code}' "$@"; }
+
+# ---- another site's page may not act on the API (CSRF) ---------------------------
+# As `make run` starts it: loopback, no token. A page of another site can
+# POST here without a preflight (a form, a no-cors fetch with a text/plain
+# body); its browser sends Origin. Refused, 403; the web interface's own
+# requests (Origin = Host), a proxy's (X-Forwarded-Host) and clients that
+# send no Origin (curl, the shell) pass.
+TOKEN= HEALTH_TOKEN= start_flowsqld || exit 1
+Q='{"name": "csrf", "sql": "SELECT srcip, count(*) AS flows FROM flows WINDOW 10s GROUP BY srcip"}'
+post() { curl -s -o "$T/got" -w '%{http_code}' -H 'Content-Type: text/plain' "$@" -d "$Q" "http://$HTTP/api/v1/queries"; }
+eq "a POST from another site's page (Origin http://evil.example): 403" \
+    "$(post -H 'Origin: http://evil.example')" 403
+check "... saying why" grep -q 'cross-origin POST refused: Origin http://evil.example is not this daemon' "$T/got"
+eq "... and nothing was registered" "$(code "http://$HTTP/api/v1/queries/csrf")" 404
+eq "an Origin of \"null\" (a sandboxed page): 403" "$(post -H 'Origin: null')" 403
+eq "the same port on another name is another site: 403" "$(post -H "Origin: http://localhost:$HTTP_PORT")" 403
+eq "from the daemon's own page (Origin = Host): 201" "$(post -H "Origin: http://$HTTP")" 201
+eq "another site's page may not drop it either: 403" \
+    "$(code -X DELETE -H 'Origin: http://evil.example' "http://$HTTP/api/v1/queries/csrf")" 403
+eq "behind a proxy (Origin = X-Forwarded-Host): 204" \
+    "$(code -X DELETE -H 'Origin: https://flows.example' -H 'X-Forwarded-Host: flows.example' "http://$HTTP/api/v1/queries/csrf")" 204
+eq "a client that sends no Origin (curl, the shell): 201" "$(post)" 201
+eq "a GET from anywhere is answered (it changes nothing; the browser keeps the answer from the other site)" \
+    "$(code -H 'Origin: http://evil.example' "http://$HTTP/api/v1/queries/csrf")" 200
+stop_flowsqld
+
+rm -rf "$T/run"
 
 # ---- the files, over plain HTTP --------------------------------------------------
 TOKEN=web-$$-token
 printf '%s\n' "$TOKEN" >"$T/token"
 HEALTH_TOKEN=$TOKEN QUERIES_DIR=$top/queries start_flowsqld --api-token-file "$T/token" --archive-flush 1s || exit 1
 
-code() { curl -s -o "$T/got" -w '%{http_code}' "$@"; }
 eq "GET / without the token: the page" "$(code "http://$HTTP/")" 200
 check "the page loads its script as a module" grep -q '<script type="module" src="/ui/app.js">' "$T/got"
 curl -s -D "$T/head" -o /dev/null "http://$HTTP/"
@@ -124,30 +153,4 @@ echo "# the browser tests took $(( $(date +%s) - start )) s" >&2
 check "the browser tests ran to their end (status $st)" test "$st" -eq 0 -o "$st" -eq 3
 stop_flowsqld
 check "flowsqld stopped cleanly" test "$STATUS" -eq 0
-
-# ---- another site's page may not act on the API (CSRF) ---------------------------
-# As `make run` starts it: loopback, no token. A page of another site can
-# POST here without a preflight (a form, a no-cors fetch with a text/plain
-# body); its browser sends Origin. Refused, 403; the web interface's own
-# requests (Origin = Host), a proxy's (X-Forwarded-Host) and clients that
-# send no Origin (curl, the shell) pass.
-rm -rf "$T/run"
-TOKEN= HEALTH_TOKEN= start_flowsqld || exit 1
-Q='{"name": "csrf", "sql": "SELECT srcip, count(*) AS flows FROM flows WINDOW 10s GROUP BY srcip"}'
-post() { curl -s -o "$T/got" -w '%{http_code}' -H 'Content-Type: text/plain' "$@" -d "$Q" "http://$HTTP/api/v1/queries"; }
-eq "a POST from another site's page (Origin http://evil.example): 403" \
-    "$(post -H 'Origin: http://evil.example')" 403
-check "... saying why" grep -q 'cross-origin POST refused: Origin http://evil.example is not this daemon' "$T/got"
-eq "... and nothing was registered" "$(code "http://$HTTP/api/v1/queries/csrf")" 404
-eq "an Origin of \"null\" (a sandboxed page): 403" "$(post -H 'Origin: null')" 403
-eq "the same port on another name is another site: 403" "$(post -H "Origin: http://localhost:$HTTP_PORT")" 403
-eq "from the daemon's own page (Origin = Host): 201" "$(post -H "Origin: http://$HTTP")" 201
-eq "another site's page may not drop it either: 403" \
-    "$(code -X DELETE -H 'Origin: http://evil.example' "http://$HTTP/api/v1/queries/csrf")" 403
-eq "behind a proxy (Origin = X-Forwarded-Host): 204" \
-    "$(code -X DELETE -H 'Origin: https://flows.example' -H 'X-Forwarded-Host: flows.example' "http://$HTTP/api/v1/queries/csrf")" 204
-eq "a client that sends no Origin (curl, the shell): 201" "$(post)" 201
-eq "a GET from anywhere is answered (it changes nothing; the browser keeps the answer from the other site)" \
-    "$(code -H 'Origin: http://evil.example' "http://$HTTP/api/v1/queries/csrf")" 200
-stop_flowsqld
 exit 0

@@ -25,9 +25,11 @@ fi
 rm -rf "$dir"
 mkdir -p "$dir"
 cp "$here/package.json" "$here/package-lock.json" "$dir/"
-# PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core downloads nothing by
+# --prefer-offline: tarballs already in npm's cache are not fetched again
+# (a machine that ran it once needs no network after). PLAYWRIGHT_SKIP_
+# BROWSER_DOWNLOAD: playwright-core downloads nothing by
 # itself; said anyway, for any version that would.
-if ! (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
+if ! (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund \
           --loglevel=error >"$dir/npm.log" 2>&1); then
     cat "$dir/npm.log" >&2
     rm -rf "$dir"
