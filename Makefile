@@ -18,6 +18,9 @@
 #                stream readers, 300k flows/s for 30 min (bench/soak.sh)
 #   make fuzz    every libFuzzer target (FUZZ_TARGETS) for FUZZ_SECONDS
 #                each; make fuzz-NAME for one
+#   make bench-web  the web interface with 100k-row windows: render times
+#                in Debian's chromium (bench/web_render.sh)
+#   make web-shots  the screenshots of docs/WEB.md, taken by the web tests
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
 #                run (Maven Central, cached in ~/.cache/flowsql)
@@ -36,7 +39,10 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps
+             procps chromium
+# Node.js and npm for the web tests' npm packages (make deps-web): only
+# when npm is missing (a machine's own Node.js, 20 or later, is kept).
+DEB_NODE  := nodejs npm
 
 VERSION  := 0.1.0
 OPT      ?= -O2
@@ -63,7 +69,10 @@ LIBS     = $(PKG_LIBS) -lpcap -lpthread -lm
 LIB_SRC  := $(filter-out server/flowsqld.c, \
               $(wildcard util/*.c parser/*.c engine/*.c storage/*.c \
                          ingest/*.c sinks/*.c server/*.c archive/*.c))
-GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
+GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c $(B)/gen/webassets.c
+# The web interface's files, embedded in flowsqld (web/embed.sh; docs/WEB.md).
+WEB_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg \
+                               web/vendor/*/*.js web/vendor/*/*.css))
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
 # The shell's files are its own, not the library's: build/flowsql links
@@ -79,7 +88,8 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
             $(if $(wildcard bench/flowgen.c),$(B)/flowgen)
 
 .SECONDARY:
-.PHONY: all run test unit check deps deps-test servers bench bench-ingest \
+.PHONY: all run test unit check deps deps-test deps-web deps-node web-shots \
+        bench-web servers bench bench-ingest \
         bench-peers bench-soak bench-parquet bench-archive \
         bench-archive-ingest bench-archive-query fuzz clean
 .DEFAULT_GOAL := all
@@ -93,7 +103,7 @@ run: deps
 	mkdir -p data
 	exec ./$(B)/flowsqld
 
-test: deps deps-test
+test: deps deps-test deps-web
 	$(MAKE) -j2 all
 	$(MAKE) -j2 B=build/asan SAN=1 OPT=-O1 all
 	$(MAKE) -j2 B=build/tsan TSAN=1 OPT=-O1 all
@@ -123,6 +133,27 @@ deps-test:
 servers: deps-test
 	tests/servers/fetch.sh
 
+# The web tests' npm packages (playwright-core, axe-core, uplot), pinned by
+# tests/web/package-lock.json, installed from the npm registry into
+# ~/.cache/flowsql by tests/web/install.sh, so that the tests need no
+# network. Fails when npm ci fails; when the registry cannot be reached at
+# all, a warning, and tests/e2e/web.sh says SKIP (docs/WEB.md, "Tests").
+deps-web:
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory deps-node
+	@if err=$$(tests/web/install.sh 2>&1 >/dev/null); then :; \
+	elif echo "$$err" | grep -q '^UNREACHABLE'; then \
+	    echo "$$err" | tail -n 1 >&2; \
+	    echo "WARNING: the web tests will SKIP (tests/e2e/web.sh)" >&2; \
+	else echo "$$err" >&2; exit 1; fi
+
+deps-node:
+	$(call install_missing,$(DEB_NODE))
+
+# The screenshots of docs/WEB.md (docs/web/*.png), taken by the web tests.
+web-shots: deps deps-test deps-web
+	$(MAKE) -j2 all
+	FLOWSQL_WEB_SHOTS=$(CURDIR)/docs/web FLOWSQL_TESTS=web tests/run.sh build
+
 # ---- generated sources ----------------------------------------------------
 
 $(B)/gen/grammar.c $(B)/gen/grammar.h: parser/grammar.y
@@ -132,6 +163,10 @@ $(B)/gen/grammar.c $(B)/gen/grammar.h: parser/grammar.y
 $(B)/gen/lexer.c: parser/lexer.re | $(B)/gen/grammar.h
 	@mkdir -p $(B)/gen
 	re2c -W --no-generation-date -o $@ $<
+
+$(B)/gen/webassets.c: web/embed.sh $(WEB_FILES)
+	@mkdir -p $(B)/gen
+	sh web/embed.sh $@ $(WEB_FILES)
 
 # ---- objects, library, programs ------------------------------------------
 
@@ -237,6 +272,12 @@ bench-peers: deps
 bench-soak: deps
 	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen
 	B=$(B) bench/soak.sh
+
+# The web interface with 100k-row windows: render times in Debian's
+# chromium (bench/web_render.sh; docs/PERFORMANCE.md, "Web interface").
+bench-web: deps deps-test deps-web
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen
+	B=$(B) bench/web_render.sh
 
 $(B)/peers/peerstat: $(B)/obj/bench/peers/peerstat.o
 	@mkdir -p $(dir $@)

@@ -2,6 +2,7 @@
  * http.c - the REST API; see http.h and docs/openapi.yaml.
  */
 #include "server/http.h"
+#include "server/web.h"
 #include "engine/mem.h"
 #include "engine/plan.h"
 #include "server/history.h"
@@ -900,6 +901,42 @@ static enum MHD_Result h_job_cancel(ctx_t *c)
     return send_job(c, 202, id, NULL);
 }
 
+/* ---- the web interface (web/, docs/WEB.md) ------------------------------------ */
+
+/* GET / and GET /ui/{name}: a file embedded from web/, without the API
+ * token (web_public). Revalidated on each use (no-cache with an ETag:
+ * 304 when unchanged), so a rebuilt daemon's pages are never stale. The
+ * pages' scripts and styles come from here only (the CSP), and the
+ * pages are not to be framed by another site. */
+static enum MHD_Result h_ui(ctx_t *c)
+{
+    const web_asset_t *f = web_find(c->name[0] ? c->name : "index.html");
+    if (!f) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no such file: /ui/%.100s", c->name);
+        return send_error(c, 404, msg);
+    }
+    const char *inm = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                  "If-None-Match");
+    int same = inm && strcmp(inm, f->etag) == 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        same ? 0 : f->len, same ? (void *)"" : (void *)f->data,
+        MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", f->type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "ETag", f->etag);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data: blob:; "
+                            "object-src 'none'; base-uri 'none'; "
+                            "frame-ancestors 'none'; form-action 'self'");
+    enum MHD_Result ret = MHD_queue_response(c->conn, same ? 304 : 200, r);
+    MHD_destroy_response(r);
+    count(c->h, same ? 304 : 200);
+    return ret;
+}
+
 /* ---- Server-Sent Events ---------------------------------------------------- */
 
 typedef struct sse {
@@ -1029,6 +1066,12 @@ static const struct route {
     {"GET", API "/jobs", h_jobs},
     {"GET", API "/jobs/{name}", h_job},
     {"DELETE", API "/jobs/{name}", h_job_cancel},
+    {"GET", "/", h_ui},
+    {"GET", "/ui/{name}", h_ui},
+    /* HEAD as GET (libmicrohttpd sends no body): link checkers and
+     * uptime probes ask the page with HEAD */
+    {"HEAD", "/", h_ui},
+    {"HEAD", "/ui/{name}", h_ui},
 };
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
 
@@ -1108,6 +1151,32 @@ static int header_whole(struct MHD_Connection *conn, const char *method,
     return 1;
 }
 
+/* May this request act? A browser sends Origin with every POST, and with
+ * every cross-origin request; a page of another site must not create,
+ * drop or replay anything here (CSRF: by default flowsqld listens on
+ * loopback without a token, and a form or a no-cors fetch with a
+ * text/plain body needs no preflight). So a request other than GET and
+ * HEAD that carries an Origin is refused unless that Origin's host and
+ * port are this request's Host (or X-Forwarded-Host, behind a proxy):
+ * the web interface's own requests, and every client that sends no
+ * Origin (curl, the shell), pass. docs/WEB.md, "The token". */
+static int origin_ok(struct MHD_Connection *conn, const char *method)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return 1;
+    const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!o)
+        return 1;
+    const char *p = strstr(o, "://");
+    if (!p)
+        return 0;                 /* "null": a sandboxed page, a file: URL */
+    p += 3;
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    const char *fwd = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  "X-Forwarded-Host");
+    return (host && strcasecmp(p, host) == 0) || (fwd && strcasecmp(p, fwd) == 0);
+}
+
 /* Is the request's Authorization header "Bearer <our token>"? The
  * scheme is matched without regard to case (RFC 7235: "bearer" is as
  * good as "Bearer"), blanks after it are skipped, and the token is
@@ -1167,7 +1236,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     conn_waiting(h, conn, 0);
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
-    if (!token_ok(h, conn, method)) {
+    if (!web_public(url) && !token_ok(h, conn, method)) {
         struct MHD_Response *r;
         char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
         r = MHD_create_response_from_buffer(strlen(body), body,
@@ -1178,6 +1247,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         MHD_destroy_response(r);
         count(h, 401);
         return ret;
+    }
+    if (!origin_ok(conn, method)) {
+        char msg[300];
+        const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+        snprintf(msg, sizeof(msg), "cross-origin %s refused: Origin %.100s is not "
+                 "this daemon (Host %.100s)", method, o, host ? host : "none");
+        return send_error(&c, 403, msg);
     }
     if (rq->too_large) {
         char msg[120];

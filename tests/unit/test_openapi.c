@@ -40,8 +40,8 @@ static int load(const char *file)
             *colon = 0;
             snprintf(path, sizeof(path), "%.120s", line + 2);
         } else if (strncmp(line, "    ", 4) == 0 && line[4] != ' ' && *path) {
-            static const char *m[] = {"get", "post", "put", "delete", "patch"};
-            for (size_t i = 0; i < 5; i++) {
+            static const char *m[] = {"get", "post", "put", "delete", "patch", "head"};
+            for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
                 size_t n = strlen(m[i]);
                 if (strncmp(line + 4, m[i], n) == 0 && line[4 + n] == ':') {
                     op_t *o = &ops[nops++];
