@@ -66,6 +66,7 @@ struct ingest {
     sink_t          sink;
     decoder_t       dec;
     stats_table_t   stats;
+    stats_table_t   ifstats;         /* sFlow counter samples per interface */
 
     /* UDP transport sessions */
     tsession_t    **buckets;
@@ -738,6 +739,7 @@ static void ingest_free(ingest_t *ing)
     bqueue_destroy(&ing->free_q);
     decoder_destroy(&ing->dec);
     stats_destroy(&ing->stats);
+    stats_destroy(&ing->ifstats);
     free(ing->buckets);
     free(ing->conns);
     free(ing->bufs);
@@ -794,6 +796,8 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
     ing->sink.ctx = ing;
     ing->sink.refill = live_refill;
     decoder_init(&ing->dec, &ing->sink, &ing->stats);
+    stats_init(&ing->ifstats, (size_t)c->max_exporters);
+    ing->dec.ifstats = &ing->ifstats;
     ing->nbuckets = 1024;
     while (ing->nbuckets < (size_t)c->max_sessions)
         ing->nbuckets *= 2;
@@ -867,6 +871,12 @@ int ingest_port(const ingest_t *ing, enum ingest_listener which)
 size_t ingest_stats(ingest_t *ing, ingest_exporter_stats_t *out, size_t max)
 {
     return stats_snapshot(&ing->stats, out, max);
+}
+
+size_t ingest_sflow_interfaces(ingest_t *ing, ingest_exporter_stats_t *out,
+                               size_t max)
+{
+    return stats_snapshot(&ing->ifstats, out, max);
 }
 
 void ingest_get_totals(ingest_t *ing, ingest_totals_t *out)

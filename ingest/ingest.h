@@ -112,6 +112,13 @@ int ingest_port(const ingest_t *ing, enum ingest_listener which);
 size_t ingest_stats(ingest_t *ing, ingest_exporter_stats_t *out, size_t max);
 
 /* Totals that belong to no exporter. */
+/* sFlow counter samples per agent and interface: rows whose exporter is
+ * the agent, domain the ifIndex (counter samples of source type 0) and
+ * counter_samples the count; the other fields are 0. At most
+ * max_exporters rows, then one overflow row (::). Any thread. */
+size_t ingest_sflow_interfaces(ingest_t *ing, ingest_exporter_stats_t *out,
+                               size_t max);
+
 typedef struct ingest_totals {
     uint64_t records;          /* all decoded records (biflows count 2) */
     uint64_t batches;          /* batches handed to cfg.out */
@@ -174,6 +181,8 @@ int    ingest_mem_feed(ingest_mem_t *m, enum ingest_listener on,
 void   ingest_mem_flush(ingest_mem_t *m);
 size_t ingest_mem_stats(ingest_mem_t *m, ingest_exporter_stats_t *out,
                         size_t max);
+size_t ingest_mem_sflow_interfaces(ingest_mem_t *m,
+                                   ingest_exporter_stats_t *out, size_t max);
 void   ingest_mem_free(ingest_mem_t *m);
 
 /* The same over an open file (left open), named path in messages. After

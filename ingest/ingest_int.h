@@ -167,6 +167,9 @@ typedef struct decoder {
     fbInfoModel_t *model;
     sink_t        *sink;
     stats_table_t *stats;
+    stats_table_t *ifstats;        /* sFlow counter samples per agent and
+                                      ifIndex (the row's domain); NULL:
+                                      not kept */
     /* the message being decoded */
     tsession_t    *ts;
     tdomain_t     *dom;

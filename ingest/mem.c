@@ -19,7 +19,7 @@ struct ingest_mem {
     sink_t          sink;
     ingest_emit_fn  emit;
     void           *ctx;
-    stats_table_t   stats;
+    stats_table_t   stats, ifstats;
     decoder_t       dec;
     tsession_t      udp, v9, v5, tcp, sf;
     uint8_t         dgram[65536];   /* the datagram, as a socket gives it */
@@ -68,6 +68,8 @@ ingest_mem_t *ingest_mem_new(const ipaddr_t *exporter, ingest_emit_fn emit,
     m->sink.refill = mem_refill;
     m->sink.ctx = m;
     decoder_init(&m->dec, &m->sink, &m->stats);
+    stats_init(&m->ifstats, 1024);
+    m->dec.ifstats = &m->ifstats;
     session_init(&m->udp, TS_IPFIX_UDP, exporter);
     session_init(&m->v9, TS_V9, exporter);
     session_init(&m->v5, TS_V5, exporter);
@@ -159,6 +161,12 @@ size_t ingest_mem_stats(ingest_mem_t *m, ingest_exporter_stats_t *out,
     return stats_snapshot(&m->stats, out, max);
 }
 
+size_t ingest_mem_sflow_interfaces(ingest_mem_t *m,
+                                   ingest_exporter_stats_t *out, size_t max)
+{
+    return stats_snapshot(&m->ifstats, out, max);
+}
+
 void ingest_mem_free(ingest_mem_t *m)
 {
     if (!m)
@@ -172,6 +180,7 @@ void ingest_mem_free(ingest_mem_t *m)
     ipfix_thread_done();
     decoder_destroy(&m->dec);
     stats_destroy(&m->stats);
+    stats_destroy(&m->ifstats);
     flow_batch_free(m->sink.cur);
     free(m);
 }

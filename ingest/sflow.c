@@ -437,6 +437,26 @@ static int flow_sample(decoder_t *d, xdr_t *x, int expanded, int emit,
     return 0;
 }
 
+/* A counter sample of an interface (source type 0): counted for the
+ * agent and that ifIndex. Its counters themselves are not kept. */
+static void counter_sample(decoder_t *d, xdr_t *x, int expanded,
+                           const ipaddr_t *agent)
+{
+    x32(x); /* sequence */
+    uint32_t type, index;
+    if (expanded) {
+        type = x32(x);
+        index = x32(x);
+    } else {
+        uint32_t src = x32(x);
+        type = src >> 24;
+        index = src & 0xffffff;
+    }
+    if (x->bad || type != 0)
+        return;
+    ctr_inc(&stats_get(d->ifstats, agent, index)->counter_samples);
+}
+
 /* Walk the samples after the header: check (emit 0) or write (emit 1). */
 static int walk_samples(decoder_t *d, xdr_t *x, uint32_t nsamples, int emit,
                         const ipaddr_t *agent, uint32_t domain,
@@ -466,6 +486,8 @@ static int walk_samples(decoder_t *d, xdr_t *x, uint32_t nsamples, int emit,
         case 2:
         case 4:
             w->counters++;
+            if (emit && d->ifstats)
+                counter_sample(d, &sx, tag == 4, agent);
             break;
         default:
             break;

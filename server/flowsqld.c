@@ -315,6 +315,20 @@ static void metrics(void *ctx, sbuf_t *b)
                                 ((const char *)&st[i] + m[k].off));
             }
         }
+        n = ingest_sflow_interfaces(d->ingest, st, 256);
+        if (n > 256)
+            n = 256;
+        sbuf_printf(b, "# HELP flowsql_ingest_sflow_interface_counter_samples_total "
+                       "sFlow counter samples per agent and interface\n"
+                       "# TYPE flowsql_ingest_sflow_interface_counter_samples_total counter\n");
+        for (size_t i = 0; i < n; i++) {
+            char ip[IPADDR_STRLEN];
+            sbuf_printf(b, "flowsql_ingest_sflow_interface_counter_samples_total"
+                           "{exporter=\"%s\",ifindex=\"%u\"} %llu\n",
+                        ipaddr_format(&st[i].exporter, ip, sizeof(ip)),
+                        st[i].domain,
+                        (unsigned long long)st[i].counter_samples);
+        }
         ingest_totals_t t;
         ingest_get_totals(d->ingest, &t);
         sbuf_printf(b, "# TYPE flowsql_ingest_batches_total counter\n"

@@ -128,6 +128,8 @@ eq "garbage: 2 without a plausible header counted on the sender" \
     "$(echo "$m" | grep -c 'decode_errors_total{exporter="127.0.0.1",domain="0"} 2')" 1
 eq "garbage: the counter sample counted for its agent" \
     "$(echo "$m" | grep -c 'sflow_counter_samples_total{exporter="192.0.2.9",domain="3"} 1')" 1
+eq "garbage: and for its interface" \
+    "$(echo "$m" | grep -c 'sflow_interface_counter_samples_total{exporter="192.0.2.9",ifindex="1"} 1')" 1
 stop_flowsqld
 eq "garbage: flowsqld stopped cleanly" "$STATUS" 0
 

@@ -154,9 +154,13 @@ static void flow_sample_expanded_v6(sb_t *m)
 static void counter_sample(sb_t *m, uint32_t fmt)
 {
     size_t s = open_len(m, fmt);
-    u32(m, 9); u32(m, 3); u32(m, 1);
-    if (fmt == 4)
-        u32(m, 0);
+    u32(m, 9);                            /* sequence */
+    if (fmt == 4) {
+        u32(m, 0); u32(m, 3);             /* source: ifIndex 3 */
+    } else {
+        u32(m, 3);                        /* the same, compact */
+    }
+    u32(m, 1);                            /* records */
     size_t r = open_len(m, 1);            /* generic interface counters */
     for (int i = 0; i < 22; i++)
         u32(m, (uint32_t)i);
@@ -312,15 +316,19 @@ static void test_header_vlan_and_bgp_nexthop(void)
     ingest_mem_free(m);
 }
 
-/* Counter samples are counted, per agent and sub-agent, and make no
- * records; unknown sample types are skipped. */
+/* Counter samples are counted, per agent and sub-agent and per agent
+ * and interface, and make no records; unknown sample types (and counter
+ * samples of VLANs) are skipped. */
 static void test_counter_samples(void)
 {
     ingest_mem_t *m = mem_new();
     sb_t d;
-    header(&d, 0xcb007103, 2, 1, 3);
+    header(&d, 0xcb007103, 2, 1, 4);
     counter_sample(&d, 2);
     counter_sample(&d, 4);
+    size_t v = open_len(&d, 2);                 /* of VLAN 7 (type 1) */
+    u32(&d, 1); u32(&d, 1u << 24 | 7); u32(&d, 0);
+    end_len(&d, v);
     size_t s = open_len(&d, (4300 << 12) | 1002); /* another enterprise's */
     u32(&d, 1); u32(&d, 2);
     end_len(&d, s);
@@ -329,9 +337,14 @@ static void test_counter_samples(void)
     CHECK_INT(got->n, 0);
     ingest_exporter_stats_t st = row(m, "203.0.113.3", 2);
     CHECK_INT(st.messages, 1);
-    CHECK_INT(st.counter_samples, 2);
+    CHECK_INT(st.counter_samples, 3);
     CHECK_INT(st.records, 0);
     CHECK_INT(st.decode_errors, 0);
+    ingest_exporter_stats_t ifs[8];
+    CHECK_INT(ingest_mem_sflow_interfaces(m, ifs, 8), 1);
+    CHECK_STR(fmt_ip(&ifs[0].exporter), "203.0.113.3");
+    CHECK_INT(ifs[0].domain, 3);
+    CHECK_INT(ifs[0].counter_samples, 2);
     ingest_mem_free(m);
 }
 
