@@ -316,6 +316,60 @@ static void test_header_vlan_and_bgp_nexthop(void)
     ingest_mem_free(m);
 }
 
+/* An IPv6 agent; a sampled header that is IPv6 itself (protocol 12),
+ * with a hop-by-hop options header before UDP; and an IPv4 header
+ * (protocol 11) of a later fragment, which has no ports. */
+static void test_ipv6_agent_and_headers(void)
+{
+    ingest_mem_t *m = mem_new();
+    sb_t d;
+    d.len = 0;
+    u32(&d, 5);
+    u32(&d, 2);
+    uint8_t agent[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x99};
+    bytes(&d, agent, 16);
+    u32(&d, 4); u32(&d, 1); u32(&d, 1); u32(&d, 2);
+    uint8_t h6[40 + 8 + 8] = {0x60, 0x00, 0x00, 0x00, 0, 16, 0, 64};
+    h6[8] = 0x20; h6[9] = 0x01; h6[10] = 0x0d; h6[11] = 0xb8; h6[23] = 5;
+    h6[24] = 0x20; h6[25] = 0x01; h6[26] = 0x0d; h6[27] = 0xb8; h6[39] = 6;
+    h6[40] = 17;   /* next: UDP; length 0: 8 bytes */
+    h6[48] = 0x01; h6[49] = 0xbb; h6[50] = 0x00; h6[51] = 0x35;
+    uint8_t h4[24] = {0x45, 0x10, 0, 24, 0, 0, 0x00, 0x10, 64, 17, 0, 0,
+                      10, 0, 0, 1, 10, 0, 0, 2, 0x12, 0x34, 0x00, 0x35};
+    for (int k = 0; k < 2; k++) {
+        size_t s = open_len(&d, 1);
+        u32(&d, 1); u32(&d, 3); u32(&d, 10); u32(&d, 1); u32(&d, 0);
+        u32(&d, 1); u32(&d, 2); u32(&d, 1);
+        size_t r = open_len(&d, 1);
+        u32(&d, k == 0 ? 12 : 11);
+        u32(&d, 700); u32(&d, 0);
+        u32(&d, k == 0 ? (uint32_t)sizeof(h6) : (uint32_t)sizeof(h4));
+        if (k == 0)
+            bytes(&d, h6, sizeof(h6));
+        else
+            bytes(&d, h4, sizeof(h4));
+        end_len(&d, r);
+        end_len(&d, s);
+    }
+    CHECK_INT(ingest_mem_feed(m, INGEST_SFLOW, d.b, d.len, NOW), 0);
+    ingest_mem_flush(m);
+    CHECK_INT(got->n, 2);
+    CHECK_STR(fmt_ip(&got->exporter[0]), "2001:db8::99");
+    CHECK_INT(got->domain[0], 4);
+    CHECK_STR(fmt_ip(&got->srcip[0]), "2001:db8::5");
+    CHECK_STR(fmt_ip(&got->dstip[0]), "2001:db8::6");
+    CHECK_INT(got->proto[0], 17);
+    CHECK_INT(got->srcport[0], 443);
+    CHECK_INT(got->dstport[0], 53);
+    CHECK_STR(fmt_ip(&got->srcip[1]), "10.0.0.1");
+    CHECK_INT(got->proto[1], 17);
+    CHECK_INT(got->tos[1], 0x10);
+    CHECK_INT(got->srcport[1], 0);     /* fragment offset 16: no ports */
+    CHECK_INT(got->dstport[1], 0);
+    CHECK_INT(row(m, "2001:db8::99", 4).records, 2);
+    ingest_mem_free(m);
+}
+
 /* Counter samples are counted, per agent and sub-agent and per agent
  * and interface, and make no records; unknown sample types (and counter
  * samples of VLANs) are skipped. */
@@ -503,6 +557,7 @@ int main(void)
     got = flow_batch_new();
     RUN(test_flow_sample_fields);
     RUN(test_header_vlan_and_bgp_nexthop);
+    RUN(test_ipv6_agent_and_headers);
     RUN(test_counter_samples);
     RUN(test_sequence);
     RUN(test_malformed);
