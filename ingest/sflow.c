@@ -393,7 +393,10 @@ static int flow_sample(decoder_t *d, xdr_t *x, int expanded, int emit,
         r.proto = r.rproto;
         r.tos = r.rtos;
         r.tcpflags = r.rproto == 6 ? r.rflags : 0;
-        if (r.rproto == 1 || r.rproto == 58) {
+        /* ICMP: agents put the type in src_port and the code in dst_port
+         * (as sflowtool reads them) */
+        if ((r.rproto == 1 || r.rproto == 58) && r.rsport < 256 &&
+            r.rdport < 256) {
             r.sport = 0;
             r.dport = r.rsport * 256 + r.rdport;
         } else {

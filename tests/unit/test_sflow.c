@@ -370,6 +370,40 @@ static void test_ipv6_agent_and_headers(void)
     ingest_mem_free(m);
 }
 
+/* ICMP in a sampled IPv4 record (no header): type in src_port, code in
+ * dst_port, mapped as for IPFIX; the sampled Ethernet record's length is
+ * the bytes when there is no header. */
+static void test_sampled_ipv4_icmp(void)
+{
+    ingest_mem_t *m = mem_new();
+    sb_t d;
+    header(&d, 0xcb007107, 0, 1, 1);
+    size_t s = open_len(&d, 1);
+    u32(&d, 1); u32(&d, 3); u32(&d, 10); u32(&d, 1); u32(&d, 0);
+    u32(&d, 1); u32(&d, 2); u32(&d, 2);
+    size_t r = open_len(&d, 3);
+    u32(&d, 84); u32(&d, 1); u32(&d, 0x0a000001); u32(&d, 0x0a000002);
+    u32(&d, 8); u32(&d, 0); u32(&d, 0); u32(&d, 0);
+    end_len(&d, r);
+    r = open_len(&d, 2);
+    u32(&d, 102);
+    uint8_t mac[8] = {0};
+    bytes(&d, mac, 8);
+    bytes(&d, mac, 8);
+    u32(&d, 0x0800);
+    end_len(&d, r);
+    end_len(&d, s);
+    CHECK_INT(ingest_mem_feed(m, INGEST_SFLOW, d.b, d.len, NOW), 0);
+    ingest_mem_flush(m);
+    CHECK_INT(got->n, 1);
+    CHECK_STR(fmt_ip(&got->srcip[0]), "10.0.0.1");
+    CHECK_INT(got->proto[0], 1);
+    CHECK_INT(got->srcport[0], 0);
+    CHECK_INT(got->dstport[0], 8 * 256);
+    CHECK_INT(got->bytes[0], 102);
+    ingest_mem_free(m);
+}
+
 /* Counter samples are counted, per agent and sub-agent and per agent
  * and interface, and make no records; unknown sample types (and counter
  * samples of VLANs) are skipped. */
@@ -558,6 +592,7 @@ int main(void)
     RUN(test_flow_sample_fields);
     RUN(test_header_vlan_and_bgp_nexthop);
     RUN(test_ipv6_agent_and_headers);
+    RUN(test_sampled_ipv4_icmp);
     RUN(test_counter_samples);
     RUN(test_sequence);
     RUN(test_malformed);
