@@ -288,8 +288,11 @@ static part_t *part_open(archive_t *a, int64_t start)
         {"flowsql.partition.end", ke},
         {"flowsql.partition.period", kp},
     };
+    /* Each row group's flows sorted by source address: a host's flows
+     * sit in one page of each column, which the page index finds. */
     pq_writer_opts_t o = {.zstd_level = a->cfg.zstd_level,
                           .no_sync = a->cfg.no_sync, .kv = kv,
+                          .sort_by = "srcip",
                           .nkv = sizeof(kv) / sizeof(kv[0])};
     pq_writer_t *w = NULL;
     if (make_dirs(dir, &err) == 0)

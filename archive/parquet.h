@@ -97,6 +97,10 @@ typedef struct pq_writer pq_writer_t;
 
 typedef struct pq_writer_opts {
     int            zstd_level;  /* 0: PQ_ZSTD_LEVEL */
+    int            page_rows;   /* values per data page; 0: PQ_PAGE_ROWS */
+    const char    *sort_by;     /* NULL, or a column (integer or address):
+                                   each row group's rows are written in
+                                   its order (ascending, ties as added) */
     int            no_sync;     /* 1: no fdatasync before journal records */
     const pq_kv_t *kv;          /* footer key/value metadata, copied */
     size_t         nkv;
@@ -104,6 +108,7 @@ typedef struct pq_writer_opts {
 } pq_writer_opts_t;
 
 #define PQ_ZSTD_LEVEL 1
+#define PQ_PAGE_ROWS  8192
 
 /*
  * Create PATH.open (O_EXCL: an existing one is an error, recover it

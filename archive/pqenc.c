@@ -121,43 +121,66 @@ static void hyb_rle(bbuf_t *b, uint32_t value, size_t count, int w)
         bb_u8(b, (uint8_t)(value >> (8 * k)));
 }
 
+/* n (<= 504) values of w (1..32) bits, LSB first, padded with zeros to
+ * a multiple of 8 values: a 64-bit accumulator emptied 32 bits at a
+ * time (w + 31 < 64 bits are held at most). */
+static void pack32(bbuf_t *b, const uint32_t *v, size_t n, int w)
+{
+    size_t groups = (n + 7) / 8, bytes = groups * (size_t)w;
+    bb_reserve(b, bytes + 8);
+    uint8_t *o = b->p + b->len;
+    uint64_t acc = 0, mask = w == 32 ? 0xffffffffu : (1u << w) - 1;
+    int nb = 0;
+    for (size_t i = 0; i < groups * 8; i++) {
+        acc |= (i < n ? v[i] & mask : 0) << nb;
+        nb += w;
+        if (nb >= 32) {
+            wr_u32le(o, (uint32_t)acc);
+            o += 4;
+            acc >>= 32;
+            nb -= 32;
+        }
+    }
+    for (; nb > 0; nb -= 8) {           /* groups*w is whole bytes */
+        *o++ = (uint8_t)acc;
+        acc >>= 8;
+    }
+    b->len += bytes;
+}
+
 /* Literal values (a multiple of 8, or padded to it) as bit-packed runs. */
 static void hyb_lit(bbuf_t *b, const uint32_t *v, size_t n, int w)
 {
-    uint64_t tmp[512];
     while (n) {
         size_t m = n < 504 ? n : 504;          /* 63 groups: 1-byte header */
-        size_t groups = (m + 7) / 8;
-        for (size_t i = 0; i < groups * 8; i++)
-            tmp[i] = i < m ? v[i] : 0;
-        bb_varint(b, (uint64_t)groups << 1 | 1);
-        enc_bitpack(b, tmp, groups * 8, w);
+        bb_varint(b, (uint64_t)((m + 7) / 8) << 1 | 1);
+        pack32(b, v, m, w);
         v += m;
         n -= m;
     }
 }
 
+/* Groups of 8 values: a group whose values are all equal starts a run
+ * (RLE, as long as it goes); the others are literals, bit-packed. A run
+ * starting inside a group is taken from the next group on. */
 void enc_hybrid(bbuf_t *b, const uint32_t *v, size_t n, int w)
 {
-    size_t lit = 0;      /* start of pending literals */
-    size_t i = 0;
-    while (i < n) {
-        size_t r = 1;
-        while (i + r < n && v[i + r] == v[i])
-            r++;
-        /* A run pays once it is 8 long and the literals before it fill
-         * whole groups; else take values into the literals. */
-        size_t pend = i - lit;
-        if (r >= 8 && pend % 8 == 0) {
-            hyb_lit(b, v + lit, pend, w);
-            hyb_rle(b, v[i], r, w);
-            i += r;
-            lit = i;
-        } else if (r >= 8 + (8 - pend % 8)) {
-            i += 8 - pend % 8;     /* complete the group, then the run */
-        } else {
-            i += r;
+    size_t lit = 0, i = 0;   /* pending literals start at lit */
+    while (i + 8 <= n) {
+        uint32_t x = v[i], d = 0;
+        for (int k = 1; k < 8; k++)
+            d |= v[i + k] ^ x;
+        if (d) {
+            i += 8;
+            continue;
         }
+        size_t r = 8;
+        while (i + r < n && v[i + r] == x)
+            r++;
+        hyb_lit(b, v + lit, i - lit, w);
+        hyb_rle(b, x, r, w);
+        i += r;
+        lit = i;
     }
     hyb_lit(b, v + lit, n - lit, w);
 }
