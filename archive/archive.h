@@ -216,8 +216,11 @@ typedef struct archive_scan_stats {
     uint64_t rg_pruned_bloom;   /* skipped by bloom filters */
     uint64_t rg_read;           /* row groups read */
     uint64_t rows_read;         /* flows decoded */
+    uint64_t rows_pruned_pages; /* flows of the row groups searched that
+                                   the page index ruled out (not read) */
     uint64_t rows_matched;      /* flows delivered */
-    uint64_t bytes_read;        /* compressed column chunk bytes read */
+    uint64_t bytes_read;        /* compressed column chunk (or page)
+                                   bytes read */
 } archive_scan_stats_t;
 
 /* Return 0 to go on, non-zero to stop the scan. The batch (up to

@@ -28,6 +28,7 @@
 
 #define PAGE_ROWS_MAX (1 << 20) /* values per data page at most */
 #define SAMPLE_ROWS  8192       /* rows the encoding trial compresses */
+#define DICT_PAGES   2          /* a dictionary: page_rows * this entries */
 #define DICT_MAX     (1u << 20) /* entries of a dictionary */
 #define BLOOM_FPP    0.05       /* false positive rate, at most */
 #define STAT_MAX_LEN 64         /* longer string min/max are not written */
@@ -1187,16 +1188,20 @@ static void encode_chunk(pq_writer_t *w, wcol_t *c, const cprof_t *pf,
     int trial = c->pick < 0 || c->age >= TRIAL_EVERY;
     size_t ndict = 0;
     int enc;
+    /* A dictionary of at most DICT_PAGES pages' worth of entries: a
+     * reader of one page reads the whole dictionary too. */
+    size_t dmax = DICT_PAGES * w->page_rows;
     if (can_dict && (pf->constant || want_bloom || trial ||
                      c->pick == ENC_DICT)) {
-        size_t limit = want_bloom ? n : n * 3 / 4 + 1;
+        size_t limit = want_bloom ? n : dmax < n ? dmax : n;
         ndict = dict_build(w, c, pf, sorted, limit < DICT_MAX ? limit
                                                               : DICT_MAX);
     }
+    size_t nd_enc = ndict <= dmax ? ndict : 0;   /* usable for DICT */
     if (pf->constant && ndict) {
         enc = ENC_DICT;                  /* one entry, one run a page */
-    } else if (trial || (c->pick == ENC_DICT && !ndict)) {
-        enc = choose_encoding(w, c, ndict, &c->raw);
+    } else if (trial || (c->pick == ENC_DICT && !nd_enc)) {
+        enc = choose_encoding(w, c, nd_enc, &c->raw);
         c->pick = enc;
         c->age = 0;
     } else {

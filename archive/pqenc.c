@@ -212,6 +212,31 @@ int dec_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
+/* n (a multiple of 8) values of w (1..32) bits from p into out: a
+ * 64-bit load per value, the last group's bytes copied first so that
+ * no load passes the packed bytes. */
+static void unpack32(const uint8_t *p, size_t n, int w, uint32_t *out)
+{
+    uint64_t mask = (1ull << w) - 1;
+    size_t bytes = n / 8 * (size_t)w, safe = bytes >= 8 ? bytes - 8 : 0;
+    size_t i = 0, bit = 0;
+    for (; i < n && (bit >> 3) <= safe && bytes >= 8; i++, bit += (size_t)w) {
+        uint64_t x;
+        memcpy(&x, p + (bit >> 3), 8);
+        out[i] = (uint32_t)((x >> (bit & 7)) & mask);
+    }
+    if (i < n) {                         /* the tail, from a copy */
+        uint8_t tail[48] = {0};
+        size_t from = bit >> 3;
+        memcpy(tail, p + from, bytes - from);
+        for (size_t b = bit & 7; i < n; i++, b += (size_t)w) {
+            uint64_t x;
+            memcpy(&x, tail + (b >> 3), 8);
+            out[i] = (uint32_t)((x >> (b & 7)) & mask);
+        }
+    }
+}
+
 /* Start the next run. */
 static int hyb_next_run(hyb_t *h)
 {
@@ -261,14 +286,15 @@ int hyb_read(hyb_t *h, uint32_t *out, size_t n)
             uint64_t tmp[8];
             if (n - i >= 8 && h->bp_left >= 8) {
                 /* whole groups straight into out */
-                while (n - i >= 8 && h->bp_left >= 8) {
-                    dec_bitunpack(h->bp, 8, h->w, tmp);
-                    for (int k = 0; k < 8; k++)
-                        out[i + k] = (uint32_t)tmp[k];
-                    h->bp += h->w;
-                    h->bp_left -= 8;
-                    i += 8;
-                }
+                size_t g = (n - i) / 8 < h->bp_left / 8 ? (n - i) / 8
+                                                        : h->bp_left / 8;
+                if (h->w == 0)
+                    memset(out + i, 0, g * 8 * sizeof(uint32_t));
+                else
+                    unpack32(h->bp, g * 8, h->w, out + i);
+                h->bp += g * (size_t)h->w;
+                h->bp_left -= (uint32_t)(g * 8);
+                i += g * 8;
                 continue;
             }
             dec_bitunpack(h->bp, 8, h->w, tmp);
@@ -499,8 +525,8 @@ void journal_record(bbuf_t *b, char kind, uint64_t end, const uint8_t *p,
     wr_u32le(b->p + at + 4, (uint32_t)XXH64(b->p + at + 8, plen, 0));
 }
 
-/* The chunks (and bloom filters) of a row group lie in [4, end) and
- * end <= data_size. */
+/* The chunks (and bloom filters and page indexes) of a row group lie in
+ * [4, end) and end <= data_size. */
 static int rg_inside(const pqm_rowgroup_t *rg, uint64_t end,
                      uint64_t data_size)
 {
@@ -520,6 +546,16 @@ static int rg_inside(const pqm_rowgroup_t *rg, uint64_t end,
             (m->bloom_offset < 4 || m->bloom_length < 0 ||
              (uint64_t)m->bloom_offset > end ||
              (uint64_t)m->bloom_length > end - (uint64_t)m->bloom_offset))
+            return 0;
+        const pqm_chunk_t *c = &rg->cols[i];
+        if ((c->has_oi && (c->oi_offset < 4 || c->oi_length < 0 ||
+                           (uint64_t)c->oi_offset > end ||
+                           (uint64_t)c->oi_length >
+                               end - (uint64_t)c->oi_offset)) ||
+            (c->has_ci && (c->ci_offset < 4 || c->ci_length < 0 ||
+                           (uint64_t)c->ci_offset > end ||
+                           (uint64_t)c->ci_length >
+                               end - (uint64_t)c->ci_offset)))
             return 0;
     }
     return 1;
