@@ -68,6 +68,8 @@ typedef struct archive_config {
                                   0: 60 s */
     int         queue_batches; /* batches waiting for the writer; 0: 64 */
     int         zstd_level;    /* 0: PQ_ZSTD_LEVEL */
+    int64_t     page_rows;     /* flows a page: 0..1048576, 0: PQ_PAGE_ROWS
+                                  (8192) */
     int         no_sync;       /* 1: no fdatasync (tests, benchmarks) */
     /* Where the archive gives batches back when it is done with them
      * (the collectors' pool); NULL: flow_batch_free. */

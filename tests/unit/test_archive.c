@@ -474,6 +474,38 @@ static void test_scan_pages(void)
     CHECK(straddle >= 4);
 }
 
+/* config.page_rows reaches the writer: with pages of 1024 flows a host
+ * lookup reads a page or two of 1024 (of 8192 by default); out of range
+ * is refused. */
+static void test_page_rows(void)
+{
+    char *dir = new_dir();
+    archive_config_t c = config(dir);
+    c.rg_flows = 65536;
+    c.period_ms = 3600000;
+    c.page_rows = 1024 * 1024 + 1;
+    diag_t e = {0};
+    CHECK(archive_open(&c, &e) == NULL);
+    CHECK(strstr(e.msg, "--archive-page-rows: 1048577 flows") != NULL);
+    c.page_rows = 1024;
+    archive_t *a = archive_open(&c, NULL);
+    CHECK(a != NULL);
+    if (!a)
+        return;
+    int64_t t0 = (time_now_ms() / 3600000) * 3600000;
+    uint32_t n = 65536;
+    for (uint32_t done = 0; done < n; done += FLOW_BATCH_MAX) {
+        flow_batch_t *b = batch(FLOW_BATCH_MAX, t0 + done, 1, 1);
+        for (uint32_t i = 0; i < b->n; i++)
+            b->srcip[i] = ipaddr_from_v4(page_host(done + i));
+        submit(a, b);
+    }
+    wait_written(a, n);
+    archive_close(a);
+    page_lookup(dir, "10.0.1.44", n, 2 * 1024);
+    page_lookup(dir, "10.0.5.0/24", n, 8 * 1024);
+}
+
 /* A file deleted during a scan is counted and skipped; a corrupt one is
  * counted, and the scan goes on. */
 static void test_scan_vanish_corrupt(void)
@@ -754,6 +786,7 @@ int main(void)
     RUN(test_partitions);
     RUN(test_scan_pruning);
     RUN(test_scan_pages);
+    RUN(test_page_rows);
     RUN(test_scan_vanish_corrupt);
     RUN(test_retention_cap);
     RUN(test_recovery);
