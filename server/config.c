@@ -110,6 +110,9 @@ static const opt_t opts[] = {
      "system holding the data dir (20%); 0: none"},
     {"archive-row-group", L(archive_rg_flows), "131072", "flows per row "
      "group of the archive at most"},
+    {"archive-page-rows", L(archive_page_rows), "8192", "flows per page "
+     "of the archive's columns: fewer read less for a host lookup and "
+     "take more bytes (1 to 1048576; docs/PERFORMANCE.md)"},
     {"archive-queue-flows", L(archive_queue_flows), "262144", "flows "
      "waiting for the archive writer at most; past it they are not "
      "archived (counted in flowsql_archive_dropped_flows_total)"},

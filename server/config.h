@@ -63,6 +63,7 @@ typedef struct config {
     int64_t  archive_rg_flows;
     int64_t  archive_queue_flows;
     char    *archive_zstd_level;    /* ZSTD level of the archive's pages */
+    int64_t  archive_page_rows;     /* flows a page of the archive */
     int64_t  archive_query_timeout_ms; /* a query over the archive */
     /* replay, history and export (docs/ARCHIVE.md) */
     char    *replay_allow;    /* networks IPFIX replays may be sent to */

@@ -241,6 +241,7 @@ static archive_t *open_archive(const config_t *cfg, int *off, diag_t *err)
     ac.period_ms = cfg->archive_period_ms;
     ac.flush_ms = cfg->archive_flush_ms;
     ac.rg_flows = cfg->archive_rg_flows;
+    ac.page_rows = cfg->archive_page_rows;
     ac.retention_ms = cfg->archive_retention_ms;
     int64_t nb = (cfg->archive_queue_flows + FLOW_BATCH_MAX - 1) /
                  FLOW_BATCH_MAX;
