@@ -27,16 +27,16 @@ SAN      ?=
 TSAN     ?=
 CC       := gcc
 PKGS     := libfixbuf rdkafka jansson libmicrohttpd libcurl sqlite3 libedit \
-            libzstd libxxhash
+            libzstd libxxhash libmaxminddb libcrypto
 
 # Debian packages: to build, and in addition to test.
 DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libsqlite3-dev libjansson-dev libmicrohttpd-dev \
              libcurl4-openssl-dev libedit-dev libpcap-dev libzstd-dev \
-             libxxhash-dev
+             libxxhash-dev libmaxminddb-dev libssl-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps
+             procps libmaxmind-db-writer-perl
 
 VERSION  := 0.1.0
 OPT      ?= -O2
@@ -62,7 +62,7 @@ LIBS     = $(PKG_LIBS) -lpcap -lpthread -lm
 
 LIB_SRC  := $(filter-out server/flowsqld.c, \
               $(wildcard util/*.c parser/*.c engine/*.c storage/*.c \
-                         ingest/*.c sinks/*.c server/*.c archive/*.c))
+                         ingest/*.c sinks/*.c server/*.c archive/*.c enrich/*.c))
 GEN_SRC  := $(B)/gen/grammar.c $(B)/gen/lexer.c
 LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) \
             $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))

@@ -4,6 +4,8 @@
  */
 #include "server/app.h"
 #include "archive/aquery.h"
+#include "enrich/anon.h"
+#include "enrich/enrich.h"
 #include "engine/plan.h"
 #include "engine/qhandle.h"
 #include "util/arena.h"
@@ -29,7 +31,15 @@ static void *engine_main(void *arg)
     for (;;) {
         flow_batch_t *b = bqueue_pop(&a->flows, 50);
         if (b) {
+            /* Enriched fields before anonymization: they are looked up
+             * by the real addresses (docs/ENRICHMENT.md). */
+            enrich_batch(b, engine_fields(a->engine));
+            if (a->anon && (a->anon_scope & ANON_ALL))
+                anon_batch(a->anon, b);
             engine_process(a->engine, b);
+            if (a->anon && (a->anon_scope & (ANON_ALL | ANON_ARCHIVE)) ==
+                               ANON_ARCHIVE)
+                anon_batch(a->anon, b);
             /* The archive releases the batches it takes, later, from
              * its own thread; the engine never waits for it. */
             if (!a->archive || archive_submit(a->archive, b) < 0) {

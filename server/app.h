@@ -46,6 +46,8 @@ typedef struct app {
     int64_t          started_ms;
     uint64_t         temp_seq;
     store_t         *store;       /* NULL: windows are not stored */
+    struct anon     *anon;        /* --anonymize, or NULL */
+    unsigned         anon_scope;  /* ANON_* (enrich/anon.h) */
     archive_t       *archive;     /* NULL: flows are not archived; else
                                      the engine thread hands each batch
                                      it processed to it (set before

@@ -12,6 +12,8 @@
 #include "archive/aquery.h"
 #include "engine/mem.h"
 #include "engine/netset.h"
+#include "enrich/anon.h"
+#include "enrich/enrich.h"
 #include "ingest/ingest.h"
 #include "ingest/kafka_json.h"
 #include "server/app.h"
@@ -409,6 +411,7 @@ static void print_window(output_t *o, rowset_t *rs)
 
 static void read_emit(void *ctx, flow_batch_t *b)
 {
+    enrich_batch(b, engine_fields(ctx));
     engine_process(ctx, b);
 }
 

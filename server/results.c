@@ -4,6 +4,7 @@
  */
 #include "server/results.h"
 #include "archive/aquery.h"
+#include "enrich/enrich.h"
 #include "engine/engine.h"
 #include "engine/qhandle.h"
 #include "ingest/ingest.h"
@@ -609,6 +610,7 @@ static void replay_window(output_t *o, rowset_t *rs)
 static void replay_emit(void *ctx, flow_batch_t *b)
 {
     replay_t *r = ctx;
+    enrich_batch(b, engine_fields(r->e));
     engine_process(r->e, b);
 }
 
