@@ -60,6 +60,9 @@ typedef struct app {
 } app_t;
 
 int  app_init(app_t *a, const config_t *cfg, diag_t *err);
+/* o, or o behind the anonymizer when --anonymize-scope names scope (an
+ * ANON_* bit) and not all (then the flows themselves are anonymized). */
+output_t *app_anon_output(app_t *a, output_t *o, unsigned scope);
 int  app_start(app_t *a, diag_t *err);
 /* Set (or, with fn NULL, clear) where processed batches go back to; with
  * none, the engine thread frees them. Safe while the engine runs. */

@@ -64,6 +64,13 @@ typedef struct config {
     int64_t  archive_queue_flows;
     char    *archive_zstd_level;    /* ZSTD level of the archive's pages */
     int64_t  archive_query_timeout_ms; /* a query over the archive */
+    /* enrichment and anonymization (docs/ENRICHMENT.md) */
+    char    *geoip_db, *asn_db;
+    char    *network_names, *exporter_names, *interface_names;
+    char    *anonymize;       /* off, cryptopan, truncate */
+    char    *anonymize_key;
+    char    *anonymize_truncate;  /* "v4bits,v6bits" */
+    char    *anonymize_scope; /* all, or store,kafka,es,archive,api */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

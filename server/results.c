@@ -4,6 +4,7 @@
  */
 #include "server/results.h"
 #include "archive/aquery.h"
+#include "enrich/anon.h"
 #include "enrich/enrich.h"
 #include "engine/engine.h"
 #include "engine/qhandle.h"
@@ -579,6 +580,7 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
 
 typedef struct replay {
     engine_t *e;
+    app_t    *app;          /* its anonymizer, if any */
     sbuf_t    windows;      /* "[w1,w2..." as JSON text */
     int64_t   nwindows, max_bytes;
     output_t  out;
@@ -611,6 +613,10 @@ static void replay_emit(void *ctx, flow_batch_t *b)
 {
     replay_t *r = ctx;
     enrich_batch(b, engine_fields(r->e));
+    /* A replay's answer goes to an API client: its flows are
+     * anonymized when the API's answers are. */
+    if (r->app->anon && (r->app->anon_scope & (ANON_ALL | ANON_API)))
+        anon_batch(r->app->anon, b);
     engine_process(r->e, b);
 }
 
@@ -660,7 +666,8 @@ static int hook_replay(void *ctx, const char *sql, const char *file,
         return AE_NOTFOUND;
     }
     engine_config_t ec = {.replay = 1, .max_groups = a->cfg.max_groups};
-    replay_t r = {.windows = SBUF_INIT, .max_bytes = a->cfg.adhoc_bytes};
+    replay_t r = {.windows = SBUF_INIT, .max_bytes = a->cfg.adhoc_bytes,
+                  .app = a};
     r.e = engine_new(&ec);
     r.out.name = "replay";
     r.out.on_window = replay_window;
