@@ -8,12 +8,16 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <maxminddb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef unsigned __int128 u128;
 
@@ -343,15 +347,59 @@ static int if_cmp(const void *x, const void *y)
     return a->index < b->index ? -1 : a->index > b->index;
 }
 
-/* Open a MaxMind DB and check it has the data we read. */
+/* Open a MaxMind DB from a private copy in memory (a memfd): libmaxminddb
+ * maps the file it opens, and a file rewritten in place under a mapping
+ * (cp over it, a shorter file: SIGBUS) would change or kill the snapshot
+ * in use. With the copy, only a reload reads the file again. */
 static int open_mmdb(const char *path, const char *what, MMDB_s *db,
                      diag_t *err)
 {
-    int rc = MMDB_open(path, MMDB_MODE_MMAP, db);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        diag_set(err, "%s: cannot open %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        diag_set(err, "%s: %s is not a regular file", what, path);
+        close(fd);
+        return -1;
+    }
+    int mfd = memfd_create("flowsql-mmdb", MFD_CLOEXEC);
+    if (mfd < 0) {
+        diag_set(err, "%s: cannot copy %s to memory: %s", what, path,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(mfd, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                rc = -1;
+                break;
+            }
+            off += w;
+        }
+    if (n < 0 || rc < 0) {
+        diag_set(err, "%s: cannot read %s: %s", what, path, strerror(errno));
+        close(fd);
+        close(mfd);
+        return -1;
+    }
+    close(fd);
+    char mpath[64];
+    snprintf(mpath, sizeof(mpath), "/proc/self/fd/%d", mfd);
+    rc = MMDB_open(mpath, MMDB_MODE_MMAP, db);
+    int saved = errno;
+    close(mfd);     /* the mapping keeps the memory */
     if (rc != MMDB_SUCCESS) {
         diag_set(err, "%s: cannot open %s: %s%s%s", what, path,
                  MMDB_strerror(rc), rc == MMDB_IO_ERROR ? ": " : "",
-                 rc == MMDB_IO_ERROR ? strerror(errno) : "");
+                 rc == MMDB_IO_ERROR ? strerror(saved) : "");
         return -1;
     }
     return 0;
