@@ -9,6 +9,8 @@
 #   make bench-parquet  the archive format: bytes/flow, write/read flows/s
 #   make bench-archive-ingest  the archive on the live path: loss-free UDP
 #                rate archive off vs on, bytes/flow against nfcapd
+#   make bench-enrich  enrichment and anonymization on the live path:
+#                loss-free UDP rate off vs on
 #   make bench-archive-query  queries over the archive against nfdump on
 #                the same flows: GROUP BY srcip, a host lookup, cold/warm
 #   make bench-peers  flowsqld against nfcapd+nfdump and nfacctd on one
@@ -81,7 +83,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test servers bench bench-ingest \
         bench-peers bench-soak bench-parquet bench-archive \
-        bench-archive-ingest bench-archive-query fuzz clean
+        bench-archive-ingest bench-archive-query bench-enrich fuzz clean
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -214,6 +216,13 @@ bench-archive-ingest: deps
 	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen $(B)/tools/pqtool
 	B=$(B) bench/archive_ingest.sh
 bench-archive: bench-archive-ingest bench-archive-query
+
+# Enrichment and anonymization on the live path: loss-free UDP rate off
+# vs on (bench/enrich_ingest.sh; docs/PERFORMANCE.md).
+bench-enrich: deps
+	$(call install_missing,curl libmaxmind-db-writer-perl)
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen
+	B=$(B) bench/enrich_ingest.sh
 
 # Queries over the archive against nfdump on the same flows (bench/
 # archive_query.sh; docs/PERFORMANCE.md, "Queries over the archive").

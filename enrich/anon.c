@@ -21,6 +21,15 @@ typedef struct aentry {
     int      used;
 } aentry_t;
 
+#define PFX_CACHE 4096
+
+/* The pad bits of a prefix: 24 bits of IPv4, 64 of IPv6. */
+typedef struct pentry {
+    uint64_t prefix;
+    u128     otp;
+    int      bits, used;
+} pentry_t;
+
 typedef struct wrap {
     output_t  out;
     output_t *inner;
@@ -34,6 +43,7 @@ struct anon {
     EVP_CIPHER_CTX *ctx;           /* AES-128-ECB under key[0..15] */
     uint8_t         pad[16];       /* AES(key[16..31]) */
     aentry_t       *cache;
+    pentry_t       *pcache;
     wrap_t         *wraps[MAX_OUTPUTS];
     int             nwraps;
 };
@@ -56,6 +66,7 @@ anon_t *anon_cryptopan(const uint8_t key[32], diag_t *err)
         return NULL;
     }
     a->cache = xcalloc(ANON_CACHE, sizeof(aentry_t));
+    a->pcache = xcalloc(PFX_CACHE, sizeof(pentry_t));
     return a;
 }
 
@@ -78,6 +89,7 @@ void anon_free(anon_t *a)
     for (int i = 0; i < a->nwraps; i++)
         free(a->wraps[i]);
     free(a->cache);
+    free(a->pcache);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
@@ -162,11 +174,13 @@ int anon_parse_scope(const char *s, unsigned *out, diag_t *err)
 
 /* ---- the mapping ------------------------------------------------------------ */
 
-/* Crypto-PAn of a bits-wide address x (32 or 128), high bit first: bit i
- * of the one-time pad is the first bit of AES(x's first i bits, then the
- * pad's bits). The blocks for all i are built first and encrypted in one
- * call. */
-static u128 cryptopan(anon_t *a, u128 x, int bits)
+/* Bits from..to-1 (high bit first) of Crypto-PAn's one-time pad for a
+ * bits-wide address x (32 or 128): bit i is the first bit of AES(x's
+ * first i bits, then the pad's bits). Bit i depends on x's first i bits
+ * only, which is what makes the scheme prefix-preserving and lets the
+ * caller cache the bits of a prefix. The blocks are built first and
+ * encrypted in one call. */
+static u128 otp_bits(anon_t *a, u128 x, int bits, int from, int to)
 {
     uint8_t in[128 * 16], out[128 * 16];
     u128 pad = 0;
@@ -176,23 +190,42 @@ static u128 cryptopan(anon_t *a, u128 x, int bits)
      * other 12 stay as they are in every block. */
     u128 padw = bits == 32 ? pad >> 96 : pad;
     u128 ones = bits == 128 ? ~(u128)0 : (((u128)1 << bits) - 1);
-    for (int i = 0; i < bits; i++) {
+    int nb = bits / 8;
+    for (int i = from; i < to; i++) {
         u128 keep = i == 0 ? 0 : (ones << (bits - i)) & ones;
         u128 v = (x & keep) | (padw & ~keep & ones);
-        uint8_t *blk = in + (size_t)i * 16;
+        uint8_t *blk = in + (size_t)(i - from) * 16;
         memcpy(blk, a->pad, 16);
-        int nb = bits / 8;
         for (int k = 0; k < nb; k++)
             blk[k] = (uint8_t)(v >> (8 * (nb - 1 - k)));
     }
     int outl = 0;
-    if (EVP_EncryptUpdate(a->ctx, out, &outl, in, bits * 16) != 1 ||
-        outl != bits * 16)
-        return x;   /* cannot happen with ECB and whole blocks */
+    if (EVP_EncryptUpdate(a->ctx, out, &outl, in, (to - from) * 16) != 1 ||
+        outl != (to - from) * 16)
+        abort();    /* ECB over whole blocks cannot fail */
     u128 otp = 0;
-    for (int i = 0; i < bits; i++)
-        otp = otp << 1 | (out[(size_t)i * 16] >> 7);
-    return x ^ otp;
+    for (int i = from; i < to; i++)
+        otp |= (u128)(out[(size_t)(i - from) * 16] >> 7) << (bits - 1 - i);
+    return otp;
+}
+
+/* Crypto-PAn of x: the pad bits of x's first PFX bits come from the
+ * prefix cache (flows share prefixes: a /24 of IPv4, a /64 of IPv6),
+ * the rest are computed. */
+static u128 cryptopan(anon_t *a, u128 x, int bits)
+{
+    int split = bits == 32 ? 24 : 64;
+    u128 prefix = x >> (bits - split);
+    uint64_t h = (uint64_t)prefix * 0x9e3779b97f4a7c15ull;
+    pentry_t *e = &a->pcache[(h >> 40) & (PFX_CACHE - 1)];
+    u128 hi;
+    if (e->used && e->bits == bits && e->prefix == (uint64_t)prefix) {
+        hi = e->otp;
+    } else {
+        hi = otp_bits(a, x, bits, 0, split);
+        *e = (pentry_t){(uint64_t)prefix, hi, bits, 1};
+    }
+    return x ^ hi ^ otp_bits(a, x, bits, split, bits);
 }
 
 static int is_unspecified(const ipaddr_t *ip)
