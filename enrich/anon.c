@@ -13,7 +13,8 @@
 
 typedef unsigned __int128 u128;
 
-#define ANON_CACHE 16384
+#define ANON_CACHE_BITS 16
+#define ANON_CACHE (1u << ANON_CACHE_BITS)
 #define MAX_OUTPUTS 8
 
 typedef struct aentry {
@@ -21,7 +22,8 @@ typedef struct aentry {
     int      used;
 } aentry_t;
 
-#define PFX_CACHE 4096
+#define PFX_CACHE_BITS 12
+#define PFX_CACHE (1u << PFX_CACHE_BITS)
 
 /* The pad bits of a prefix: 24 bits of IPv4, 64 of IPv6. */
 typedef struct pentry {
@@ -172,6 +174,18 @@ int anon_parse_scope(const char *s, unsigned *out, diag_t *err)
     return 0;
 }
 
+/* A 64-bit mix (MurmurHash3's finalizer): every input bit moves every
+ * output bit, so the top bits index a table. */
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
 /* ---- the mapping ------------------------------------------------------------ */
 
 /* Bits from..to-1 (high bit first) of Crypto-PAn's one-time pad for a
@@ -216,8 +230,8 @@ static u128 cryptopan(anon_t *a, u128 x, int bits)
 {
     int split = bits == 32 ? 24 : 64;
     u128 prefix = x >> (bits - split);
-    uint64_t h = (uint64_t)prefix * 0x9e3779b97f4a7c15ull;
-    pentry_t *e = &a->pcache[(h >> 40) & (PFX_CACHE - 1)];
+    uint64_t h = mix64((uint64_t)prefix ^ (uint64_t)bits << 56);
+    pentry_t *e = &a->pcache[h >> (64 - PFX_CACHE_BITS)];
     u128 hi;
     if (e->used && e->bits == bits && e->prefix == (uint64_t)prefix) {
         hi = e->otp;
@@ -247,8 +261,8 @@ static ipaddr_t map_locked(anon_t *a, const ipaddr_t *ip)
     uint64_t h0, h1;
     memcpy(&h0, ip->a, 8);
     memcpy(&h1, ip->a + 8, 8);
-    uint64_t h = (h0 ^ h1 * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
-    aentry_t *e = &a->cache[(h >> 40) & (ANON_CACHE - 1)];
+    uint64_t h = mix64(h0 ^ mix64(h1));
+    aentry_t *e = &a->cache[h >> (64 - ANON_CACHE_BITS)];
     if (e->used && ipaddr_eq(&e->in, ip))
         return e->out;
     ipaddr_t r = *ip;

@@ -11,7 +11,7 @@
  * AES is OpenSSL's (libcrypto EVP, AES-NI where the CPU has it): the 32
  * (or 128) blocks one address needs are independent of each other, so
  * they go through in one EVP call. Results are cached (direct mapped,
- * 16384 addresses), and so are the pad bits of the first 24 bits of IPv4
+ * 65536 addresses), and so are the pad bits of the first 24 bits of IPv4
  * addresses (64 of IPv6): a new address of a known /24 costs 8 blocks. Truncation keeps the first N bits of an IPv4 address
  * and M of an IPv6 one and zeroes the rest.
  *

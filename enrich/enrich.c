@@ -47,6 +47,8 @@ typedef struct snap {
     int        has_geo, has_asn;
     seg_t     *segs;
     size_t     nsegs, nprefixes;
+    uint32_t  *v4idx;          /* [j]: segments starting at or before the
+                                  IPv4 /16 number j (65537 entries) */
     expname_t *exps;
     size_t     nexps;
     ifname_t  *ifs;
@@ -72,6 +74,7 @@ static void snap_free(snap_t *s)
     if (s->has_asn)
         MMDB_close(&s->asn);
     free(s->segs);
+    free(s->v4idx);
     free(s->exps);
     free(s->ifs);
     free(s);
@@ -269,6 +272,16 @@ static void build_segs(snap_t *s, pfx_vec_t *pv)
     }
     free(stack);
     s->nprefixes = pv->n;
+    /* The IPv4 index: a lookup bisects only the segments of its /16. */
+    s->v4idx = xmalloc(65537 * sizeof(uint32_t));
+    u128 v4base = (u128)0xffff << 32;
+    size_t k = 0;
+    for (uint32_t j = 0; j <= 65536; j++) {
+        u128 base = v4base + ((u128)j << 16);
+        while (k < s->nsegs && s->segs[k].start <= base)
+            k++;
+        s->v4idx[j] = (uint32_t)k;
+    }
 }
 
 typedef struct exp_vec {
@@ -565,19 +578,30 @@ uint64_t enrich_deps(int f)
 
 enum { NEED_GEO = 1, NEED_ASN = 2, NEED_NET = 4 };
 
-/* What one address resolves to, in the per-thread cache. */
-typedef struct centry {
-    ipaddr_t    ip;
-    uint32_t    have;      /* NEED_* parts filled for ip */
+/* What an address resolves to. */
+typedef struct res {
     const char *country, *asname, *net;
     int64_t     asn;
+} res_t;
+
+/* A cache entry: of one address, or of a whole prefix (a /24 of IPv4, a
+ * /64 of IPv6) for the parts whose answer is the same for every address
+ * in it (their network is that prefix or wider: nearly every network of
+ * the MaxMind databases, and most of a network names file). */
+typedef struct centry {
+    ipaddr_t key;
+    uint32_t have;      /* NEED_* parts looked up for key */
+    uint32_t whole;     /* prefix entries: of them, valid for the prefix */
+    res_t    r;
 } centry_t;
 
-#define CACHE_SIZE 16384
+#define CACHE_BITS 14
+#define CACHE_SIZE (1u << CACHE_BITS)
 
 typedef struct tcache {
     uint32_t gen;
-    centry_t e[CACHE_SIZE];
+    centry_t addr[CACHE_SIZE];
+    centry_t pfx[CACHE_SIZE];
 } tcache_t;
 
 static pthread_key_t  tc_key;
@@ -598,19 +622,24 @@ static tcache_t *tcache(uint32_t gen)
         c->gen = gen;
     }
     if (c->gen != gen) {
-        memset(c->e, 0, sizeof(c->e));
+        memset(c->addr, 0, sizeof(c->addr));
+        memset(c->pfx, 0, sizeof(c->pfx));
         c->gen = gen;
     }
     return c;
 }
 
-/* The entry of ip in db, as a sockaddr lookup; 0 if none. */
-static int mmdb_find(MMDB_s *db, const ipaddr_t *ip, MMDB_entry_s *ent)
+/* The entry of ip in db, as a sockaddr lookup; 0 if none. *plen is the
+ * length of the network that answered (or of the empty range around
+ * ip), in ip's own family (0-32 for IPv4). */
+static int mmdb_find(MMDB_s *db, const ipaddr_t *ip, MMDB_entry_s *ent,
+                     int *plen)
 {
     struct sockaddr_in v4;
     struct sockaddr_in6 v6;
     const struct sockaddr *sa;
-    if (ipaddr_is_v4(ip)) {
+    int is4 = ipaddr_is_v4(ip);
+    if (is4) {
         memset(&v4, 0, sizeof(v4));
         v4.sin_family = AF_INET;
         memcpy(&v4.sin_addr, ip->a + 12, 4);
@@ -623,7 +652,15 @@ static int mmdb_find(MMDB_s *db, const ipaddr_t *ip, MMDB_entry_s *ent)
     }
     int merr = MMDB_SUCCESS;
     MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, sa, &merr);
-    if (merr != MMDB_SUCCESS || !r.found_entry)
+    int n = r.netmask;
+    if (is4 && db->metadata.ip_version == 6)
+        n -= 96;    /* an IPv4 address in an IPv6 tree: ::a.b.c.d/96+n */
+    *plen = n < 0 ? 0 : n;
+    if (merr != MMDB_SUCCESS) {
+        *plen = 128;    /* an error: answer for this address only */
+        return 0;
+    }
+    if (!r.found_entry)
         return 0;
     *ent = r.entry;
     return 1;
@@ -657,10 +694,18 @@ static int64_t mmdb_uint(MMDB_entry_s *ent, const char *const *path)
     return 0;
 }
 
-static const char *net_find(const snap_t *s, const ipaddr_t *ip)
+/* The name of ip's longest prefix; *whole set when the same name holds
+ * for every address of [plo, phi]. */
+static const char *net_find(const snap_t *s, const ipaddr_t *ip, u128 plo,
+                            u128 phi, int *whole)
 {
     u128 k = key_of(ip);
-    size_t lo = 0, hi = s->nsegs;   /* last segment with start <= k */
+    size_t lo = 0, hi = s->nsegs;   /* segments with start <= k */
+    if (ipaddr_is_v4(ip) && s->v4idx) {
+        uint32_t j = (uint32_t)ip->a[12] << 8 | ip->a[13];
+        lo = s->v4idx[j];
+        hi = s->v4idx[j + 1];
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (s->segs[mid].start <= k)
@@ -668,55 +713,119 @@ static const char *net_find(const snap_t *s, const ipaddr_t *ip)
         else
             hi = mid;
     }
+    *whole = (lo == 0 || s->segs[lo - 1].start <= plo) &&
+             (lo == s->nsegs || s->segs[lo].start > phi);
     const char *n = lo ? s->segs[lo - 1].name : NULL;
     return n ? n : str_intern("");
 }
 
-/* The cache entry of ip with at least the parts in need filled. */
-static const centry_t *resolve(const snap_t *s, tcache_t *c,
-                               const ipaddr_t *ip, uint32_t need,
-                               uint64_t *misses)
+/* A 64-bit mix (MurmurHash3's finalizer): every input bit moves every
+ * output bit, so the top bits index a table. */
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static centry_t *slot(centry_t *tab, const ipaddr_t *key)
 {
     uint64_t h0, h1;
-    memcpy(&h0, ip->a, 8);
-    memcpy(&h1, ip->a + 8, 8);
-    uint64_t h = (h0 ^ h1 * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
-    centry_t *e = &c->e[(h >> 40) & (CACHE_SIZE - 1)];
-    if (!ipaddr_eq(&e->ip, ip) || !e->have) {
-        e->ip = *ip;
-        e->have = 0;
+    memcpy(&h0, key->a, 8);
+    memcpy(&h1, key->a + 8, 8);
+    uint64_t h = mix64(h0 ^ mix64(h1));
+    centry_t *e = &tab[h >> (64 - CACHE_BITS)];
+    if (!ipaddr_eq(&e->key, key) || !e->have) {
+        e->key = *key;
+        e->have = e->whole = 0;
     }
-    uint32_t todo = need & ~e->have;
-    if (!todo)
-        return e;
-    (*misses)++;
-    static const char *const p_country[] = {"country", "iso_code", NULL};
-    static const char *const p_reg[] = {"registered_country", "iso_code",
-                                        NULL};
-    static const char *const p_asn[] = {"autonomous_system_number", NULL};
-    static const char *const p_org[] = {"autonomous_system_organization",
-                                        NULL};
-    MMDB_entry_s ent;
-    if (todo & NEED_GEO) {
-        e->country = str_intern("");
-        if (s->has_geo && mmdb_find((MMDB_s *)&s->geo, ip, &ent)) {
-            e->country = mmdb_str(&ent, p_country);
-            if (!*e->country)
-                e->country = mmdb_str(&ent, p_reg);
-        }
-    }
-    if (todo & NEED_ASN) {
-        e->asn = 0;
-        e->asname = str_intern("");
-        if (s->has_asn && mmdb_find((MMDB_s *)&s->asn, ip, &ent)) {
-            e->asn = mmdb_uint(&ent, p_asn);
-            e->asname = mmdb_str(&ent, p_org);
-        }
-    }
-    if (todo & NEED_NET)
-        e->net = s->segs ? net_find(s, ip) : str_intern("");
-    e->have |= todo;
     return e;
+}
+
+static void put_part(res_t *dst, const res_t *src, uint32_t part)
+{
+    if (part & NEED_GEO)
+        dst->country = src->country;
+    if (part & NEED_ASN) {
+        dst->asn = src->asn;
+        dst->asname = src->asname;
+    }
+    if (part & NEED_NET)
+        dst->net = src->net;
+}
+
+/* The parts in need of what ip resolves to: from the prefix cache, else
+ * the address cache, else the sources (then cached where they hold). */
+static res_t resolve(const snap_t *s, tcache_t *c, const ipaddr_t *ip,
+                     uint32_t need, uint64_t *misses)
+{
+    int v4 = ipaddr_is_v4(ip);
+    ipaddr_t pk = ipaddr_mask(ip, v4 ? 120 : 64);
+    centry_t *p = slot(c->pfx, &pk);
+    res_t out = {0};
+    uint32_t from_p = need & p->have & p->whole;
+    put_part(&out, &p->r, from_p);
+    uint32_t rest = need & ~from_p;
+    if (!rest)
+        return out;
+    centry_t *e = slot(c->addr, ip);
+    uint32_t todo = rest & ~e->have;
+    if (todo) {
+        (*misses)++;
+        static const char *const p_country[] = {"country", "iso_code", NULL};
+        static const char *const p_reg[] = {"registered_country",
+                                            "iso_code", NULL};
+        static const char *const p_asn[] = {"autonomous_system_number",
+                                            NULL};
+        static const char *const p_org[] = {
+            "autonomous_system_organization", NULL};
+        int pfx_bits = v4 ? 24 : 64, plen;
+        uint32_t whole = 0;
+        MMDB_entry_s ent;
+        if (todo & NEED_GEO) {
+            e->r.country = str_intern("");
+            plen = 0;
+            if (s->has_geo && mmdb_find((MMDB_s *)&s->geo, ip, &ent, &plen)) {
+                e->r.country = mmdb_str(&ent, p_country);
+                if (!*e->r.country)
+                    e->r.country = mmdb_str(&ent, p_reg);
+            }
+            if (plen <= pfx_bits)
+                whole |= NEED_GEO;
+        }
+        if (todo & NEED_ASN) {
+            e->r.asn = 0;
+            e->r.asname = str_intern("");
+            plen = 0;
+            if (s->has_asn && mmdb_find((MMDB_s *)&s->asn, ip, &ent, &plen)) {
+                e->r.asn = mmdb_uint(&ent, p_asn);
+                e->r.asname = mmdb_str(&ent, p_org);
+            }
+            if (plen <= pfx_bits)
+                whole |= NEED_ASN;
+        }
+        if (todo & NEED_NET) {
+            int w = 1;
+            u128 plo = key_of(&pk);
+            u128 phi = plo | ((((u128)1) << (v4 ? 8 : 64)) - 1);
+            e->r.net = s->segs ? net_find(s, ip, plo, phi, &w)
+                               : str_intern("");
+            if (w)
+                whole |= NEED_NET;
+        }
+        e->have |= todo;
+        /* What holds for the whole prefix goes in its entry; what does
+         * not is marked looked up but not whole, so the next address of
+         * the prefix goes straight to the address cache. */
+        put_part(&p->r, &e->r, todo & whole);
+        p->have |= todo;
+        p->whole = (p->whole & ~todo) | (todo & whole);
+    }
+    put_part(&out, &e->r, rest);
+    return out;
 }
 
 static const char *exp_find(const snap_t *s, const ipaddr_t *ip)
@@ -782,19 +891,19 @@ static void fill_side(const snap_t *s, tcache_t *c, flow_batch_t *b,
         uint32_t need = base;
         if (want_asn && !as[i])
             need |= NEED_ASN;
-        const centry_t *e = NULL;
+        res_t r = {none, none, none, 0};
         if (need && s) {
-            e = resolve(s, c, &ip[i], need, misses);
+            r = resolve(s, c, &ip[i], need, misses);
             (*lookups)++;
         }
         if (base & NEED_GEO)
-            country[i] = e ? e->country : none;
+            country[i] = r.country;
         if (base & NEED_ASN)
-            asname[i] = e ? e->asname : none;
+            asname[i] = r.asname;
         if (base & NEED_NET)
-            net[i] = e ? e->net : none;
+            net[i] = r.net;
         if (want_asn)
-            asn[i] = as[i] ? as[i] : e ? e->asn : 0;
+            asn[i] = as[i] ? as[i] : r.asn;
     }
 }
 
