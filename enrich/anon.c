@@ -13,7 +13,7 @@
 
 typedef unsigned __int128 u128;
 
-#define ANON_CACHE_BITS 16
+#define ANON_CACHE_BITS 14
 #define ANON_CACHE (1u << ANON_CACHE_BITS)
 #define MAX_OUTPUTS 8
 
@@ -32,6 +32,19 @@ typedef struct pentry {
     int      bits, used;
 } pentry_t;
 
+#define V4_CACHE_BITS 12
+#define V4_CACHE (1u << V4_CACHE_BITS)
+
+/* An IPv4 /24: the pad bits of its first 24 bits, and those of the last
+ * 8 for each address of it met so far. */
+typedef struct v4entry {
+    uint32_t prefix;       /* the /24, address >> 8 */
+    uint32_t hi;           /* pad bits 0-23, in place */
+    int      used;
+    uint8_t  done[32];     /* a bit per last octet: low[] holds it */
+    uint8_t  low[256];     /* pad bits 24-31 per last octet */
+} v4entry_t;
+
 typedef struct wrap {
     output_t  out;
     output_t *inner;
@@ -46,6 +59,7 @@ struct anon {
     uint8_t         pad[16];       /* AES(key[16..31]) */
     aentry_t       *cache;
     pentry_t       *pcache;
+    v4entry_t      *v4cache;
     wrap_t         *wraps[MAX_OUTPUTS];
     int             nwraps;
 };
@@ -69,6 +83,7 @@ anon_t *anon_cryptopan(const uint8_t key[32], diag_t *err)
     }
     a->cache = xcalloc(ANON_CACHE, sizeof(aentry_t));
     a->pcache = xcalloc(PFX_CACHE, sizeof(pentry_t));
+    a->v4cache = xcalloc(V4_CACHE, sizeof(v4entry_t));
     return a;
 }
 
@@ -92,6 +107,7 @@ void anon_free(anon_t *a)
         free(a->wraps[i]);
     free(a->cache);
     free(a->pcache);
+    free(a->v4cache);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
@@ -223,23 +239,41 @@ static u128 otp_bits(anon_t *a, u128 x, int bits, int from, int to)
     return otp;
 }
 
-/* Crypto-PAn of x: the pad bits of x's first PFX bits come from the
- * prefix cache (flows share prefixes: a /24 of IPv4, a /64 of IPv6),
- * the rest are computed. */
-static u128 cryptopan(anon_t *a, u128 x, int bits)
+/* Crypto-PAn of an IPv6 address x: the pad bits of its first 64 come
+ * from the prefix cache (flows share /64s), the rest are computed. */
+static u128 cryptopan6(anon_t *a, u128 x)
 {
-    int split = bits == 32 ? 24 : 64;
-    u128 prefix = x >> (bits - split);
-    uint64_t h = mix64((uint64_t)prefix ^ (uint64_t)bits << 56);
+    u128 prefix = x >> 64;
+    uint64_t h = mix64((uint64_t)prefix);
     pentry_t *e = &a->pcache[h >> (64 - PFX_CACHE_BITS)];
     u128 hi;
-    if (e->used && e->bits == bits && e->prefix == (uint64_t)prefix) {
+    if (e->used && e->prefix == (uint64_t)prefix) {
         hi = e->otp;
     } else {
-        hi = otp_bits(a, x, bits, 0, split);
-        *e = (pentry_t){(uint64_t)prefix, hi, bits, 1};
+        hi = otp_bits(a, x, 128, 0, 64);
+        *e = (pentry_t){(uint64_t)prefix, hi, 128, 1};
     }
-    return x ^ hi ^ otp_bits(a, x, bits, split, bits);
+    return x ^ hi ^ otp_bits(a, x, 128, 64, 128);
+}
+
+/* Crypto-PAn of an IPv4 address x: the /24's pad bits once per /24 (24
+ * AES blocks), the last 8 once per address (8 blocks), both kept in the
+ * /24's entry. */
+static uint32_t cryptopan4(anon_t *a, uint32_t x)
+{
+    uint32_t p = x >> 8, o = x & 255;
+    v4entry_t *e = &a->v4cache[mix64(p) >> (64 - V4_CACHE_BITS)];
+    if (!e->used || e->prefix != p) {
+        e->prefix = p;
+        e->hi = (uint32_t)otp_bits(a, x, 32, 0, 24);
+        memset(e->done, 0, sizeof(e->done));
+        e->used = 1;
+    }
+    if (!(e->done[o >> 3] & (1u << (o & 7)))) {
+        e->low[o] = (uint8_t)otp_bits(a, x, 32, 24, 32);
+        e->done[o >> 3] |= (uint8_t)(1u << (o & 7));
+    }
+    return x ^ e->hi ^ e->low[o];
 }
 
 static int is_unspecified(const ipaddr_t *ip)
@@ -258,6 +292,8 @@ static ipaddr_t map_locked(anon_t *a, const ipaddr_t *ip)
     int v4 = ipaddr_is_v4(ip);
     if (a->truncate)
         return ipaddr_mask(ip, v4 ? 96 + a->v4bits : a->v6bits);
+    if (v4)
+        return ipaddr_from_v4(cryptopan4(a, ipaddr_v4(ip)));
     uint64_t h0, h1;
     memcpy(&h0, ip->a, 8);
     memcpy(&h1, ip->a + 8, 8);
@@ -266,16 +302,12 @@ static ipaddr_t map_locked(anon_t *a, const ipaddr_t *ip)
     if (e->used && ipaddr_eq(&e->in, ip))
         return e->out;
     ipaddr_t r = *ip;
-    if (v4) {
-        r = ipaddr_from_v4((uint32_t)cryptopan(a, ipaddr_v4(ip), 32));
-    } else {
-        u128 x = 0;
-        for (int i = 0; i < 16; i++)
-            x = x << 8 | ip->a[i];
-        x = cryptopan(a, x, 128);
-        for (int i = 15; i >= 0; i--, x >>= 8)
-            r.a[i] = (uint8_t)x;
-    }
+    u128 x = 0;
+    for (int i = 0; i < 16; i++)
+        x = x << 8 | ip->a[i];
+    x = cryptopan6(a, x);
+    for (int i = 15; i >= 0; i--, x >>= 8)
+        r.a[i] = (uint8_t)x;
     e->in = *ip;
     e->out = r;
     e->used = 1;

@@ -10,9 +10,11 @@
  * checks its published sample), IPv6 ones the same way over 128 bits.
  * AES is OpenSSL's (libcrypto EVP, AES-NI where the CPU has it): the 32
  * (or 128) blocks one address needs are independent of each other, so
- * they go through in one EVP call. Results are cached (direct mapped,
- * 65536 addresses), and so are the pad bits of the first 24 bits of IPv4
- * addresses (64 of IPv6): a new address of a known /24 costs 8 blocks. Truncation keeps the first N bits of an IPv4 address
+ * they go through in one EVP call. Results are cached: for IPv4, per
+ * /24 (4096 of them, direct mapped) the pad bits of the /24 and of each
+ * address of it met so far, so a new address of a known /24 costs 8
+ * blocks and a known one a table read; for IPv6, 16384 addresses and
+ * the pad bits of 4096 /64s. Truncation keeps the first N bits of an IPv4 address
  * and M of an IPv6 one and zeroes the rest.
  *
  * The unspecified addresses (:: and 0.0.0.0, "not sent" in a flow) are

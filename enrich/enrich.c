@@ -763,7 +763,11 @@ static res_t resolve(const snap_t *s, tcache_t *c, const ipaddr_t *ip,
                      uint32_t need, uint64_t *misses)
 {
     int v4 = ipaddr_is_v4(ip);
-    ipaddr_t pk = ipaddr_mask(ip, v4 ? 120 : 64);
+    ipaddr_t pk = *ip;      /* the /24 (IPv4) or /64 (IPv6) */
+    if (v4)
+        pk.a[15] = 0;
+    else
+        memset(pk.a + 8, 0, 8);
     centry_t *p = slot(c->pfx, &pk);
     res_t out = {0};
     uint32_t from_p = need & p->have & p->whole;
@@ -907,6 +911,31 @@ static void fill_side(const snap_t *s, tcache_t *c, flow_batch_t *b,
     }
 }
 
+/* Interface names of (exporter, index[i]) into out; consecutive flows
+ * mostly share both, so the last answer is kept. */
+static void fill_ifnames(const snap_t *s, const flow_batch_t *b,
+                         const int64_t *index, const char **out,
+                         const char *none)
+{
+    if (!s || !s->nifs) {
+        for (uint32_t i = 0; i < b->n; i++)
+            out[i] = none;
+        return;
+    }
+    ipaddr_t last = {{0}};
+    int64_t lastx = -1;
+    const char *lastn = NULL;
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (!lastn || index[i] != lastx ||
+            !ipaddr_eq(&last, &b->exporter[i])) {
+            last = b->exporter[i];
+            lastx = index[i];
+            lastn = if_find(s, &last, lastx);
+        }
+        out[i] = lastn;
+    }
+}
+
 void enrich_batch(flow_batch_t *b, uint64_t fields)
 {
     fields &= ENRICH_FIELDS;
@@ -930,15 +959,9 @@ void enrich_batch(flow_batch_t *b, uint64_t fields)
         }
     }
     if (fields >> F_IN_IFNAME & 1)
-        for (uint32_t i = 0; i < b->n; i++)
-            b->in_ifname[i] = s && s->nifs ? if_find(s, &b->exporter[i],
-                                                     b->ingress[i])
-                                           : none;
+        fill_ifnames(s, b, b->ingress, b->in_ifname, none);
     if (fields >> F_OUT_IFNAME & 1)
-        for (uint32_t i = 0; i < b->n; i++)
-            b->out_ifname[i] = s && s->nifs ? if_find(s, &b->exporter[i],
-                                                      b->egress[i])
-                                            : none;
+        fill_ifnames(s, b, b->egress, b->out_ifname, none);
     if (lookups) {
         ctr_add(&st_lookups, lookups);
         ctr_add(&st_misses, misses);
