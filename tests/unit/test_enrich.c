@@ -6,8 +6,10 @@
  * refused one that keeps the old files), errors naming file and line,
  * and longest-prefix match over a million prefixes against an oracle.
  */
+#include "engine/engine.h"
 #include "engine/expr.h"
 #include "enrich/enrich.h"
+#include "tests/collect.h"
 #include "tests/test.h"
 
 #include <stdlib.h>
@@ -239,6 +241,75 @@ static void test_unconfigured(void)
     flow_batch_free(b);
 }
 
+/* The engine: the fields its queries name (what the engine thread
+ * enriches, nothing else), and enriched strings in =, IN and GROUP BY. */
+static void test_through_the_engine(void)
+{
+    diag_t err;
+    diag_clear(&err);
+    enrich_config_t c = config();
+    CHECK_INT(enrich_load(&c, &err), 0);
+    engine_config_t ec = {.replay = 1};
+    engine_t *e = engine_new(&ec);
+    collect_t col;
+    collect_init(&col);
+    engine_add_output(e, &col.out);
+    CHECK_INT(engine_fields(e) & ENRICH_FIELDS, 0);
+    static const char q1[] = "SELECT srccountry, srcnet_name, count(*) AS n "
+        "FROM flows WINDOW 1h GROUP BY srccountry, srcnet_name";
+    static const char q2[] = "SELECT count(*) AS n FROM flows WINDOW 1h "
+        "WHERE dstcountry = 'FR' AND srcnet_name IN ('customer-a', 'corp')";
+    plan_t *p1 = plan_compile(q1, strlen(q1), 0, &err);
+    plan_t *p2 = plan_compile(q2, strlen(q2), 0, &err);
+    CHECK(p1 && p2);
+    if (!p1 || !p2)
+        return;
+    CHECK_INT(engine_register(e, "q1", p1, &err), 0);
+    CHECK_INT(engine_fields(e) & ENRICH_FIELDS,
+              1ull << F_SRCCOUNTRY | 1ull << F_SRCNET_NAME);
+    CHECK_INT(engine_register(e, "q2", p2, &err), 0);
+    CHECK_INT(engine_fields(e) & ENRICH_FIELDS,
+              1ull << F_SRCCOUNTRY | 1ull << F_SRCNET_NAME |
+                  1ull << F_DSTCOUNTRY);
+    flow_batch_t *b = sample();
+    for (uint32_t i = 0; i < b->n; i++)
+        b->end[i] = b->start[i] = 1000;
+    enrich_batch(b, engine_fields(e));
+    CHECK_STR(b->dstcountry[0], "FR");
+    engine_process(e, b);
+    engine_finish(e);
+    /* q1: (US, customer-a) (US, customer, b) (DE, corp) ('', corp)
+     * (JP, v6-lab) ('', v6-servers) ('', '') */
+    int rows = 0, n_q2 = -1;
+    for (int k = 0; k < col.n; k++) {
+        rowset_t *rs = col.rs[k];
+        if (strcmp(rs->query, "q1") == 0)
+            rows += (int)rs->nrows;
+        else if (rs->nrows == 1)
+            n_q2 = (int)rowset_row(rs, 0)[0].i;
+        if (strcmp(rs->query, "q1") == 0)
+            for (uint32_t r = 0; r < rs->nrows; r++) {
+                value_t *v = rowset_row(rs, r);
+                if (strcmp(v[1].s, "customer-a") == 0) {
+                    CHECK_STR(v[0].s, "US");
+                    CHECK_INT(v[2].i, 1);
+                }
+            }
+    }
+    CHECK_INT(rows, 7);
+    /* dst 172.16.3.4 (FR) for all but the v6 flow; src in customer-a or
+     * corp: 10.0.0.5, 10.0.0.200, 10.0.1.1 */
+    CHECK_INT(n_q2, 3);
+    CHECK_INT(engine_drop(e, "q1"), 0);
+    CHECK_INT(engine_fields(e) & ENRICH_FIELDS,
+              1ull << F_DSTCOUNTRY | 1ull << F_SRCNET_NAME);
+    CHECK_INT(engine_drop(e, "q2"), 0);
+    CHECK_INT(engine_fields(e) & ENRICH_FIELDS, 0);
+    flow_batch_free(b);
+    engine_free(e);
+    collect_free(&col);
+}
+
 /* ---- a million prefixes against an oracle ------------------------------ */
 
 static uint64_t rng = 0x2545F4914F6CDD1DULL;
@@ -366,6 +437,7 @@ int main(void)
     RUN(test_every_field);
     RUN(test_reload);
     RUN(test_unconfigured);
+    RUN(test_through_the_engine);
     RUN(test_million_prefixes);
     enrich_shutdown();
     char cmd[300];
