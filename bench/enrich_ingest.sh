@@ -196,5 +196,8 @@ for k in $(seq "$BISECT"); do
 done
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b) printf "%+.1f%%", (a - b) * 100 / b; else print "n/a" }'; }
 for m in $MODES; do echo "loss-free: $m ${LO[$m]} flows/s"; done
-case " $MODES " in *" off "*" on "*) echo "on vs off: $(pct "${LO[on]}" "${LO[off]}")" ;; esac
-case " $MODES " in *" fields-off "*" fields-on "*) echo "fields-on vs fields-off: $(pct "${LO[fields-on]}" "${LO[fields-off]}")" ;; esac
+[ -n "${LO[on]:-}" ] && [ -n "${LO[off]:-}" ] &&
+    echo "on vs off: $(pct "${LO[on]}" "${LO[off]}")"
+[ -n "${LO[fields-on]:-}" ] && [ -n "${LO[fields-off]:-}" ] &&
+    echo "fields-on vs fields-off: $(pct "${LO[fields-on]}" "${LO[fields-off]}")"
+exit 0
