@@ -143,6 +143,24 @@ static char *column(char **line)
     return col;
 }
 
+/* Open path for reading: a regular file (a symlink to one is fine: the
+ * operator's own), never waiting on a FIFO or a device. */
+static int open_file(const char *path, const char *what, diag_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        diag_set(err, "%s: cannot open %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        diag_set(err, "%s: %s is not a regular file", what, path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 typedef int (*line_fn)(void *ctx, char *line, diag_t *err);
 
 /* Call fn for every line of path that is neither blank nor a comment;
@@ -150,9 +168,13 @@ typedef int (*line_fn)(void *ctx, char *line, diag_t *err);
 static int read_lines(const char *path, const char *what, line_fn fn,
                       void *ctx, diag_t *err)
 {
-    FILE *f = fopen(path, "r");
+    int fd = open_file(path, what, err);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "r");
     if (!f) {
-        diag_set(err, "%s: cannot open %s: %s", what, path, strerror(errno));
+        diag_set(err, "%s: cannot read %s: %s", what, path, strerror(errno));
+        close(fd);
         return -1;
     }
     char *buf = NULL;
@@ -367,17 +389,9 @@ static int if_cmp(const void *x, const void *y)
 static int open_mmdb(const char *path, const char *what, MMDB_s *db,
                      diag_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        diag_set(err, "%s: cannot open %s: %s", what, path, strerror(errno));
+    int fd = open_file(path, what, err);
+    if (fd < 0)
         return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        diag_set(err, "%s: %s is not a regular file", what, path);
-        close(fd);
-        return -1;
-    }
     int mfd = memfd_create("flowsql-mmdb", MFD_CLOEXEC);
     if (mfd < 0) {
         diag_set(err, "%s: cannot copy %s to memory: %s", what, path,

@@ -13,6 +13,7 @@
 #include "tests/test.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,6 +216,21 @@ static void test_reload(void)
     CHECK_INT(enrich_load(&c, &err), -1);
     CHECK(strstr(err.msg, "--asn-db") != NULL);
     put(nets, "10.0.0.0/8,renamed\n");
+    /* A FIFO is refused at once, not waited on. */
+    char fifo[300];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    CHECK_INT(mkfifo(fifo, 0600), 0);
+    c = config();
+    c.exporter_names = fifo;
+    diag_clear(&err);
+    CHECK_INT(enrich_load(&c, &err), -1);
+    CHECK(strstr(err.msg, "is not a regular file") != NULL);
+    c = config();
+    c.geoip_db = fifo;
+    diag_clear(&err);
+    CHECK_INT(enrich_load(&c, &err), -1);
+    CHECK(strstr(err.msg, "--geoip-db") != NULL);
+    unlink(fifo);
     put(ifs, "127.0.0.1,x,name\n");
     diag_clear(&err);
     CHECK_INT(enrich_reload(&err), -1);
