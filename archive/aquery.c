@@ -15,7 +15,9 @@
  * at its next batch and archive_scan returns.
  */
 #include "archive/aquery.h"
+#include "engine/pushdown.h"
 #include "engine/scanq.h"
+#include "enrich/enrich.h"
 #include "engine/schema.h"
 #include "util/counter.h"
 #include "util/timeutil.h"
@@ -47,6 +49,7 @@ struct aquery {
     archive_pred_t   pred;
     int              use_pred;
     uint64_t         fields;
+    uint64_t         enrich;     /* enriched fields the query names */
     sbuf_t           explain;    /* the plan, range resolved */
     int64_t          t0, deadline, time_ms;
 
@@ -149,7 +152,9 @@ static int on_batch(void *ctx, const flow_batch_t *b)
     }
     if (!b->n)
         return 0;
-    copy_batch(q->filling->b[q->filling->n++], b, q->fields);
+    flow_batch_t *d = q->filling->b[q->filling->n++];
+    copy_batch(d, b, q->fields);
+    enrich_batch(d, q->enrich);
     if (q->filling->n == AQ_SLOT)
         publish(q);
     return 0;
@@ -218,6 +223,7 @@ int aquery_open(const char *dir, plan_t *p, const aquery_opts_t *o,
     q->spec = pushdown_build(p, now);
     plan_explain_scan(p, q->spec, 0, &q->explain);
     q->fields = q->spec->fields;
+    q->enrich = plan_named_fields(p) & ENRICH_FIELDS;
     q->use_pred = !(o && o->no_pushdown);
     aquery_pred(q->spec, q->arena, &q->pred);
     q->sq = scanq_new(p, q->spec->has_range ? q->spec->range_lo : INT64_MIN,

@@ -288,8 +288,11 @@ static part_t *part_open(archive_t *a, int64_t start)
         {"flowsql.partition.end", ke},
         {"flowsql.partition.period", kp},
     };
+    /* Each row group's flows sorted by source address: a host's flows
+     * sit in one page of each column, which the page index finds. */
     pq_writer_opts_t o = {.zstd_level = a->cfg.zstd_level,
                           .no_sync = a->cfg.no_sync, .kv = kv,
+                          .sort_by = "srcip", .page_rows = (int)a->cfg.page_rows,
                           .nkv = sizeof(kv) / sizeof(kv[0])};
     pq_writer_t *w = NULL;
     if (make_dirs(dir, &err) == 0)
@@ -722,6 +725,11 @@ archive_t *archive_open(const archive_config_t *cfg, diag_t *err)
     if (cfg->rg_flows < 1 || cfg->rg_flows > 16 * 1024 * 1024) {
         diag_set(err, "--archive-row-group: %lld flows is not in 1..16777216",
                  (long long)cfg->rg_flows);
+        return NULL;
+    }
+    if (cfg->page_rows < 0 || cfg->page_rows > 1024 * 1024) {
+        diag_set(err, "--archive-page-rows: %lld flows is not in 1..1048576",
+                 (long long)cfg->page_rows);
         return NULL;
     }
     if (make_dirs(cfg->dir, err) < 0)

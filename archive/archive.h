@@ -68,6 +68,8 @@ typedef struct archive_config {
                                   0: 60 s */
     int         queue_batches; /* batches waiting for the writer; 0: 64 */
     int         zstd_level;    /* 0: PQ_ZSTD_LEVEL */
+    int64_t     page_rows;     /* flows a page: 0..1048576, 0: PQ_PAGE_ROWS
+                                  (8192) */
     int         no_sync;       /* 1: no fdatasync (tests, benchmarks) */
     /* Where the archive gives batches back when it is done with them
      * (the collectors' pool); NULL: flow_batch_free. */
@@ -216,8 +218,11 @@ typedef struct archive_scan_stats {
     uint64_t rg_pruned_bloom;   /* skipped by bloom filters */
     uint64_t rg_read;           /* row groups read */
     uint64_t rows_read;         /* flows decoded */
+    uint64_t rows_pruned_pages; /* flows of the row groups searched that
+                                   the page index ruled out (not read) */
     uint64_t rows_matched;      /* flows delivered */
-    uint64_t bytes_read;        /* compressed column chunk bytes read */
+    uint64_t bytes_read;        /* compressed column chunk (or page)
+                                   bytes read */
 } archive_scan_stats_t;
 
 /* Return 0 to go on, non-zero to stop the scan. The batch (up to

@@ -318,6 +318,10 @@ static uint64_t pred_fields(const archive_pred_t *p)
 
 /* ---- row group pruning --------------------------------------------------- */
 
+typedef struct cols {
+    int received, start, end, srcip, dstip, srcport, dstport, proto;
+} cols_t;
+
 /* The last address of net/bits. */
 static ipaddr_t net_last(const ipaddr_t *net, int bits)
 {
@@ -359,6 +363,14 @@ static int nets_may(pq_reader_t *r, size_t rg, int col,
         return 0;
     if (!exact)
         return 1;
+    /* A column with bounds on several pages (sorted: the archive's
+     * srcip in a big row group) is pruned by its page index instead:
+     * reading the one page an address may be in costs about what its
+     * bloom filter would, and the filter rarely says no to a host that
+     * talks all day. */
+    const value_t *mins = NULL;
+    if (pq_reader_pages(r, rg, (size_t)col, NULL, &mins, NULL) > 2 && mins)
+        return 1;
     for (size_t i = 0; i < s->n; i++) {
         value_t v;
         v.ip = s->nets[i].addr;
@@ -398,10 +410,6 @@ static int range_may(pq_reader_t *r, size_t rg, int col, archive_range_t q)
     return hi.i >= q.lo && lo.i <= q.hi;
 }
 
-typedef struct cols {
-    int received, start, end, srcip, dstip, srcport, dstport, proto;
-} cols_t;
-
 /* 0: the row group holds no flow matching p (*bloom = 1 if a bloom
  * filter decided it), 1: it may. */
 static int rg_may(pq_reader_t *r, size_t rg, const cols_t *c,
@@ -429,6 +437,177 @@ static int rg_may(pq_reader_t *r, size_t rg, const cols_t *c,
     return 1;
 }
 
+/* ---- page pruning --------------------------------------------------------- */
+
+/*
+ * Rows of a row group as sorted, disjoint [lo, hi) ranges. Each term of
+ * the predicate whose column has a page index with bounds (a column
+ * index: the archive writes one for srcip, by which its row groups are
+ * sorted) keeps the rows of the pages whose bounds may hold a match;
+ * the terms are ANDed, the either-address and either-port terms ORed
+ * over their two columns.
+ */
+typedef struct sel {
+    pq_rows_t *r;
+    size_t     n, cap;
+} sel_t;
+
+static void sel_add(sel_t *s, int64_t lo, int64_t hi)
+{
+    if (lo >= hi)
+        return;
+    if (s->n && s->r[s->n - 1].hi >= lo) {      /* adjoins the last */
+        if (hi > s->r[s->n - 1].hi)
+            s->r[s->n - 1].hi = hi;
+        return;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->r = xrealloc(s->r, s->cap * sizeof(*s->r));
+    }
+    s->r[s->n++] = (pq_rows_t){lo, hi};
+}
+
+/* out = a AND b (or a OR b); out is emptied first and distinct. */
+static void sel_merge(const sel_t *a, const sel_t *b, int or, sel_t *out)
+{
+    out->n = 0;
+    if (or) {
+        size_t i = 0, j = 0;
+        while (i < a->n || j < b->n) {
+            if (j >= b->n || (i < a->n && a->r[i].lo <= b->r[j].lo)) {
+                sel_add(out, a->r[i].lo, a->r[i].hi);
+                i++;
+            } else {
+                sel_add(out, b->r[j].lo, b->r[j].hi);
+                j++;
+            }
+        }
+        return;
+    }
+    for (size_t i = 0, j = 0; i < a->n && j < b->n;) {
+        int64_t lo = a->r[i].lo > b->r[j].lo ? a->r[i].lo : b->r[j].lo;
+        int64_t hi = a->r[i].hi < b->r[j].hi ? a->r[i].hi : b->r[j].hi;
+        sel_add(out, lo, hi);
+        if (a->r[i].hi < b->r[j].hi)
+            i++;
+        else
+            j++;
+    }
+}
+
+static void sel_swap(sel_t *a, sel_t *b)
+{
+    sel_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+typedef int (*page_may_fn)(const value_t *lo, const value_t *hi,
+                           const void *arg);
+
+static int nets_page(const value_t *lo, const value_t *hi, const void *arg)
+{
+    const archive_nets_t *s = arg;
+    for (size_t i = 0; i < s->n; i++) {
+        int bits = s->nets[i].prefix < 0 ? 0 : s->nets[i].prefix;
+        ipaddr_t first = ipaddr_mask(&s->nets[i].addr, bits > 128 ? 128 : bits);
+        ipaddr_t last = net_last(&first, bits);
+        if (ipaddr_cmp(&last, &lo->ip) >= 0 && ipaddr_cmp(&first, &hi->ip) <= 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int ints_page(const value_t *lo, const value_t *hi, const void *arg)
+{
+    const archive_ints_t *s = arg;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->vals[i] >= lo->i && s->vals[i] <= hi->i)
+            return 1;
+    return 0;
+}
+
+static int range_page(const value_t *lo, const value_t *hi, const void *arg)
+{
+    const archive_range_t *q = arg;
+    return hi->i >= q->lo && lo->i <= q->hi;
+}
+
+/* The rows of column col's pages that may hold a value passing may: 1,
+ * or 0 when the chunk has no page bounds (then every row may). */
+static int term_rows(pq_reader_t *r, size_t rg, int col, page_may_fn may,
+                     const void *arg, sel_t *out)
+{
+    const int64_t *first;
+    const value_t *mins, *maxs;
+    out->n = 0;
+    if (col < 0)
+        return 0;
+    size_t np = pq_reader_pages(r, rg, (size_t)col, &first, &mins, &maxs);
+    if (!np || !mins)
+        return 0;
+    for (size_t i = 0; i < np; i++)
+        if (may(&mins[i], &maxs[i], arg))
+            sel_add(out, first[i], first[i + 1]);
+    return 1;
+}
+
+typedef struct pages {
+    sel_t sel, t, u, tmp;
+} pages_t;
+
+/* AND the rows of one term into pg->sel. */
+static void and_term(pq_reader_t *r, size_t rg, int col, page_may_fn may,
+                     const void *arg, pages_t *pg)
+{
+    if (term_rows(r, rg, col, may, arg, &pg->t)) {
+        sel_merge(&pg->sel, &pg->t, 0, &pg->tmp);
+        sel_swap(&pg->sel, &pg->tmp);
+    }
+}
+
+/* AND the rows of a term on either of two columns into pg->sel. */
+static void and_either(pq_reader_t *r, size_t rg, int c1, int c2,
+                       page_may_fn may, const void *arg, pages_t *pg)
+{
+    if (!term_rows(r, rg, c1, may, arg, &pg->t) ||
+        !term_rows(r, rg, c2, may, arg, &pg->u))
+        return;                          /* one column: every row may */
+    sel_merge(&pg->t, &pg->u, 1, &pg->tmp);
+    sel_swap(&pg->t, &pg->tmp);
+    sel_merge(&pg->sel, &pg->t, 0, &pg->tmp);
+    sel_swap(&pg->sel, &pg->tmp);
+}
+
+/* pg->sel: the rows of row group rg the page indexes cannot rule out. */
+static void rg_pages(pq_reader_t *r, size_t rg, int64_t rows, const cols_t *c,
+                     const archive_pred_t *p, pages_t *pg)
+{
+    pg->sel.n = 0;
+    sel_add(&pg->sel, 0, rows);
+    if (range_set(p->received))
+        and_term(r, rg, c->received, range_page, &p->received, pg);
+    if (range_set(p->start))
+        and_term(r, rg, c->start, range_page, &p->start, pg);
+    if (range_set(p->end))
+        and_term(r, rg, c->end, range_page, &p->end, pg);
+    if (p->srcip.n)
+        and_term(r, rg, c->srcip, nets_page, &p->srcip, pg);
+    if (p->dstip.n)
+        and_term(r, rg, c->dstip, nets_page, &p->dstip, pg);
+    if (p->anyip.n)
+        and_either(r, rg, c->srcip, c->dstip, nets_page, &p->anyip, pg);
+    if (p->srcport.n)
+        and_term(r, rg, c->srcport, ints_page, &p->srcport, pg);
+    if (p->dstport.n)
+        and_term(r, rg, c->dstport, ints_page, &p->dstport, pg);
+    if (p->anyport.n)
+        and_either(r, rg, c->srcport, c->dstport, ints_page, &p->anyport, pg);
+    if (p->proto.n)
+        and_term(r, rg, c->proto, ints_page, &p->proto, pg);
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
 typedef struct scan {
@@ -441,6 +620,9 @@ typedef struct scan {
     flow_batch_t         *out;      /* matching rows (EXACT) */
     uint64_t              delivered;/* rows given in this row group */
     int                   stopped;
+    pages_t               pg;       /* rows of a row group to read */
+    sel_t                *rgsel;    /* per row group of a file */
+    size_t                rgcap;
 } scan_t;
 
 #define COPY_FIELD(f, col) \
@@ -569,18 +751,20 @@ static int scan_file(scan_t *s, archive_file_t *f)
         col_of(r, F_SRCIP), col_of(r, F_DSTIP), col_of(r, F_SRCPORT),
         col_of(r, F_DSTPORT), col_of(r, F_PROTO),
     };
-    int cols[F_COUNT];
-    size_t ncols = 0;
-    for (int fl = 0; fl < F_COUNT; fl++) {
-        int k;
-        if ((s->fields & 1ull << fl) && (k = col_of(r, fl)) >= 0)
-            cols[ncols++] = k;
-    }
     size_t nrg = pq_reader_nrowgroups(r);
     st->row_groups += nrg;
     int rc = 0;
+    /* First which rows of which row groups to read, the kernel told to
+     * fetch them all at once; then the reads. */
+    if (nrg > s->rgcap) {
+        s->rgsel = xrealloc(s->rgsel, nrg * sizeof(*s->rgsel));
+        memset(s->rgsel + s->rgcap, 0, (nrg - s->rgcap) * sizeof(*s->rgsel));
+        s->rgcap = nrg;
+    }
     for (size_t rg = 0; rg < nrg; rg++) {
         int bloom;
+        sel_t *sel = &s->rgsel[rg];
+        sel->n = 0;
         if (!rg_may(r, rg, &c, p, &bloom)) {
             if (bloom)
                 st->rg_pruned_bloom++;
@@ -588,14 +772,30 @@ static int scan_file(scan_t *s, archive_file_t *f)
                 st->rg_pruned_stats++;
             continue;
         }
+        int64_t rows = pq_reader_rg_rows(r, rg), want = 0;
+        rg_pages(r, rg, rows, &c, p, &s->pg);
+        for (size_t k = 0; k < s->pg.sel.n; k++) {
+            want += s->pg.sel.r[k].hi - s->pg.sel.r[k].lo;
+            sel_add(sel, s->pg.sel.r[k].lo, s->pg.sel.r[k].hi);
+        }
+        st->rows_pruned_pages += (uint64_t)(rows - want);
+        if (!want)
+            st->rg_pruned_stats++;       /* by the page index */
+        else if (want < rows)
+            pq_reader_prefetch(r, rg, s->fields, sel->r, sel->n);
+    }
+    for (size_t rg = 0; rg < nrg; rg++) {
+        sel_t *sel = &s->rgsel[rg];
+        if (!sel->n)
+            continue;
         st->rg_read++;
-        for (size_t k = 0; k < ncols; k++)
-            st->bytes_read += (uint64_t)pq_reader_chunk_bytes(r, rg,
-                                                              (size_t)cols[k]);
         s->delivered = 0;
         diag_t err;
         diag_clear(&err);
-        int rrc = pq_reader_read(r, rg, s->fields, on_batch, s, &err);
+        uint64_t before = pq_reader_bytes_read(r);
+        int rrc = pq_reader_read_sel(r, rg, s->fields, sel->r, sel->n,
+                                     on_batch, s, &err);
+        st->bytes_read += pq_reader_bytes_read(r) - before;
         if (rrc < 0) {
             st->files_bad++;
             log_limited(&bad_log, LOG_WARN, "archive", "%s: skipped from row "
@@ -705,6 +905,13 @@ int archive_scan(const char *dir, const archive_pred_t *p, uint64_t fields,
         archive_file_list_free(&l2);
     }
     flow_batch_free(s.out);
+    free(s.pg.sel.r);
+    free(s.pg.t.r);
+    free(s.pg.u.r);
+    free(s.pg.tmp.r);
+    for (size_t i = 0; i < s.rgcap; i++)
+        free(s.rgsel[i].r);
+    free(s.rgsel);
     archive_file_list_free(&l);
     add_totals(&local);
     if (st) {
@@ -719,6 +926,7 @@ int archive_scan(const char *dir, const archive_pred_t *p, uint64_t fields,
         st->rg_read += local.rg_read;
         st->rows_read += local.rows_read;
         st->rows_matched += local.rows_matched;
+        st->rows_pruned_pages += local.rows_pruned_pages;
         st->bytes_read += local.bytes_read;
     }
     return rc;

@@ -97,6 +97,10 @@ typedef struct pq_writer pq_writer_t;
 
 typedef struct pq_writer_opts {
     int            zstd_level;  /* 0: PQ_ZSTD_LEVEL */
+    int            page_rows;   /* values per data page; 0: PQ_PAGE_ROWS */
+    const char    *sort_by;     /* NULL, or a column (integer or address):
+                                   each row group's rows are written in
+                                   its order (ascending, ties as added) */
     int            no_sync;     /* 1: no fdatasync before journal records */
     const pq_kv_t *kv;          /* footer key/value metadata, copied */
     size_t         nkv;
@@ -104,6 +108,7 @@ typedef struct pq_writer_opts {
 } pq_writer_opts_t;
 
 #define PQ_ZSTD_LEVEL 1
+#define PQ_PAGE_ROWS  8192
 
 /*
  * Create PATH.open (O_EXCL: an existing one is an error, recover it
@@ -266,6 +271,45 @@ int pq_reader_bloom(pq_reader_t *r, size_t rg, size_t col, const value_t *v);
 typedef int (*pq_batch_fn)(void *ctx, const flow_batch_t *b);
 int pq_reader_read(pq_reader_t *r, size_t rg, uint64_t fields,
                    pq_batch_fn cb, void *ctx, diag_t *err);
+
+/*
+ * Rows [lo, hi) of a row group. pq_reader_read_sel reads only the rows
+ * of nsel such ranges (ascending, not overlapping) of row group rg, as
+ * pq_reader_read does all of them. When at most half the rows are asked
+ * for and a chunk has an offset index (PageIndex.md), only the pages
+ * holding them are read from the file (and the dictionary page).
+ */
+typedef struct pq_rows {
+    int64_t lo, hi;
+} pq_rows_t;
+int pq_reader_read_sel(pq_reader_t *r, size_t rg, uint64_t fields,
+                       const pq_rows_t *sel, size_t nsel, pq_batch_fn cb,
+                       void *ctx, diag_t *err);
+
+/*
+ * The page index of a chunk: its page count (0 when the chunk has no
+ * offset index, or a bad one: it is then read whole), *first the first
+ * row of each page (first[n] is the row group's row count), and, when
+ * the chunk also has a column index, *mins and *maxs each page's bounds
+ * as values of the column's kind (else NULL; a page of nulls only has
+ * bounds 0). Read on first use and kept; pointers valid until
+ * pq_reader_close. Any of the out pointers may be NULL.
+ */
+size_t pq_reader_pages(pq_reader_t *r, size_t rg, size_t col,
+                       const int64_t **first, const value_t **mins,
+                       const value_t **maxs);
+
+/*
+ * Tell the kernel which bytes pq_reader_read_sel(r, rg, fields, sel,
+ * nsel) will read (posix_fadvise WILLNEED), so that the reads of many
+ * row groups' pages go to the disk at once. Reads the page indexes it
+ * needs; nothing for a reader over memory.
+ */
+void pq_reader_prefetch(pq_reader_t *r, size_t rg, uint64_t fields,
+                        const pq_rows_t *sel, size_t nsel);
+
+/* Bytes the reader has read from its file (or memory) so far. */
+uint64_t pq_reader_bytes_read(const pq_reader_t *r);
 
 /*
  * Read columns cols[0..ncols) of row group rg as generic rows: cb gets

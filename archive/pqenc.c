@@ -121,43 +121,66 @@ static void hyb_rle(bbuf_t *b, uint32_t value, size_t count, int w)
         bb_u8(b, (uint8_t)(value >> (8 * k)));
 }
 
+/* n (<= 504) values of w (1..32) bits, LSB first, padded with zeros to
+ * a multiple of 8 values: a 64-bit accumulator emptied 32 bits at a
+ * time (w + 31 < 64 bits are held at most). */
+static void pack32(bbuf_t *b, const uint32_t *v, size_t n, int w)
+{
+    size_t groups = (n + 7) / 8, bytes = groups * (size_t)w;
+    bb_reserve(b, bytes + 8);
+    uint8_t *o = b->p + b->len;
+    uint64_t acc = 0, mask = w == 32 ? 0xffffffffu : (1u << w) - 1;
+    int nb = 0;
+    for (size_t i = 0; i < groups * 8; i++) {
+        acc |= (i < n ? v[i] & mask : 0) << nb;
+        nb += w;
+        if (nb >= 32) {
+            wr_u32le(o, (uint32_t)acc);
+            o += 4;
+            acc >>= 32;
+            nb -= 32;
+        }
+    }
+    for (; nb > 0; nb -= 8) {           /* groups*w is whole bytes */
+        *o++ = (uint8_t)acc;
+        acc >>= 8;
+    }
+    b->len += bytes;
+}
+
 /* Literal values (a multiple of 8, or padded to it) as bit-packed runs. */
 static void hyb_lit(bbuf_t *b, const uint32_t *v, size_t n, int w)
 {
-    uint64_t tmp[512];
     while (n) {
         size_t m = n < 504 ? n : 504;          /* 63 groups: 1-byte header */
-        size_t groups = (m + 7) / 8;
-        for (size_t i = 0; i < groups * 8; i++)
-            tmp[i] = i < m ? v[i] : 0;
-        bb_varint(b, (uint64_t)groups << 1 | 1);
-        enc_bitpack(b, tmp, groups * 8, w);
+        bb_varint(b, (uint64_t)((m + 7) / 8) << 1 | 1);
+        pack32(b, v, m, w);
         v += m;
         n -= m;
     }
 }
 
+/* Groups of 8 values: a group whose values are all equal starts a run
+ * (RLE, as long as it goes); the others are literals, bit-packed. A run
+ * starting inside a group is taken from the next group on. */
 void enc_hybrid(bbuf_t *b, const uint32_t *v, size_t n, int w)
 {
-    size_t lit = 0;      /* start of pending literals */
-    size_t i = 0;
-    while (i < n) {
-        size_t r = 1;
-        while (i + r < n && v[i + r] == v[i])
-            r++;
-        /* A run pays once it is 8 long and the literals before it fill
-         * whole groups; else take values into the literals. */
-        size_t pend = i - lit;
-        if (r >= 8 && pend % 8 == 0) {
-            hyb_lit(b, v + lit, pend, w);
-            hyb_rle(b, v[i], r, w);
-            i += r;
-            lit = i;
-        } else if (r >= 8 + (8 - pend % 8)) {
-            i += 8 - pend % 8;     /* complete the group, then the run */
-        } else {
-            i += r;
+    size_t lit = 0, i = 0;   /* pending literals start at lit */
+    while (i + 8 <= n) {
+        uint32_t x = v[i], d = 0;
+        for (int k = 1; k < 8; k++)
+            d |= v[i + k] ^ x;
+        if (d) {
+            i += 8;
+            continue;
         }
+        size_t r = 8;
+        while (i + r < n && v[i + r] == x)
+            r++;
+        hyb_lit(b, v + lit, i - lit, w);
+        hyb_rle(b, x, r, w);
+        i += r;
+        lit = i;
     }
     hyb_lit(b, v + lit, n - lit, w);
 }
@@ -187,6 +210,31 @@ int dec_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
         }
     }
     return -1;
+}
+
+/* n (a multiple of 8) values of w (1..32) bits from p into out: a
+ * 64-bit load per value, the last group's bytes copied first so that
+ * no load passes the packed bytes. */
+static void unpack32(const uint8_t *p, size_t n, int w, uint32_t *out)
+{
+    uint64_t mask = (1ull << w) - 1;
+    size_t bytes = n / 8 * (size_t)w, safe = bytes >= 8 ? bytes - 8 : 0;
+    size_t i = 0, bit = 0;
+    for (; i < n && (bit >> 3) <= safe && bytes >= 8; i++, bit += (size_t)w) {
+        uint64_t x;
+        memcpy(&x, p + (bit >> 3), 8);
+        out[i] = (uint32_t)((x >> (bit & 7)) & mask);
+    }
+    if (i < n) {                         /* the tail, from a copy */
+        uint8_t tail[48] = {0};
+        size_t from = bit >> 3;
+        memcpy(tail, p + from, bytes - from);
+        for (size_t b = bit & 7; i < n; i++, b += (size_t)w) {
+            uint64_t x;
+            memcpy(&x, tail + (b >> 3), 8);
+            out[i] = (uint32_t)((x >> (b & 7)) & mask);
+        }
+    }
 }
 
 /* Start the next run. */
@@ -238,14 +286,15 @@ int hyb_read(hyb_t *h, uint32_t *out, size_t n)
             uint64_t tmp[8];
             if (n - i >= 8 && h->bp_left >= 8) {
                 /* whole groups straight into out */
-                while (n - i >= 8 && h->bp_left >= 8) {
-                    dec_bitunpack(h->bp, 8, h->w, tmp);
-                    for (int k = 0; k < 8; k++)
-                        out[i + k] = (uint32_t)tmp[k];
-                    h->bp += h->w;
-                    h->bp_left -= 8;
-                    i += 8;
-                }
+                size_t g = (n - i) / 8 < h->bp_left / 8 ? (n - i) / 8
+                                                        : h->bp_left / 8;
+                if (h->w == 0)
+                    memset(out + i, 0, g * 8 * sizeof(uint32_t));
+                else
+                    unpack32(h->bp, g * 8, h->w, out + i);
+                h->bp += g * (size_t)h->w;
+                h->bp_left -= (uint32_t)(g * 8);
+                i += g * 8;
                 continue;
             }
             dec_bitunpack(h->bp, 8, h->w, tmp);
@@ -476,8 +525,8 @@ void journal_record(bbuf_t *b, char kind, uint64_t end, const uint8_t *p,
     wr_u32le(b->p + at + 4, (uint32_t)XXH64(b->p + at + 8, plen, 0));
 }
 
-/* The chunks (and bloom filters) of a row group lie in [4, end) and
- * end <= data_size. */
+/* The chunks (and bloom filters and page indexes) of a row group lie in
+ * [4, end) and end <= data_size. */
 static int rg_inside(const pqm_rowgroup_t *rg, uint64_t end,
                      uint64_t data_size)
 {
@@ -497,6 +546,16 @@ static int rg_inside(const pqm_rowgroup_t *rg, uint64_t end,
             (m->bloom_offset < 4 || m->bloom_length < 0 ||
              (uint64_t)m->bloom_offset > end ||
              (uint64_t)m->bloom_length > end - (uint64_t)m->bloom_offset))
+            return 0;
+        const pqm_chunk_t *c = &rg->cols[i];
+        if ((c->has_oi && (c->oi_offset < 4 || c->oi_length < 0 ||
+                           (uint64_t)c->oi_offset > end ||
+                           (uint64_t)c->oi_length >
+                               end - (uint64_t)c->oi_offset)) ||
+            (c->has_ci && (c->ci_offset < 4 || c->ci_length < 0 ||
+                           (uint64_t)c->ci_offset > end ||
+                           (uint64_t)c->ci_length >
+                               end - (uint64_t)c->ci_offset)))
             return 0;
     }
     return 1;

@@ -40,8 +40,21 @@ typedef struct bl {
     uint8_t *bits;
 } bl_t;
 
+/* The page index of a chunk, loaded on first use. */
+typedef struct pidx {
+    int8_t         state;          /* 0 not read, 1 read, -1 none/bad */
+    uint32_t       n;              /* pages */
+    pqm_pageloc_t *loc;            /* n */
+    int64_t       *first;          /* n + 1: page i holds [first[i], first[i+1]) */
+    value_t       *mins, *maxs;    /* n each, NULL without a column index */
+} pidx_t;
+
 struct pq_reader {
     int            fd;             /* -1 for memory */
+    uint64_t       bytes_read;     /* fetched from the source */
+    pidx_t        *pidx;           /* nrgs * ncols, made on first use */
+    flow_batch_t  *fb;             /* the batch pq_reader_read fills */
+    uint64_t       fb_dirty;       /* its lanes filled by the last read */
     const uint8_t *mem;
     uint64_t       size;
     arena_t       *a;
@@ -68,6 +81,7 @@ static int src_get(pq_reader_t *r, uint64_t off, uint64_t len, bbuf_t *buf,
 {
     if (off > r->size || len > r->size - off)
         return -1;
+    r->bytes_read += len;
     if (r->mem) {
         *out = r->mem + off;
         return 0;
@@ -262,6 +276,8 @@ void pq_reader_close(pq_reader_t *r)
         for (size_t i = 0; i < (size_t)r->meta.nrgs * r->ncols; i++)
             free(r->blooms[i].bits);
     free(r->blooms);
+    free(r->pidx);
+    free(r->fb);
     free(r->footer);
     free(r->journal);
     ZSTD_freeDCtx(r->zd);
@@ -534,6 +550,170 @@ int pq_reader_bloom(pq_reader_t *r, size_t rg, size_t col, const value_t *v)
     return bloom_check(b->bits, b->nbytes, h);
 }
 
+/* ---- page indexes -------------------------------------------------------- */
+
+uint64_t pq_reader_bytes_read(const pq_reader_t *r)
+{
+    return r->bytes_read;
+}
+
+/* The chunk's bytes: [start, start + len) in the file, as the metadata
+ * says (dictionary page first when there is one). */
+static int chunk_span(const pq_reader_t *r, const pqm_colmeta_t *m,
+                      uint64_t *start, uint64_t *len)
+{
+    int64_t s = m->data_page_offset;
+    if (m->has_dict_offset && m->dictionary_page_offset >= 4 &&
+        m->dictionary_page_offset < s)
+        s = m->dictionary_page_offset;
+    if (s < 4 || m->total_compressed_size <= 0 ||
+        (uint64_t)m->total_compressed_size > CHUNK_MAX ||
+        (uint64_t)s > r->size ||
+        (uint64_t)m->total_compressed_size > r->size - (uint64_t)s)
+        return -1;
+    *start = (uint64_t)s;
+    *len = (uint64_t)m->total_compressed_size;
+    return 0;
+}
+
+/* Read and check the page index of (rg, col) into x; state -1 when the
+ * chunk has none or it does not hold together (pages outside the chunk,
+ * rows not ascending from 0): the chunk is then read whole. */
+static void pidx_load(pq_reader_t *r, size_t rg, size_t col, pidx_t *x)
+{
+    const pqm_chunk_t *ch = &r->meta.rgs[rg].cols[col];
+    const pqm_colmeta_t *m = chunk_meta(r, rg, col);
+    int64_t rows = r->meta.rgs[rg].num_rows;
+    uint64_t cs, cl;
+    bbuf_t buf = {0};
+    const uint8_t *p;
+    pqm_offidx_t oi;
+    x->state = -1;
+    if (!m || !ch->has_oi || ch->oi_length <= 0 || ch->oi_offset < 4 ||
+        ch->oi_length > (1 << 26) || chunk_span(r, m, &cs, &cl) < 0 ||
+        src_get(r, (uint64_t)ch->oi_offset, (uint64_t)ch->oi_length, &buf,
+                &p) < 0 ||
+        pqm_read_offidx(p, (size_t)ch->oi_length, r->a, &oi, NULL) < 0 ||
+        oi.n == 0)
+        goto out;
+    /* pages inside the chunk, in order, rows from 0 ascending */
+    for (uint32_t i = 0; i < oi.n; i++) {
+        const pqm_pageloc_t *l = &oi.pages[i];
+        if (l->offset < (int64_t)cs || l->size <= 0 ||
+            (uint64_t)l->offset + (uint64_t)l->size > cs + cl ||
+            (i == 0 ? l->first_row != 0
+                    : l->first_row <= oi.pages[i - 1].first_row ||
+                      l->offset < oi.pages[i - 1].offset +
+                                      oi.pages[i - 1].size) ||
+            l->first_row >= (rows ? rows : 1))
+            goto out;
+    }
+    x->n = oi.n;
+    x->loc = oi.pages;
+    x->first = arena_alloc(r->a, ((size_t)oi.n + 1) * sizeof(int64_t));
+    for (uint32_t i = 0; i < oi.n; i++)
+        x->first[i] = oi.pages[i].first_row;
+    x->first[oi.n] = rows;
+    x->state = 1;
+    /* the column index: each page's bounds, when it holds together */
+    pqm_colidx_t ci;
+    if (!ch->has_ci || ch->ci_length <= 0 || ch->ci_offset < 4 ||
+        ch->ci_length > (1 << 26) ||
+        r->cols[col].info.kind == PQ_UNSUPPORTED ||
+        src_get(r, (uint64_t)ch->ci_offset, (uint64_t)ch->ci_length, &buf,
+                &p) < 0)
+        goto out;
+    if (!r->mem) {                      /* the bounds point into it */
+        uint8_t *keep = arena_alloc(r->a, (size_t)ch->ci_length + 1);
+        memcpy(keep, p, (size_t)ch->ci_length);
+        p = keep;
+    }
+    if (pqm_read_colidx(p, (size_t)ch->ci_length, r->a, &ci, NULL) < 0 ||
+        ci.n != oi.n)
+        goto out;
+    value_t *mins = arena_alloc(r->a, (size_t)ci.n * sizeof(value_t) + 1);
+    value_t *maxs = arena_alloc(r->a, (size_t)ci.n * sizeof(value_t) + 1);
+    for (uint32_t i = 0; i < ci.n; i++) {
+        if (ci.null_pages[i]) {         /* nulls read as 0: no bounds */
+            memset(&mins[i], 0, sizeof(value_t));
+            memset(&maxs[i], 0, sizeof(value_t));
+            continue;
+        }
+        if (plain_value(r, &r->cols[col], &ci.mins[i], &mins[i]) < 0 ||
+            plain_value(r, &r->cols[col], &ci.maxs[i], &maxs[i]) < 0)
+            goto out;
+    }
+    x->mins = mins;
+    x->maxs = maxs;
+out:
+    bb_free(&buf);
+}
+
+static pidx_t *pidx_get(pq_reader_t *r, size_t rg, size_t col)
+{
+    if (rg >= r->meta.nrgs || col >= r->ncols)
+        return NULL;
+    if (!r->pidx)
+        r->pidx = xcalloc((size_t)r->meta.nrgs * r->ncols + 1,
+                          sizeof(*r->pidx));
+    pidx_t *x = &r->pidx[rg * r->ncols + col];
+    if (x->state == 0)
+        pidx_load(r, rg, col, x);
+    return x->state > 0 ? x : NULL;
+}
+
+/* Ask the kernel to read [off, off + len) ahead (a file source). */
+static void willneed(const pq_reader_t *r, uint64_t off, uint64_t len)
+{
+    if (r->fd >= 0 && len)
+        posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+void pq_reader_prefetch(pq_reader_t *r, size_t rg, uint64_t fields,
+                        const pq_rows_t *sel, size_t nsel)
+{
+    if (r->fd < 0 || rg >= r->meta.nrgs)
+        return;
+    int64_t rows = r->meta.rgs[rg].num_rows, want = 0;
+    for (size_t k = 0; k < nsel; k++)
+        want += sel[k].hi - sel[k].lo;
+    for (size_t i = 0; i < r->ncols; i++) {
+        int f = r->cols[i].info.field;
+        const pqm_colmeta_t *m = chunk_meta(r, rg, i);
+        uint64_t start, len;
+        if (f < 0 || !(fields >> f & 1) || !m ||
+            chunk_span(r, m, &start, &len) < 0)
+            continue;
+        pidx_t *x = want <= rows / 2 ? pidx_get(r, rg, i) : NULL;
+        if (!x) {                        /* read whole */
+            willneed(r, start, len);
+            continue;
+        }
+        willneed(r, start, (uint64_t)x->loc[0].offset - start);  /* dict */
+        for (size_t k = 0, p = 0; k < nsel; k++)
+            for (; p < x->n && x->first[p] < sel[k].hi; p++)
+                if (x->first[p + 1] > sel[k].lo)
+                    willneed(r, (uint64_t)x->loc[p].offset,
+                             (uint64_t)x->loc[p].size);
+    }
+}
+
+size_t pq_reader_pages(pq_reader_t *r, size_t rg, size_t col,
+                       const int64_t **first, const value_t **mins,
+                       const value_t **maxs)
+{
+    pidx_t *x = pidx_get(r, rg, col);
+    if (!x)
+        return 0;
+    if (first)
+        *first = x->first;
+    if (mins)
+        *mins = x->mins;
+    if (maxs)
+        *maxs = x->maxs;
+    return x->n;
+}
+
 /* ---- column cursors ----------------------------------------------------- */
 
 enum { OUT_I64, OUT_F64, OUT_IP, OUT_STR };
@@ -546,8 +726,15 @@ typedef struct cur {
     size_t              rgi;
     int                 out;         /* OUT_* */
     size_t              esz;         /* bytes of one output value */
-    const uint8_t      *chunk;
+    const uint8_t      *chunk;         /* the bytes read: the whole chunk,
+                                          or (lazy) one page */
     size_t              clen, pos;
+    int                 lazy;          /* pages read one by one */
+    const pidx_t       *px;            /* the page index (lazy) */
+    uint32_t            pgi;           /* the page read (lazy) */
+    int64_t             row;           /* rows of the chunk given out */
+    int64_t             rows;          /* rows of the row group */
+    void               *skip;          /* scratch for values skipped */
     bbuf_t              cbuf, page;
     int64_t             left;        /* values left in the chunk */
     /* dictionary */
@@ -588,6 +775,7 @@ static void cur_free(cur_t *c)
     free(c->dl_pre);
     free(c->dl_len);
     bb_free(&c->dl_last);
+    free(c->skip);
     if (c->dbp_on)
         dbp_free(&c->dbp);
     arena_free(c->sa);
@@ -595,13 +783,23 @@ static void cur_free(cur_t *c)
     free(c);
 }
 
-static cur_t *cur_open(pq_reader_t *r, size_t rg, size_t col, diag_t *err)
+static int cur_dict_region(cur_t *c, diag_t *err);
+
+/*
+ * A cursor over the chunk of column col in row group rg. Whole: the
+ * chunk is read at once. Lazy (and the chunk has a page index): only the
+ * dictionary now, then each page as it is needed (cur_seek jumps to the
+ * page holding a row).
+ */
+static cur_t *cur_open(pq_reader_t *r, size_t rg, size_t col, int lazy,
+                       diag_t *err)
 {
     cur_t *c = xcalloc(1, sizeof(*c));
     c->r = r;
     c->col = &r->cols[col];
     c->name = c->col->info.name;
     c->rgi = rg;
+    c->pgi = UINT32_MAX;
     switch (c->col->se->type) {
     case PT_FLOAT: case PT_DOUBLE: c->out = OUT_F64; c->esz = 8; break;
     case PT_FLBA: c->out = OUT_IP; c->esz = 16; break;
@@ -626,24 +824,55 @@ static cur_t *cur_open(pq_reader_t *r, size_t rg, size_t col, diag_t *err)
         cerr(c, err, "value count differs from the row count");
         goto fail;
     }
-    int64_t start = m->data_page_offset;
-    if (m->has_dict_offset && m->dictionary_page_offset >= 4 &&
-        m->dictionary_page_offset < start)
-        start = m->dictionary_page_offset;
-    if (start < 4 || m->total_compressed_size <= 0 ||
-        (uint64_t)m->total_compressed_size > CHUNK_MAX ||
-        src_get(r, (uint64_t)start, (uint64_t)m->total_compressed_size,
-                &c->cbuf, &c->chunk) < 0) {
+    c->rows = c->left = m->num_values;
+    c->sa = arena_new();
+    uint64_t start, len;
+    if (chunk_span(r, m, &start, &len) < 0) {
         cerr(c, err, "chunk does not lie in the file");
         goto fail;
     }
-    c->clen = (size_t)m->total_compressed_size;
-    c->left = m->num_values;
-    c->sa = arena_new();
+    if (lazy && (c->px = pidx_get(r, rg, col))) {
+        c->lazy = 1;
+        uint64_t first = (uint64_t)c->px->loc[0].offset;
+        if (first > start) {             /* the dictionary page */
+            if (src_get(r, start, first - start, &c->cbuf, &c->chunk) < 0) {
+                cerr(c, err, "chunk does not lie in the file");
+                goto fail;
+            }
+            c->clen = (size_t)(first - start);
+            if (cur_dict_region(c, err) < 0)
+                goto fail;
+        }
+        c->clen = c->pos = 0;
+        return c;
+    }
+    if (src_get(r, start, len, &c->cbuf, &c->chunk) < 0) {
+        cerr(c, err, "chunk does not lie in the file");
+        goto fail;
+    }
+    c->clen = (size_t)len;
     return c;
 fail:
     cur_free(c);
     return NULL;
+}
+
+/* Lazy: read page p of the chunk; the cursor is at its first row. */
+static int cur_load_page(cur_t *c, uint32_t p, diag_t *err)
+{
+    if (p >= c->px->n)
+        return cerr(c, err, "chunk ends before its values");
+    const pqm_pageloc_t *l = &c->px->loc[p];
+    if (src_get(c->r, (uint64_t)l->offset, (uint64_t)l->size, &c->cbuf,
+                &c->chunk) < 0)
+        return cerr(c, err, "page does not lie in the file");
+    c->clen = (size_t)l->size;
+    c->pos = 0;
+    c->pgi = p;
+    c->pleft = 0;
+    c->row = c->px->first[p];
+    c->left = c->rows - c->row;
+    return 0;
 }
 
 /* Decompress size bytes at p into the page buffer (or point at them). */
@@ -795,6 +1024,9 @@ static int cur_page(cur_t *c, diag_t *err)
         pqm_page_t pg;
         size_t used;
         diag_t e = {0};
+        if (c->lazy && c->pos >= c->clen &&
+            cur_load_page(c, c->pgi + 1, err) < 0)   /* UINT32_MAX + 1: 0 */
+            return -1;
         if (c->pos >= c->clen)
             return cerr(c, err, "chunk ends before its values");
         if (pqm_read_page(c->chunk + c->pos, c->clen - c->pos, &pg, &used,
@@ -1103,8 +1335,79 @@ static int cur_read(cur_t *c, size_t n, void *out, diag_t *err)
         i += k;
         c->pleft -= (int64_t)k;
         c->left -= (int64_t)k;
+        c->row += (int64_t)k;
     }
     return 0;
+}
+
+/* Lazy: the pages before the first data page (the dictionary's, index
+ * pages) from c->chunk[0, clen). */
+static int cur_dict_region(cur_t *c, diag_t *err)
+{
+    while (c->pos < c->clen) {
+        pqm_page_t pg;
+        size_t used;
+        diag_t e = {0};
+        const uint8_t *p;
+        if (pqm_read_page(c->chunk + c->pos, c->clen - c->pos, &pg, &used,
+                          &e) < 0)
+            return cerr(c, err, e.msg);
+        c->pos += used;
+        if (pg.csize < 0 || pg.usize < 0 || (size_t)pg.csize > c->clen - c->pos
+            || (uint32_t)pg.usize > PAGE_MAX)
+            return cerr(c, err, "page size out of bounds");
+        const uint8_t *raw = c->chunk + c->pos;
+        c->pos += (size_t)pg.csize;
+        if (pg.type == PG_DATA || pg.type == PG_DATA_V2)
+            return cerr(c, err, "a data page before the first one the "
+                                "offset index lists");
+        if (pg.type != PG_DICTIONARY)
+            continue;
+        if (cur_inflate(c, raw, (size_t)pg.csize, (size_t)pg.usize, 1, &p,
+                        err) < 0)
+            return -1;
+        if (pg.encoding != PE_PLAIN && pg.encoding != PE_PLAIN_DICTIONARY)
+            return cerr(c, err, "dictionary page not PLAIN");
+        if (cur_dict(c, p, (size_t)pg.usize, pg.num_values, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Skip k values (decoded and dropped). */
+static int cur_skip(cur_t *c, int64_t k, diag_t *err)
+{
+    if (k > 0 && !c->skip)
+        c->skip = xmalloc(FLOW_BATCH_MAX * 16);
+    while (k > 0) {
+        size_t m = k < FLOW_BATCH_MAX ? (size_t)k : FLOW_BATCH_MAX;
+        if (cur_read(c, m, c->skip, err) < 0)
+            return -1;
+        k -= (int64_t)m;
+    }
+    return 0;
+}
+
+/* Move to row `row` (not behind the cursor): a lazy cursor reads the
+ * page holding it, then values before it in that page are skipped. */
+static int cur_seek(cur_t *c, int64_t row, diag_t *err)
+{
+    if (row < c->row || row > c->rows)
+        return cerr(c, err, "rows asked for out of order");
+    if (c->lazy && row < c->rows) {
+        const pidx_t *x = c->px;
+        uint32_t lo = 0, hi = x->n;          /* last page starting <= row */
+        while (hi - lo > 1) {
+            uint32_t mid = (lo + hi) / 2;
+            if (x->first[mid] <= row)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (lo != c->pgi && cur_load_page(c, lo, err) < 0)
+            return -1;
+    }
+    return cur_skip(c, row - c->row, err);
 }
 
 /* ---- reading row groups ------------------------------------------------- */
@@ -1116,8 +1419,9 @@ static void to_ms(const rcol_t *col, int64_t *v, size_t n)
             v[i] = v[i] / col->div - (v[i] % col->div < 0);
 }
 
-int pq_reader_read(pq_reader_t *r, size_t rg, uint64_t fields,
-                   pq_batch_fn cb, void *ctx, diag_t *err)
+int pq_reader_read_sel(pq_reader_t *r, size_t rg, uint64_t fields,
+                       const pq_rows_t *sel, size_t nsel, pq_batch_fn cb,
+                       void *ctx, diag_t *err)
 {
     cur_t *cur[F_COUNT] = {0};
     int fld[F_COUNT];
@@ -1129,6 +1433,18 @@ int pq_reader_read(pq_reader_t *r, size_t rg, uint64_t fields,
         diag_set(err, "row group %zu of %u", rg, r->meta.nrgs);
         return -1;
     }
+    int64_t rows = r->meta.rgs[rg].num_rows, want = 0;
+    for (size_t k = 0; k < nsel; k++) {
+        if (sel[k].lo < (k ? sel[k - 1].hi : 0) || sel[k].hi < sel[k].lo ||
+            sel[k].hi > rows) {
+            diag_set(err, "row group %zu: rows asked for out of order or "
+                     "range", rg);
+            return -1;
+        }
+        want += sel[k].hi - sel[k].lo;
+    }
+    /* pages one by one when at most half the rows are wanted */
+    int lazy = want <= rows / 2;
     for (size_t i = 0; i < r->ncols; i++) {
         const rcol_t *c = &r->cols[i];
         int f = c->info.field;
@@ -1145,16 +1461,32 @@ int pq_reader_read(pq_reader_t *r, size_t rg, uint64_t fields,
             goto out;
         }
         fields &= ~(1ull << f);              /* the first of a name wins */
-        cur[nc] = cur_open(r, rg, i, err);
+        cur[nc] = cur_open(r, rg, i, lazy, err);
         if (!cur[nc])
             goto out;
         fld[nc++] = f;
     }
-    b = xcalloc(1, sizeof(*b));
-    int64_t rows = r->meta.rgs[rg].num_rows;
-    for (int64_t done = 0; done < rows;) {
-        size_t n = rows - done < FLOW_BATCH_MAX ? (size_t)(rows - done)
-                                                : FLOW_BATCH_MAX;
+    if (!r->fb)
+        r->fb = xcalloc(1, sizeof(*r->fb));
+    b = r->fb;
+    /* lanes filled by an earlier read and not by this one go back to 0 */
+    uint64_t now = 0;
+    for (size_t k = 0; k < nc; k++)
+        now |= 1ull << fld[k];
+    for (int f = 0; f < F_COUNT; f++)
+        if ((r->fb_dirty & ~now) >> f & 1)
+            memset((char *)b + schema_fields[f].offset, 0,
+                   FLOW_BATCH_MAX * (schema_fields[f].type == TYPE_IP
+                                         ? sizeof(ipaddr_t) : sizeof(int64_t)));
+    r->fb_dirty = now;
+    for (size_t sk = 0; sk < nsel; sk++) {
+    for (size_t k = 0; k < nc; k++)
+        if (cur_seek(cur[k], sel[sk].lo, err) < 0)
+            goto out;
+    int64_t end = sel[sk].hi;
+    for (int64_t done = sel[sk].lo; done < end;) {
+        size_t n = end - done < FLOW_BATCH_MAX ? (size_t)(end - done)
+                                               : FLOW_BATCH_MAX;
         for (size_t k = 0; k < nc; k++) {
             char *lane = (char *)b + schema_fields[fld[k]].offset;
             if (cur[k]->out == OUT_STR) {
@@ -1195,13 +1527,20 @@ int pq_reader_read(pq_reader_t *r, size_t rg, uint64_t fields,
             goto out;
         }
     }
+    }
     rc = 0;
 out:
     for (size_t k = 0; k < nc; k++)
         cur_free(cur[k]);
-    free(b);
     free(strs);
     return rc;
+}
+
+int pq_reader_read(pq_reader_t *r, size_t rg, uint64_t fields,
+                   pq_batch_fn cb, void *ctx, diag_t *err)
+{
+    pq_rows_t all = {0, rg < r->meta.nrgs ? r->meta.rgs[rg].num_rows : 0};
+    return pq_reader_read_sel(r, rg, fields, &all, 1, cb, ctx, err);
 }
 
 int pq_reader_read_rows(pq_reader_t *r, size_t rg, const int *cols,
@@ -1220,7 +1559,7 @@ int pq_reader_read_rows(pq_reader_t *r, size_t rg, const int *cols,
             diag_set(err, "column %d of %zu", cols[k], r->ncols);
             goto out;
         }
-        cur[k] = cur_open(r, rg, (size_t)cols[k], err);
+        cur[k] = cur_open(r, rg, (size_t)cols[k], 0, err);
         if (!cur[k])
             goto out;
     }

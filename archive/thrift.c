@@ -148,6 +148,16 @@ void tw_i32(tw_t *w, int32_t v)
     tw_varint(w, zigzag(v));
 }
 
+void tw_i64(tw_t *w, int64_t v)
+{
+    tw_varint(w, zigzag(v));
+}
+
+void tw_bool(tw_t *w, int v)
+{
+    tw_byte(w, v ? 1 : 2);       /* as the Java and C++ libraries write */
+}
+
 void tw_bin(tw_t *w, const void *p, size_t n)
 {
     tw_varint(w, n);
@@ -481,10 +491,26 @@ static void write_rowgroup_body(tw_t *w, const pqm_rowgroup_t *rg)
         tw_field_i64(w, 2, c->file_offset);
         if (c->has_meta)
             write_colmeta(w, 3, &c->meta);
+        if (c->has_oi) {
+            tw_field_i64(w, 4, c->oi_offset);
+            tw_field_i32(w, 5, c->oi_length);
+        }
+        if (c->has_ci) {
+            tw_field_i64(w, 6, c->ci_offset);
+            tw_field_i32(w, 7, c->ci_length);
+        }
         tw_end(w);
     }
     tw_field_i64(w, 2, rg->total_byte_size);
     tw_field_i64(w, 3, rg->num_rows);
+    if (rg->has_sort) {                 /* SortingColumn: ascending */
+        tw_field_list(w, 4, TT_STRUCT, 1);
+        tw_struct(w);
+        tw_field_i32(w, 1, rg->sort_col);
+        tw_field_bool(w, 2, 0);
+        tw_field_bool(w, 3, 0);
+        tw_end(w);
+    }
     if (rg->has_file_offset)
         tw_field_i64(w, 5, rg->file_offset);
     if (rg->has_total_compressed)
@@ -610,6 +636,39 @@ void pqm_write_bloom(tw_t *w, const pqm_bloom_t *b)
     tw_field_struct(w, 4);
     tw_field_empty(w, 1);               /* UNCOMPRESSED */
     tw_end(w);
+    tw_end(w);
+}
+
+void pqm_write_offidx(tw_t *w, const pqm_offidx_t *oi)
+{
+    tw_struct(w);
+    tw_field_list(w, 1, TT_STRUCT, oi->n);
+    for (uint32_t i = 0; i < oi->n; i++) {
+        tw_struct(w);
+        tw_field_i64(w, 1, oi->pages[i].offset);
+        tw_field_i32(w, 2, oi->pages[i].size);
+        tw_field_i64(w, 3, oi->pages[i].first_row);
+        tw_end(w);
+    }
+    tw_end(w);
+}
+
+void pqm_write_colidx(tw_t *w, const pqm_colidx_t *ci)
+{
+    tw_struct(w);
+    tw_field_list(w, 1, TT_TRUE, ci->n);
+    for (uint32_t i = 0; i < ci->n; i++)
+        tw_bool(w, ci->null_pages[i]);
+    tw_field_list(w, 2, TT_BINARY, ci->n);
+    for (uint32_t i = 0; i < ci->n; i++)
+        tw_bin(w, ci->mins[i].p, ci->mins[i].len);
+    tw_field_list(w, 3, TT_BINARY, ci->n);
+    for (uint32_t i = 0; i < ci->n; i++)
+        tw_bin(w, ci->maxs[i].p, ci->maxs[i].len);
+    tw_field_i32(w, 4, ci->order);
+    tw_field_list(w, 5, TT_I64, ci->n);     /* null_counts: no nulls */
+    for (uint32_t i = 0; i < ci->n; i++)
+        tw_i64(w, 0);
     tw_end(w);
 }
 
@@ -747,9 +806,31 @@ static int read_chunk(tr_t *r, arena_t *a, pqm_chunk_t *c)
                 c->has_meta = 1;
             }
             break;
+        case 4:
+            rc = tr_i64(r, t, &c->oi_offset);
+            TRY(rc);
+            c->has_oi |= rc == 0;
+            break;
+        case 5:
+            rc = tr_i32(r, t, &c->oi_length);
+            TRY(rc);
+            c->has_oi |= (rc == 0) << 1;
+            break;
+        case 6:
+            rc = tr_i64(r, t, &c->ci_offset);
+            TRY(rc);
+            c->has_ci |= rc == 0;
+            break;
+        case 7:
+            rc = tr_i32(r, t, &c->ci_length);
+            TRY(rc);
+            c->has_ci |= (rc == 0) << 1;
+            break;
         default: TRY(tr_skip(r, t));
         }
     }
+    c->has_oi = c->has_oi == 3;         /* offset and length both */
+    c->has_ci = c->has_ci == 3;
     return rc;
 }
 
@@ -1177,4 +1258,128 @@ int pqm_read_bloom(const void *p, size_t n, pqm_bloom_t *b, size_t *used,
     if (used)
         *used = tr_used(&r, p);
     return 0;
+}
+
+static int read_pageloc(tr_t *r, arena_t *a, void *e)
+{
+    pqm_pageloc_t *l = e;
+    int16_t id;
+    int t, rc, seen = 0;
+    (void)a;
+    TRY(tr_begin(r));
+    while ((rc = tr_field(r, &id, &t)) > 0) {
+        int frc;
+        switch (id) {
+        case 1: TRY(frc = tr_i64(r, t, &l->offset)); break;
+        case 2: TRY(frc = tr_i32(r, t, &l->size)); break;
+        case 3: TRY(frc = tr_i64(r, t, &l->first_row)); break;
+        default: TRY(tr_skip(r, t)); continue;
+        }
+        if (frc == 0)
+            seen |= 1 << id;
+    }
+    if (rc == 0 && seen != 0xe)
+        return tr_fail(r, "page location without its offset, size or row");
+    return rc;
+}
+
+static int read_offidx(tr_t *r, arena_t *a, pqm_offidx_t *oi)
+{
+    int16_t id;
+    int t, rc;
+    TRY(tr_begin(r));
+    while ((rc = tr_field(r, &id, &t)) > 0) {
+        if (id == 1)
+            TRY(read_struct_list(r, t, a, sizeof(pqm_pageloc_t),
+                                 read_pageloc, (void **)&oi->pages, &oi->n));
+        else
+            TRY(tr_skip(r, t));
+    }
+    return rc;
+}
+
+int pqm_read_offidx(const void *p, size_t n, arena_t *a, pqm_offidx_t *oi,
+                    diag_t *err)
+{
+    tr_t r;
+    memset(oi, 0, sizeof(*oi));
+    tr_init(&r, p, n);
+    return decoded(&r, read_offidx(&r, a, oi), "offset index", err);
+}
+
+/* A list of binaries into an arena array; *count its length. */
+static int read_bin_list(tr_t *r, int t, arena_t *a, pqm_bin_t **out,
+                         uint32_t *count)
+{
+    int et, rc;
+    uint32_t n;
+    rc = tr_list(r, t, &et, &n);
+    TRY(rc);
+    if (rc)
+        return 0;
+    if (et != TT_BINARY)
+        return tr_fail(r, "page index bounds are not binaries");
+    if (arena_used(a) + (size_t)n * sizeof(pqm_bin_t) > PQM_ARENA_MAX)
+        return tr_fail(r, "metadata too large to decode");
+    pqm_bin_t *b = arena_alloc(a, (size_t)n * sizeof(*b) + 1);
+    for (uint32_t i = 0; i < n; i++) {
+        TRY(tr_bin(r, et, &b[i].p, &b[i].len));
+        b[i].set = 1;
+    }
+    *out = b;
+    *count = n;
+    return 0;
+}
+
+static int read_colidx(tr_t *r, arena_t *a, pqm_colidx_t *ci)
+{
+    int16_t id;
+    int t, rc, et;
+    uint32_t n, nnull = 0, nmin = 0, nmax = 0, seen = 0;
+    TRY(tr_begin(r));
+    while ((rc = tr_field(r, &id, &t)) > 0) {
+        switch (id) {
+        case 1:
+            rc = tr_list(r, t, &et, &n);
+            TRY(rc);
+            if (rc)
+                break;
+            if (et != TT_TRUE && et != TT_FALSE)
+                return tr_fail(r, "null_pages is not a list of booleans");
+            ci->null_pages = arena_alloc(a, (size_t)n + 1);
+            for (uint32_t i = 0; i < n; i++) {
+                if (r->p >= r->end)
+                    return tr_fail(r, "truncated");
+                ci->null_pages[i] = *r->p++ == 1;
+            }
+            nnull = n;
+            seen |= 1;
+            break;
+        case 2:
+            TRY(read_bin_list(r, t, a, &ci->mins, &nmin));
+            seen |= ci->mins ? 2 : 0;
+            break;
+        case 3:
+            TRY(read_bin_list(r, t, a, &ci->maxs, &nmax));
+            seen |= ci->maxs ? 4 : 0;
+            break;
+        case 4:
+            TRY(tr_i32(r, t, &ci->order));
+            break;
+        default: TRY(tr_skip(r, t));
+        }
+    }
+    if (rc == 0 && (seen != 7 || nnull != nmin || nmin != nmax))
+        return tr_fail(r, "column index lists missing or of unequal lengths");
+    ci->n = nmin;
+    return rc;
+}
+
+int pqm_read_colidx(const void *p, size_t n, arena_t *a, pqm_colidx_t *ci,
+                    diag_t *err)
+{
+    tr_t r;
+    memset(ci, 0, sizeof(*ci));
+    tr_init(&r, p, n);
+    return decoded(&r, read_colidx(&r, a, ci), "column index", err);
 }

@@ -58,6 +58,8 @@ void tw_field_empty(tw_t *w, int16_t id);
 
 /* List elements. */
 void tw_i32(tw_t *w, int32_t v);
+void tw_i64(tw_t *w, int64_t v);
+void tw_bool(tw_t *w, int v);                /* 1 true, 2 false */
 void tw_bin(tw_t *w, const void *p, size_t n);
 void tw_struct(tw_t *w);                     /* then fields, tw_end() */
 void tw_end(tw_t *w);                        /* ends the current struct */
@@ -162,6 +164,10 @@ typedef struct pqm_chunk {
     int64_t       file_offset;
     pqm_colmeta_t meta;
     int           has_meta;
+    /* the chunk's page index (PageIndex.md), where it lies */
+    int64_t       oi_offset, ci_offset;   /* OffsetIndex, ColumnIndex */
+    int32_t       oi_length, ci_length;
+    int           has_oi, has_ci;
 } pqm_chunk_t;
 
 typedef struct pqm_rowgroup {
@@ -172,6 +178,9 @@ typedef struct pqm_rowgroup {
     int64_t      file_offset;          /* has_file_offset */
     int64_t      total_compressed_size;
     int          has_file_offset, has_total_compressed;
+    int32_t      sort_col;             /* has_sort: rows sorted by this
+                                          column, ascending */
+    int          has_sort;
 } pqm_rowgroup_t;
 
 typedef struct pqm_schema {
@@ -220,6 +229,29 @@ typedef struct pqm_bloom {
     int     sbbf, xxhash, uncompressed;   /* the known union members */
 } pqm_bloom_t;
 
+/* The page index of a column chunk (PageIndex.md). OffsetIndex: where
+ * each data page lies and the first row it holds; ColumnIndex: each
+ * page's min and max (PLAIN bytes), in the same order. */
+typedef struct pqm_pageloc {
+    int64_t offset;                    /* of the page header in the file */
+    int32_t size;                      /* header and compressed data */
+    int64_t first_row;                 /* in the row group */
+} pqm_pageloc_t;
+
+typedef struct pqm_offidx {
+    pqm_pageloc_t *pages;
+    uint32_t       n;
+} pqm_offidx_t;
+
+enum { PB_UNORDERED = 0, PB_ASCENDING = 1, PB_DESCENDING = 2 };
+
+typedef struct pqm_colidx {
+    uint8_t   *null_pages;             /* n flags: the page is all nulls */
+    pqm_bin_t *mins, *maxs;            /* n each */
+    uint32_t   n;
+    int32_t    order;                  /* PB_* (BoundaryOrder) */
+} pqm_colidx_t;
+
 /* Decoded metadata may take this much memory (a list of a million
  * structs costs a million bytes to claim but far more to hold). */
 #define PQM_ARENA_MAX (256u << 20)
@@ -229,6 +261,8 @@ void pqm_write_file(tw_t *w, const pqm_file_t *f);
 void pqm_write_rowgroup(tw_t *w, const pqm_rowgroup_t *rg);
 void pqm_write_page(tw_t *w, const pqm_page_t *pg);
 void pqm_write_bloom(tw_t *w, const pqm_bloom_t *b);
+void pqm_write_offidx(tw_t *w, const pqm_offidx_t *oi);
+void pqm_write_colidx(tw_t *w, const pqm_colidx_t *ci);
 
 /* Decoders: 0, or -1 with err set ("footer: list longer than the data",
  * ...). *used (may be NULL) gets the bytes the struct took. Arrays and
@@ -241,5 +275,11 @@ int pqm_read_page(const void *p, size_t n, pqm_page_t *pg, size_t *used,
                   diag_t *err);
 int pqm_read_bloom(const void *p, size_t n, pqm_bloom_t *b, size_t *used,
                    diag_t *err);
+/* Page indexes: lists (of the same length for a ColumnIndex) in arena a;
+ * binaries point into p. */
+int pqm_read_offidx(const void *p, size_t n, arena_t *a, pqm_offidx_t *oi,
+                    diag_t *err);
+int pqm_read_colidx(const void *p, size_t n, arena_t *a, pqm_colidx_t *ci,
+                    diag_t *err);
 
 #endif

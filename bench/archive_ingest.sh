@@ -53,6 +53,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo interrupted >&2; exit 130' INT TERM
 
+echo "load at the start:$(uptime | sed 's/.*load average//')"
 for t in "$FLOWGEN" "$FLOWSQLD" "$PQTOOL"; do
     [ -x "$t" ] || { echo "bench-archive-ingest: $t missing" >&2; exit 1; }
 done
@@ -211,3 +212,4 @@ if command -v nfcapd >/dev/null && command -v nfdump >/dev/null; then
     echo "nfcapd -y (LZ4): $size bytes, $stored flows stored of $FLOWS sent:" \
          "$(awk -v b="$size" -v n="$stored" 'BEGIN { if (n) printf "%.2f", b / n; else print "-" }') bytes/flow"
 fi
+echo "load at the end:$(uptime | sed 's/.*load average//')"

@@ -16,13 +16,15 @@
 #   2. a host lookup, one srcip in one hour:
 #        SELECT ... FROM flows BETWEEN h AND h + 1h WHERE srcip = X
 #      against nfdump -t h-h+1h 'src host X'.
-# Settings (environment): FLOWS (10000000), HOURS (1), RATE (200000),
+# Bytes per flow on disk of both are printed, and the load of the machine
+# (uptime) at the start and the end: it shares its cores.
+# Settings (environment): FLOWS (100000000), HOURS (1), RATE (200000),
 # DIR (a temporary directory; give one to keep the files between runs:
 # they are made again only if missing).
 set -eu
 cd "$(dirname "$0")/.." || exit 1
 B=${B:-build}
-FLOWS=${FLOWS:-10000000}
+FLOWS=${FLOWS:-100000000}
 HOURS=${HOURS:-1}
 RATE=${RATE:-200000}
 CLOCK=$((FLOWS / (HOURS * 3600)))
@@ -38,13 +40,14 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$DIR"
 export LC_ALL=C TZ=UTC
+echo "load at the start:$(uptime | sed 's/.*load average//')"
 
 # Each set of files is made under a .tmp name and renamed when whole, so
 # a run cut short is never taken for a finished one.
 if [ ! -d "$DIR/archive" ]; then
     rm -rf "$DIR/archive.tmp"
-    "$B/flowgen" --file "$DIR/flows.ipfix" $GEN
-    "$B/bench/bench_aquery" build "$DIR/archive.tmp" "$DIR/flows.ipfix" 2>/dev/null
+    "$B/flowgen" --file "$DIR/flows.ipfix" $GEN >/dev/null
+    echo "bench_aquery build (the archive's writer fed at full speed): $("$B/bench/bench_aquery" build "$DIR/archive.tmp" "$DIR/flows.ipfix" 2>/dev/null)"
     rm -f "$DIR/flows.ipfix"
     mv "$DIR/archive.tmp" "$DIR/archive"
 fi
@@ -65,6 +68,9 @@ if [ ! -d "$DIR/nfcapd" ]; then
 fi
 stored=$(nfdump -R "$DIR/nfcapd" -I | awk '/^Flows:/ {print $2}')
 echo "flows: $FLOWS generated; nfcapd stored $stored; archive $(du -sh "$DIR/archive" | cut -f1), nfcapd $(du -sh "$DIR/nfcapd" | cut -f1)"
+abytes=$(find "$DIR/archive" -name '*.parquet' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+nbytes=$(find "$DIR/nfcapd" -type f -name 'nfcapd.*' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+echo "on disk: archive $(echo "$abytes $FLOWS" | awk '{ printf "%.2f", $1 / $2 }') bytes/flow, nfcapd -y $(echo "$nbytes $stored" | awk '{ printf "%.2f", $1 / $2 }') bytes/flow"
 [ "$stored" -eq "$FLOWS" ] || echo "nfcapd lost flows at $RATE flows/s: its figures are over fewer flows (RATE=... lower)"
 
 ms() { python3 -c 'import time; print(int(time.monotonic() * 1000))'; }
@@ -104,3 +110,4 @@ for mode in cold warm warm; do
     timed "nfdump 'src host $host' -t (one hour), $mode" nfdump -R "$DIR/nfcapd" -q -t "$tf-$tt" "src host $host"
 done
 echo "nfdump: $(wc -l <"$DIR/out") flows of $host"
+echo "load at the end:$(uptime | sed 's/.*load average//')"

@@ -6,7 +6,8 @@
  *       archive the flows of an IPFIX file (flowgen --file) under DIR with
  *       the archive service's defaults (5 min files, 131072-flow row
  *       groups), each flow's received time its end time, so the archive
- *       spans the flows' own time
+ *       spans the flows' own time; AQ_PAGE_ROWS in the environment sets
+ *       the rows of a page (PQ_PAGE_ROWS, 8192, when unset)
  *   bench_aquery query DIR [--cold] [--repeat N] [--now MS] [--print] SQL
  *       run SQL over the archive as POST /sql does (aquery: the scan in
  *       its thread, the engine in this one), discarding the rows; print
@@ -52,6 +53,8 @@ static int build(const char *dir, const char *file)
     cfg.dir = dir;
     cfg.no_sync = 1;
     cfg.queue_batches = 256;
+    const char *pr = getenv("AQ_PAGE_ROWS");    /* experiments */
+    cfg.page_rows = pr ? atoi(pr) : 0;
     diag_t err;
     diag_clear(&err);
     ar = archive_open(&cfg, &err);

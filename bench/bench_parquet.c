@@ -2,12 +2,15 @@
  * bench_parquet - the archive's file format on a flowgen stream
  * (make bench-parquet; docs/PERFORMANCE.md, "Archive format").
  *
- *   bench_parquet FLOWS.ipfix [OUT.parquet [ZSTD_LEVEL [RG_ROWS]]]
+ *   bench_parquet FLOWS.ipfix [OUT.parquet [ZSTD_LEVEL [RG_ROWS [PAGE_ROWS
+ *                 [SORT_BY]]]]]
  *
  * Decodes the IPFIX file with ingest_read_file into batches held in
  * memory (not timed), then on one core:
  *   write  encode + compress + write every flow, a row group per RG_ROWS
- *          (131072) flows, as the archive writer does (no fsync);
+ *          (131072) flows, pages of PAGE_ROWS (8192), rows sorted by
+ *          SORT_BY (srcip; "-" none), as the archive writer does (no
+ *          fsync);
  *   read   decode every column of every row group into flow batches;
  *   read2  decode only srcip and bytes.
  * Prints bytes per flow on disk, flows/s of each, and per column its
@@ -142,12 +145,16 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_parquet FLOWS.ipfix [OUT.parquet "
-                "[ZSTD_LEVEL [RG_ROWS]]]\n");
+                "[ZSTD_LEVEL [RG_ROWS [PAGE_ROWS [SORT_BY]]]]]\n");
         return 2;
     }
     const char *out = argc > 2 ? argv[2] : "/tmp/flowsql-bench.parquet";
     int level = argc > 3 ? atoi(argv[3]) : 0;
     size_t rg_rows = argc > 4 ? (size_t)atol(argv[4]) : 131072;
+    int page_rows = argc > 5 ? atoi(argv[5]) : 0;
+    const char *sort = argc > 6 ? argv[6] : "srcip";
+    if (strcmp(sort, "-") == 0)
+        sort = NULL;
     held_t h = {0};
     diag_t e = {0};
     ingest_file_result_t res;
@@ -157,7 +164,8 @@ int main(int argc, char **argv)
     }
     pq_column_t cols[32];
     size_t nc = pq_flow_columns(cols, 32);
-    pq_writer_opts_t o = {.zstd_level = level, .no_sync = 1};
+    pq_writer_opts_t o = {.zstd_level = level, .no_sync = 1,
+                          .page_rows = page_rows, .sort_by = sort};
     unlink(out);
     double t0 = cpu_now();
     pq_writer_t *w = pq_writer_open(out, cols, nc, &o, &e);
@@ -182,9 +190,10 @@ int main(int argc, char **argv)
     uint64_t n1, n2;
     double tr = read_all(out, ~0ull, &n1);
     double tr2 = read_all(out, 1ull << F_SRCIP | 1ull << F_BYTES, &n2);
-    printf("flows %llu, zstd level %d, row groups of %zu\n",
-           (unsigned long long)h.flows, level ? level : PQ_ZSTD_LEVEL,
-           rg_rows);
+    printf("flows %llu, zstd level %d, row groups of %zu, pages of %d, "
+           "sorted by %s\n", (unsigned long long)h.flows,
+           level ? level : PQ_ZSTD_LEVEL, rg_rows,
+           page_rows ? page_rows : PQ_PAGE_ROWS, sort ? sort : "nothing");
     printf("on disk: %lld bytes, %.2f bytes/flow\n", (long long)st.st_size,
            (double)st.st_size / (double)h.flows);
     printf("write (encode+compress+write): %.2f s cpu, %.0f flows/s\n", tw,

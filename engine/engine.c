@@ -2,6 +2,7 @@
  * engine.c - the registry of running queries; see engine.h.
  */
 #include "engine/engine.h"
+#include "engine/pushdown.h"
 #include "engine/qhandle.h"
 #include "engine/query.h"
 #include "util/arena.h"
@@ -33,7 +34,22 @@ struct engine {
     int64_t         now;   /* wall clock of the last tick (live) */
     int64_t         recv_mark; /* latest receive time processed (live;
                                   engine thread only) */
+    counter_t       fields;    /* 1 << F_x of every field a query names */
 };
+
+/* Recompute the fields the registered queries name (under e->lock). */
+static void update_fields(engine_t *e)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < e->nq; i++)
+        m |= plan_named_fields(e->q[i].h->plan);
+    ctr_set(&e->fields, m);
+}
+
+uint64_t engine_fields(engine_t *e)
+{
+    return ctr_get(&e->fields);
+}
 
 engine_t *engine_new(const engine_config_t *cfg)
 {
@@ -119,6 +135,7 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
     qhandle_ref(h);
     e->q[e->nq++] = (entry_t){.h = h, .q = q,
                               .since = e->cfg.replay ? 0 : time_now_ms()};
+    update_fields(e);
     pthread_mutex_unlock(&e->lock);
     return ENGINE_OK;
 }
@@ -144,6 +161,7 @@ int engine_drop(engine_t *e, const char *name)
     entry_t en = e->q[i];
     memmove(&e->q[i], &e->q[i + 1], sizeof(entry_t) * (size_t)(e->nq - i - 1));
     e->nq--;
+    update_fields(e);
     pthread_mutex_unlock(&e->lock);
     atomic_store(&en.h->dropped, 1);
     query_free(en.q, 0);

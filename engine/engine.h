@@ -104,6 +104,10 @@ struct qhandle *engine_get(engine_t *e, const char *name);
 int  engine_handles(engine_t *e, struct qhandle ***out);
 int  engine_count(engine_t *e);
 
+/* The fields (1 << F_x) the registered queries name, enriched ones
+ * included: what to enrich a batch with before engine_process(). */
+uint64_t engine_fields(engine_t *e);
+
 /* Run every query over one batch (engine thread). */
 void engine_process(engine_t *e, const flow_batch_t *b);
 /* Close every window that is due at wall-clock now_ms (engine thread). */

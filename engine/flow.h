@@ -58,6 +58,21 @@ typedef struct flow_batch {
     /* export metadata */
     int64_t  sampling[FLOW_BATCH_MAX];/* 1-in-N; 0 or 1 = unsampled */
     int64_t  domain[FLOW_BATCH_MAX];  /* observation domain / source id */
+    /* enrichment (enrich/enrich.h): filled on the engine thread, only
+     * for the fields some query reads, never archived. Names are
+     * interned strings (str_intern, "" when unknown), so = and GROUP BY
+     * compare pointers and every output prints them as text. */
+    const char *srccountry[FLOW_BATCH_MAX];
+    const char *dstcountry[FLOW_BATCH_MAX];
+    int64_t     srcasn[FLOW_BATCH_MAX];
+    int64_t     dstasn[FLOW_BATCH_MAX];
+    const char *srcasname[FLOW_BATCH_MAX];
+    const char *dstasname[FLOW_BATCH_MAX];
+    const char *srcnet_name[FLOW_BATCH_MAX];
+    const char *dstnet_name[FLOW_BATCH_MAX];
+    const char *exporter_name[FLOW_BATCH_MAX];
+    const char *in_ifname[FLOW_BATCH_MAX];
+    const char *out_ifname[FLOW_BATCH_MAX];
 } flow_batch_t;
 
 /* The batch's records carry no meaningful receive time (file, replay):

@@ -7,6 +7,7 @@
  * fields say which condition of the scan the term fills.
  */
 #include "engine/pushdown.h"
+#include "enrich/enrich.h"
 #include "engine/schema.h"
 #include "util/timeutil.h"
 
@@ -377,47 +378,62 @@ static int put_ints(plan_t *p, scan_spec_t *s, const builder_t *b)
     return 1;
 }
 
-uint64_t pushdown_fields(const ast_t *x)
+/* The fields x names: as named (raw), or the stored ones they read. */
+static uint64_t fields_of(const ast_t *x, int raw)
 {
     if (!x)
         return 0;
     uint64_t m = 0;
     if (x->kind == A_COLUMN && x->field >= 0) {
-        if (x->field == F_DURATION)
+        if (raw)
+            m |= 1ull << x->field;
+        else if (x->field == F_DURATION)
             m |= 1ull << F_START | 1ull << F_END;
         else if (x->field == F_FAMILY)
             m |= 1ull << F_SRCIP;
+        else if (1ull << x->field & ENRICH_FIELDS)
+            m |= enrich_deps(x->field);
         else
             m |= 1ull << x->field;
     }
-    m |= pushdown_fields(x->a) | pushdown_fields(x->b) | pushdown_fields(x->c);
+    m |= fields_of(x->a, raw) | fields_of(x->b, raw) | fields_of(x->c, raw);
     for (int i = 0; i < x->nlist; i++)
-        m |= pushdown_fields(x->list[i]);
+        m |= fields_of(x->list[i], raw);
     return m;
 }
 
-/* The fields every part of the plan below the aggregate reads. */
-static uint64_t plan_fields(const plan_t *p)
+uint64_t pushdown_fields(const ast_t *x)
 {
-    uint64_t m = pushdown_fields(p->filter);
+    return fields_of(x, 0);
+}
+
+/* The fields every part of the plan below the aggregate reads. */
+static uint64_t plan_fields(const plan_t *p, int raw)
+{
+    uint64_t m = fields_of(p->filter, raw);
     for (int i = 0; i < p->nkeys; i++)
-        m |= pushdown_fields(p->keys[i]);
+        m |= fields_of(p->keys[i], raw);
     for (int i = 0; i < p->naggs; i++)
-        m |= pushdown_fields(p->aggs[i].arg);
+        m |= fields_of(p->aggs[i].arg, raw);
     if (p->mode == PLAN_ROWS) {
         for (int i = 0; i < p->ncols; i++)
-            m |= pushdown_fields(p->cols[i].expr);
+            m |= fields_of(p->cols[i].expr, raw);
         for (int i = 0; i < p->norder; i++)
-            m |= pushdown_fields(p->order[i].expr);
+            m |= fields_of(p->order[i].expr, raw);
     }
     return m;
+}
+
+uint64_t plan_named_fields(const plan_t *p)
+{
+    return plan_fields(p, 1);
 }
 
 scan_spec_t *pushdown_build(plan_t *p, int64_t now_ms)
 {
     scan_spec_t *s = arena_alloc(p->arena, sizeof(*s));
     memset(s, 0, sizeof(*s));
-    s->fields = plan_fields(p);
+    s->fields = plan_fields(p, 0);
     for (int i = 0; i < SCAN_NTIMES; i++) {
         s->lo[i] = INT64_MIN;
         s->hi[i] = INT64_MAX;

@@ -73,4 +73,8 @@ void scan_spec_explain(const scan_spec_t *s, const plan_t *p, int relative,
  * are computed from). */
 uint64_t pushdown_fields(const ast_t *x);
 
+/* The fields a plan names (1 << F_x), virtual and enriched ones as
+ * themselves: what the engine must compute before running it. */
+uint64_t plan_named_fields(const plan_t *p);
+
 #endif

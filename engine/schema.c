@@ -70,6 +70,31 @@ const field_t schema_fields[F_COUNT] = {
                     "end - start, in milliseconds"},
     [F_FAMILY]   = {"family", TYPE_INT, 0, 0, 1,
                     "address family of srcip: 4 or 6"},
+#define ENRICHED(id, nm, ty, col, doc) \
+    [id] = {nm, ty, 0, offsetof(flow_batch_t, col), 1, doc}
+    ENRICHED(F_SRCCOUNTRY, "srccountry", TYPE_STRING, srccountry,
+             "ISO 3166 country code of srcip (--geoip-db), '' if unknown"),
+    ENRICHED(F_DSTCOUNTRY, "dstcountry", TYPE_STRING, dstcountry,
+             "ISO 3166 country code of dstip (--geoip-db), '' if unknown"),
+    ENRICHED(F_SRCASN, "srcasn", TYPE_INT, srcasn,
+             "srcas as exported, or from --asn-db when the exporter sent 0"),
+    ENRICHED(F_DSTASN, "dstasn", TYPE_INT, dstasn,
+             "dstas as exported, or from --asn-db when the exporter sent 0"),
+    ENRICHED(F_SRCASNAME, "srcasname", TYPE_STRING, srcasname,
+             "organization of srcip's AS (--asn-db), '' if unknown"),
+    ENRICHED(F_DSTASNAME, "dstasname", TYPE_STRING, dstasname,
+             "organization of dstip's AS (--asn-db), '' if unknown"),
+    ENRICHED(F_SRCNET_NAME, "srcnet_name", TYPE_STRING, srcnet_name,
+             "name of srcip's longest matching prefix (--network-names)"),
+    ENRICHED(F_DSTNET_NAME, "dstnet_name", TYPE_STRING, dstnet_name,
+             "name of dstip's longest matching prefix (--network-names)"),
+    ENRICHED(F_EXPORTER_NAME, "exporter_name", TYPE_STRING, exporter_name,
+             "name of the exporter (--exporter-names), '' if unknown"),
+    ENRICHED(F_IN_IFNAME, "in_ifname", TYPE_STRING, in_ifname,
+             "name of the input interface (--interface-names)"),
+    ENRICHED(F_OUT_IFNAME, "out_ifname", TYPE_STRING, out_ifname,
+             "name of the output interface (--interface-names)"),
+#undef ENRICHED
 };
 
 int schema_lookup(const char *name, size_t len)

@@ -23,8 +23,9 @@ typedef struct field {
     const char *name;
     type_t      type;
     int         domain;      /* enum field_domain */
-    size_t      offset;      /* of the column in flow_batch_t; 0 if virtual */
-    int         is_virtual;  /* computed from other fields */
+    size_t      offset;      /* of the column in flow_batch_t; 0 if computed
+                                by the expression compiler */
+    int         is_virtual;  /* computed from other fields (not archived) */
     const char *doc;
 } field_t;
 
@@ -37,6 +38,10 @@ enum field_id {
     F_VLAN, F_DIRECTION, F_SAMPLING, F_DOMAIN,
     /* virtual */
     F_DURATION, F_FAMILY,
+    /* enriched (enrich/enrich.h): virtual, computed on the engine thread
+     * into their own columns, only when a query reads them */
+    F_SRCCOUNTRY, F_DSTCOUNTRY, F_SRCASN, F_DSTASN, F_SRCASNAME, F_DSTASNAME,
+    F_SRCNET_NAME, F_DSTNET_NAME, F_EXPORTER_NAME, F_IN_IFNAME, F_OUT_IFNAME,
     F_COUNT
 };
 

@@ -52,9 +52,12 @@ struct sink {
 
 /* The decoders write every column of each record they add (no zeroing
  * pass on the hot path). A new column in flow.h breaks this assertion on
- * purpose: set it in decode.c (flow_record) and nfv5.c, then update it. */
+ * purpose: set it in decode.c (flow_record) and nfv5.c, then update it.
+ * The 11 enriched columns (enrich/enrich.h) are the exception: written
+ * by enrich_batch() before any query reads them. */
 _Static_assert(sizeof(flow_batch_t) ==
-                   8 + FLOW_BATCH_MAX * (4 * sizeof(ipaddr_t) + 20 * 8),
+                   8 + FLOW_BATCH_MAX * (4 * sizeof(ipaddr_t) + 20 * 8 +
+                                         11 * 8),
                "flow_batch_t changed: the ingest writers set every column");
 
 /* Index of a new record in s->cur (every column to be written by the

@@ -4,6 +4,8 @@
  */
 #include "server/app.h"
 #include "archive/aquery.h"
+#include "enrich/anon.h"
+#include "enrich/enrich.h"
 #include "engine/plan.h"
 #include "engine/qhandle.h"
 #include "server/history.h"
@@ -32,7 +34,15 @@ static void *engine_main(void *arg)
         flow_batch_t *b = bqueue_pop(&a->flows, 50);
         if (b) {
             sampling_apply(a->sampling, b);
+            /* Enriched fields before anonymization: they are looked up
+             * by the real addresses (docs/ENRICHMENT.md). */
+            enrich_batch(b, engine_fields(a->engine));
+            if (a->anon && (a->anon_scope & ANON_ALL))
+                anon_batch(a->anon, b);
             engine_process(a->engine, b);
+            if (a->anon && (a->anon_scope & (ANON_ALL | ANON_ARCHIVE)) ==
+                               ANON_ARCHIVE)
+                anon_batch(a->anon, b);
             /* The archive releases the batches it takes, later, from
              * its own thread; the engine never waits for it. */
             if (!a->archive || archive_submit(a->archive, b) < 0) {
@@ -59,6 +69,56 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
+/* The anonymizer --anonymize asks for, or NULL (off, or an error: *bad
+ * set and err says why). */
+static anon_t *make_anon(const config_t *cfg, unsigned *scope, int *bad,
+                         diag_t *err)
+{
+    *bad = 0;
+    if (!*cfg->anonymize || strcmp(cfg->anonymize, "off") == 0)
+        return NULL;
+    *bad = 1;
+    if (anon_parse_scope(cfg->anonymize_scope, scope, err) < 0)
+        return NULL;
+    if (strcmp(cfg->anonymize, "truncate") == 0) {
+        int v4, v6, n = 0;
+        if (sscanf(cfg->anonymize_truncate, "%d,%d%n", &v4, &v6, &n) != 2 ||
+            cfg->anonymize_truncate[n] || v4 < 0 || v4 > 32 || v6 < 0 ||
+            v6 > 128) {
+            diag_set(err, "--anonymize-truncate: '%s' is not V4BITS,V6BITS "
+                     "(0-32,0-128), e.g. 24,48", cfg->anonymize_truncate);
+            return NULL;
+        }
+        *bad = 0;
+        return anon_truncate(v4, v6);
+    }
+    if (strcmp(cfg->anonymize, "cryptopan") != 0) {
+        diag_set(err, "--anonymize: '%s' is not off, cryptopan or truncate",
+                 cfg->anonymize);
+        return NULL;
+    }
+    if (!*cfg->anonymize_key) {
+        diag_set(err, "--anonymize cryptopan needs --anonymize-key FILE "
+                 "(32 random bytes, e.g. head -c 32 /dev/urandom > FILE)");
+        return NULL;
+    }
+    uint8_t key[32];
+    if (anon_read_key(cfg->anonymize_key, key, err) < 0)
+        return NULL;
+    anon_t *an = anon_cryptopan(key, err);
+    memset(key, 0, sizeof(key));
+    if (an)
+        *bad = 0;
+    return an;
+}
+
+output_t *app_anon_output(app_t *a, output_t *o, unsigned scope)
+{
+    if (!a->anon || (a->anon_scope & ANON_ALL) || !(a->anon_scope & scope))
+        return o;
+    return anon_output(a->anon, o);
+}
+
 int app_init(app_t *a, const config_t *cfg, diag_t *err)
 {
     memset(a, 0, sizeof(*a));
@@ -72,6 +132,13 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
     a->sampling = sampling_new(cfg->sampling_rate, renorm, err);
     if (!a->sampling)
         return -1;
+    int bad;
+    a->anon = make_anon(cfg, &a->anon_scope, &bad, err);
+    if (bad) {
+        sampling_free(a->sampling);
+        a->sampling = NULL;
+        return -1;
+    }
     pthread_mutex_init(&a->qlock, NULL);
     pthread_mutex_init(&a->release_lock, NULL);
     engine_config_t ec = {
@@ -82,7 +149,8 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
     };
     a->engine = engine_new(&ec);
     a->live = live_new(cfg->max_sse_clients);
-    engine_add_output(a->engine, live_output(a->live));
+    engine_add_output(a->engine,
+                      app_anon_output(a, live_output(a->live), ANON_API));
     /* The queue in batches of up to FLOW_BATCH_MAX flows; batches are
      * allocated lazily by the pools that fill it, so a large queue costs
      * memory only while a backlog lasts. */
@@ -137,6 +205,7 @@ void app_free(app_t *a)
     engine_free(a->engine);
     sampling_free(a->sampling);
     live_free(a->live);
+    anon_free(a->anon);
     bqueue_destroy(&a->flows);
     pthread_mutex_destroy(&a->qlock);
     pthread_mutex_destroy(&a->release_lock);

@@ -51,6 +51,8 @@ typedef struct app {
     sampling_t      *sampling;    /* configured rates, renormalization:
                                      applied to every batch from the
                                      collectors, --read and replays */
+    struct anon     *anon;        /* --anonymize, or NULL */
+    unsigned         anon_scope;  /* ANON_* (enrich/anon.h) */
     archive_t       *archive;     /* NULL: flows are not archived; else
                                      the engine thread hands each batch
                                      it processed to it (set before
@@ -63,6 +65,9 @@ typedef struct app {
 } app_t;
 
 int  app_init(app_t *a, const config_t *cfg, diag_t *err);
+/* o, or o behind the anonymizer when --anonymize-scope names scope (an
+ * ANON_* bit) and not all (then the flows themselves are anonymized). */
+output_t *app_anon_output(app_t *a, output_t *o, unsigned scope);
 int  app_start(app_t *a, diag_t *err);
 /* Set (or, with fn NULL, clear) where processed batches go back to; with
  * none, the engine thread frees them. Safe while the engine runs. */

@@ -111,6 +111,9 @@ static const opt_t opts[] = {
      "system holding the data dir (20%); 0: none"},
     {"archive-row-group", L(archive_rg_flows), "131072", "flows per row "
      "group of the archive at most"},
+    {"archive-page-rows", L(archive_page_rows), "8192", "flows per page "
+     "of the archive's columns: fewer read less for a host lookup and "
+     "take more bytes (1 to 1048576; docs/PERFORMANCE.md)"},
     {"archive-queue-flows", L(archive_queue_flows), "262144", "flows "
      "waiting for the archive writer at most; past it they are not "
      "archived (counted in flowsql_archive_dropped_flows_total)"},
@@ -135,6 +138,27 @@ static const opt_t opts[] = {
     {"export-rows", L(export_max_rows), "0", "row limit of a Parquet "
      "answer (POST /api/v1/sql?format=parquet; 0: none, the time limit "
      "--archive-query-timeout still holds)"},
+    {"geoip-db", S(geoip_db), "", "MaxMind DB (GeoLite2/DB-IP country or "
+     "city) for srccountry, dstcountry; reloaded on SIGHUP "
+     "(docs/ENRICHMENT.md)"},
+    {"asn-db", S(asn_db), "", "MaxMind DB (GeoLite2/DB-IP ASN) for srcasn, "
+     "dstasn when the exporter sent 0, srcasname, dstasname; reloaded on "
+     "SIGHUP"},
+    {"network-names", S(network_names), "", "CSV of prefix,name for "
+     "srcnet_name, dstnet_name (longest prefix wins); reloaded on SIGHUP"},
+    {"exporter-names", S(exporter_names), "", "CSV of address,name for "
+     "exporter_name; reloaded on SIGHUP"},
+    {"interface-names", S(interface_names), "", "CSV of exporter,ifindex,"
+     "name for in_ifname, out_ifname; reloaded on SIGHUP"},
+    {"anonymize", S(anonymize), "off", "anonymize addresses: off, "
+     "cryptopan (prefix-preserving, needs --anonymize-key) or truncate"},
+    {"anonymize-key", S(anonymize_key), "", "Crypto-PAn key file: 32 bytes "
+     "or 64 hex digits"},
+    {"anonymize-truncate", S(anonymize_truncate), "24,48", "truncate: bits "
+     "kept of IPv4, of IPv6 addresses"},
+    {"anonymize-scope", S(anonymize_scope), "all", "where addresses are "
+     "anonymized: all (every flow, before queries and archive) or a list "
+     "of store, kafka, es, archive, api"},
     {"kafka-brokers", S(kafka_brokers), "", "Kafka bootstrap servers for "
      "results (empty: no Kafka output)"},
     {"kafka-topic", S(kafka_topic), "flowsql.%q", "default topic, %q is the "

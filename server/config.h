@@ -64,6 +64,7 @@ typedef struct config {
     int64_t  archive_rg_flows;
     int64_t  archive_queue_flows;
     char    *archive_zstd_level;    /* ZSTD level of the archive's pages */
+    int64_t  archive_page_rows;     /* flows a page of the archive */
     int64_t  archive_query_timeout_ms; /* a query over the archive */
     /* replay, history and export (docs/ARCHIVE.md) */
     char    *replay_allow;    /* networks IPFIX replays may be sent to */
@@ -71,6 +72,13 @@ typedef struct config {
     char    *sampling_rate;   /* configured rates: CIDR=N,... */
     int64_t  job_timeout_ms;  /* a background job (history, replay) */
     int64_t  export_max_rows; /* a Parquet answer's row limit; 0: none */
+    /* enrichment and anonymization (docs/ENRICHMENT.md) */
+    char    *geoip_db, *asn_db;
+    char    *network_names, *exporter_names, *interface_names;
+    char    *anonymize;       /* off, cryptopan, truncate */
+    char    *anonymize_key;
+    char    *anonymize_truncate;  /* "v4bits,v6bits" */
+    char    *anonymize_scope; /* all, or store,kafka,es,archive,api */
     /* outputs */
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */

@@ -12,6 +12,8 @@
 #include "archive/aquery.h"
 #include "engine/mem.h"
 #include "engine/netset.h"
+#include "enrich/anon.h"
+#include "enrich/enrich.h"
 #include "ingest/ingest.h"
 #include "ingest/kafka_json.h"
 #include "server/app.h"
@@ -83,7 +85,9 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                                   .props = c->kafka_props};
         if (!(x->kafka = kafka_sink_new(&kc, err)))
             return -1;
-        engine_add_output(app->engine, kafka_sink_output(x->kafka));
+        engine_add_output(app->engine,
+                          app_anon_output(app, kafka_sink_output(x->kafka),
+                                          ANON_KAFKA));
     }
     if (*c->es_url) {
         es_sink_config_t ec = {.url = c->es_url, .index = c->es_index,
@@ -91,7 +95,9 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                                .api_key = c->es_api_key, .ca = c->es_ca};
         if (!(x->es = es_sink_new(&ec, err)))
             return -1;
-        engine_add_output(app->engine, es_sink_output(x->es));
+        engine_add_output(app->engine,
+                          app_anon_output(app, es_sink_output(x->es),
+                                          ANON_ES));
     }
     return 0;
 }
@@ -241,6 +247,7 @@ static archive_t *open_archive(const config_t *cfg, int *off, diag_t *err)
     ac.period_ms = cfg->archive_period_ms;
     ac.flush_ms = cfg->archive_flush_ms;
     ac.rg_flows = cfg->archive_rg_flows;
+    ac.page_rows = cfg->archive_page_rows;
     ac.retention_ms = cfg->archive_retention_ms;
     int64_t nb = (cfg->archive_queue_flows + FLOW_BATCH_MAX - 1) /
                  FLOW_BATCH_MAX;
@@ -359,6 +366,23 @@ static void metrics(void *ctx, sbuf_t *b)
         "flowsql_archive_queries_refused_total %llu\n",
         (unsigned long long)aq_total, (unsigned long long)aq_run,
         (unsigned long long)aq_timeouts, (unsigned long long)aq_refused);
+    enrich_stats_t es;
+    enrich_get_stats(&es);
+    sbuf_printf(b,
+        "# HELP flowsql_enrich_lookups_total addresses enriched (country, AS, network name)\n"
+        "# TYPE flowsql_enrich_lookups_total counter\n"
+        "flowsql_enrich_lookups_total %llu\n"
+        "# TYPE flowsql_enrich_cache_misses_total counter\n"
+        "flowsql_enrich_cache_misses_total %llu\n"
+        "# TYPE flowsql_enrich_reloads_total counter\n"
+        "flowsql_enrich_reloads_total %llu\n"
+        "# TYPE flowsql_enrich_reload_errors_total counter\n"
+        "flowsql_enrich_reload_errors_total %llu\n"
+        "# TYPE flowsql_enrich_networks gauge\n"
+        "flowsql_enrich_networks %llu\n",
+        (unsigned long long)es.lookups, (unsigned long long)es.cache_misses,
+        (unsigned long long)es.reloads, (unsigned long long)es.reload_errors,
+        (unsigned long long)es.networks);
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);
@@ -427,6 +451,9 @@ static void read_emit(void *ctx, flow_batch_t *b)
 {
     app_t *a = ctx;
     sampling_apply(a->sampling, b);
+    enrich_batch(b, engine_fields(a->engine));
+    if (a->anon && (a->anon_scope & ANON_ALL))
+        anon_batch(a->anon, b);
     engine_process(a->engine, b);
 }
 
@@ -442,7 +469,8 @@ static int run_file(app_t *a)
     output_t printer = {"stdout", print_window, NULL};
     engine_add_output(a->engine, &printer);
     if (a->store)
-        engine_add_output(a->engine, store_output(a->store));
+        engine_add_output(a->engine, app_anon_output(a, store_output(a->store),
+                                                     ANON_STORE));
     app_load_saved(a);
     app_resume_catalog(a);
     /* Cleared: diag_set() keeps the first error, so a diag with garbage
@@ -520,7 +548,20 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
-    engine_add_output(app.engine, store_output(app.store));
+    engine_add_output(app.engine,
+                      app_anon_output(&app, store_output(app.store),
+                                      ANON_STORE));
+    enrich_config_t enc = {.geoip_db = cfg.geoip_db, .asn_db = cfg.asn_db,
+                           .network_names = cfg.network_names,
+                           .exporter_names = cfg.exporter_names,
+                           .interface_names = cfg.interface_names};
+    if (enrich_load(&enc, &err) < 0) {
+        log_error("main", "%s", err.msg);
+        store_close(app.store);
+        app_free(&app);
+        config_free(&cfg);
+        return 1;
+    }
 
     if (*cfg.read_file) {
         rc = run_file(&app);
@@ -603,6 +644,13 @@ int main(int argc, char **argv)
         if (sig == SIGHUP) {
             log_info("main", "SIGHUP: reloading %s", cfg.queries_dir);
             app_load_saved(&app);
+            diag_t rerr;
+            diag_clear(&rerr);
+            if (enrich_reload(&rerr) < 0)
+                log_error("main", "SIGHUP: enrichment not reloaded, the "
+                          "previous files stay in use: %s", rerr.msg);
+            else
+                log_info("main", "SIGHUP: enrichment files reloaded");
         } else if (sig == SIGTERM || sig == SIGINT) {
             log_info("main", "%s: shutting down", sig == SIGTERM ? "SIGTERM"
                                                                  : "SIGINT");
@@ -632,6 +680,7 @@ int main(int argc, char **argv)
     pthread_mutex_destroy(&dctx.lock);
     store_close(app.store);
     app_free(&app);
+    enrich_shutdown();
     config_free(&cfg);
     log_info("main", "stopped");
     return 0;

@@ -16,6 +16,7 @@
  * cannot starve the live queries.
  */
 #include "server/history.h"
+#include "enrich/enrich.h"
 #include "archive/aquery.h"
 #include "engine/engine.h"
 #include "engine/mem.h"
@@ -46,6 +47,8 @@ typedef struct hist {
     job_progress_t  p;
     int64_t         last_pub;
     uint64_t        dropped0;
+    flow_batch_t   *scratch;     /* a copy to enrich, when the query names
+                                    enriched fields (never archived) */
     int             failed;
 } hist_t;
 
@@ -99,6 +102,16 @@ static int on_batch(void *ctx, const flow_batch_t *b)
         return 1;
     if (!b->n)
         return 0;
+    uint64_t ef = engine_fields(h->e) & ENRICH_FIELDS;
+    if (ef) {
+        if (!h->scratch && !(h->scratch = flow_batch_new())) {
+            h->failed = 1;
+            return 1;
+        }
+        memcpy(h->scratch, b, sizeof(*b));
+        enrich_batch(h->scratch, ef);
+        b = h->scratch;
+    }
     engine_process(h->e, b);
     h->p.flows += b->n;
     ctr_add(&hist_flows, b->n);
@@ -170,6 +183,8 @@ static void free_hist(void *arg)
         engine_free(h->e);
         h->e = NULL;
     }
+    flow_batch_free(h->scratch);
+    h->scratch = NULL;
     if (h->table && a->store) {
         /* Everything queued is written before the catalog entry goes
          * (removing it discards its queued windows). */

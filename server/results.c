@@ -4,6 +4,8 @@
  */
 #include "server/results.h"
 #include "archive/aquery.h"
+#include "enrich/anon.h"
+#include "enrich/enrich.h"
 #include "engine/engine.h"
 #include "engine/qhandle.h"
 #include "ingest/ingest.h"
@@ -578,7 +580,7 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
 
 typedef struct replay {
     engine_t *e;
-    sampling_t *sampling;
+    app_t    *app;          /* its sampling and anonymizer */
     sbuf_t    windows;      /* "[w1,w2..." as JSON text */
     int64_t   nwindows, max_bytes;
     output_t  out;
@@ -610,7 +612,12 @@ static void replay_window(output_t *o, rowset_t *rs)
 static void replay_emit(void *ctx, flow_batch_t *b)
 {
     replay_t *r = ctx;
-    sampling_apply(r->sampling, b);
+    sampling_apply(r->app->sampling, b);
+    enrich_batch(b, engine_fields(r->e));
+    /* A replay's answer goes to an API client: its flows are
+     * anonymized when the API's answers are. */
+    if (r->app->anon && (r->app->anon_scope & (ANON_ALL | ANON_API)))
+        anon_batch(r->app->anon, b);
     engine_process(r->e, b);
 }
 
@@ -660,12 +667,12 @@ static int hook_replay(void *ctx, const char *sql, const char *file,
         return AE_NOTFOUND;
     }
     engine_config_t ec = {.replay = 1, .max_groups = a->cfg.max_groups};
-    replay_t r = {.windows = SBUF_INIT, .max_bytes = a->cfg.adhoc_bytes};
+    replay_t r = {.windows = SBUF_INIT, .max_bytes = a->cfg.adhoc_bytes,
+                  .app = a};
     r.e = engine_new(&ec);
     r.out.name = "replay";
     r.out.on_window = replay_window;
     r.out.ctx = &r;
-    r.sampling = a->sampling;
     engine_add_output(r.e, &r.out);
     if (engine_register(r.e, p->name ? p->name : "replay", p, err) < 0) {
         plan_free(p);

@@ -287,5 +287,6 @@ bad_option "--archive maybe" "--archive: 'maybe' is not on or off" --archive may
 bad_option "--archive-period 7s" "--archive-period: 7000 ms is not" --archive-period 7s
 bad_option "--archive-max-size 12X" "--archive-max-size: '12X' is not a size" --archive-max-size 12X
 bad_option "--archive-zstd-level 0" "--archive-zstd-level: '0' is not a level" --archive-zstd-level 0
+bad_option "--archive-page-rows 2000000" "--archive-page-rows: 2000000 flows is not in 1..1048576" --archive-page-rows 2000000
 
 exit $FAILED

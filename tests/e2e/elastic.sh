@@ -115,6 +115,26 @@ check "the last batch is read" wait_metric flowsql_kafka_input_flows_total 1700
 stop_flowsqld
 eq "flowsqld exits 0" "$STATUS" 0
 eq "the windows open at shutdown were indexed" "$(flows_in 'flowsql-talkers-*')" 1700
+
+# --- enriched fields in the documents (docs/ENRICHMENT.md) -------------------
+# Every flow of the topic read again by a new consumer group; the country
+# from a database written by tests/tools/mkmmdb.pl.
+printf '10.0.0.0/16\t{"country":{"iso_code":"SE"}}\n' |
+    perl tests/tools/mkmmdb.pl "$T/geo.mmdb" GeoLite2-Country
+printf '192.0.2.0/24,customer-x\n' >"$T/nets.csv"
+start_flowsqld --elasticsearch "$ES_URL" --kafka-input "$KAFKA/flows.in" \
+    --kafka-props "auto.offset.reset=earliest,group.id=flowsql-es-enr" \
+    --data-dir "$T/enr" --geoip-db "$T/geo.mmdb" \
+    --network-names "$T/nets.csv" || exit 1
+api POST /api/v1/queries '{"sql":"CREATE QUERY enriched AS SELECT srccountry, dstnet_name, count(*) AS flows FROM flows WINDOW 1s GROUP BY srccountry, dstnet_name"}' >/dev/null
+check "every flow is in the enriched index" wait_flows 'flowsql-enriched-*' 1700 60
+eq "documents carry the country (a keyword: term query)" \
+   "$(flows_in 'flowsql-enriched-*' '{"term":{"srccountry":"SE"}}')" 1700
+eq "and the network name" \
+   "$(flows_in 'flowsql-enriched-*' '{"term":{"dstnet_name":"customer-x"}}')" 1700
+eq "mapped as keyword" \
+   "$(es "$ES_URL/flowsql-enriched-*/_mapping" | jq -r '[.[].mappings.properties | .srccountry.type, .dstnet_name.type] | unique | join(",")')" keyword
+stop_flowsqld
 opensearch_stop
 kafka_stop
 exit 0

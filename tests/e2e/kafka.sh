@@ -234,5 +234,35 @@ check "there are rows of several windows and sources ($(wc -l <"$T/cmp.ipfix.row
     test "$(wc -l <"$T/cmp.ipfix.rows")" -gt 40
 check "Kafka JSON input gives the same rows as IPFIX" \
     cmp -s "$T/cmp.ipfix.rows" "$T/cmp.json.rows"
+
+# --- enriched fields in the messages, addresses anonymized for Kafka only ---
+# (docs/ENRICHMENT.md) A country database written by tests/tools/mkmmdb.pl,
+# a network names file, Crypto-PAn for the Kafka output only.
+printf '10.0.0.0/24\t{"country":{"iso_code":"SE"}}\n' |
+    perl tests/tools/mkmmdb.pl "$T/geo.mmdb" GeoLite2-Country
+printf '192.0.2.0/24,customer-x\n' >"$T/nets.csv"
+head -c 32 /dev/urandom >"$T/anon.key"
+printf '' | publish flows.enr
+start_flowsqld --kafka-brokers "$KAFKA" --data-dir "$T/enrdata" \
+    --kafka-input "$KAFKA/flows.enr" \
+    --kafka-props "auto.offset.reset=earliest,group.id=flowsql-enr" \
+    --geoip-db "$T/geo.mmdb" --network-names "$T/nets.csv" \
+    --anonymize cryptopan --anonymize-key "$T/anon.key" \
+    --anonymize-scope kafka || exit 1
+api POST /api/v1/queries '{"sql":"CREATE QUERY enriched AS SELECT srcip, srccountry, dstnet_name, srcasn, count(*) AS flows FROM flows WINDOW 1s GROUP BY srcip, srccountry, dstnet_name, srcasn"}' >/dev/null
+eq "enriched query registered" "$CODE" 201
+gen_flows 10.0.0 100 | publish flows.enr
+check "every flow reaches topic flowsql.enriched" wait_total flowsql.enriched 100
+rows flowsql.enriched | cut -f2- >"$T/enr.rows"
+eq "messages carry srccountry, dstnet_name (text) and srcasn (a number)" \
+   "$(jq -r '[.srccountry, .dstnet_name, (.srcasn | type)] | join(",")' "$T/enr.rows" | sort -u)" \
+   "SE,customer-x,number"
+eq "srcip is anonymized in Kafka: no 10.0.0.x left" \
+   "$(jq -r .srcip "$T/enr.rows" | grep -c '^10\.0\.0\.')" 0
+eq "ten sources still (one to one), sharing one /24 (prefix-preserving)" \
+   "$(jq -r .srcip "$T/enr.rows" | sort -u | wc -l) $(jq -r .srcip "$T/enr.rows" | cut -d. -f1-3 | sort -u | wc -l)" "10 1"
+eq "the store (not in the scope) keeps the real addresses" \
+   "$(api POST /api/v1/sql '{"sql":"SELECT count(DISTINCT srcip) FROM enriched WHERE ip_in(srcip, '"'"'10.0.0.0/24'"'"')"}' | jq -c '.rows[0][0]')" 10
+stop_flowsqld
 kafka_stop
 exit 0

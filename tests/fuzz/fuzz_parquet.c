@@ -1,13 +1,15 @@
 /*
  * fuzz_parquet.c - libFuzzer target for the Parquet reader (make
  * fuzz-parquet): the input is a whole file, opened from memory by its
- * footer; every row group's statistics, bloom filters, flows and generic
- * rows are read. An input that starts with the journal magic "PQJ1" is
+ * footer; every row group's statistics, bloom filters, page indexes,
+ * flows (all rows, and a few rows page by page) and generic rows are
+ * read. An input that starts with the journal magic "PQJ1" is
  * parsed as the journal of an open file instead (against a data file of
  * 1 MiB).
  *
  * Besides "no crash, no leak, no hang": a read that succeeds gives
- * exactly the rows the row group declares.
+ * exactly the rows the row group declares (or asks for), and a page
+ * index given out starts at row 0, ascends, and ends at the row count.
  *
  * Seeds (tests/fuzz/seeds/parquet) are small files from our writer and
  * from pyarrow and DuckDB: tests/fuzz/parquet_seeds.sh makes them.
@@ -78,6 +80,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pq_reader_minmax(r, g, c, &lo, &hi);
             int b = pq_reader_bloom(r, g, c, &v);
             EXPECT(b == 0 || b == 1);
+            const int64_t *first;
+            size_t np = pq_reader_pages(r, g, c, &first, NULL, NULL);
+            for (size_t p = 0; p < np; p++)
+                EXPECT(first[p] <= first[p + 1]);
+            EXPECT(np == 0 || (first[0] == 0 && first[np] == rows));
+        }
+        if (rows >= 6) {                 /* a few rows: page by page */
+            pq_rows_t sel[2] = {{rows / 3, rows / 3 + 1}, {rows - 1, rows}};
+            int64_t got = 0;
+            diag_clear(&e);
+            if (pq_reader_read_sel(r, g, ~0ull, sel, 2, count_flows, &got,
+                                   &e) == 0)
+                EXPECT(got == 2);
+            else
+                EXPECT(e.set);
         }
         int64_t got = 0;
         diag_clear(&e);

@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/fuzz/parquet_seeds.sh BUILD_DIR - make the seeds of fuzz_parquet
 # (tests/fuzz/seeds/parquet): small files from our writer (flows, every
-# kind, a journal left by a crash), and the same flows written again by
-# pyarrow and DuckDB (dictionaries, delta encodings, data pages v2,
-# nulls), with the venv of tests/e2e/parquet_readers.sh.
+# kind, a journal left by a crash, the archive's layout: sorted, with a
+# page index), and the same flows written again by pyarrow and DuckDB
+# (dictionaries, delta encodings, data pages v2, nulls), with the venv
+# of tests/e2e/parquet_readers.sh.
 set -e
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${1:-$top/build}
@@ -16,6 +17,7 @@ mkdir -p "$out"
 "$B/tools/pqtool" gen-flows "$tmp/flows.parquet" 120 50 3
 "$B/tools/pqtool" gen-types "$tmp/types.parquet" 90 40
 "$B/tools/pqtool" gen-open "$tmp/open.parquet" 120 50 4
+"$B/tools/pqtool" gen-sorted "$out/sorted.parquet" 60 30 5 10
 cp "$tmp/flows.parquet" "$out/flows.parquet"
 cp "$tmp/types.parquet" "$out/types.parquet"
 cp "$tmp/open.parquet.journal" "$out/open.journal"

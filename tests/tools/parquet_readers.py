@@ -16,6 +16,12 @@ Run by tests/e2e/parquet_readers.sh with the test venv's python:
   rewrite-pyarrow IN OUT M pyarrow writes IN again: M = dict (data page
                            v1, dictionaries, OPTIONAL columns) or delta
                            (data page v2, DELTA_BINARY_PACKED, no dict)
+  page-index FILE          the page index (PageIndex.md) of every chunk,
+                           decoded here from the bytes (Thrift compact,
+                           by the spec's field ids), held against the
+                           page headers it points at and, for a column
+                           index, against the pages' values as pyarrow
+                           reads them: one line per chunk, "ok" or why not
   nulls IN OUT EXPECTED    OUT = IN with every 7th packets/srcip null
                            (OPTIONAL columns); EXPECTED = its flows CSV
                            with nulls as 0, as `pqtool flows` must print
@@ -192,6 +198,8 @@ def main():
             pq.write_table(t, dst, compression="zstd", use_dictionary=False,
                            column_encoding=enc, data_page_version="2.0",
                            row_group_size=7000, data_page_size=8192)
+    elif cmd == "page-index":
+        page_index(args[0])
     elif cmd == "nulls":
         src, dst, expected = args
         t = pq.read_table(src)
@@ -218,6 +226,138 @@ def main():
                 f.write(",".join(vals) + "\n")
     else:
         sys.exit("unknown command " + cmd)
+
+
+class Compact:
+    """A reader of Thrift's compact protocol: structs as {field id: value}."""
+
+    def __init__(self, data, pos=0):
+        self.d, self.p = data, pos
+
+    def byte(self):
+        self.p += 1
+        return self.d[self.p - 1]
+
+    def varint(self):
+        v = shift = 0
+        while True:
+            b = self.byte()
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+
+    def zigzag(self):
+        v = self.varint()
+        return (v >> 1) ^ -(v & 1)
+
+    def value(self, t):
+        if t in (1, 2):                 # a bool field: in its type
+            return t == 1
+        if t == 3:
+            return self.byte()
+        if t in (4, 5, 6):
+            return self.zigzag()
+        if t == 7:
+            self.p += 8
+            return None
+        if t == 8:
+            n = self.varint()
+            self.p += n
+            return bytes(self.d[self.p - n:self.p])
+        if t in (9, 10):
+            h = self.byte()
+            n, et = h >> 4, h & 15
+            if n == 15:
+                n = self.varint()
+            if et in (1, 2):            # bools in a list: a byte each
+                return [self.byte() == 1 for _ in range(n)]
+            return [self.value(et) for _ in range(n)]
+        if t == 11:
+            n = self.varint()
+            if n:
+                kv = self.byte()
+                return {self.value(kv >> 4): self.value(kv & 15)
+                        for _ in range(n)}
+            return {}
+        if t == 12:
+            return self.struct()
+        raise ValueError("thrift type %d" % t)
+
+    def struct(self):
+        out, last = {}, 0
+        while True:
+            h = self.byte()
+            if h == 0:
+                return out
+            t, delta = h & 15, h >> 4
+            fid = last + delta if delta else self.zigzag()
+            out[fid] = self.value(t)
+            last = fid
+
+
+def page_index(path):
+    """See the module's docstring."""
+    data = open(path, "rb").read()
+    flen = int.from_bytes(data[-8:-4], "little")
+    fmd = Compact(data, len(data) - 8 - flen).struct()
+    table = pq.read_table(path)
+    pfile = pq.ParquetFile(path)
+    row0 = 0
+    for g, rg in enumerate(fmd[4]):
+        nrows = rg[3]
+        sorting = [(s[1], s[2], s[3]) for s in rg.get(4, [])]
+        psort = pfile.metadata.row_group(g).sorting_columns
+        psort = [(c.column_index, c.descending, c.nulls_first) for c in psort]
+        if sorting != psort:
+            print("rg %d: sorting_columns %s, pyarrow %s" % (g, sorting, psort))
+        for c, ch in enumerate(rg[1]):
+            md = ch[3]
+            name = md[3][-1].decode()
+            what = "rg %d %s" % (g, name)
+            if 4 not in ch:
+                print(what, "no offset index")
+                continue
+            locs = Compact(data, ch[4]).struct()[1]
+            bad = []
+            first = [loc[3] for loc in locs] + [nrows]
+            if first[0] != 0:
+                bad.append("first page at row %d" % first[0])
+            if md[9] != locs[0][1]:
+                bad.append("first page %d, data_page_offset %d"
+                           % (locs[0][1], md[9]))
+            for i, loc in enumerate(locs):
+                r = Compact(data, loc[1])
+                ph = r.struct()
+                size = r.p - loc[1] + ph[3]
+                if size != loc[2]:
+                    bad.append("page %d: %d bytes, the index says %d"
+                               % (i, size, loc[2]))
+                nv = ph[5][1] if ph[1] == 0 else \
+                    ph[8][3] if ph[1] == 3 else None
+                if nv != first[i + 1] - first[i]:
+                    bad.append("page %d: %s rows, the index says %d"
+                               % (i, nv, first[i + 1] - first[i]))
+            line = "%s pages %d offsets" % (what, len(locs))
+            if 6 in ch:
+                ci = Compact(data, ch[6]).struct()
+                col = table.column(c).slice(row0, nrows).to_pylist()
+                if isinstance(col[0], datetime.datetime):
+                    col = [ts_ms(v) for v in col]
+                for i in range(len(locs)):
+                    vals = col[first[i]:first[i + 1]]
+                    lo, hi = min(vals), max(vals)
+                    if isinstance(lo, int):
+                        n = len(ci[2][i])
+                        lo = lo.to_bytes(n, "little", signed=True)
+                        hi = hi.to_bytes(n, "little", signed=True)
+                    if ci[1][i] or ci[2][i] != lo or ci[3][i] != hi:
+                        bad.append("page %d: bounds %s..%s, values %s..%s"
+                                   % (i, ci[2][i].hex(), ci[3][i].hex(),
+                                      lo.hex(), hi.hex()))
+                line += " bounds order %d" % ci[4]
+            print(line, "; ".join(bad) if bad else "ok")
+        row0 += nrows
 
 
 SALT = [0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d,

@@ -4,6 +4,11 @@
  *
  *   pqtool gen-flows OUT ROWS RGROWS SEED   flows with edge values
  *   pqtool gen-open OUT ROWS RGROWS SEED    the same, left open (a crash)
+ *   pqtool gen-sorted OUT ROWS RGROWS SEED [PAGEROWS]
+ *                                           the same in the archive's
+ *                                           layout: sorted by srcip, page
+ *                                           index, pages of PAGEROWS rows
+ *                                           (1000)
  *   pqtool gen-types OUT ROWS RGROWS        one column of every kind
  *   pqtool dump FILE                        all columns as CSV (generic)
  *   pqtool flows FILE                       the flow fields as CSV
@@ -67,13 +72,15 @@ static ipaddr_t some_ip(uint64_t i)
  * like traffic (repeating addresses and ports: the dictionary path;
  * ascending times: the delta path). */
 static void gen_flows(const char *out, long rows, long rgrows, uint64_t seed,
-                      int abandon)
+                      int abandon, int page_rows)
 {
     pq_column_t cols[64];
     size_t nc = pq_flow_columns(cols, 64);
     diag_t e = {0};
     rng = seed ? seed : 1;
-    pq_writer_t *w = pq_writer_open(out, cols, nc, NULL, &e);
+    pq_writer_opts_t o = {.sort_by = "srcip", .page_rows = page_rows};
+    pq_writer_t *w = pq_writer_open(out, cols, nc, page_rows ? &o : NULL,
+                                    &e);
     if (!w)
         die(out, &e);
     flow_batch_t *b = flow_batch_new();
@@ -352,10 +359,14 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "gen-flows") && argc == 6) {
         gen_flows(argv[2], atol(argv[3]), atol(argv[4]),
-                  strtoull(argv[5], NULL, 10), 0);
+                  strtoull(argv[5], NULL, 10), 0, 0);
     } else if (!strcmp(cmd, "gen-open") && argc == 6) {
         gen_flows(argv[2], atol(argv[3]), atol(argv[4]),
-                  strtoull(argv[5], NULL, 10), 1);
+                  strtoull(argv[5], NULL, 10), 1, 0);
+    } else if (!strcmp(cmd, "gen-sorted") && (argc == 6 || argc == 7)) {
+        gen_flows(argv[2], atol(argv[3]), atol(argv[4]),
+                  strtoull(argv[5], NULL, 10), 0,
+                  argc == 7 ? atoi(argv[6]) : 1000);
     } else if (!strcmp(cmd, "gen-types") && argc == 5) {
         gen_types(argv[2], atol(argv[3]), atol(argv[4]));
     } else if (!strcmp(cmd, "dump") && argc == 3) {
@@ -380,6 +391,7 @@ int main(int argc, char **argv)
         printf("%" PRIu64 "\n", kept);
     } else {
         fprintf(stderr, "usage: pqtool gen-flows|gen-open OUT ROWS RGROWS SEED | "
+                "gen-sorted OUT ROWS RGROWS SEED [PAGEROWS] | "
                 "gen-types OUT ROWS RGROWS | dump FILE | flows FILE | "
                 "meta FILE | bloom FILE COLUMN VALUE | recover FILE\n");
         return 2;

@@ -614,6 +614,143 @@ static void test_flow_roundtrip(void)
     pq_reader_close(r);
 }
 
+/* ---- sorted row groups and the page index -------------------------------- */
+
+typedef struct grab {
+    ipaddr_t ip[4000];
+    int64_t  id[4000];
+    size_t   n;
+} grab_t;
+
+static int grab_rows(void *ctx, const flow_batch_t *b)
+{
+    grab_t *g = ctx;
+    for (uint32_t i = 0; i < b->n && g->n < 4000; i++, g->n++) {
+        g->ip[g->n] = b->srcip[i];
+        g->id[g->n] = b->bytes[i];
+    }
+    return 0;
+}
+
+/* Row groups sorted by srcip (ids in bytes survive the sort, each row
+ * whole), the page index right (pages of 100 rows: the offset index of
+ * every column, the bounds of srcip's pages, none for the others), and
+ * a read of two row ranges equal to the same rows of a full read while
+ * reading fewer bytes; the open file's journal has the index too. */
+static void test_page_index(void)
+{
+    char *path = tpath("sorted.parquet");
+    pq_column_t cols[32];
+    size_t nc = pq_flow_columns(cols, 32);
+    pq_writer_opts_t o = {.no_sync = 1, .page_rows = 100, .sort_by = "srcip"};
+    diag_t e = {0};
+    pq_writer_t *w = pq_writer_open(path, cols, nc, &o, &e);
+    CHECK(w != NULL);
+    if (!w)
+        return;
+    flow_batch_t *b = flow_batch_new();
+    for (int g = 0; g < 3; g++) {
+        for (int i = 0; i < 1000; i++) {
+            if (b->n == FLOW_BATCH_MAX) {
+                CHECK_INT(pq_writer_add_batch(w, b, &e), 0);
+                flow_batch_reset(b);
+            }
+            uint32_t k = flow_batch_add(b);
+            uint64_t x = rnd() % 50;
+            b->srcip[k] = x < 45 ? ipaddr_from_v4(0x0a000000u + (uint32_t)x * 77)
+                                 : (ipaddr_t){{0x20, 0x01, 0x0d, 0xb8, [15] = (uint8_t)x}};
+            b->bytes[k] = g * 1000 + i;
+            b->received[k] = 1767225600000 + i;
+        }
+        CHECK_INT(pq_writer_add_batch(w, b, &e), 0);
+        flow_batch_reset(b);
+        CHECK_INT(pq_writer_flush(w, &e), 0);
+        if (g == 0) {           /* the open file: index from the journal */
+            pq_reader_t *r = pq_reader_open(tpath("sorted.parquet.open"), &e);
+            CHECK(r != NULL);
+            if (r) {
+                const value_t *mins = NULL;
+                CHECK_INT(pq_reader_pages(r, 0, 0, NULL, &mins, NULL), 10);
+                CHECK(mins != NULL);
+                pq_reader_close(r);
+            }
+        }
+    }
+    flow_batch_free(b);
+    CHECK_INT(pq_writer_close(w, &e), 0);
+
+    pq_reader_t *r = pq_reader_open(path, &e);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    int ci = pq_reader_find(r, "srcip"), cb = pq_reader_find(r, "bytes");
+    uint64_t mask = 1ull << F_SRCIP | 1ull << F_BYTES;
+    static grab_t all, part;
+    for (size_t g = 0; g < 3; g++) {
+        all.n = 0;
+        uint64_t before = pq_reader_bytes_read(r);
+        CHECK_INT(pq_reader_read(r, g, mask, grab_rows, &all, &e), 0);
+        uint64_t whole = pq_reader_bytes_read(r) - before;
+        CHECK_INT(all.n, 1000);
+        int sorted = 1, ids = 1;
+        static uint8_t seen[1000];
+        memset(seen, 0, sizeof(seen));
+        for (size_t i = 0; i < all.n; i++) {
+            if (i && ipaddr_cmp(&all.ip[i - 1], &all.ip[i]) > 0)
+                sorted = 0;
+            int64_t id = all.id[i] - (int64_t)g * 1000;
+            if (id < 0 || id >= 1000 || seen[id]++)
+                ids = 0;
+        }
+        CHECK(sorted);
+        CHECK(ids);
+        /* pages: 10 of 100 rows; srcip's bounds are its first and last */
+        const int64_t *first;
+        const value_t *mins, *maxs;
+        CHECK_INT(pq_reader_pages(r, g, (size_t)ci, &first, &mins, &maxs), 10);
+        CHECK(mins != NULL && maxs != NULL);
+        for (int p = 0; p < 10 && mins; p++) {
+            CHECK_INT(first[p], p * 100);
+            CHECK(ipaddr_eq(&mins[p].ip, &all.ip[first[p]]));
+            CHECK(ipaddr_eq(&maxs[p].ip, &all.ip[first[p + 1] - 1]));
+        }
+        CHECK_INT(first[10], 1000);
+        CHECK_INT(pq_reader_pages(r, g, (size_t)cb, NULL, &mins, NULL), 10);
+        CHECK(mins == NULL);
+        /* two ranges: the same rows, fewer bytes */
+        pq_rows_t sel[2] = {{150, 260}, {700, 701}};
+        part.n = 0;
+        before = pq_reader_bytes_read(r);
+        CHECK_INT(pq_reader_read_sel(r, g, mask, sel, 2, grab_rows, &part, &e),
+                  0);
+        uint64_t some = pq_reader_bytes_read(r) - before;
+        CHECK_INT(part.n, 111);
+        int same = part.n == 111;
+        for (size_t i = 0; same && i < 110; i++)
+            same = ipaddr_eq(&part.ip[i], &all.ip[150 + i]) &&
+                   part.id[i] == all.id[150 + i];
+        same = same && part.id[110] == all.id[700];
+        CHECK(same);
+        CHECK(some < whole / 2);
+        /* out of order or range: an error */
+        pq_rows_t bad[2] = {{300, 400}, {100, 200}};
+        CHECK_INT(pq_reader_read_sel(r, g, mask, bad, 2, grab_rows, &part,
+                                     &e), -1);
+    }
+    pq_reader_close(r);
+    /* an unknown or unsortable column is refused */
+    pq_writer_opts_t o2 = {.sort_by = "nosuch"};
+    diag_clear(&e);
+    CHECK(pq_writer_open(tpath("bad.parquet"), cols, nc, &o2, &e) == NULL);
+    CHECK(strstr(e.msg, "no such column") != NULL);
+    pq_column_t text[2] = {{"name", PQ_STRING, 0}, {"n", PQ_INT64, 0}};
+    o2.sort_by = "name";
+    diag_clear(&e);
+    CHECK(pq_writer_open(tpath("bad.parquet"), text, 2, &o2, &e) == NULL);
+    CHECK(strstr(e.msg, "not an integer or address column") != NULL);
+    CHECK(access(tpath("bad.parquet.open"), F_OK) < 0);
+}
+
 /* Values out of a narrow column's range are clamped and counted. */
 static void test_clamp(void)
 {
@@ -1149,6 +1286,7 @@ int main(void)
     RUN(test_bloom);
     RUN(test_flow_roundtrip);
     RUN(test_clamp);
+    RUN(test_page_index);
     RUN(test_kinds_roundtrip);
     RUN(test_writer_errors);
     RUN(test_read_open_file);
