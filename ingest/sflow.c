@@ -499,6 +499,10 @@ static int walk_samples(decoder_t *d, xdr_t *x, uint32_t nsamples, int emit,
     return 0;
 }
 
+/* One datagram for the agent's session ts (ingest_int.h): the header,
+ * then the samples walked once to check them all and, if every one is
+ * well formed, once more to write the records. Counted into the
+ * sub-agent's stats row; 0, or -1 when rejected (a decode error). */
 int sflow_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
                   size_t len)
 {
