@@ -2,6 +2,8 @@
  * engine.c - the registry of running queries; see engine.h.
  */
 #include "engine/engine.h"
+#include "engine/xfield.h"
+#include "engine/schema.h"
 #include "engine/pushdown.h"
 #include "engine/qhandle.h"
 #include "engine/query.h"
@@ -44,6 +46,7 @@ static void update_fields(engine_t *e)
     for (int i = 0; i < e->nq; i++)
         m |= plan_named_fields(e->q[i].h->plan);
     ctr_set(&e->fields, m);
+    xfield_want((uint32_t)((m >> F_X0) & ((1u << XF_NSLOTS) - 1)));
 }
 
 uint64_t engine_fields(engine_t *e)

@@ -3,6 +3,7 @@
  * them; see expr.h.
  */
 #include "engine/expr.h"
+#include "engine/xfield.h"
 #include "engine/func.h"
 #include "engine/netset.h"
 #include "engine/schema.h"
@@ -37,7 +38,9 @@ static void intern_put(const char *s)
     intern_n++;
 }
 
-const char *str_intern(const char *s)
+/* The interned copy of s; a new text is added only while the table has
+ * fewer than max strings (0: no bound), else NULL. */
+static const char *intern(const char *s, size_t max)
 {
     pthread_mutex_lock(&intern_lock);
     if (intern_n * 2 >= intern_cap) {
@@ -60,10 +63,32 @@ const char *str_intern(const char *s)
         }
         i = (i + 1) & (intern_cap - 1);
     }
+    if (max && intern_n >= max) {
+        pthread_mutex_unlock(&intern_lock);
+        return NULL;
+    }
     const char *copy = xstrdup(s);
     intern_put(copy);
     pthread_mutex_unlock(&intern_lock);
     return copy;
+}
+
+const char *str_intern(const char *s)
+{
+    return intern(s, 0);
+}
+
+const char *str_intern_max(const char *s, size_t max)
+{
+    return intern(s, max);
+}
+
+size_t str_intern_count(void)
+{
+    pthread_mutex_lock(&intern_lock);
+    size_t n = intern_n;
+    pthread_mutex_unlock(&intern_lock);
+    return n;
 }
 
 /* Names of protocols and flag combinations, for proto_name() and
@@ -537,7 +562,10 @@ void expr_bind_batch(expr_t *x, const flow_batch_t *b)
 {
     for (int i = 0; i < x->nregs; i++) {
         xreg_t *r = &x->regs[i];
-        if (r->slot >= 0)
+        if (r->slot >= F_X0 && r->slot < F_COUNT &&
+            !(b->xfilled >> (r->slot - F_X0) & 1))
+            r->data = (void *)xfield_zero_column(r->slot - F_X0);
+        else if (r->slot >= 0)
             r->data = (char *)b + schema_fields[r->slot].offset;
     }
 }

@@ -252,7 +252,8 @@ static char **attempt(const char *text, int start, int end)
         for (int i = 0; keywords[i]; i++)
             add(keywords[i], 1);
         for (int i = 0; i < F_COUNT; i++)
-            add(schema_fields[i].name, 0);
+            if (*schema_fields[i].name)  /* a free custom slot has none */
+                add(schema_fields[i].name, 0);
         for (int i = 0; i < FN_COUNT_; i++)
             if (func_lookup(func_table[i].name) == i &&
                 schema_lookup(func_table[i].name,
