@@ -91,6 +91,52 @@ size_t str_intern_count(void)
     return n;
 }
 
+/* SQL LIKE: '%' any run of bytes, '_' any one byte, the rest itself
+ * (case-sensitive, no escape character). Iterative with one backtrack
+ * point, so no pattern is exponential. */
+static int like_match(const char *p, const char *s)
+{
+    const char *star = NULL, *retry = NULL;
+    while (*s) {
+        if (*p == '%') {
+            star = ++p;
+            retry = s;
+        } else if (*p && (*p == '_' || *p == *s)) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star;
+            s = ++retry;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '%')
+        p++;
+    return *p == 0;
+}
+
+/* The interned lower-case form of an interned string: the same pointer
+ * when it has no upper-case letter; within --string-table-max (past it,
+ * '(other)', counted like the decoder's strings). */
+static const char *str_lower(const char *s)
+{
+    const char *u = s;
+    while (*u && !(*u >= 'A' && *u <= 'Z'))
+        u++;
+    if (!*u)
+        return s;
+    char buf[512];
+    size_t n = strlen(s);
+    char *t = n < sizeof(buf) ? buf : xmalloc(n + 1);
+    for (size_t i = 0; i <= n; i++)
+        t[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+    const char *r = xfield_intern_text(t);
+    if (t != buf)
+        free(t);
+    return r;
+}
+
 /* Names of protocols and flag combinations, for proto_name() and
  * tcpflags_str(): 256 interned strings each, made once. */
 static const char *proto_names[256], *flag_names[256];
@@ -126,6 +172,7 @@ enum opcode {
     O_NETWORK, O_HASFLAGS, O_PROTONAME, O_FLAGSSTR, O_FAMILY,
     O_ILEAST, O_IGREATEST, O_FLEAST, O_FGREATEST, O_PLEAST, O_PGREATEST,
     O_SLEAST, O_SGREATEST, O_TFLOOR,
+    O_LIKE, O_LOWER,
 };
 
 typedef struct xreg {
@@ -363,6 +410,8 @@ static int compile_func(expr_t *x, const ast_t *n)
         return emit(x, O_FLAGSSTR, compile(x, a0), -1, -1, 0);
     case FN_FAMILY:
         return emit(x, O_FAMILY, compile(x, a0), -1, -1, 0);
+    case FN_LOWER:
+        return emit(x, O_LOWER, compile(x, a0), -1, -1, 0);
     case FN_ABS:
         return emit(x, a0->type == TYPE_FLOAT ? O_FABS : O_IABS,
                     compile(x, a0), -1, -1, 0);
@@ -442,6 +491,17 @@ static int compile(expr_t *x, const ast_t *n)
             return emit(x, O_AND, compile(x, n->a), compile(x, n->b), -1, 0);
         case OP_OR:
             return emit(x, O_OR, compile(x, n->a), compile(x, n->b), -1, 0);
+        case OP_LIKE:
+        case OP_NOT_LIKE: {
+            inset_t *s = xcalloc(1, sizeof(*s));
+            s->n = 1;
+            s->strs = xcalloc(1, sizeof(char *));
+            s->strs[0] = str_intern(n->b->v.s);
+            int r = emit(x, O_LIKE, compile(x, n->a), -1, -1, 0);
+            last_op(x)->set = s;
+            last_op(x)->k = n->op == OP_NOT_LIKE;
+            return r;
+        }
         default:
             break;
         }
@@ -761,6 +821,31 @@ const void *expr_eval(expr_t *x, const uint32_t *sel, uint32_t n)
             break;
         }
         case O_HASFLAGS: LOOP d[i] = (a[i] & b[i]) == b[i]; break;
+        case O_LIKE: {
+            /* interned strings: a run of one value is matched once */
+            const char *pat = o->set->strs[0], *last = NULL;
+            int hit = 0;
+            LOOP {
+                if (as[i] != last) {
+                    last = as[i];
+                    hit = like_match(pat, last);
+                }
+                d[i] = hit ^ (int)o->k;
+            }
+            break;
+        }
+        case O_LOWER: {
+            const char **ds = dv;
+            const char *last = NULL, *low = NULL;
+            LOOP {
+                if (as[i] != last) {
+                    last = as[i];
+                    low = str_lower(last);
+                }
+                ds[i] = low;
+            }
+            break;
+        }
         case O_PROTONAME: {
             const char **ds = dv;
             LOOP ds[i] = proto_names[a[i] & 0xff];

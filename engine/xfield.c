@@ -244,9 +244,42 @@ void xfield_set_string_max(size_t max)
     string_max = max;
 }
 
+static pthread_mutex_t want_lock = PTHREAD_MUTEX_INITIALIZER;
+static int      want_refs[XF_NSLOTS];   /* engines naming each slot */
+static uint32_t want_manual;
+
+/* wanted = manual | slots some engine names (under want_lock) */
+static void want_publish(void)
+{
+    uint32_t m = want_manual;
+    for (int k = 0; k < XF_NSLOTS; k++)
+        if (want_refs[k] > 0)
+            m |= 1u << k;
+    ctr_set(&wanted, m);
+}
+
+void xfield_want_change(uint32_t before, uint32_t after)
+{
+    uint32_t all = (1u << XF_NSLOTS) - 1;
+    before &= all;
+    after &= all;
+    if (before == after)
+        return;
+    pthread_mutex_lock(&want_lock);
+    for (int k = 0; k < XF_NSLOTS; k++) {
+        int was = before >> k & 1, is = after >> k & 1;
+        want_refs[k] += is - was;
+    }
+    want_publish();
+    pthread_mutex_unlock(&want_lock);
+}
+
 void xfield_want(uint32_t slots)
 {
-    ctr_set(&wanted, slots);
+    pthread_mutex_lock(&want_lock);
+    want_manual = slots;
+    want_publish();
+    pthread_mutex_unlock(&want_lock);
 }
 
 uint32_t xfield_wanted(void)
@@ -287,6 +320,16 @@ const char *xfield_intern(int type, const uint8_t *p, size_t n)
         s = str_intern(XF_OVERFLOW);
     }
     return s;
+}
+
+const char *xfield_intern_text(const char *s)
+{
+    const char *r = str_intern_max(s, string_max);
+    if (!r) {
+        ctr_inc(&xf_string_overflows);
+        r = str_intern(XF_OVERFLOW);
+    }
+    return r;
 }
 
 int64_t xfield_int(int type, const uint8_t *p, size_t n, int host_order)

@@ -72,14 +72,20 @@ int  xfield_load(const char *path, char *err, size_t errlen);
 /* Bound of the string table (distinct strings), 0 = no bound. */
 void xfield_set_string_max(size_t max);
 
-/* Slots the registered queries name (bit k = slot k), set by the engine
- * when queries change; the decoders read it for each new batch. */
+/* Slots some query names (bit k = slot k): each engine reports the
+ * change of its own set when its queries change (and 0 when freed), so
+ * the live engine and a replay's or history run's engine add up; the
+ * decoders read the union for each message. xfield_want sets slots
+ * wanted besides (tools, tests). */
+void     xfield_want_change(uint32_t before, uint32_t after);
 void     xfield_want(uint32_t slots);
 uint32_t xfield_wanted(void);
 
 /* The text of a wire value of a string/bytes/mac element, interned within
  * the bound (XF_OVERFLOW past it). */
 const char *xfield_intern(int type, const uint8_t *p, size_t n);
+/* Text made from strings (lower()), interned within the same bound. */
+const char *xfield_intern_text(const char *s);
 /* An integer/mpls element's value from its n octets; host_order when
  * libfixbuf already converted it. */
 int64_t     xfield_int(int type, const uint8_t *p, size_t n, int host_order);
