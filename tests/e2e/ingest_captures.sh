@@ -88,6 +88,25 @@ check_fields ipfix-macs  src_mac,dst_mac,mpls_label1 \
 check_fields ipfix-mpls-labels mpls_label1,mpls_label2,mpls_label3,src_mac \
     mpls.pcap
 
+# Crafted ipfixprobe-style DNS flows (tests/e2e/lib/dnsflows.py): CESNET
+# 8057/2 DNS_NAME (variable length, one of 300 bytes), 8057/1, 8057/3,
+# and plain flows, against tshark's raw enterprise octets.
+python3 "$top/tests/e2e/lib/dnsflows.py" --pcap "$tmp/dns.pcap"
+n=$(CFLOW_EXTRA=ent1:string,ent2:int,ent3:int \
+    python3 "$top/tests/e2e/lib/cflow_records.py" "$tmp/dns.pcap" |
+    tee "$tmp/dns.tshark" | wc -l)
+for agg in $AGGS; do
+    case $agg in *asan*) label="crafted DNS, sanitizers" ;; *) label="crafted DNS" ;; esac
+    "$agg" --records --idle-ms 300 --fields dns_qname,dns_rcode,dns_qtype \
+        --pcap "$tmp/dns.pcap" >"$tmp/dns.ours" 2>"$tmp/dns.stats"
+    if [ "$n" -eq 122 ] && cmp -s "$tmp/dns.ours" "$tmp/dns.tshark"; then
+        echo "ok - captures: $label, dns_qname/dns_rcode/dns_qtype ($n records match tshark)"
+    else
+        echo "not ok - captures: $label"
+        diff "$tmp/dns.ours" "$tmp/dns.tshark" | head -10 >&2
+    fi
+done
+
 # An options-only pair: no flow records, and no errors either.
 "$B/tools/ingest_agg" --records --idle-ms 300 --stats \
     --pcap "$D/options-template.pcap" "$D/options-data.pcap" \

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""dnsflows.py (--file OUT | --udp HOST:PORT) [--now] [--expect FILE]
+"""dnsflows.py (--file OUT | --pcap OUT | --udp HOST:PORT) [--now]
+              [--expect FILE]
 
 Crafted IPFIX flows as ipfixprobe's DNS plugin exports them: a template
 with the CESNET enterprise elements DNS_NAME (8057/2, variable length),
@@ -7,7 +8,9 @@ DNS_RCODE (8057/1) and DNS_QTYPE (8057/3), and another template of plain
 flows without them. The names and their counts are fixed (NAMES below),
 one message per 20 records; --expect writes "name count" lines of what a
 GROUP BY dns_qname must find ('' for the plain flows, a 300-byte name
-cut to 255 bytes). Times: 2026-12-03 12:00:00 UTC + i ms, or now (--now).
+cut to 255 bytes). Times: 2025-12-03 12:00:00 UTC + i ms, or now (--now).
+--pcap writes the messages as UDP packets to port 4739 (for tshark and
+ingest_agg --pcap).
 """
 import socket
 import struct
@@ -44,14 +47,36 @@ def templates():
     return [(2, dns + plain)]
 
 
+def write_pcap(path, msgs):
+    """Each message in an Ethernet/IPv4/UDP frame, 127.0.0.1:40000 ->
+    127.0.0.1:4739, 1 ms apart."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for i, m in enumerate(msgs):
+            udp = struct.pack(">HHHH", 40000, 4739, 8 + len(m), 0) + m
+            ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0,
+                                       20 + len(udp), i, 0, 64, 17, 0,
+                                       bytes([127, 0, 0, 1]),
+                                       bytes([127, 0, 0, 1])))
+            ck = sum(struct.unpack(">10H", bytes(ip)))
+            ck = (ck & 0xffff) + (ck >> 16)
+            ck = (ck & 0xffff) + (ck >> 16)
+            ip[10:12] = struct.pack(">H", ~ck & 0xffff)
+            frame = b"\0" * 12 + b"\x08\x00" + bytes(ip) + udp
+            f.write(struct.pack("<IIII", 1764763200, i * 1000, len(frame),
+                                len(frame)) + frame)
+
+
 def main():
     args = sys.argv[1:]
-    out = udp = expect = None
+    out = udp = expect = pcap = None
     now = False
     while args:
         a = args.pop(0)
         if a == "--file":
             out = args.pop(0)
+        elif a == "--pcap":
+            pcap = args.pop(0)
         elif a == "--udp":
             udp = args.pop(0)
         elif a == "--expect":
@@ -88,6 +113,8 @@ def main():
         with open(out, "wb") as f:
             for m in msgs:
                 f.write(m)
+    if pcap:
+        write_pcap(pcap, msgs)
     if udp:
         host, port = udp.rsplit(":", 1)
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
