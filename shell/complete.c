@@ -228,7 +228,8 @@ static char **attempt(const char *text, int start, int end)
             add("all", 0);
         } else if (!strcmp(cmd, "\\h") || !strcmp(cmd, "\\help")) {
             for (int i = 0; help_topic(i); i++)
-                add(help_topic(i), 0);
+                if (*help_topic(i))  /* a free custom field slot */
+                    add(help_topic(i), 0);
         } else if (!strcmp(cmd, "\\i") || !strcmp(cmd, "\\include") ||
                    !strcmp(cmd, "\\o") || !strcmp(cmd, "\\out")) {
             rl_attempted_completion_over = 0;   /* file names */
