@@ -54,6 +54,8 @@ counter_t        xf_string_overflows;
 static counter_t wanted;
 static size_t    string_max = 1000000;
 
+#define XF_CACHE 4096   /* per-thread interned-text cache, a power of 2 */
+
 static const struct {
     const char *name;
     int         type;
@@ -314,11 +316,21 @@ const char *xfield_intern(int type, const uint8_t *p, size_t n)
         }
     }
     buf[k] = 0;
+    /* a per-thread cache of recent texts spares the table's lock for
+     * the names a decoder meets again and again */
+    static __thread const char *cache[XF_CACHE];
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < k; i++)
+        h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+    const char **c = &cache[h & (XF_CACHE - 1)];
+    if (*c && strcmp(*c, buf) == 0)
+        return *c;
     const char *s = str_intern_max(buf, string_max);
     if (!s) {
         ctr_inc(&xf_string_overflows);
-        s = str_intern(XF_OVERFLOW);
+        return str_intern(XF_OVERFLOW);
     }
+    *c = s;
     return s;
 }
 
