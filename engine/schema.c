@@ -229,6 +229,20 @@ char *tcpflags_format(int flags, char *buf, size_t size)
     return buf;
 }
 
+void flow_batch_copy(flow_batch_t *dst, const flow_batch_t *b,
+                     uint64_t fields)
+{
+    dst->n = b->n;
+    dst->flags = b->flags;
+    for (int f = 0; f < F_COUNT; f++) {
+        if (!(fields >> f & 1) || schema_fields[f].is_virtual)
+            continue;
+        size_t off = schema_fields[f].offset;
+        size_t w = schema_fields[f].type == TYPE_IP ? 16 : 8;
+        memcpy((char *)dst + off, (const char *)b + off, w * b->n);
+    }
+}
+
 const char *type_name(type_t t)
 {
     static const char *n[] = {"none", "bool", "int", "float", "string",

@@ -54,6 +54,11 @@ _Static_assert(F_COUNT < 64, "field masks are one 64-bit word");
 
 extern const field_t schema_fields[F_COUNT];
 
+/* Copy the stored (not virtual) fields of the mask from b into dst, with
+ * its count and flags: what a scan hands on to an engine. */
+void flow_batch_copy(flow_batch_t *dst, const flow_batch_t *b,
+                     uint64_t fields);
+
 /* Field id by name (case-insensitive), or -1. */
 int schema_lookup(const char *name, size_t len);
 
