@@ -100,21 +100,6 @@ void aquery_pred(const scan_spec_t *s, arena_t *a, archive_pred_t *p)
 
 /* ---- the scan thread -------------------------------------------------------- */
 
-/* Copy the fields the query reads from b into dst. */
-static void copy_batch(flow_batch_t *dst, const flow_batch_t *b,
-                       uint64_t fields)
-{
-    dst->n = b->n;
-    dst->flags = b->flags;
-    for (int f = 0; f < F_COUNT; f++) {
-        if (!(fields >> f & 1) || schema_fields[f].is_virtual)
-            continue;
-        size_t off = schema_fields[f].offset;
-        size_t w = schema_fields[f].type == TYPE_IP ? 16 : 8;
-        memcpy((char *)dst + off, (const char *)b + off, w * b->n);
-    }
-}
-
 /* Publish the slot being filled (the scan thread). */
 static void publish(aquery_t *q)
 {
@@ -153,7 +138,7 @@ static int on_batch(void *ctx, const flow_batch_t *b)
     if (!b->n)
         return 0;
     flow_batch_t *d = q->filling->b[q->filling->n++];
-    copy_batch(d, b, q->fields);
+    flow_batch_copy(d, b, q->fields);
     enrich_batch(d, q->enrich);
     if (q->filling->n == AQ_SLOT)
         publish(q);

@@ -2,6 +2,8 @@
  * engine.c - the registry of running queries; see engine.h.
  */
 #include "engine/engine.h"
+#include "engine/xfield.h"
+#include "engine/schema.h"
 #include "engine/pushdown.h"
 #include "engine/qhandle.h"
 #include "engine/query.h"
@@ -43,7 +45,9 @@ static void update_fields(engine_t *e)
     uint64_t m = 0;
     for (int i = 0; i < e->nq; i++)
         m |= plan_named_fields(e->q[i].h->plan);
+    uint64_t old = ctr_get(&e->fields);
     ctr_set(&e->fields, m);
+    xfield_want_change((uint32_t)(old >> F_X0), (uint32_t)(m >> F_X0));
 }
 
 uint64_t engine_fields(engine_t *e)
@@ -70,6 +74,7 @@ void engine_free(engine_t *e)
 {
     if (!e)
         return;
+    xfield_want_change((uint32_t)(ctr_get(&e->fields) >> F_X0), 0);
     for (int i = 0; i < e->nq; i++) {
         query_free(e->q[i].q, 0);
         qhandle_unref(e->q[i].h);

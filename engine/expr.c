@@ -3,6 +3,7 @@
  * them; see expr.h.
  */
 #include "engine/expr.h"
+#include "engine/xfield.h"
 #include "engine/func.h"
 #include "engine/netset.h"
 #include "engine/schema.h"
@@ -37,7 +38,9 @@ static void intern_put(const char *s)
     intern_n++;
 }
 
-const char *str_intern(const char *s)
+/* The interned copy of s; a new text is added only while the table has
+ * fewer than max strings (0: no bound), else NULL. */
+static const char *intern(const char *s, size_t max)
 {
     pthread_mutex_lock(&intern_lock);
     if (intern_n * 2 >= intern_cap) {
@@ -60,10 +63,78 @@ const char *str_intern(const char *s)
         }
         i = (i + 1) & (intern_cap - 1);
     }
+    if (max && intern_n >= max) {
+        pthread_mutex_unlock(&intern_lock);
+        return NULL;
+    }
     const char *copy = xstrdup(s);
     intern_put(copy);
     pthread_mutex_unlock(&intern_lock);
     return copy;
+}
+
+const char *str_intern(const char *s)
+{
+    return intern(s, 0);
+}
+
+const char *str_intern_max(const char *s, size_t max)
+{
+    return intern(s, max);
+}
+
+size_t str_intern_count(void)
+{
+    pthread_mutex_lock(&intern_lock);
+    size_t n = intern_n;
+    pthread_mutex_unlock(&intern_lock);
+    return n;
+}
+
+/* SQL LIKE: '%' any run of bytes, '_' any one byte, the rest itself
+ * (case-sensitive, no escape character). Iterative with one backtrack
+ * point, so no pattern is exponential. */
+static int like_match(const char *p, const char *s)
+{
+    const char *star = NULL, *retry = NULL;
+    while (*s) {
+        if (*p == '%') {
+            star = ++p;
+            retry = s;
+        } else if (*p && (*p == '_' || *p == *s)) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star;
+            s = ++retry;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '%')
+        p++;
+    return *p == 0;
+}
+
+/* The interned lower-case form of an interned string: the same pointer
+ * when it has no upper-case letter; within --string-table-max (past it,
+ * '(other)', counted like the decoder's strings). */
+static const char *str_lower(const char *s)
+{
+    const char *u = s;
+    while (*u && !(*u >= 'A' && *u <= 'Z'))
+        u++;
+    if (!*u)
+        return s;
+    char buf[512];
+    size_t n = strlen(s);
+    char *t = n < sizeof(buf) ? buf : xmalloc(n + 1);
+    for (size_t i = 0; i <= n; i++)
+        t[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+    const char *r = xfield_intern_text(t);
+    if (t != buf)
+        free(t);
+    return r;
 }
 
 /* Names of protocols and flag combinations, for proto_name() and
@@ -101,6 +172,7 @@ enum opcode {
     O_NETWORK, O_HASFLAGS, O_PROTONAME, O_FLAGSSTR, O_FAMILY,
     O_ILEAST, O_IGREATEST, O_FLEAST, O_FGREATEST, O_PLEAST, O_PGREATEST,
     O_SLEAST, O_SGREATEST, O_TFLOOR,
+    O_LIKE, O_LOWER,
 };
 
 typedef struct xreg {
@@ -338,6 +410,8 @@ static int compile_func(expr_t *x, const ast_t *n)
         return emit(x, O_FLAGSSTR, compile(x, a0), -1, -1, 0);
     case FN_FAMILY:
         return emit(x, O_FAMILY, compile(x, a0), -1, -1, 0);
+    case FN_LOWER:
+        return emit(x, O_LOWER, compile(x, a0), -1, -1, 0);
     case FN_ABS:
         return emit(x, a0->type == TYPE_FLOAT ? O_FABS : O_IABS,
                     compile(x, a0), -1, -1, 0);
@@ -417,6 +491,17 @@ static int compile(expr_t *x, const ast_t *n)
             return emit(x, O_AND, compile(x, n->a), compile(x, n->b), -1, 0);
         case OP_OR:
             return emit(x, O_OR, compile(x, n->a), compile(x, n->b), -1, 0);
+        case OP_LIKE:
+        case OP_NOT_LIKE: {
+            inset_t *s = xcalloc(1, sizeof(*s));
+            s->n = 1;
+            s->strs = xcalloc(1, sizeof(char *));
+            s->strs[0] = str_intern(n->b->v.s);
+            int r = emit(x, O_LIKE, compile(x, n->a), -1, -1, 0);
+            last_op(x)->set = s;
+            last_op(x)->k = n->op == OP_NOT_LIKE;
+            return r;
+        }
         default:
             break;
         }
@@ -537,7 +622,10 @@ void expr_bind_batch(expr_t *x, const flow_batch_t *b)
 {
     for (int i = 0; i < x->nregs; i++) {
         xreg_t *r = &x->regs[i];
-        if (r->slot >= 0)
+        if (r->slot >= F_X0 && r->slot < F_COUNT &&
+            !(b->xfilled >> (r->slot - F_X0) & 1))
+            r->data = (void *)xfield_zero_column(r->slot - F_X0);
+        else if (r->slot >= 0)
             r->data = (char *)b + schema_fields[r->slot].offset;
     }
 }
@@ -733,6 +821,31 @@ const void *expr_eval(expr_t *x, const uint32_t *sel, uint32_t n)
             break;
         }
         case O_HASFLAGS: LOOP d[i] = (a[i] & b[i]) == b[i]; break;
+        case O_LIKE: {
+            /* interned strings: a run of one value is matched once */
+            const char *pat = o->set->strs[0], *last = NULL;
+            int hit = 0;
+            LOOP {
+                if (as[i] != last) {
+                    last = as[i];
+                    hit = like_match(pat, last);
+                }
+                d[i] = hit ^ (int)o->k;
+            }
+            break;
+        }
+        case O_LOWER: {
+            const char **ds = dv;
+            const char *last = NULL, *low = NULL;
+            LOOP {
+                if (as[i] != last) {
+                    last = as[i];
+                    low = str_lower(last);
+                }
+                ds[i] = low;
+            }
+            break;
+        }
         case O_PROTONAME: {
             const char **ds = dv;
             LOOP ds[i] = proto_names[a[i] & 0xff];

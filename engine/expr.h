@@ -65,5 +65,10 @@ uint32_t expr_filter(const int64_t *cond, const uint32_t *sel, uint32_t n,
 /* The canonical, immortal copy of a string: equal text, equal pointer.
  * Thread-safe. */
 const char *str_intern(const char *s);
+/* The same, but a text not yet interned is added only while the table
+ * holds fewer than max strings (0: no bound); NULL when it is full. */
+const char *str_intern_max(const char *s, size_t max);
+/* Distinct strings interned so far. */
+size_t      str_intern_count(void);
 
 #endif

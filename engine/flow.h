@@ -25,6 +25,13 @@
 
 #define FLOW_BATCH_MAX 2048
 
+/* Extra columns for custom IPFIX elements (engine/xfield.h): integer,
+ * string and address slots, numbered 0..XF_NSLOTS-1 in that order. */
+#define XF_NINT   16
+#define XF_NSTR   8
+#define XF_NIP    2
+#define XF_NSLOTS (XF_NINT + XF_NSTR + XF_NIP)
+
 typedef struct flow_batch {
     uint32_t n;                       /* records in use */
     uint32_t flags;                   /* FLOW_BATCH_* */
@@ -73,6 +80,13 @@ typedef struct flow_batch {
     const char *exporter_name[FLOW_BATCH_MAX];
     const char *in_ifname[FLOW_BATCH_MAX];
     const char *out_ifname[FLOW_BATCH_MAX];
+    /* custom elements (engine/xfield.h): filled by the decoder for the
+     * slots queries name; xfilled says which (bit k = slot k), and a slot
+     * not filled reads as zeros. Strings are interned. Never archived. */
+    uint32_t    xfilled;
+    int64_t     xint[XF_NINT][FLOW_BATCH_MAX];
+    const char *xstr[XF_NSTR][FLOW_BATCH_MAX];
+    ipaddr_t    xip[XF_NIP][FLOW_BATCH_MAX];
 } flow_batch_t;
 
 /* The batch's records carry no meaningful receive time (file, replay):
@@ -84,6 +98,7 @@ static inline void flow_batch_reset(flow_batch_t *b)
 {
     b->n = 0;
     b->flags = 0;
+    b->xfilled = 0;
 }
 
 /* Append one zeroed record and return its index, or -1 when full.

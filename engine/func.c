@@ -39,6 +39,8 @@ const func_t func_table[FN_COUNT_] = {
                   "nearest integer (halves away from zero)"},
     [FN_IP_IN] = {"ip_in", 0, 2, 2, "ip_in(ip, 10.0.0.0/8)",
                   "true if the address is in the network (same as IN)"},
+    [FN_LOWER] = {"lower", 0, 1, 1, "lower(s)",
+                  "the string in lower case (ASCII letters)"},
 };
 
 int func_lookup(const char *name)

@@ -14,6 +14,7 @@ enum func_id {
     /* scalars */
     FN_NETWORK, FN_HAS_FLAGS, FN_PROTO_NAME, FN_FLAGS_STR, FN_FAMILY,
     FN_ABS, FN_LEAST, FN_GREATEST, FN_TIME_FLOOR, FN_ROUND, FN_IP_IN,
+    FN_LOWER,
     FN_COUNT_
 };
 

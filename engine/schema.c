@@ -1,6 +1,7 @@
 /* schema.c - the flow schema table and its name helpers; see schema.h. */
 #include "engine/schema.h"
 #include "engine/flow.h"
+#include "engine/xfield.h"
 #include "util/arena.h"
 #include "util/diag.h"
 
@@ -95,12 +96,29 @@ const field_t schema_fields[F_COUNT] = {
     ENRICHED(F_OUT_IFNAME, "out_ifname", TYPE_STRING, out_ifname,
              "name of the output interface (--interface-names)"),
 #undef ENRICHED
+#define XI(k) [F_X0 + k] = {xf_names[k], TYPE_INT, 0, \
+                            offsetof(flow_batch_t, xint[k]), 1, xf_docs[k]}
+#define XS(k) [F_XSTR0 + k] = {xf_names[XF_NINT + k], TYPE_STRING, 0, \
+                               offsetof(flow_batch_t, xstr[k]), 1, \
+                               xf_docs[XF_NINT + k]}
+#define XA(k) [F_XIP0 + k] = {xf_names[XF_NINT + XF_NSTR + k], TYPE_IP, 0, \
+                              offsetof(flow_batch_t, xip[k]), 1, \
+                              xf_docs[XF_NINT + XF_NSTR + k]}
+    XI(0), XI(1), XI(2), XI(3), XI(4), XI(5), XI(6), XI(7),
+    XI(8), XI(9), XI(10), XI(11), XI(12), XI(13), XI(14), XI(15),
+    XS(0), XS(1), XS(2), XS(3), XS(4), XS(5), XS(6), XS(7),
+    XA(0), XA(1),
+#undef XI
+#undef XS
+#undef XA
 };
+_Static_assert(XF_NINT == 16 && XF_NSTR == 8 && XF_NIP == 2,
+               "one XI/XS/XA line per slot above");
 
 int schema_lookup(const char *name, size_t len)
 {
     for (int i = 0; i < F_COUNT; i++)
-        if (strlen(schema_fields[i].name) == len &&
+        if (len && strlen(schema_fields[i].name) == len &&
             strncasecmp(schema_fields[i].name, name, len) == 0)
             return i;
     return -1;
@@ -112,6 +130,8 @@ const char *schema_suggest(const char *name, size_t len)
     int bestd = 3;
     for (int i = 0; i < F_COUNT; i++) {
         const char *f = schema_fields[i].name;
+        if (!*f)
+            continue;
         int d = diag_distance(name, len, f, strlen(f));
         if (d < bestd) {
             bestd = d;
@@ -207,6 +227,20 @@ char *tcpflags_format(int flags, char *buf, size_t size)
     if (size)
         buf[n < size ? n : size - 1] = 0;
     return buf;
+}
+
+void flow_batch_copy(flow_batch_t *dst, const flow_batch_t *b,
+                     uint64_t fields)
+{
+    dst->n = b->n;
+    dst->flags = b->flags;
+    for (int f = 0; f < F_COUNT; f++) {
+        if (!(fields >> f & 1) || schema_fields[f].is_virtual)
+            continue;
+        size_t off = schema_fields[f].offset;
+        size_t w = schema_fields[f].type == TYPE_IP ? 16 : 8;
+        memcpy((char *)dst + off, (const char *)b + off, w * b->n);
+    }
 }
 
 const char *type_name(type_t t)

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "engine/flow.h"
 #include "engine/types.h"
 
 /* How a string literal compared with the field is understood. */
@@ -42,10 +43,21 @@ enum field_id {
      * into their own columns, only when a query reads them */
     F_SRCCOUNTRY, F_DSTCOUNTRY, F_SRCASN, F_DSTASN, F_SRCASNAME, F_DSTASNAME,
     F_SRCNET_NAME, F_DSTNET_NAME, F_EXPORTER_NAME, F_IN_IFNAME, F_OUT_IFNAME,
-    F_COUNT
+    /* custom IPFIX elements (engine/xfield.h): virtual, slots named at
+     * start; a free slot's name is "" and no query can name it */
+    F_X0,
+    F_XSTR0 = F_X0 + XF_NINT,
+    F_XIP0 = F_XSTR0 + XF_NSTR,
+    F_COUNT = F_XIP0 + XF_NIP
 };
+_Static_assert(F_COUNT < 64, "field masks are one 64-bit word");
 
 extern const field_t schema_fields[F_COUNT];
+
+/* Copy the stored (not virtual) fields of the mask from b into dst, with
+ * its count and flags: what a scan hands on to an engine. */
+void flow_batch_copy(flow_batch_t *dst, const flow_batch_t *b,
+                     uint64_t fields);
 
 /* Field id by name (case-insensitive), or -1. */
 int schema_lookup(const char *name, size_t len);

@@ -177,25 +177,58 @@ static uint64_t template_mask(fbTemplate_t *t)
     return m;
 }
 
+/* A custom element (engine/xfield.h) a template carries: its name in the
+ * model and its length in the template (FB_IE_VARLEN or 1..XF_STR_MAX). */
+typedef struct xspec {
+    const char *name;
+    uint32_t    pen;
+    uint16_t    id, len;
+} xspec_t;
+
+/* Whether internal template it holds exactly the fields of mask, then the
+ * custom elements xs[nx] with their lengths. */
+static int internal_matches(fbTemplate_t *it, uint64_t mask,
+                            const xspec_t *xs, int nx)
+{
+    uint32_t nf = (uint32_t)__builtin_popcountll(mask);
+    if (template_mask(it) != mask ||
+        fbTemplateCountElements(it) != nf + (uint32_t)nx)
+        return 0;
+    for (int k = 0; k < nx; k++) {
+        const fbInfoElement_t *ie = fbTemplateGetIndexedIE(it, nf + k);
+        if (!ie || ie->ent != xs[k].pen || ie->num != xs[k].id ||
+            ie->len != xs[k].len)
+            return 0;
+    }
+    return 1;
+}
+
 /* The id of the session's internal template holding exactly the fields of
- * mask, created on first use. Ids come from the mask, so every template
- * with the same fields shares one, however often exporters resend them.
- * 0 if libfixbuf refused. */
-static uint16_t internal_tid(fbSession_t *session, uint64_t mask)
+ * mask, then the custom elements xs[nx], created on first use. Ids come
+ * from the set, so every template with the same fields shares one,
+ * however often exporters resend them. 0 if libfixbuf refused. */
+static uint16_t internal_tid(fbSession_t *session, uint64_t mask,
+                             const xspec_t *xs, int nx)
 {
     GError *gerr = NULL;
     uint64_t h = mask * 0x9e3779b97f4a7c15ULL;
+    for (int k = 0; k < nx; k++)
+        h = (h ^ ((uint64_t)xs[k].pen << 32 | (uint64_t)xs[k].id << 16 |
+                  xs[k].len)) * 0x9e3779b97f4a7c15ULL;
     uint16_t tid = (uint16_t)(256 + (h >> 32) % 65000);
     for (int probe = 0; probe < 64; probe++) {
         fbTemplate_t *it = fbSessionGetTemplate(session, TRUE, tid, &gerr);
         g_clear_error(&gerr);
         if (!it) {
-            fbInfoElementSpec_t spec[NFIELDS + 1];
+            fbInfoElementSpec_t spec[NFIELDS + XF_NSLOTS + 1];
             size_t n = 0;
             for (size_t i = 0; i < NFIELDS; i++)
                 if (mask & (1ULL << i))
                     spec[n++] = (fbInfoElementSpec_t){
                         (char *)fields[i].name, fields[i].len, 0};
+            for (int k = 0; k < nx; k++)
+                spec[n++] = (fbInfoElementSpec_t){(char *)xs[k].name,
+                                                  xs[k].len, 0};
             spec[n] = (fbInfoElementSpec_t)FB_IESPEC_NULL;
             fbTemplate_t *t = fbTemplateAlloc(fbSessionGetInfoModel(session));
             if (!fbTemplateAppendSpecArray(t, spec, 0, &gerr) ||
@@ -208,12 +241,39 @@ static uint16_t internal_tid(fbSession_t *session, uint64_t mask)
             }
             return tid;
         }
-        if (template_mask(it) == mask &&
-            fbTemplateCountElements(it) == (uint32_t)__builtin_popcountll(mask))
+        if (internal_matches(it, mask, xs, nx))
             return tid;
         tid = tid == 65535 ? 256 : tid + 1;
     }
     return 0;
+}
+
+/* Note ie in ti's custom plan if a definition names it (the first time
+ * the template carries it, at a length we can read). */
+static void template_custom(decoder_t *d, const fbInfoElement_t *ie,
+                            tinfo_t *ti, xspec_t *xs)
+{
+    for (int i = 0; i < xf_ndefs; i++) {
+        const xfdef_t *def = &xf_defs[i];
+        if (def->pen != ie->ent || def->id != ie->num || !d->xname[def->slot])
+            continue;
+        for (int k = 0; k < ti->nx; k++)
+            if (ti->xplan[k].slot == def->slot)
+                return;
+        if (ie->len != FB_IE_VARLEN && (ie->len == 0 || ie->len > XF_STR_MAX))
+            return;
+        const fbInfoElement_t *canon =
+            fbInfoModelGetElementByID(d->model, ie->num, ie->ent);
+        if (!canon || (canon->len != FB_IE_VARLEN && canon->len != ie->len))
+            return; /* a fixed-size IANA element sent at another size */
+        int k = ti->nx++;
+        ti->xplan[k].slot = def->slot;
+        ti->xplan[k].type = def->type;
+        ti->xplan[k].host_order = (canon->flags & FB_IE_F_ENDIAN) != 0;
+        ti->xplan[k].len = ie->len;
+        xs[k] = (xspec_t){d->xname[def->slot], def->pen, def->id, ie->len};
+        return;
+    }
 }
 
 static void template_arrived(fbSession_t *session, uint16_t tid,
@@ -221,14 +281,17 @@ static void template_arrived(fbSession_t *session, uint16_t tid,
                              void **tmpl_ctx, fbTemplateCtxFree_fn *free_fn)
 {
     (void)tid;
-    (void)app_ctx;
+    decoder_t *d = app_ctx;
     tinfo_t *ti = xcalloc(1, sizeof(*ti));
+    xspec_t xs[XF_NSLOTS];
     ti->kind = fbTemplateGetOptionsScope(tmpl) ? TK_OPTIONS : TK_FLOW;
     uint32_t n = fbTemplateCountElements(tmpl);
     for (uint32_t i = 0; i < n; i++) {
         const fbInfoElement_t *ie = fbTemplateGetIndexedIE(tmpl, i);
         if (!ie)
             continue;
+        if (d && ti->nx < XF_NSLOTS)
+            template_custom(d, ie, ti, xs);
         if (ie->ent == PEN_REVERSE) {
             switch (ie->num) {
             case 1: ti->rev_octets = 1; break;
@@ -288,7 +351,14 @@ static void template_arrived(fbSession_t *session, uint16_t tid,
         }
     /* a template with none of our fields still needs an internal one to
      * be read past: one absent field will do */
-    ti->int_tid = internal_tid(session, mask ? mask : 1);
+    for (int k = 0; k < ti->nx; k++) {
+        ti->xplan[k].src = src;
+        src = (uint16_t)(src + (xs[k].len == FB_IE_VARLEN
+                                    ? sizeof(fbVarfield_t)
+                                    : xs[k].len));
+    }
+    ti->int_tid = internal_tid(session, mask || ti->nx ? mask : 1, xs,
+                               ti->nx);
     *tmpl_ctx = ti;
     *free_fn = tinfo_free;
 }
@@ -300,6 +370,23 @@ void decoder_init(decoder_t *d, sink_t *sink, stats_table_t *stats)
     memset(d, 0, sizeof(*d));
     d->model = fbInfoModelAlloc();
     fbInfoModelAddElementArray(d->model, model_fixes);
+    /* custom elements the model does not know: raw octets, any length */
+    for (int i = 0; i < xf_ndefs; i++) {
+        const xfdef_t *def = &xf_defs[i];
+        const fbInfoElement_t *ie =
+            fbInfoModelGetElementByID(d->model, def->id, def->pen);
+        if (!ie) {
+            char name[XF_NAMELEN + 16];
+            snprintf(name, sizeof(name), "flowsql_%.*s", XF_NAMELEN - 1, def->name);
+            fbInfoElement_t add[2] = {
+                FB_IE_INIT_FULL(name, def->pen, def->id, FB_IE_VARLEN, 0, 0,
+                                0, FB_OCTET_ARRAY, NULL),
+                FB_IE_NULL};
+            fbInfoModelAddElementArray(d->model, add);
+            ie = fbInfoModelGetElementByID(d->model, def->id, def->pen);
+        }
+        d->xname[def->slot] = ie ? ie->ref.name : NULL;
+    }
     d->sink = sink;
     d->stats = stats;
 }
@@ -435,7 +522,56 @@ static inline ipaddr_t v6addr(const uint8_t *a)
     return ip;
 }
 
-static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
+/* Row i's custom slots of want that ti carries, from the compact record
+ * raw; the batch's other wanted slots are made zero first. */
+static void custom_record(flow_batch_t *b, int i, uint32_t want,
+                          const tinfo_t *ti, const uint8_t *raw)
+{
+    if (want & ~b->xfilled)
+        xfield_fill(b, want, i + 1);
+    for (int k = 0; k < ti->nx; k++) {
+        int slot = ti->xplan[k].slot;
+        if (!(want >> slot & 1))
+            continue;
+        const uint8_t *p = raw + ti->xplan[k].src;
+        size_t n = ti->xplan[k].len;
+        if (n == XF_VARLEN) {
+            fbVarfield_t v;
+            memcpy(&v, p, sizeof(v));
+            p = v.buf;
+            n = v.len;
+        }
+        int type = ti->xplan[k].type;
+        if (slot < XF_NINT)
+            b->xint[slot][i] = xfield_int(type, p, n, ti->xplan[k].host_order);
+        else if (slot < XF_NINT + XF_NSTR)
+            b->xstr[slot - XF_NINT][i] = xfield_intern(type, p, n);
+        else if (n == 4)
+            b->xip[slot - XF_NINT - XF_NSTR][i] =
+                ipaddr_from_v4((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                               (uint32_t)p[2] << 8 | p[3]);
+        else if (n == 16)
+            memcpy(b->xip[slot - XF_NINT - XF_NSTR][i].a, p, 16);
+    }
+}
+
+/* Row j of b as a copy of row i's custom slots (the reverse half of a
+ * biflow). */
+static void custom_copy(flow_batch_t *b, int j, int i)
+{
+    for (uint32_t m = b->xfilled; m; m &= m - 1) {
+        int k = __builtin_ctz(m);
+        if (k < XF_NINT)
+            b->xint[k][j] = b->xint[k][i];
+        else if (k < XF_NINT + XF_NSTR)
+            b->xstr[k - XF_NINT][j] = b->xstr[k - XF_NINT][i];
+        else
+            b->xip[k - XF_NINT - XF_NSTR][j] = b->xip[k - XF_NINT - XF_NSTR][i];
+    }
+}
+
+static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r,
+                        const uint8_t *raw, uint32_t want)
 {
     tdomain_t *dom = d->dom;
     sink_t *s = d->sink;
@@ -534,10 +670,14 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
         b->direction[i] = r->direction;
         b->sampling[i] = sampling;
         b->domain[i] = domain;
+        if (want)
+            custom_record(b, i, want, ti, raw);
         d->records++;
     }
     if (!ti->biflow || (roctets == 0 && rpackets == 0))
         return;
+    int fwd = i;
+    flow_batch_t *fb = s->cur;
     i = sink_slot(s);
     if (i < 0) {
         if (dom)
@@ -569,6 +709,12 @@ static void flow_record(decoder_t *d, const tinfo_t *ti, const fixrec_t *r)
     b->direction[i] = r->direction;
     b->sampling[i] = sampling;
     b->domain[i] = domain;
+    if (want) {
+        if (fwd >= 0 && b == fb)
+            custom_copy(b, i, fwd);
+        else
+            custom_record(b, i, want, ti, raw);
+    }
     d->records++;
 }
 
@@ -587,8 +733,9 @@ uint64_t decoder_drain(decoder_t *d, fBuf_t *fbuf, uint16_t *int_tid)
 {
     GError *gerr = NULL;
     uint64_t flows = 0;
-    uint8_t raw[sizeof(fixrec_t)];
+    uint8_t raw[sizeof(fixrec_t) + XF_NSLOTS * (XF_STR_MAX + 1)];
     fixrec_t r;
+    uint32_t want = xfield_wanted();
     uint16_t cur = *int_tid;
     for (;;) {
         uint16_t etid;
@@ -630,7 +777,7 @@ uint64_t decoder_drain(decoder_t *d, fBuf_t *fbuf, uint16_t *int_tid)
         if (ti->kind == TK_OPTIONS) {
             options_record(d, ti, &r);
         } else {
-            flow_record(d, ti, &r);
+            flow_record(d, ti, &r, raw, want);
             flows++;
         }
     }

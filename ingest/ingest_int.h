@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "engine/flow.h"
+#include "engine/xfield.h"
 #include "ingest/ingest.h"
 #include "ingest/stats.h"
 #include "util/counter.h"
@@ -54,10 +55,14 @@ struct sink {
  * pass on the hot path). A new column in flow.h breaks this assertion on
  * purpose: set it in decode.c (flow_record) and nfv5.c, then update it.
  * The 11 enriched columns (enrich/enrich.h) are the exception: written
- * by enrich_batch() before any query reads them. */
+ * by enrich_batch() before any query reads them. So are the custom
+ * element columns (engine/xfield.h): sink_slot() clears a new record's
+ * in the slots the batch says are filled, decode.c writes them. */
 _Static_assert(sizeof(flow_batch_t) ==
                    8 + FLOW_BATCH_MAX * (4 * sizeof(ipaddr_t) + 20 * 8 +
-                                         11 * 8),
+                                         11 * 8) +
+                       8 + FLOW_BATCH_MAX * (XF_NINT * 8 + XF_NSTR * 8 +
+                                             XF_NIP * sizeof(ipaddr_t)),
                "flow_batch_t changed: the ingest writers set every column");
 
 /* Index of a new record in s->cur (every column to be written by the
@@ -71,7 +76,10 @@ static inline int sink_slot(sink_t *s)
         }
     }
     ctr_add_own(&s->records, 1);
-    return (int)s->cur->n++;
+    int i = (int)s->cur->n++;
+    if (s->cur->xfilled)
+        xfield_clear_row(s->cur, i);
+    return i;
 }
 
 /* ---- templates --------------------------------------------------------- */
@@ -102,7 +110,16 @@ typedef struct tinfo {
     uint16_t int_tid;       /* the compact internal template for it */
     uint16_t nplan;         /* copies from the compact record to fixrec */
     struct { uint16_t src, dst, len; } plan[64];
+    /* custom elements (engine/xfield.h) the template carries, read from
+     * the compact record after the fixed fields; len XF_VARLEN is an
+     * fbVarfield_t */
+    uint8_t  nx;
+    struct {
+        uint8_t  slot, type, host_order;
+        uint16_t src, len;
+    } xplan[XF_NSLOTS];
 } tinfo_t;
+#define XF_VARLEN 65535
 
 /* Our own mirror of a session-domain's templates, used to check data sets
  * and count their records before libfixbuf sees them. */
@@ -168,6 +185,7 @@ struct tsession {
 
 typedef struct decoder {
     fbInfoModel_t *model;
+    const char    *xname[XF_NSLOTS]; /* custom elements' names in model */
     sink_t        *sink;
     stats_table_t *stats;
     stats_table_t *ifstats;        /* sFlow counter samples per agent and

@@ -30,6 +30,8 @@ const char *ast_op_text(ast_op_t op)
     case OP_GE: return ">=";
     case OP_AND: return "AND";
     case OP_OR: return "OR";
+    case OP_LIKE: return "LIKE";
+    case OP_NOT_LIKE: return "NOT LIKE";
     case OP_NONE: break;
     }
     return "?";
@@ -117,7 +119,7 @@ static int prec(const ast_t *x)
         case OP_OR: return 1;
         case OP_AND: return 2;
         case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT:
-        case OP_GE: return 5;
+        case OP_GE: case OP_LIKE: case OP_NOT_LIKE: return 5;
         case OP_BITOR: return 6;
         case OP_BITAND: return 7;
         case OP_ADD: case OP_SUB: return 8;

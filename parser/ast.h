@@ -47,6 +47,7 @@ typedef enum ast_op {
     OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_BITAND, OP_BITOR,
     OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
     OP_AND, OP_OR,
+    OP_LIKE, OP_NOT_LIKE,   /* string LIKE 'pattern' (a literal) */
 } ast_op_t;
 
 typedef struct ast ast_t;

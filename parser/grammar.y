@@ -29,7 +29,7 @@
 %left AND.
 %right NOT.
 %left BETWEEN IN.
-%nonassoc EQ NE LT LE GT GE.
+%nonassoc EQ NE LT LE GT GE LIKE.
 %left BITOR.
 %left BITAND.
 %left PLUS MINUS.
@@ -198,6 +198,10 @@ expr(A) ::= expr(X) in_op(N) CIDR(C). [IN]
                                       { A = ps_in(ps, X, NULL, ps_literal(ps, TK_CIDR, C), N, C); }
 expr(A) ::= expr(X) in_op(N) nm(S). [IN]
                                       { A = ps_in_set(ps, X, S, N); }
+
+expr(A) ::= expr(X) LIKE(O) expr(Y).  { A = ps_bin(ps, OP_LIKE, X, Y, O); }
+expr(A) ::= expr(X) NOT LIKE(O) expr(Y). [LIKE]
+                                      { A = ps_bin(ps, OP_NOT_LIKE, X, Y, O); }
 
 %type between_op {int}
 between_op(A) ::= BETWEEN.            { A = 0; }

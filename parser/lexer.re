@@ -62,7 +62,7 @@ again:
     'when'     { TOK(WHEN); }     'then'     { TOK(THEN); }
     'else'     { TOK(ELSE); }     'end'      { TOK(END); }
     'distinct' { TOK(DISTINCT); } 'true'     { TOK(TRUE); }
-    'false'    { TOK(FALSE); }
+    'false'    { TOK(FALSE); }    'like'     { TOK(LIKE); }
     'last'     { TOK(LAST); }     'since'    { TOK(SINCE); }
     'until'    { TOK(UNTIL); }    'analyze'  { TOK(ANALYZE); }
 

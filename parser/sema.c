@@ -423,6 +423,12 @@ static int resolve_func(sctx_t *c, ast_t *x, int place, int in_agg)
                         type_name(a1->type));
         x->type = TYPE_BOOL;
         break;
+    case FN_LOWER:
+        if (t0 != TYPE_STRING)
+            return fail(c, a0, "lower() needs a string, not %s",
+                        type_name(t0));
+        x->type = TYPE_STRING;
+        break;
     case FN_PROTO_NAME:
     case FN_FLAGS_STR:
         if (t0 != TYPE_INT)
@@ -560,6 +566,18 @@ static int resolve(sctx_t *c, ast_t *x, int place, int in_agg)
         case OP_GE:
             if (check_compare(c, x, x->a, x->b) < 0)
                 return -1;
+            x->type = TYPE_BOOL;
+            return 0;
+        case OP_LIKE:
+        case OP_NOT_LIKE:
+            if (x->a->type != TYPE_STRING)
+                return fail(c, x->a, "LIKE needs a string on its left, not "
+                            "%s", type_name(x->a->type));
+            if (x->b->kind != A_STRING)
+                return fail(c, x->b, "LIKE needs a string literal pattern "
+                            "('abc%%', 'a_c'), not %s",
+                            x->b->type == TYPE_STRING ? "an expression"
+                                                      : type_name(x->b->type));
             x->type = TYPE_BOOL;
             return 0;
         case OP_BITAND:

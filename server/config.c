@@ -150,6 +150,13 @@ static const opt_t opts[] = {
      "exporter_name; reloaded on SIGHUP"},
     {"interface-names", S(interface_names), "", "CSV of exporter,ifindex,"
      "name for in_ifname, out_ifname; reloaded on SIGHUP"},
+    {"ipfix-elements", S(ipfix_elements), "", "file of custom IPFIX "
+     "elements as query fields: name, enterprise_number, element_id, type "
+     "(integer, mpls, address, string, bytes, mac), or 'no NAME' to drop a "
+     "built-in one (docs/ENRICHMENT.md)"},
+    {"string-table-max", L(string_table_max), "1000000", "distinct strings "
+     "kept (names, custom IPFIX string fields); past it a new string from "
+     "the wire reads as '(other)' (0: no bound)"},
     {"anonymize", S(anonymize), "off", "anonymize addresses: off, "
      "cryptopan (prefix-preserving, needs --anonymize-key) or truncate"},
     {"anonymize-key", S(anonymize_key), "", "Crypto-PAn key file: 32 bytes "

@@ -75,6 +75,8 @@ typedef struct config {
     /* enrichment and anonymization (docs/ENRICHMENT.md) */
     char    *geoip_db, *asn_db;
     char    *network_names, *exporter_names, *interface_names;
+    char    *ipfix_elements;  /* custom IPFIX elements (engine/xfield.h) */
+    int64_t  string_table_max;/* distinct interned strings; 0: no bound */
     char    *anonymize;       /* off, cryptopan, truncate */
     char    *anonymize_key;
     char    *anonymize_truncate;  /* "v4bits,v6bits" */

@@ -12,6 +12,7 @@
 #include "archive/aquery.h"
 #include "engine/mem.h"
 #include "engine/netset.h"
+#include "engine/xfield.h"
 #include "enrich/anon.h"
 #include "enrich/enrich.h"
 #include "ingest/ingest.h"
@@ -383,6 +384,15 @@ static void metrics(void *ctx, sbuf_t *b)
         (unsigned long long)es.lookups, (unsigned long long)es.cache_misses,
         (unsigned long long)es.reloads, (unsigned long long)es.reload_errors,
         (unsigned long long)es.networks);
+    sbuf_printf(b,
+        "# HELP flowsql_strings distinct strings interned (names, custom IPFIX string fields)\n"
+        "# TYPE flowsql_strings gauge\n"
+        "flowsql_strings %llu\n"
+        "# HELP flowsql_string_table_overflows_total strings from the wire read as '(other)': --string-table-max reached\n"
+        "# TYPE flowsql_string_table_overflows_total counter\n"
+        "flowsql_string_table_overflows_total %llu\n",
+        (unsigned long long)xfield_strings(),
+        (unsigned long long)ctr_get(&xf_string_overflows));
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);
@@ -528,6 +538,19 @@ int main(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
 
     mem_set_limit(cfg.max_memory);
+    if (cfg.string_table_max < 0) {
+        fprintf(stderr, "flowsqld: --string-table-max: %lld is negative\n",
+                (long long)cfg.string_table_max);
+        config_free(&cfg);
+        return 2;
+    }
+    xfield_set_string_max((size_t)cfg.string_table_max);
+    if (*cfg.ipfix_elements &&
+        xfield_load(cfg.ipfix_elements, err.msg, sizeof(err.msg)) < 0) {
+        log_error("main", "%s", err.msg);
+        config_free(&cfg);
+        return 2;
+    }
     if (netset_define("monitored", cfg.monitored, &err) < 0 ||
         netset_define_all(cfg.network_sets, &err) < 0) {
         log_error("main", "%s", err.msg);

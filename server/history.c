@@ -47,6 +47,7 @@ typedef struct hist {
     job_progress_t  p;
     int64_t         last_pub;
     uint64_t        dropped0;
+    uint64_t        fields;      /* the fields the run reads */
     flow_batch_t   *scratch;     /* a copy to enrich, when the query names
                                     enriched fields (never archived) */
     int             failed;
@@ -108,7 +109,7 @@ static int on_batch(void *ctx, const flow_batch_t *b)
             h->failed = 1;
             return 1;
         }
-        memcpy(h->scratch, b, sizeof(*b));
+        flow_batch_copy(h->scratch, b, h->fields);
         enrich_batch(h->scratch, ef);
         b = h->scratch;
     }
@@ -148,6 +149,7 @@ static int run(job_t *j, void *arg)
     pred.received = (archive_range_t){h->A, h->B - 1};
     uint64_t fields = spec->fields | 1ull << F_RECEIVED | 1ull << F_START |
                       1ull << F_END;
+    h->fields = fields;
     diag_t err;
     diag_clear(&err);
     if (engine_register(h->e, h->table, h->plan, &err) < 0) {

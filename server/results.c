@@ -253,12 +253,18 @@ static void adhoc_add_row(adhoc_body_t *ab, const store_value_t *row)
     ab->nrows++;
 }
 
+/* Fill out with up to max bytes of the answer: as many rows as fit, so
+ * a large answer goes out in chunks of max bytes (one row per call was a
+ * send() and a select() per row: 12 us a row, 0.8 s for 65k rows). */
 static size_t adhoc_read(http_body_t *hb, char *out, size_t max)
 {
     adhoc_body_t *ab = (adhoc_body_t *)hb;
-    while (ab->off >= ab->buf.len && !ab->finished) {
-        ab->buf.len = 0;
+    if (ab->off > 0) {      /* keep what is unsent at the front */
+        memmove(ab->buf.s, ab->buf.s + ab->off, ab->buf.len - ab->off);
+        ab->buf.len -= ab->off;
         ab->off = 0;
+    }
+    while (ab->buf.len < max && !ab->finished) {
         diag_t err;
         diag_clear(&err);
         const store_value_t *row;

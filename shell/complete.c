@@ -228,7 +228,8 @@ static char **attempt(const char *text, int start, int end)
             add("all", 0);
         } else if (!strcmp(cmd, "\\h") || !strcmp(cmd, "\\help")) {
             for (int i = 0; help_topic(i); i++)
-                add(help_topic(i), 0);
+                if (*help_topic(i))  /* a free custom field slot */
+                    add(help_topic(i), 0);
         } else if (!strcmp(cmd, "\\i") || !strcmp(cmd, "\\include") ||
                    !strcmp(cmd, "\\o") || !strcmp(cmd, "\\out")) {
             rl_attempted_completion_over = 0;   /* file names */
@@ -252,7 +253,8 @@ static char **attempt(const char *text, int start, int end)
         for (int i = 0; keywords[i]; i++)
             add(keywords[i], 1);
         for (int i = 0; i < F_COUNT; i++)
-            add(schema_fields[i].name, 0);
+            if (*schema_fields[i].name)  /* a free custom slot has none */
+                add(schema_fields[i].name, 0);
         for (int i = 0; i < FN_COUNT_; i++)
             if (func_lookup(func_table[i].name) == i &&
                 schema_lookup(func_table[i].name,

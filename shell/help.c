@@ -224,6 +224,8 @@ static void fields_text(sbuf_t *b)
 {
     sbuf_add(b, "Fields of a flow (a field the exporter did not send is 0):\n\n");
     for (int i = 0; i < F_COUNT; i++) {
+        if (!*schema_fields[i].name)  /* a free custom slot */
+            continue;
         char name[48];
         snprintf(name, sizeof(name), "%-10s %s", schema_fields[i].name,
                  type_name(schema_fields[i].type));

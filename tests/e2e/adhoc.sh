@@ -22,6 +22,13 @@ check "and no larger than 8 MB plus a row ($SZ bytes)" test "$SZ" -le $((8 * 104
 check "rows up to the cut are whole" test "$(jq '.rows | length' "$T/big.json")" -ge 300
 check "the daemon's peak memory grew by less than 64 MB ($H0 -> $H1 kB)" \
     test $((H1 - H0)) -lt 65536
+# Rows go out many to a chunk (of up to 64 kB), not one chunk (a send()
+# and a select()) per row: 20000 small rows in a handful of chunks.
+curl -s --raw -o "$T/raw" -d "{\"sql\":\"$ROWS SELECT x FROM c\"}" "http://$HTTP/api/v1/sql"
+chunks=$(grep -caE "$(printf '^[0-9a-fA-F]+\r$')" "$T/raw")
+check "20000 small rows in at most 20 chunks ($chunks)" test "$chunks" -le 20
+curl -s -o "$T/small.json" -d "{\"sql\":\"$ROWS SELECT x FROM c\"}" "http://$HTTP/api/v1/sql"
+eq "and every row is there, in order" "$(jq -c '[(.rows | length), .rows[0][0], .rows[-1][0]]' "$T/small.json")" "[20000,1,20000]"
 # Four at once.
 for i in 1 2 3 4; do
     curl -s -o "$T/p$i.json" -d "{\"sql\":\"$ROWS SELECT x, hex(randomblob(10000)) FROM c\"}" "http://$HTTP/api/v1/sql" &

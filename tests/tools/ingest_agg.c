@@ -23,11 +23,16 @@
  *   --max-s N              stop after N seconds in any case (default 60)
  *   --expect N             stop as soon as N records arrived
  *   --records              print every record instead of the aggregate
+ *   --elements FILE        custom IPFIX elements (as --ipfix-elements)
+ *   --fields a,b           with --records: the first 20 columns, then
+ *                          these custom element fields
  *   --stats                print per-exporter counters to stderr
  * Output (aggregate): "srcip flows packets bytes first last", sorted by
  * address (first: earliest start, last: latest end, ms since the epoch).
  * Output (--records): tab-separated, see print_record().
  */
+#include "engine/schema.h"
+#include "engine/xfield.h"
 #include "ingest/ingest.h"
 #include "tests/tools/pcapio.h"
 #include "util/arena.h"
@@ -87,6 +92,26 @@ static agg_t *agg_get(const ipaddr_t *ip)
     return &tab[j];
 }
 
+/* The first 20 columns of print_record, without the end of line. */
+static void print_record_cols(const flow_batch_t *b, uint32_t i)
+{
+    char s[IPADDR_STRLEN], d[IPADDR_STRLEN], nh[IPADDR_STRLEN];
+    printf("%s\t%s\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t"
+           "%lld\t%lld\t%lld\t%lld\t%s\t%lld\t%lld\t%lld\t%lld",
+           ipaddr_format(&b->srcip[i], s, sizeof(s)),
+           ipaddr_format(&b->dstip[i], d, sizeof(d)),
+           (long long)b->srcport[i], (long long)b->dstport[i],
+           (long long)b->proto[i], (long long)b->packets[i],
+           (long long)b->bytes[i], (long long)b->tcpflags[i],
+           (long long)b->tos[i], (long long)b->ingress[i],
+           (long long)b->egress[i], (long long)b->srcas[i],
+           (long long)b->dstas[i], (long long)b->srcmask[i],
+           (long long)b->dstmask[i],
+           ipaddr_format(&b->nexthop[i], nh, sizeof(nh)),
+           (long long)b->start[i], (long long)b->end[i],
+           (long long)b->sampling[i], (long long)b->domain[i]);
+}
+
 static void print_record(const flow_batch_t *b, uint32_t i)
 {
     char s[IPADDR_STRLEN], d[IPADDR_STRLEN], nh[IPADDR_STRLEN],
@@ -110,9 +135,38 @@ static void print_record(const flow_batch_t *b, uint32_t i)
            ipaddr_format(&b->exporter[i], ex, sizeof(ex)));
 }
 
+/* --fields: custom element fields printed after the record's columns */
+static int xf_slots[XF_NSLOTS], nxf;
+
+static void print_custom(const flow_batch_t *b, uint32_t i)
+{
+    for (int k = 0; k < nxf; k++) {
+        int slot = xf_slots[k];
+        const void *col;
+        if (b->xfilled >> slot & 1)
+            col = (const char *)b + schema_fields[F_X0 + slot].offset;
+        else
+            col = xfield_zero_column(slot);
+        char ip[IPADDR_STRLEN];
+        if (slot < XF_NINT)
+            printf("\t%lld", (long long)((const int64_t *)col)[i]);
+        else if (slot < XF_NINT + XF_NSTR)
+            printf("\t%s", ((const char *const *)col)[i]);
+        else
+            printf("\t%s", ipaddr_format(&((const ipaddr_t *)col)[i], ip,
+                                          sizeof(ip)));
+    }
+}
+
 static void consume(const flow_batch_t *b)
 {
     for (uint32_t i = 0; i < b->n; i++) {
+        if (print_records && nxf) {
+            print_record_cols(b, i);
+            print_custom(b, i);
+            printf("\n");
+            continue;
+        }
         if (print_records) {
             print_record(b, i);
             continue;
@@ -272,6 +326,29 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-s")) max_s = intarg(v), i++;
         else if (!strcmp(a, "--expect")) expect = (uint64_t)atoll(v), i++;
         else if (!strcmp(a, "--records")) print_records = 1;
+        else if (!strcmp(a, "--elements")) {
+            char err[512];
+            if (xfield_load(v, err, sizeof(err)) < 0) {
+                fprintf(stderr, "ingest_agg: %s\n", err);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--fields")) {
+            char *list = xstrdup(v), *save = NULL;
+            for (char *t = strtok_r(list, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                int f = schema_lookup(t, strlen(t));
+                if (f < F_X0 || nxf == XF_NSLOTS) {
+                    fprintf(stderr, "ingest_agg: %s is no custom element "
+                            "field\n", t);
+                    return 2;
+                }
+                xf_slots[nxf++] = f - F_X0;
+                xfield_want(xfield_wanted() | 1u << (f - F_X0));
+            }
+            free(list);
+            i++;
+        }
         else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--file")) file = v, i++;
         else if (!strcmp(a, "--pcap")) {

@@ -1213,6 +1213,8 @@ static void test_doc_covers_schema_and_functions(void)
     }
     /* every field has a table row "| `name` | type | ..." */
     for (int i = 0; i < F_COUNT; i++) {
+        if (!*schema_fields[i].name)  /* a free custom slot */
+            continue;
         char want[96];
         snprintf(want, sizeof(want), "| `%s` | %s |", schema_fields[i].name,
                  type_name(schema_fields[i].type));

@@ -13,9 +13,20 @@ The mapping rules written here (and only here) are the documented ones in
 docs/INGEST.md: timestamps to ms since the epoch, the ICMP type/code in
 dstport, RFC 5103 biflows as two records, sampling from the record or the
 latest options record of the domain. Options records print nothing.
+
+With CFLOW_EXTRA=field,... (src_mac, dst_mac, mpls_label1..3) each record
+gets those columns too, after the 20, the way `ingest_agg --fields`
+prints custom element fields (docs/ENRICHMENT.md): a MAC as
+aa:bb:cc:dd:ee:ff, a label as its number, '' / 0 when the record has
+none; the reverse record of a biflow carries the forward record's.
+entN:string / entN:int is the record's N-th enterprise element, which
+tshark shows as raw octets (cflow.enterprise_private_entry): as text
+(up to a NUL, 255 bytes at most, control bytes as '?') or as a
+big-endian integer.
 """
 import calendar
 import json
+import os
 import subprocess
 import sys
 import time
@@ -132,6 +143,7 @@ def main():
                     if sid is not None:
                         samplers[(domain, num(sid))] = interval
                 continue
+            CUR_BODY[:] = body
             emit_flow(f, rep, domain, export_ms, boot_ms, sampling, samplers)
 
 
@@ -215,13 +227,57 @@ def emit_flow(f, rep, domain, export_ms, boot_ms, sampling, samplers):
     if packets or octets or not (rpk or roc):
         row(src, dst, sport, dport, proto, packets, octets, flags, tos,
             ingress, egress, srcas, dstas, smask, dmask, nh, start, end, samp,
-            domain)
+            domain, *extra_cols(f))
     if rpk or roc:
         rflags = num(rep.get("cflow.tcpflags")) & 0xff
         rtos = num(rep.get("cflow.tos", f.get("cflow.tos")))
         row(dst, src, dport, sport, proto, rpk, roc, rflags, rtos, egress,
             ingress, dstas, srcas, dmask, smask, "::", start, end, samp,
-            domain)
+            domain, *extra_cols(f))
+
+
+EXTRA = [x for x in os.environ.get("CFLOW_EXTRA", "").split(",") if x]
+
+
+CUR_BODY = []
+
+
+def enterprise(n):
+    """The n-th (1-based) enterprise element of the current record, as
+    bytes, or None."""
+    vals = [v for k, v in CUR_BODY if k == "cflow.enterprise_private_entry"]
+    if n > len(vals):
+        return None
+    return bytes.fromhex(vals[n - 1].replace(":", ""))
+
+
+def extra_cols(f):
+    """The CFLOW_EXTRA columns of a record."""
+    labels = {}
+    for k, v in f.items():
+        if k.startswith("MPLS-Label") and isinstance(v, list):
+            labels[int(k[len("MPLS-Label"):k.index(":")])] = \
+                num(dict(v).get("cflow.mpls_label"))
+    out = []
+    for x in EXTRA:
+        if x == "src_mac":
+            out.append(f.get("cflow.srcmac", ""))
+        elif x == "dst_mac":
+            out.append(f.get("cflow.dstmac", ""))
+        elif x.startswith("mpls_label"):
+            out.append(labels.get(int(x[len("mpls_label"):]), 0))
+        elif x.startswith("ent"):
+            n, kind = x[3:].split(":")
+            b = enterprise(int(n))
+            if kind == "int":
+                out.append(int.from_bytes(b, "big") if b else 0)
+            else:
+                t = (b or b"").split(b"\0")[0][:255]
+                out.append("".join("?" if c < 0x20 or c == 0x7f else chr(c)
+                                   for c in t))
+        else:
+            raise SystemExit("cflow_records.py: no extra field " + x)
+    return out
 
 
 def emit_v5(p, boot_ms, samp, domain):
