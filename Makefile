@@ -6,6 +6,7 @@
 #                with "N passed, N failed"
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
+#   make bench-sflow  sFlow v5 decode samples/s on one core
 #   make bench-parquet  the archive format: bytes/flow, write/read flows/s
 #   make bench-archive-ingest  the archive on the live path: loss-free UDP
 #                rate archive off vs on, bytes/flow against nfcapd
@@ -91,7 +92,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test deps-web deps-node web-shots \
-        bench-web servers bench bench-ingest \
+        bench-web servers bench bench-ingest bench-sflow \
         bench-peers bench-soak bench-parquet bench-archive \
         bench-archive-ingest bench-archive-query bench-enrich fuzz clean
 .DEFAULT_GOAL := all
@@ -234,6 +235,12 @@ bench-ingest: deps
 	rm -f /tmp/flowsql-bench.ipfix
 	./$(B)/bench/bench_ingest_udp --flowgen $(B)/flowgen --flows $(INGEST_FLOWS) \
 	    --sources 100000 --rates 1000000,2000000,2500000,3000000,3500000,4000000
+
+# sFlow v5 decode samples/s on one core: a typical switch datagram and
+# the real captures of tests/data/sflow (docs/PERFORMANCE.md, "sFlow").
+bench-sflow: deps
+	$(MAKE) -j2 $(B)/bench/bench_sflow
+	./$(B)/bench/bench_sflow 3 tests/data/sflow/*.pcap
 
 # The archive's file format: bytes per flow, write and read flows/s on
 # one core (bench/bench_parquet.c; docs/PERFORMANCE.md, "Archive format").

@@ -83,7 +83,7 @@ start() {
     echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
     PORT=$(free_port)
     HTTP=127.0.0.1:$(free_port)
-    "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 \
+    "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
         --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
         --queries-dir "$dir/q" --archive "$mode" --log-level warn \
         ${ARCHIVE_ARGS:-} "$@" \

@@ -112,7 +112,7 @@ start() {
         PORT=$(free_port)
         HTTP=127.0.0.1:$(free_port)
         # shellcheck disable=SC2086
-        "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 \
+        "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
             --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
             --queries-dir "$dir/q" --archive off --log-level warn $args \
             2>"$dir/log" &

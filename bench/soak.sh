@@ -58,7 +58,7 @@ IPFIX=$(free_port)
 HTTP=127.0.0.1:$(free_port)
 
 # shellcheck disable=SC2086
-"$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$IPFIX" --netflow-port 0 \
+"$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$IPFIX" --netflow-port 0 --sflow-port 0 \
     --http "$HTTP" --data-dir "$OUT/data" --queries-dir "$OUT/q" \
     ${SOAK_ARGS:-} 2>"$OUT/flowsqld.log" &
 FPID=$!

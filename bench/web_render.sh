@@ -42,7 +42,7 @@ HTTP=127.0.0.1:$(port)
 IPFIX=$(port)
 mkdir -p "$T/queries"
 cp queries/host_stats_10s.sql "$T/queries/"
-"$B/flowsqld" --http "$HTTP" --ipfix-port "$IPFIX" --netflow-port "$(port)" \
+"$B/flowsqld" --http "$HTTP" --ipfix-port "$IPFIX" --netflow-port "$(port)" --sflow-port 0 \
     --data-dir "$T/data" --queries-dir "$T/queries" 2>"$T/flowsqld.log" &
 PIDS="$PIDS $!"
 i=0

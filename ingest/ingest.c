@@ -3,7 +3,8 @@
  *
  * One thread polls every socket: IPFIX over UDP (recvmmsg, many datagrams
  * per call), IPFIX over TCP (a listening socket and its connections),
- * NetFlow v5 and v9 on its UDP port, and a pipe that wakes it to stop.
+ * NetFlow v5 and v9 on its UDP port, sFlow v5 on its own, and a pipe that
+ * wakes it to stop.
  * These are its only sockets: all decoding happens in memory. It decodes
  * into the current batch of the sink; full batches go to the consumer's
  * queue without waiting, partial ones once they are flush_ms old.
@@ -53,8 +54,8 @@ typedef struct totals {
 
 struct ingest {
     ingest_config_t cfg;
-    int             udp_fd, tcp_fd, nf_fd;
-    int             ports[3];
+    int             udp_fd, tcp_fd, nf_fd, sf_fd;
+    int             ports[4];
     int             wake[2];
     flag_t          stop;
     pthread_t       thread;
@@ -65,6 +66,7 @@ struct ingest {
     sink_t          sink;
     decoder_t       dec;
     stats_table_t   stats;
+    stats_table_t   ifstats;         /* sFlow counter samples per interface */
 
     /* UDP transport sessions */
     tsession_t    **buckets;
@@ -284,7 +286,7 @@ static tsession_t *session_get(ingest_t *ing, int kind, const ipaddr_t *ip,
     ts->port = port;
     ts->fd = -1;
     ts->last_mono_ms = now_mono;
-    if (kind != TS_V5)
+    if (kind != TS_V5 && kind != TS_SFLOW)
         ts->fbuf = decoder_fbuf_new(&ing->dec);
     ts->hnext = ing->buckets[b];
     ing->buckets[b] = ts;
@@ -379,6 +381,31 @@ static void on_netflow_datagram(ingest_t *ing, const struct sockaddr *sa,
         nfv5_message(&ing->dec, ts, p, len);
     else
         nfv9_message(&ing->dec, ts, p, len);
+}
+
+/* sFlow: the session is the agent's (the address in the datagram, port
+ * 0), so that records, stats and sequence numbers follow the agent
+ * whatever relays it. Without a plausible header the sender is blamed. */
+static void on_sflow_datagram(ingest_t *ing, const struct sockaddr *sa,
+                              uint8_t *p, size_t len, int64_t now_mono)
+{
+    ipaddr_t agent;
+    if (sflow_agent(p, len, &agent) != 0) {
+        ipaddr_t ip = sockaddr_to_ip(sa, NULL);
+        count_bad(ing, &ip, 0, INGEST_PROTO_SFLOW,
+                  len >= 4 && rd32(p) != 5 ? "datagram of unknown version"
+                                           : "truncated sFlow datagram",
+                  len);
+        return;
+    }
+    tsession_t *ts = session_get(ing, TS_SFLOW, &agent, 0, now_mono);
+    if (!ts) {
+        ipaddr_t ip = sockaddr_to_ip(sa, NULL);
+        count_bad(ing, &ip, 0, INGEST_PROTO_SFLOW,
+                  "sFlow (session table full)", len);
+        return;
+    }
+    sflow_message(&ing->dec, ts, p, len);
 }
 
 typedef void (*dgram_fn)(ingest_t *, const struct sockaddr *, uint8_t *,
@@ -536,16 +563,18 @@ static int tcp_read(ingest_t *ing, tsession_t *ts)
 static void *ingest_main(void *arg)
 {
     ingest_t *ing = arg;
-    int cap = 4 + ing->cfg.max_tcp_conns;
+    int cap = 5 + ing->cfg.max_tcp_conns;
     struct pollfd *pfd = xcalloc((size_t)cap, sizeof(*pfd));
     while (!flag_get(&ing->stop)) {
         int n = 0;
         pfd[n++] = (struct pollfd){ing->wake[0], POLLIN, 0};
-        int i_udp = -1, i_nf = -1, i_tcp = -1, i_conn = -1;
+        int i_udp = -1, i_nf = -1, i_sf = -1, i_tcp = -1, i_conn = -1;
         if (ing->udp_fd >= 0)
             i_udp = n, pfd[n++] = (struct pollfd){ing->udp_fd, POLLIN, 0};
         if (ing->nf_fd >= 0)
             i_nf = n, pfd[n++] = (struct pollfd){ing->nf_fd, POLLIN, 0};
+        if (ing->sf_fd >= 0)
+            i_sf = n, pfd[n++] = (struct pollfd){ing->sf_fd, POLLIN, 0};
         if (ing->tcp_fd >= 0)
             i_tcp = n, pfd[n++] = (struct pollfd){ing->tcp_fd, POLLIN, 0};
         i_conn = n;
@@ -574,6 +603,8 @@ static void *ingest_main(void *arg)
                 read_udp(ing, ing->udp_fd, on_ipfix_datagram);
             if (i_nf >= 0 && pfd[i_nf].revents)
                 read_udp(ing, ing->nf_fd, on_netflow_datagram);
+            if (i_sf >= 0 && pfd[i_sf].revents)
+                read_udp(ing, ing->sf_fd, on_sflow_datagram);
             /* connections before accept: indices stay valid */
             for (int k = ing->nconns - 1; k >= 0; k--) {
                 if (i_conn + k >= n || !pfd[i_conn + k].revents)
@@ -696,6 +727,7 @@ static void ingest_free(ingest_t *ing)
     close_fd(&ing->udp_fd);
     close_fd(&ing->tcp_fd);
     close_fd(&ing->nf_fd);
+    close_fd(&ing->sf_fd);
     close_fd(&ing->wake[0]);
     close_fd(&ing->wake[1]);
     if (ing->sink.cur)
@@ -707,6 +739,7 @@ static void ingest_free(ingest_t *ing)
     bqueue_destroy(&ing->free_q);
     decoder_destroy(&ing->dec);
     stats_destroy(&ing->stats);
+    stats_destroy(&ing->ifstats);
     free(ing->buckets);
     free(ing->conns);
     free(ing->bufs);
@@ -743,9 +776,9 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
         c->tcp_silent_timeout_s = def.tcp_silent_timeout_s;
     if (c->max_tcp_per_source <= 0)
         c->max_tcp_per_source = def.max_tcp_per_source;
-    ing->udp_fd = ing->tcp_fd = ing->nf_fd = -1;
+    ing->udp_fd = ing->tcp_fd = ing->nf_fd = ing->sf_fd = -1;
     ing->wake[0] = ing->wake[1] = -1;
-    ing->ports[0] = ing->ports[1] = ing->ports[2] = -1;
+    ing->ports[0] = ing->ports[1] = ing->ports[2] = ing->ports[3] = -1;
 
     /* a socket per TCP connection: use the file limit we are allowed */
     struct rlimit rl;
@@ -763,6 +796,8 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
     ing->sink.ctx = ing;
     ing->sink.refill = live_refill;
     decoder_init(&ing->dec, &ing->sink, &ing->stats);
+    stats_init(&ing->ifstats, (size_t)c->max_exporters);
+    ing->dec.ifstats = &ing->ifstats;
     ing->nbuckets = 1024;
     while (ing->nbuckets < (size_t)c->max_sessions)
         ing->nbuckets *= 2;
@@ -781,6 +816,10 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err)
     if (c->netflow_port >= 0 &&
         (ing->nf_fd = open_socket(ing, SOCK_DGRAM, c->netflow_port,
                                   "NetFlow v5/v9", &ing->ports[2], err)) < 0)
+        goto fail;
+    if (c->sflow_port >= 0 &&
+        (ing->sf_fd = open_socket(ing, SOCK_DGRAM, c->sflow_port,
+                                  "sFlow v5", &ing->ports[3], err)) < 0)
         goto fail;
     if (pipe2(ing->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         diag_set(err, "pipe: %s", strerror(errno));
@@ -824,7 +863,7 @@ void ingest_stop(ingest_t *ing)
 
 int ingest_port(const ingest_t *ing, enum ingest_listener which)
 {
-    if ((int)which < 0 || which > INGEST_NETFLOW)
+    if ((int)which < 0 || which > INGEST_SFLOW)
         return -1;
     return ing->ports[which];
 }
@@ -832,6 +871,12 @@ int ingest_port(const ingest_t *ing, enum ingest_listener which)
 size_t ingest_stats(ingest_t *ing, ingest_exporter_stats_t *out, size_t max)
 {
     return stats_snapshot(&ing->stats, out, max);
+}
+
+size_t ingest_sflow_interfaces(ingest_t *ing, ingest_exporter_stats_t *out,
+                               size_t max)
+{
+    return stats_snapshot(&ing->ifstats, out, max);
 }
 
 void ingest_get_totals(ingest_t *ing, ingest_totals_t *out)

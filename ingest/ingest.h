@@ -14,7 +14,8 @@
  *     ingest_stop(ing);
  *
  * One receive thread owns every socket (IPFIX over UDP and TCP, NetFlow v9
- * and v5 on one UDP port, told apart by the version field) and decodes
+ * and v5 on one UDP port, told apart by the version field, sFlow v5 on its
+ * own UDP port) and decodes
  * straight into batches of FLOW_BATCH_MAX records (engine/flow.h). It never
  * waits on the consumer:
  *   - batches come from a fixed pool the ingest owns; the consumer gives
@@ -77,11 +78,14 @@ typedef struct ingest_config {
                                  new one */
     int max_tcp_per_source;   /* IPFIX/TCP connections from one address
                                  (default 16) */
+    int sflow_port;           /* sFlow v5 over UDP: -1 (off) here, so
+                                 that programs and tests opt in; flowsqld's
+                                 --sflow-port defaults to 6343 */
 } ingest_config_t;
 
 #define INGEST_CONFIG_INIT                                              \
     { "0.0.0.0", 4739, 4739, 2055, 32 << 20, NULL, 64, 50, 4096, 1024,  \
-      1800, 256, 30, 16 }
+      1800, 256, 30, 16, -1 }
 
 /* Bind every enabled socket and start the receive thread. On failure
  * (port taken, bad address, no output queue) returns NULL with the reason
@@ -96,7 +100,8 @@ void ingest_stop(ingest_t *ing);
 /* Give a batch back to the pool. Any thread. */
 void ingest_batch_release(ingest_t *ing, flow_batch_t *b);
 
-enum ingest_listener { INGEST_IPFIX_UDP, INGEST_IPFIX_TCP, INGEST_NETFLOW };
+enum ingest_listener { INGEST_IPFIX_UDP, INGEST_IPFIX_TCP, INGEST_NETFLOW,
+                       INGEST_SFLOW };
 
 /* The port a listener is bound to (useful after asking for port 0), or
  * -1 if it is disabled. */
@@ -107,6 +112,13 @@ int ingest_port(const ingest_t *ing, enum ingest_listener which);
 size_t ingest_stats(ingest_t *ing, ingest_exporter_stats_t *out, size_t max);
 
 /* Totals that belong to no exporter. */
+/* sFlow counter samples per agent and interface: rows whose exporter is
+ * the agent, domain the ifIndex (counter samples of source type 0) and
+ * counter_samples the count; the other fields are 0. At most
+ * max_exporters rows, then one overflow row (::). Any thread. */
+size_t ingest_sflow_interfaces(ingest_t *ing, ingest_exporter_stats_t *out,
+                               size_t max);
+
 typedef struct ingest_totals {
     uint64_t records;          /* all decoded records (biflows count 2) */
     uint64_t batches;          /* batches handed to cfg.out */
@@ -150,9 +162,11 @@ int ingest_read_file(const char *path, ingest_emit_fn emit, void *ctx,
  * The decode path without sockets or threads, for tests and fuzzing:
  * datagrams (and TCP stream bytes) from memory, as if they had arrived
  * from one exporter (its address and port given) on the given listener:
- * IPFIX over UDP, the NetFlow port (v5 or v9 by the version field), or
- * IPFIX over TCP (bytes of a stream, in pieces of any size). Each
- * listener is one transport session, as a socket pair would be. Records
+ * IPFIX over UDP, the NetFlow port (v5 or v9 by the version field),
+ * IPFIX over TCP (bytes of a stream, in pieces of any size), or the sFlow
+ * port. Each listener is one transport session, as a socket pair would
+ * be; sFlow records carry the datagram's agent address as their exporter
+ * (its session starts afresh when the agent changes). Records
  * go to emit(ctx, b) as full batches, and the last partial one at
  * ingest_mem_flush() or ingest_mem_free(); `received` is now_ms.
  */
@@ -167,6 +181,8 @@ int    ingest_mem_feed(ingest_mem_t *m, enum ingest_listener on,
 void   ingest_mem_flush(ingest_mem_t *m);
 size_t ingest_mem_stats(ingest_mem_t *m, ingest_exporter_stats_t *out,
                         size_t max);
+size_t ingest_mem_sflow_interfaces(ingest_mem_t *m,
+                                   ingest_exporter_stats_t *out, size_t max);
 void   ingest_mem_free(ingest_mem_t *m);
 
 /* The same over an open file (left open), named path in messages. After

@@ -8,6 +8,7 @@
  *   nfv9.c     NetFlow v9: checked and rewritten as IPFIX in memory,
  *              then decoded as IPFIX is
  *   nfv5.c     NetFlow v5, decoded here
+ *   sflow.c    sFlow v5, decoded here
  *   session.c  transport sessions and their observation domains
  *   ingest.c   sockets, the receive thread, the batch pool
  *   file.c     IPFIX files
@@ -156,7 +157,8 @@ struct tdomain {
     int            nsamplers;
 };
 
-enum tskind { TS_IPFIX_UDP = 1, TS_IPFIX_TCP, TS_FILE, TS_V9, TS_V5 };
+enum tskind { TS_IPFIX_UDP = 1, TS_IPFIX_TCP, TS_FILE, TS_V9, TS_V5,
+              TS_SFLOW };
 
 typedef struct tsession tsession_t;
 struct tsession {
@@ -186,6 +188,9 @@ typedef struct decoder {
     const char    *xname[XF_NSLOTS]; /* custom elements' names in model */
     sink_t        *sink;
     stats_table_t *stats;
+    stats_table_t *ifstats;        /* sFlow counter samples per agent and
+                                      ifIndex (the row's domain); NULL:
+                                      not kept */
     /* the message being decoded */
     tsession_t    *ts;
     tdomain_t     *dom;
@@ -270,6 +275,16 @@ int  ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
 /* nfv5.c: decode one NetFlow v5 datagram. 0 or -1 (malformed). */
 int  nfv5_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
                   size_t len);
+
+/* sflow.c: an sFlow v5 datagram for session ts, whose exporter is the
+ * datagram's agent address (sessions of sFlow are per agent): checked
+ * whole, then every flow sample written as a record and counter samples
+ * counted, into the sub-agent's stats. 0, or -1 (malformed, counted). */
+int  sflow_message(decoder_t *d, tsession_t *ts, const uint8_t *msg,
+                   size_t len);
+/* The agent address of a datagram whose header is plausible (version 5,
+ * a known address type, the whole header there): 0, else -1. */
+int  sflow_agent(const uint8_t *msg, size_t len, ipaddr_t *agent);
 
 /* nfv9.c: decode one NetFlow v9 datagram for session ts (which must have
  * fbuf): checked, rewritten as IPFIX, decoded by ipfix_decode. Counts

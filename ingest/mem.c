@@ -19,9 +19,9 @@ struct ingest_mem {
     sink_t          sink;
     ingest_emit_fn  emit;
     void           *ctx;
-    stats_table_t   stats;
+    stats_table_t   stats, ifstats;
     decoder_t       dec;
-    tsession_t      udp, v9, v5, tcp;
+    tsession_t      udp, v9, v5, tcp, sf;
     uint8_t         dgram[65536];   /* the datagram, as a socket gives it */
 };
 
@@ -38,7 +38,7 @@ static int mem_refill(sink_t *s)
  * inputs use one listener; a session costs about 70 KB). */
 static tsession_t *session_ready(ingest_mem_t *m, tsession_t *ts)
 {
-    if (!ts->fbuf && ts->kind != TS_V5)
+    if (!ts->fbuf && ts->kind != TS_V5 && ts->kind != TS_SFLOW)
         ts->fbuf = decoder_fbuf_new(&m->dec);
     return ts;
 }
@@ -68,10 +68,13 @@ ingest_mem_t *ingest_mem_new(const ipaddr_t *exporter, ingest_emit_fn emit,
     m->sink.refill = mem_refill;
     m->sink.ctx = m;
     decoder_init(&m->dec, &m->sink, &m->stats);
+    stats_init(&m->ifstats, 1024);
+    m->dec.ifstats = &m->ifstats;
     session_init(&m->udp, TS_IPFIX_UDP, exporter);
     session_init(&m->v9, TS_V9, exporter);
     session_init(&m->v5, TS_V5, exporter);
     session_init(&m->tcp, TS_IPFIX_TCP, exporter);
+    session_init(&m->sf, TS_SFLOW, exporter);
     return m;
 }
 
@@ -106,6 +109,21 @@ static int mem_tcp(ingest_mem_t *m, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* sFlow: sessions are per agent; one is kept, started afresh when the
+ * agent changes. A datagram without a plausible header is counted on the
+ * sender, as ingest.c does. */
+static int mem_sflow(ingest_mem_t *m, const uint8_t *msg, size_t len)
+{
+    ipaddr_t agent;
+    if (sflow_agent(msg, len, &agent) != 0)
+        return mem_bad(m, INGEST_PROTO_SFLOW);
+    if (ipaddr_cmp(&agent, &m->sf.exporter) != 0) {
+        tsession_free_state(&m->sf);
+        session_init(&m->sf, TS_SFLOW, &agent);
+    }
+    return sflow_message(&m->dec, &m->sf, msg, len);
+}
+
 int ingest_mem_feed(ingest_mem_t *m, enum ingest_listener on,
                     const uint8_t *data, size_t len, int64_t now_ms)
 {
@@ -117,6 +135,8 @@ int ingest_mem_feed(ingest_mem_t *m, enum ingest_listener on,
     uint8_t *msg = m->dgram;
     memcpy(msg, data, len);
     int version = len >= 2 ? rd16(msg) : -1;
+    if (on == INGEST_SFLOW)
+        return mem_sflow(m, msg, len);
     if (on == INGEST_IPFIX_UDP)
         return version == 10 ? ipfix_message(&m->dec, session_ready(m, &m->udp),
                                              msg, len)
@@ -141,6 +161,12 @@ size_t ingest_mem_stats(ingest_mem_t *m, ingest_exporter_stats_t *out,
     return stats_snapshot(&m->stats, out, max);
 }
 
+size_t ingest_mem_sflow_interfaces(ingest_mem_t *m,
+                                   ingest_exporter_stats_t *out, size_t max)
+{
+    return stats_snapshot(&m->ifstats, out, max);
+}
+
 void ingest_mem_free(ingest_mem_t *m)
 {
     if (!m)
@@ -150,9 +176,11 @@ void ingest_mem_free(ingest_mem_t *m)
     tsession_free_state(&m->v9);
     tsession_free_state(&m->v5);
     tsession_free_state(&m->tcp);
+    tsession_free_state(&m->sf);
     ipfix_thread_done();
     decoder_destroy(&m->dec);
     stats_destroy(&m->stats);
+    stats_destroy(&m->ifstats);
     flow_batch_free(m->sink.cur);
     free(m);
 }

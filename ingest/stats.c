@@ -114,6 +114,7 @@ static void copy_entry(stats_entry_t *e, ingest_exporter_stats_t *o)
     o->seq_resets = ctr_get(&e->seq_resets);
     o->queue_drops = ctr_get(&e->queue_drops);
     o->tcp_refused = ctr_get(&e->tcp_refused);
+    o->counter_samples = ctr_get(&e->counter_samples);
 }
 
 size_t stats_snapshot(stats_table_t *t, ingest_exporter_stats_t *out,

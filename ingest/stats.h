@@ -30,6 +30,8 @@
  *   tcp_refused     IPFIX/TCP connections from this address refused (its
  *                   per-source limit, or every slot held by exporters
  *                   that sent data); on the address's domain 0 row
+ *   counter_samples sFlow counter samples received (per agent and
+ *                   sub-agent); they are not flows
  */
 #ifndef FLOWSQL_INGEST_STATS_H
 #define FLOWSQL_INGEST_STATS_H
@@ -46,6 +48,7 @@ enum ingest_proto {
     INGEST_PROTO_IPFIX = 10,
     INGEST_PROTO_V9 = 9,
     INGEST_PROTO_V5 = 5,
+    INGEST_PROTO_SFLOW = 105,   /* sFlow v5 (5 is NetFlow v5's) */
 };
 
 /* One row of a snapshot: plain values. */
@@ -59,6 +62,7 @@ typedef struct ingest_exporter_stats {
     uint64_t seq_lost, seq_lost_msgs, seq_resets;
     uint64_t queue_drops;
     uint64_t tcp_refused;
+    uint64_t counter_samples;
 } ingest_exporter_stats_t;
 
 /* Live counters of one entry (the receive path writes these). */
@@ -72,6 +76,7 @@ typedef struct stats_entry {
     counter_t seq_lost, seq_lost_msgs, seq_resets;
     counter_t queue_drops;
     counter_t tcp_refused;
+    counter_t counter_samples;
 } stats_entry_t;
 
 typedef struct stats_table {

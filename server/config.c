@@ -32,6 +32,7 @@ static const opt_t opts[] = {
     {"listen", S(listen), "0.0.0.0", "address the flow collectors bind"},
     {"ipfix-port", I(ipfix_port), "4739", "IPFIX over UDP and TCP (0: off)"},
     {"netflow-port", I(netflow_port), "2055", "NetFlow v9 and v5 over UDP (0: off)"},
+    {"sflow-port", I(sflow_port), "6343", "sFlow v5 over UDP (0: off)"},
     {"rcvbuf", B(rcvbuf), "32M", "socket receive buffer of the collectors"},
     {"tcp-connections", I(tcp_conns), "256", "IPFIX/TCP connections at "
      "once; when all are taken, the oldest that has not sent a message "

@@ -20,6 +20,7 @@ typedef struct config {
     char    *listen;          /* address the collectors bind */
     int      ipfix_port;      /* IPFIX over UDP and TCP; 0: off */
     int      netflow_port;    /* NetFlow v9/v5 over UDP; 0: off */
+    int      sflow_port;      /* sFlow v5 over UDP; 0: off */
     int      rcvbuf;          /* socket receive buffer, bytes */
     int      tcp_conns;       /* IPFIX/TCP connections at most */
     int      tcp_per_source;  /* of them from one address */

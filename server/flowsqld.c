@@ -300,7 +300,7 @@ static void metrics(void *ctx, sbuf_t *b)
              offsetof(ingest_exporter_stats_t, unknown_tmpl)},
             {"flowsql_ingest_records_lost_total", "records lost by sequence numbers",
              offsetof(ingest_exporter_stats_t, seq_lost)},
-            {"flowsql_ingest_messages_lost_total", "NetFlow v9 datagrams lost by sequence numbers",
+            {"flowsql_ingest_messages_lost_total", "NetFlow v9 / sFlow datagrams lost by sequence numbers",
              offsetof(ingest_exporter_stats_t, seq_lost_msgs)},
             {"flowsql_ingest_queue_drops_total", "records dropped: engine too slow",
              offsetof(ingest_exporter_stats_t, queue_drops)},
@@ -308,6 +308,8 @@ static void metrics(void *ctx, sbuf_t *b)
              offsetof(ingest_exporter_stats_t, seq_resets)},
             {"flowsql_ingest_tcp_refused_total", "IPFIX/TCP connections from this address refused",
              offsetof(ingest_exporter_stats_t, tcp_refused)},
+            {"flowsql_ingest_sflow_counter_samples_total", "sFlow counter samples received (not flows)",
+             offsetof(ingest_exporter_stats_t, counter_samples)},
         };
         for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
             sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", m[k].name,
@@ -320,6 +322,20 @@ static void metrics(void *ctx, sbuf_t *b)
                             (unsigned long long)*(const uint64_t *)
                                 ((const char *)&st[i] + m[k].off));
             }
+        }
+        n = ingest_sflow_interfaces(d->ingest, st, 256);
+        if (n > 256)
+            n = 256;
+        sbuf_printf(b, "# HELP flowsql_ingest_sflow_interface_counter_samples_total "
+                       "sFlow counter samples per agent and interface\n"
+                       "# TYPE flowsql_ingest_sflow_interface_counter_samples_total counter\n");
+        for (size_t i = 0; i < n; i++) {
+            char ip[IPADDR_STRLEN];
+            sbuf_printf(b, "flowsql_ingest_sflow_interface_counter_samples_total"
+                           "{exporter=\"%s\",ifindex=\"%u\"} %llu\n",
+                        ipaddr_format(&st[i].exporter, ip, sizeof(ip)),
+                        st[i].domain,
+                        (unsigned long long)st[i].counter_samples);
         }
         ingest_totals_t t;
         ingest_get_totals(d->ingest, &t);
@@ -619,6 +635,7 @@ int main(int argc, char **argv)
     ic.ipfix_udp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
     ic.ipfix_tcp_port = cfg.ipfix_port ? cfg.ipfix_port : -1;
     ic.netflow_port = cfg.netflow_port ? cfg.netflow_port : -1;
+    ic.sflow_port = cfg.sflow_port ? cfg.sflow_port : -1;
     ic.rcvbuf = cfg.rcvbuf;
     ic.max_tcp_conns = cfg.tcp_conns;
     ic.max_tcp_per_source = cfg.tcp_per_source;
@@ -640,8 +657,9 @@ int main(int argc, char **argv)
     app_load_saved(&app);
     app_resume_catalog(&app);
     log_info("main", "flowsqld %s running (pid %d): IPFIX udp+tcp/%d, "
-             "NetFlow udp/%d, data %s", FLOWSQL_VERSION, (int)getpid(),
-             cfg.ipfix_port, cfg.netflow_port, cfg.data_dir);
+             "NetFlow udp/%d, sFlow udp/%d, data %s", FLOWSQL_VERSION,
+             (int)getpid(), cfg.ipfix_port, cfg.netflow_port, cfg.sflow_port,
+             cfg.data_dir);
 
     for (;;) {
         struct timespec ts = {1, 0};

@@ -155,7 +155,7 @@ start_tool() {
             cp queries/*.sql "$dir/q/"
         fi
         HTTP=127.0.0.1:$($PS port)
-        "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 \
+        "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
             --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
             --queries-dir "$dir/q" 2>"$dir/tool.log" &
         TPID=$!

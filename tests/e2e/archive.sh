@@ -274,7 +274,7 @@ eq "full disk: the files hold the flows counted written" \
 bad_option() { # NAME EXPECTED-TEXT OPTION...
     name=$1 want=$2
     shift 2
-    out=$("$B/flowsqld" --http off --ipfix-port 0 --netflow-port 0 \
+    out=$("$B/flowsqld" --http off --ipfix-port 0 --netflow-port 0 --sflow-port 0 \
         --data-dir "$T/bad" --queries-dir "$T/bad/q" "$@" 2>&1)
     rc=$?
     if [ $rc -ne 0 ] && echo "$out" | grep -qF -- "$want"; then

@@ -41,7 +41,7 @@ fsa_start() { # extra args...
     FS_IPFIX_PORT=$(free_both_port)
     FS_NETFLOW_PORT=$(free_udp_port)
     bg "$B/flowsqld" --listen 127.0.0.1 --http "127.0.0.1:$FS_HTTP" \
-        --ipfix-port "$FS_IPFIX_PORT" --netflow-port "$FS_NETFLOW_PORT" \
+        --ipfix-port "$FS_IPFIX_PORT" --netflow-port "$FS_NETFLOW_PORT" --sflow-port 0 \
         --data-dir "$T/fsa/data" --queries-dir "$T/fsa/q" --log-level warn \
         --archive-flush 1s "$@" 2>>"$T/fsa.log"
     FS_PID=$LAST_PID

@@ -27,7 +27,7 @@ eq "the token is not cut at '#'" "$CODE" 401
 stop_flowsqld
 # The command line came after the file (--netflow-port "$NETFLOW" wins),
 # so ask for the file alone: the effective port is logged at start.
-"$B/flowsqld" --config "$T/good.conf" --http off --ipfix-port 0 \
+"$B/flowsqld" --config "$T/good.conf" --http off --ipfix-port 0 --sflow-port 0 \
     --data-dir "$T/d1" --queries-dir "$T/none" >/dev/null 2>"$T/nf.log" &
 P=$!
 PIDS="$PIDS $P"

@@ -30,6 +30,15 @@ check "SSE windows add up to the flows sent" wait_until 20 sse_sum
 kill "$SSE" 2>/dev/null
 check "SSE delivered windows" grep -q '^event: window' "$T/sse"
 
+# An sFlow counter sample of ifIndex 1, so that the per-interface sFlow
+# metric has a series too.
+python3 -c 'import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(struct.pack(">IIIIIIIIIIIIIII", 5, 1, 0xc0000209, 0, 1, 1, 1, 2, 24,
+                     1, 1, 1, 1, 4, 0), ("127.0.0.1", int(sys.argv[1])))' "$SFLOW"
+check "an sFlow counter sample is counted" wait_until 10 sh -c \
+    "curl -s http://$HTTP/metrics | grep -q '^flowsql_ingest_sflow_interface_counter_samples_total.* 1$'"
+
 # docs/METRICS.md lists exactly the metrics /metrics has (Kafka and
 # Elasticsearch ones, off here, are in OUTPUTS.md).
 curl -s "http://$HTTP/metrics" | grep -v '^#' | sed 's/[{ ].*//' | sort -u >"$T/m.have"

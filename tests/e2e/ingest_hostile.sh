@@ -97,10 +97,10 @@ EOF
 
 start_flowsqld || exit 1
 
-# Only the configured ports: IPFIX over UDP and TCP, NetFlow, HTTP.
+# Only the configured ports: IPFIX over UDP and TCP, NetFlow, sFlow, HTTP.
 python3 "$T/hostile.py" list "$FLOWSQLD" | sort >"$T/have"
-printf 'tcp %s\ntcp %s\nudp %s\nudp %s\n' "$IPFIX" "$HTTP_PORT" "$IPFIX" \
-    "$NETFLOW" | sort >"$T/want"
+printf 'tcp %s\ntcp %s\nudp %s\nudp %s\nudp %s\n' "$IPFIX" "$HTTP_PORT" "$IPFIX" \
+    "$NETFLOW" "$SFLOW" | sort >"$T/want"
 if cmp -s "$T/have" "$T/want"; then
     ok "flowsqld listens on its configured ports only"
 else

@@ -31,15 +31,17 @@ free_port() {
 
 # start_flowsqld ARGS...: starts the daemon on fresh ports in $T/run
 # (HEALTH_TOKEN, else FLOWSQL_API_TOKEN: the token its health check sends),
-# waits until /healthz answers. Sets HTTP (host:port), IPFIX, NETFLOW.
+# waits until /healthz answers. Sets HTTP (host:port), IPFIX, NETFLOW,
+# SFLOW.
 start_flowsqld() {
     HTTP_PORT=$(free_port)
     IPFIX=${IPFIX:-$(free_port)}
     NETFLOW=${NETFLOW:-$(free_port)}
+    SFLOW=${SFLOW:-$(free_port)}
     HTTP=127.0.0.1:$HTTP_PORT
     mkdir -p "$T/run"
     (cd "$T/run" && exec "$B/flowsqld" --http "$HTTP" --ipfix-port "$IPFIX" \
-        --netflow-port "$NETFLOW" --data-dir "$T/run/data" \
+        --netflow-port "$NETFLOW" --sflow-port "$SFLOW" --data-dir "$T/run/data" \
         --queries-dir "${QUERIES_DIR:-$T/run/queries}" "$@" \
         2>>"$T/flowsqld.log") &
     FLOWSQLD=$!

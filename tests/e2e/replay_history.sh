@@ -44,7 +44,7 @@ Q
 A_HTTP=$(free_both_port)
 A_IPFIX=$(free_both_port)
 bg "$B/flowsqld" --listen 127.0.0.1 --http "127.0.0.1:$A_HTTP" --ipfix-port "$A_IPFIX" \
-    --netflow-port 0 --data-dir "$T/a/data" --queries-dir "$T/a/q" \
+    --netflow-port 0 --sflow-port 0 --data-dir "$T/a/data" --queries-dir "$T/a/q" \
     --log-level warn --archive-flush 1s 2>>"$T/a.log"
 A_PID=$LAST_PID
 fs_up "$A_HTTP" || { echo "not ok - flowsqld A did not start"; cat "$T/a.log" >&2; exit 1; }
@@ -134,7 +134,7 @@ ok_if "flowsql_history_windows_total counts the windows written ($m)" test "${m:
 B_HTTP=$(free_both_port)
 B_IPFIX=$(free_both_port)
 bg "$B/flowsqld" --listen 127.0.0.1 --http "127.0.0.1:$B_HTTP" --ipfix-port "$B_IPFIX" \
-    --netflow-port 0 --data-dir "$T/b/data" --queries-dir "$T/b/q" \
+    --netflow-port 0 --sflow-port 0 --data-dir "$T/b/data" --queries-dir "$T/b/q" \
     --log-level warn --archive-flush 1s 2>>"$T/b.log"
 B_PID=$LAST_PID
 fs_up "$B_HTTP" || { echo "not ok - flowsqld B did not start"; cat "$T/b.log" >&2; exit 1; }

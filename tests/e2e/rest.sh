@@ -133,7 +133,7 @@ check "metrics per query" grep -q 'flowsql_query_flows_total{query="talkers"} 0'
 check "metrics count HTTP statuses" grep -q 'flowsql_http_requests_total{code="413"} 2' "$T/metrics"
 
 # --- refusing to start ----------------------------------------------------------------
-"$B/flowsqld" --http "$HTTP" --ipfix-port 0 --netflow-port 0 --data-dir "$T/d2" \
+"$B/flowsqld" --http "$HTTP" --ipfix-port 0 --netflow-port 0 --sflow-port 0 --data-dir "$T/d2" \
     --queries-dir "$T/none" 2>"$T/taken.log" &
 P2=$!
 PIDS="$PIDS $P2"
@@ -144,7 +144,7 @@ if kill -0 $P2 2>/dev/null; then fail "a taken HTTP port stops the start"; else
     check "and says so" grep -q 'cannot listen for HTTP' "$T/taken.log"
 fi
 "$B/flowsqld" --http 127.0.0.1:0 --data-dir /proc/flowsql --ipfix-port 0 \
-    --netflow-port 0 2>"$T/ro.log"
+    --netflow-port 0 --sflow-port 0 2>"$T/ro.log"
 check "an unwritable data directory stops the start" test $? -ne 0
 check "and says so" grep -q 'data directory' "$T/ro.log"
 "$B/flowsqld" --bogus 2>"$T/opt.log"
@@ -156,6 +156,7 @@ cat >"$T/flowsqld.conf" <<CONF
 http = 127.0.0.1:$CP
 ipfix-port = 0       # collectors off
 netflow-port = 0
+sflow-port = 0
 data-dir = $T/d3
 log-level = "warn"
 CONF
@@ -230,12 +231,12 @@ check "the token is not in the process's command line" \
     sh -c "! tr '\\0' ' ' </proc/$FLOWSQLD/cmdline | grep -q f1l3"
 stop_flowsqld
 "$B/flowsqld" --http 127.0.0.1:0 --api-token-file "$T/none" --data-dir "$T/d4" \
-    --ipfix-port 0 --netflow-port 0 2>"$T/tf.log"
+    --ipfix-port 0 --netflow-port 0 --sflow-port 0 2>"$T/tf.log"
 check "an unreadable --api-token-file stops the start" test $? -ne 0
 check "and says which file" grep -q "api-token-file.*$T/none" "$T/tf.log"
 : >"$T/empty"
 "$B/flowsqld" --http 127.0.0.1:0 --api-token-file "$T/empty" --data-dir "$T/d4" \
-    --ipfix-port 0 --netflow-port 0 2>"$T/tf2.log"
+    --ipfix-port 0 --netflow-port 0 --sflow-port 0 2>"$T/tf2.log"
 check "an empty --api-token-file stops the start" test $? -ne 0
 
 # --- temporary queries are dropped once nobody follows them -------------------

@@ -80,7 +80,7 @@ for a in "--renormalize yes:--renormalize: 'yes' is not on or off" \
          "--sampling-rate 10.0.0.1=0:'0' for 10.0.0.1 is not a rate"; do
     opt=${a%%:*} msg=${a#*:}
     # shellcheck disable=SC2086
-    out=$("$B/flowsqld" --http off --ipfix-port 0 --netflow-port 0 \
+    out=$("$B/flowsqld" --http off --ipfix-port 0 --netflow-port 0 --sflow-port 0 \
         --data-dir "$T/bad" $opt 2>&1 </dev/null)
     case $out in *"$msg"*) ok "refused: $opt" ;;
         *) fail "refused: $opt" "$out" ;; esac

@@ -2,7 +2,8 @@
 """decode_seeds.py - seeds for fuzz_decode (tests/fuzz/seeds/decode) from
 exporter captures: each pcap (or template + data pair) becomes one seed of
 chunks "kind (1) | length (2) | datagram", kind 0 IPFIX/UDP, 1 the NetFlow
-port, 2 IPFIX/TCP; the IPFIX ones are also written as a TCP stream. Plus
+port, 2 IPFIX/TCP, 3 sFlow (told by its 32-bit version 5); the IPFIX ones
+are also written as a TCP stream. Plus
 the NetFlow v9 templates that once crashed libfixbuf's translator.
 
     tests/fuzz/decode_seeds.py OUTDIR CAPTURE_DIR...
@@ -43,6 +44,9 @@ def seed(datagrams):
     tcp = b""
     for d in datagrams:
         version = struct.unpack(">H", d[:2])[0] if len(d) >= 2 else 0
+        if d[:4] == b"\x00\x00\x00\x05":
+            body += chunk(3, d)
+            continue
         body += chunk(0 if version == 10 else 1, d)
         if version == 10:
             tcp += chunk(2, d)

@@ -10,12 +10,14 @@
  * usage:
  *   ingest_agg [options]                 listen and aggregate
  *   ingest_agg --pcap A.pcap [B.pcap..]  replay captures to itself
+ *                                        (IPFIX, NetFlow, sFlow by version)
  *   ingest_agg --file X.ipfix            read an IPFIX file
  * options:
  *   --bind ADDR            (127.0.0.1)
  *   --ipfix-port P         IPFIX/UDP (-1 off; 0 any)        default 4739
  *   --tcp-port P           IPFIX/TCP                       default 4739
  *   --netflow-port P       NetFlow v5/v9                   default 2055
+ *   --sflow-port P         sFlow v5                        default -1 (off)
  *   --ports-file F         write "ipfix tcp netflow" ports when listening
  *   --idle-ms N            stop N ms after the last record (default 2000)
  *   --max-s N              stop after N seconds in any case (default 60)
@@ -220,7 +222,8 @@ static void print_stats(ingest_t *ing)
         fprintf(stderr,
                 "exporter %s domain %u proto %d: messages %llu records %llu "
                 "bytes %llu decode_errors %llu unknown_tmpl %llu "
-                "seq_lost %llu seq_lost_msgs %llu queue_drops %llu\n",
+                "seq_lost %llu seq_lost_msgs %llu queue_drops %llu "
+                "counter_samples %llu\n",
                 ipaddr_format(&rows[i].exporter, a, sizeof(a)),
                 rows[i].domain, rows[i].proto,
                 (unsigned long long)rows[i].messages,
@@ -230,7 +233,8 @@ static void print_stats(ingest_t *ing)
                 (unsigned long long)rows[i].unknown_tmpl,
                 (unsigned long long)rows[i].seq_lost,
                 (unsigned long long)rows[i].seq_lost_msgs,
-                (unsigned long long)rows[i].queue_drops);
+                (unsigned long long)rows[i].queue_drops,
+                (unsigned long long)rows[i].counter_samples);
     }
 }
 
@@ -259,6 +263,7 @@ static int replay_pcaps(ingest_t *ing, char **files, int nfiles)
     int nsend = 0;
     int ipfix = ingest_port(ing, INGEST_IPFIX_UDP);
     int nf = ingest_port(ing, INGEST_NETFLOW);
+    int sf = ingest_port(ing, INGEST_SFLOW);
     for (int f = 0; f < nfiles; f++) {
         char err[PCAP_ERRBUF_SIZE];
         pcap_udp_t u;
@@ -271,7 +276,11 @@ static int replay_pcaps(ingest_t *ing, char **files, int nfiles)
             int version = u.len >= 2 ? (u.payload[0] << 8 | u.payload[1]) : 0;
             struct sockaddr_in to = {.sin_family = AF_INET};
             to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            to.sin_port = htons((uint16_t)(version == 10 ? ipfix : nf));
+            /* sFlow's version is 32 bits (00 00 00 05), NetFlow's 16 */
+            int sflow = u.len >= 4 && version == 0 && u.payload[2] == 0 &&
+                        u.payload[3] == 5;
+            to.sin_port = htons((uint16_t)(sflow ? sf
+                                           : version == 10 ? ipfix : nf));
             if (sendto(fd, u.payload, u.len, 0, (struct sockaddr *)&to,
                        sizeof(to)) < 0)
                 perror("sendto");
@@ -311,6 +320,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--ipfix-port")) cfg.ipfix_udp_port = intarg(v), i++;
         else if (!strcmp(a, "--tcp-port")) cfg.ipfix_tcp_port = intarg(v), i++;
         else if (!strcmp(a, "--netflow-port")) cfg.netflow_port = intarg(v), i++;
+        else if (!strcmp(a, "--sflow-port")) cfg.sflow_port = intarg(v), i++;
         else if (!strcmp(a, "--ports-file")) ports_file = v, i++;
         else if (!strcmp(a, "--idle-ms")) idle_ms = intarg(v), i++;
         else if (!strcmp(a, "--max-s")) max_s = intarg(v), i++;
@@ -373,7 +383,7 @@ int main(int argc, char **argv)
     }
 
     if (npcaps) {
-        cfg.ipfix_udp_port = cfg.netflow_port = 0;
+        cfg.ipfix_udp_port = cfg.netflow_port = cfg.sflow_port = 0;
         cfg.ipfix_tcp_port = -1;
     }
     bqueue_t q;
