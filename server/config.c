@@ -45,6 +45,18 @@ static const opt_t opts[] = {
     {"read", S(read_file), "", "run the queries over an IPFIX file, store "
      "their windows (replacing what a run over the same file stored), print "
      "them as JSON lines and exit"},
+    {"pcap-dir", S(pcap_dir), "", "meter the pcap/pcapng files that "
+     "appear complete in this directory (renamed in, or closed after "
+     "writing) into flows, with their packets' times (docs/INGEST.md; "
+     "empty: off)"},
+    {"pcap-done", S(pcap_done), "", "where --pcap-dir's files go once "
+     "metered: a directory on the same file system, or 'delete' (empty: "
+     "DIR/done); refused files go to its failed/ subdirectory"},
+    {"pcap-if", S(pcap_if), "", "capture this interface (one, or 'any') "
+     "with libpcap and meter its packets into flows (needs CAP_NET_RAW; "
+     "empty: off)"},
+    {"pcap-filter", S(pcap_filter), "", "BPF filter of --pcap-if, in "
+     "tcpdump's syntax (empty: every packet)"},
     {"http", S(http), "127.0.0.1:8080", "REST API address:port (off: none)"},
     {"api-token", S(api_token), "", "require 'Authorization: Bearer TOKEN' "
      "(also FLOWSQL_API_TOKEN)"},

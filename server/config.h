@@ -26,6 +26,10 @@ typedef struct config {
     int      tcp_per_source;  /* of them from one address */
     int64_t  tcp_silent_ms;   /* close a connection with no message by then */
     char    *read_file;       /* run the queries over an IPFIX file, exit */
+    char    *pcap_dir;        /* watched directory of captures; "" off */
+    char    *pcap_done;       /* their done directory, or "delete" */
+    char    *pcap_if;         /* live capture interface; "" off */
+    char    *pcap_filter;     /* its BPF filter */
     /* interfaces */
     char    *http;            /* REST API address:port; "off" to disable */
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
