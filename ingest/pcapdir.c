@@ -28,6 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A directory without a new file this long is quiet (see dir_main). */
+#define QUIET_MS 60000
+
 struct pcapdir {
     char           *dir;        /* the watched directory, as given */
     char           *done;       /* the done directory, NULL: delete */
@@ -55,9 +58,11 @@ static void dir_emit(void *ctx, flow_batch_t *b)
     pcapdir_t *d = ctx;
     if (!b->n)
         return;
+    /* The meter's packet clock at export, a lower bound of the latest
+     * packet time (the meter does not tell it). */
     for (uint32_t i = 0; i < b->n; i++)
-        if (b->end[i] * 1000 > d->last_pkt_us)
-            d->last_pkt_us = b->end[i] * 1000;
+        if (b->received[i] * 1000 > d->last_pkt_us)
+            d->last_pkt_us = b->received[i] * 1000;
     flow_batch_t *nb = flow_batch_new();
     flow_batch_copy(nb, b, ~0ULL);
     nb->flags = 0;      /* live flows: windowed and archived as such */
@@ -79,6 +84,8 @@ static void sync_stats(pcapdir_t *d)
     ctr_set(&d->st.metered, ms.metered);
     ctr_set(&d->st.not_ip, ms.not_ip);
     ctr_set(&d->st.truncated, ms.truncated);
+    ctr_set(&d->st.malformed, ms.malformed);
+    ctr_set(&d->st.active_flows, ms.active_flows);
     ctr_set(&d->st.flows, ms.flows_out);
     ctr_set(&d->st.table_full, ms.table_full);
 }
@@ -305,11 +312,13 @@ static void *dir_main(void *arg)
         int r = poll(&pfd, 1, 500);
         if (r > 0 && read_events(d))
             scan(d);
-        /* A quiet directory: packet time goes on with the wall clock
-         * since the last file, so the flows of the last file still end
-         * (tcpdump -G writes no file while nothing is captured). */
-        int64_t quiet_ms = time_mono_ms() - d->last_file_mono;
-        if (d->last_pkt_us && quiet_ms >= 1000) {
+        /* A quiet directory: after QUIET_MS without a file, packet time
+         * goes on with the wall clock from the last packet, so the flows
+         * of the last file still end (tcpdump -G writes no file while
+         * nothing is captured). Never ahead of real packet time: the
+         * next file's packets are at least that late. */
+        int64_t quiet_ms = time_mono_ms() - d->last_file_mono - QUIET_MS;
+        if (d->last_pkt_us && quiet_ms > 0) {
             meter_expire(d->m, d->last_pkt_us + quiet_ms * 1000);
             sync_stats(d);
         }
@@ -424,7 +433,9 @@ pcapdir_t *pcapdir_start(const pcapdir_config_t *cfg, diag_t *err)
      * moment only, and the default action of SIGIO would end the
      * daemon. */
     signal(SIGIO, SIG_IGN);
-    d->m = meter_new(&cfg->meter, dir_emit, d);
+    meter_config_t mc = cfg->meter;
+    mc.replay = 0;      /* live flows (see dir_emit) */
+    d->m = meter_new(&mc, dir_emit, d);
     if (pthread_create(&d->thr, NULL, dir_main, d) != 0) {
         diag_set(err, "--pcap-dir: cannot start its thread: %s",
                  strerror(errno));

@@ -75,6 +75,8 @@ static void sync_stats(pcaplive_t *l)
     ctr_set(&l->st.metered, ms.metered);
     ctr_set(&l->st.not_ip, ms.not_ip);
     ctr_set(&l->st.truncated, ms.truncated);
+    ctr_set(&l->st.malformed, ms.malformed);
+    ctr_set(&l->st.active_flows, ms.active_flows);
     ctr_set(&l->st.flows, ms.flows_out);
     ctr_set(&l->st.table_full, ms.table_full);
     struct pcap_stat ps;
@@ -222,6 +224,7 @@ pcaplive_t *pcaplive_start(const pcaplive_config_t *cfg, diag_t *err)
     meter_config_t mc = cfg->meter;
     mc.exporter = if_address(cfg->ifname);
     mc.domain = if_nametoindex(cfg->ifname);
+    mc.replay = 0;
     l->m = meter_new(&mc, live_emit, l);
     if (pthread_create(&l->thr, NULL, live_main, l) != 0) {
         diag_set(err, "--pcap-if: cannot start its thread: %s",
@@ -293,15 +296,27 @@ void pcapsrc_metrics(pcapdir_t *d, pcaplive_t *l, sbuf_t *out)
     }
     const char *u = "flowsql_pcap_packets_unmetered_total";
     sbuf_printf(out, "# HELP %s packets counted in no flow\n"
-                     "# TYPE %s counter\n"
-                     "%s{source=\"dir\",reason=\"not_ip\"} %llu\n"
-                     "%s{source=\"dir\",reason=\"truncated\"} %llu\n"
-                     "%s{source=\"interface\",reason=\"not_ip\"} %llu\n"
-                     "%s{source=\"interface\",reason=\"truncated\"} %llu\n",
-                u, u, u, (unsigned long long)ctr_get(&sd->not_ip),
-                u, (unsigned long long)ctr_get(&sd->truncated),
-                u, (unsigned long long)ctr_get(&sl->not_ip),
-                u, (unsigned long long)ctr_get(&sl->truncated));
+                     "# TYPE %s counter\n", u, u);
+    static const struct {
+        const char *reason;
+        size_t      off;
+    } why[] = {
+        {"not_ip", offsetof(pcapsrc_stats_t, not_ip)},
+        {"truncated", offsetof(pcapsrc_stats_t, truncated)},
+        {"malformed", offsetof(pcapsrc_stats_t, malformed)},
+    };
+    for (int s = 0; s < 2; s++)
+        for (size_t k = 0; k < sizeof(why) / sizeof(why[0]); k++)
+            sbuf_printf(out, "%s{source=\"%s\",reason=\"%s\"} %llu\n", u,
+                        s ? "interface" : "dir", why[k].reason,
+                        (unsigned long long)ctr_get(
+                            (counter_t *)((char *)(s ? sl : sd) + why[k].off)));
+    sbuf_printf(out, "# HELP flowsql_pcap_active_flows flows in the meter's "
+                     "table now\n# TYPE flowsql_pcap_active_flows gauge\n"
+                     "flowsql_pcap_active_flows{source=\"dir\"} %llu\n"
+                     "flowsql_pcap_active_flows{source=\"interface\"} %llu\n",
+                (unsigned long long)ctr_get(&sd->active_flows),
+                (unsigned long long)ctr_get(&sl->active_flows));
     sbuf_printf(out,
         "# HELP flowsql_pcap_files_total files of --pcap-dir: metered (done) "
         "or moved to failed/\n"

@@ -51,9 +51,11 @@ typedef struct pcapsrc_stats {
     counter_t packets;         /* packets given to the meter */
     counter_t metered;         /* of them counted in a flow */
     counter_t not_ip;          /* not IPv4/IPv6 */
-    counter_t truncated;       /* too short for their headers */
+    counter_t truncated;       /* the capture ends inside a header */
+    counter_t malformed;       /* bad IP version or header length */
     counter_t flows;           /* flows the meter exported */
     counter_t table_full;      /* flows exported early: flow table full */
+    counter_t active_flows;    /* in the meter's table now (a gauge) */
     counter_t queue_drops;     /* interface: flows lost, engine queue full */
     counter_t kernel_drops;    /* interface: pcap_stats ps_drop */
     counter_t if_drops;        /* interface: pcap_stats ps_ifdrop */

@@ -13,8 +13,9 @@
         the packets of the captures IN (pcap or pcapng, as written here)
         in one pcap, for flowsqld --read.
 
-Prints "srcip packets bytes" per source of what it wrote (bytes: the IP
-length, what the flow meter counts). Pure Python (struct), so that tests
+Prints "srcip flows packets bytes" per source of what it wrote (bytes:
+the IP length, what the flow meter counts; flows: the 5-tuples, every
+one shorter than the meter's default timeouts). Pure Python (struct), so that tests
 need no capture library: Ethernet, IPv4 with a correct header checksum,
 UDP.
 """
@@ -96,16 +97,18 @@ def read_any(path):
 class Tally:
     def __init__(self):
         self.by_src = {}
+        self.tuples = {}
 
-    def add(self, src, ip_len):
+    def add(self, src, ip_len, sport):
         k = ".".join(map(str, src))
         p, b = self.by_src.get(k, (0, 0))
         self.by_src[k] = (p + 1, b + ip_len)
+        self.tuples.setdefault(k, set()).add(sport)
 
     def show(self):
         for k in sorted(self.by_src):
             p, b = self.by_src[k]
-            print(k, p, b)
+            print(k, len(self.tuples[k]), p, b)
 
 
 def opt(args, name, default):
@@ -132,14 +135,14 @@ def series(args):
             for k in range(6):       # the long flow, every 0.5 s
                 fr, ln = udp_frame(src, dst, 5000 + h, 53, 40 + h)
                 pkts.append((base + k * 500000 + h * 1000, fr))
-                tally.add(src, ln)
+                tally.add(src, ln, 5000 + h)
             for s in range(2):       # two short flows of this file
                 for k in range(3):
                     fr, ln = udp_frame(src, dst, 10000 + 10 * n + s, 9999,
                                        100 + 10 * s + k)
                     pkts.append((base + 100000 + k * 300000 + s * 7000 +
                                  h * 1000, fr))
-                    tally.add(src, ln)
+                    tally.add(src, ln, 10000 + 10 * n + s)
         pkts.sort(key=lambda p: p[0])
         if n % 4 == 3:
             write_pcapng("%s/%s-%03d.pcapng" % (d, prefix, n), pkts)
@@ -164,11 +167,9 @@ def big(args):
             f.write(struct.pack("<IIII", ts // 1000000, ts % 1000000,
                                 len(fr), len(fr)))
             f.write(fr)
-    for h in range(250):
+    for h in range(min(count, 250)):
         n = count // 250 + (1 if h < count % 250 else 0)
-        tally.by_src["%d.%d.%d.%d" % tuple(net + [h + 1])] = \
-            (n, n * frames[h][1])
-    tally.show()
+        print("%d.%d.%d.%d" % tuple(net + [h + 1]), 1, n, n * frames[h][1])
 
 
 def cat(args):
