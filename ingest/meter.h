@@ -127,7 +127,8 @@ int ingest_pcap_fd(int fd, const char *path, meter_t *m, int64_t time_ms,
 int ingest_is_pcap(int fd);
 
 /* A capture file or an IPFIX file, told apart by the first bytes: pcap
- * and pcapng go through a meter made from mc (and flushed), IPFIX
+ * and pcapng go through a meter made from mc (and flushed, also after
+ * an error: a capture cut short still gives its flows), IPFIX
  * through ingest_read_fd. Anything else is an error naming the file and
  * the bytes found. ms (may be NULL) gets the meter's counters (zeros for
  * IPFIX). */

@@ -119,13 +119,13 @@ int ingest_read_any_fd(int fd, const char *path, int64_t time_ms,
     if (n == 4 && is_pcap_magic(b)) {
         meter_t *m = meter_new(mc, emit, ctx);
         int rc = ingest_pcap_fd(fd, path, m, time_ms, res, err);
-        if (rc == 0) {
-            meter_flush(m);
-            if (res) {
-                meter_stats_t st;
-                meter_get_stats(m, &st);
-                res->records = st.flows_out;
-            }
+        /* what was metered before an error (a capture cut short) still
+         * makes its flows */
+        meter_flush(m);
+        if (res) {
+            meter_stats_t st;
+            meter_get_stats(m, &st);
+            res->records = st.flows_out;
         }
         if (ms)
             meter_get_stats(m, ms);
