@@ -13,6 +13,17 @@
  *     its entry to the tail, and the head is the next to time out;
  *   - the active list, in order of first packet (never reordered).
  * meter_expire() pops heads while they are due: O(expired).
+ *
+ * At millions of packets a second the cost is cache misses: the index
+ * slot, the entry, and its two neighbours on the idle list, all at
+ * random places in a table of megabytes. So packets go through a short
+ * pipeline (PIPE deep): a packet is parsed into its key at once and the
+ * index slot prefetched; some packets later the entry that slot points
+ * to is prefetched, later still its list neighbours; the packet is
+ * counted into the table only when it leaves the pipeline, in order.
+ * The prefetches are hints (the table changes meanwhile); the work at
+ * the end is done as if there were none. meter_expire, meter_flush and
+ * meter_get_stats first finish the packets in the pipeline.
  */
 #include "ingest/meter.h"
 #include "util/arena.h"
@@ -38,18 +49,36 @@ typedef struct mkey {
 
 _Static_assert(sizeof(mkey_t) == 40, "mkey_t has padding");
 
+/* One entry, laid out by cache line: the first is read by every packet
+ * (the key, the idle list links), the second written by every packet,
+ * the third only by a direction's first packet. */
 typedef struct mflow {
     mkey_t   k;
     uint32_t hash;
     uint32_t inext, iprev;     /* idle list of class cls */
-    uint32_t anext, aprev;     /* active list */
     uint8_t  cls;
     uint8_t  flags[2], tos[2];
     uint8_t  seen[2];          /* direction has packets */
-    int64_t  start_us, last_us;        /* whole entry */
-    int64_t  first_us[2], lastp_us[2]; /* per direction */
+    _Alignas(64) int64_t last_us;      /* whole entry */
     uint64_t pkts[2], bytes[2];
+    int64_t  lastp_us[2];              /* per direction */
+    uint32_t anext, aprev;     /* active list */
+    _Alignas(64) int64_t start_us;
+    int64_t  first_us[2];
 } mflow_t;
+
+/* A parsed packet waiting in the pipeline. */
+typedef struct pend {
+    mkey_t   k;
+    uint32_t h;
+    uint8_t  d, flags, tos;
+    int64_t  ts;
+    uint64_t iplen;
+} pend_t;
+
+#define PIPE 16               /* packets in flight (a power of 2) */
+#define PIPE_ENTRY 6          /* age at which the entry is prefetched */
+#define PIPE_LINKS 11         /* ... and its list neighbours */
 
 typedef struct mlist {
     uint32_t head, tail;
@@ -70,8 +99,12 @@ struct meter {
     int64_t        active_us;  /* -1 never */
     int64_t        now_us;     /* latest packet time seen */
     int            have_now;
+    pend_t         pipe[PIPE];
+    uint32_t       pseq, pn;   /* packets that entered, in flight */
     meter_stats_t  st;
 };
+
+static void drain(meter_t *m);
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -320,12 +353,14 @@ static void expire(meter_t *m, int64_t now_us)
  * capture's flows leave within its expiry period on a quiet link. */
 void meter_expire(meter_t *m, int64_t now_us)
 {
+    drain(m);
     expire(m, now_us);
     batch_out(m);
 }
 
 void meter_flush(meter_t *m)
 {
+    drain(m);
     while (m->active.head != NIL) {
         m->st.flushed++;
         flow_end(m, m->active.head);
@@ -583,13 +618,104 @@ static enum mclass proto_class(uint8_t proto)
            : (proto == 1 || proto == 58) ? MC_ICMP : MC_OTHER;
 }
 
+/* Count packet p into the table (the end of the pipeline). */
+static void apply(meter_t *m, const pend_t *p)
+{
+    int64_t ts_us = p->ts;
+    if (!m->have_now || ts_us > m->now_us)
+        expire(m, ts_us);
+    int d = p->d;
+    uint32_t h = p->h;
+    uint32_t s = idx_find(m, &p->k, h);
+    uint32_t i;
+    mflow_t *f;
+    if (m->idx[s]) {
+        i = m->idx[s] - 1;
+        f = &m->f[i];
+        idle_unlink(m, f);
+    } else {
+        if (m->nflows >= m->cfg.max_flows) {
+            /* full: the entry idle the longest goes */
+            uint32_t old = NIL;
+            for (int c = 0; c < MC_N; c++) {
+                uint32_t e = m->idle[c].head;
+                if (e != NIL &&
+                    (old == NIL || m->f[e].last_us < m->f[old].last_us))
+                    old = e;
+            }
+            m->st.table_full++;
+            flow_end(m, old);
+            s = idx_find(m, &p->k, h);
+        }
+        if (m->free_head != NIL) {
+            i = m->free_head;
+            m->free_head = m->f[i].inext;
+        } else {
+            i = m->used_top++;
+        }
+        f = &m->f[i];
+        memset(f, 0, sizeof(*f));
+        f->k = p->k;
+        f->hash = h;
+        f->start_us = f->last_us = ts_us;
+        f->cls = (uint8_t)proto_class(p->k.proto);
+        /* the active list, in order of first packet */
+        f->anext = NIL;
+        f->aprev = m->active.tail;
+        if (m->active.tail != NIL)
+            m->f[m->active.tail].anext = i;
+        else
+            m->active.head = i;
+        m->active.tail = i;
+        m->idx[s] = i + 1;
+        m->nflows++;
+        m->st.flows_created++;
+    }
+    if (!f->seen[d]) {
+        f->seen[d] = 1;
+        f->first_us[d] = f->lastp_us[d] = ts_us;
+        f->tos[d] = p->tos;
+    }
+    if (ts_us > f->lastp_us[d])
+        f->lastp_us[d] = ts_us;
+    if (ts_us > f->last_us)
+        f->last_us = ts_us;
+    f->pkts[d]++;
+    f->bytes[d] += p->iplen;
+    f->flags[d] |= p->flags;
+    if (p->k.proto == 6) {
+        uint8_t all = f->flags[0] | f->flags[1];
+        if (m->cfg.tcp_rst_s >= 0 && (all & 0x04))
+            f->cls = MC_RST;
+        else if (m->cfg.tcp_fin_s >= 0 &&
+                 (m->cfg.biflow ? (f->flags[0] & f->flags[1] & 0x01)
+                                : (f->flags[0] & 0x01)))
+            f->cls = MC_FIN;
+    }
+    idle_append(m, f, i);
+    /* a close that ends the flow at once */
+    if (m->to_us[f->cls] == 0 && (f->cls == MC_FIN || f->cls == MC_RST)) {
+        if (f->cls == MC_FIN)
+            m->st.expired_fin++;
+        else
+            m->st.expired_rst++;
+        flow_end(m, i);
+    }
+}
+
+/* Finish the packets in the pipeline. */
+static void drain(meter_t *m)
+{
+    while (m->pn) {
+        apply(m, &m->pipe[(m->pseq - m->pn) & (PIPE - 1)]);
+        m->pn--;
+    }
+}
+
 void meter_packet(meter_t *m, int linktype, int64_t ts_us,
                   const uint8_t *data, uint32_t caplen, uint32_t wirelen)
 {
     m->st.packets++;
-    if (!m->have_now || ts_us > m->now_us)
-        expire(m, ts_us);
-
     size_t off;
     uint16_t eth;
     pkt_t k = {0};
@@ -611,91 +737,51 @@ void meter_packet(meter_t *m, int linktype, int64_t ts_us,
         return;
     m->st.metered++;
 
-    /* the key: with biflow, the lower address first (softflowd's order) */
-    mkey_t key;
+    /* into the pipeline; the key: with biflow, the lower address first
+     * (softflowd's order) */
+    pend_t *p = &m->pipe[m->pseq & (PIPE - 1)];
     int d = m->cfg.biflow && ipaddr_cmp(&k.src, &k.dst) > 0;
-    key.a[d] = k.src;
-    key.a[d ^ 1] = k.dst;
-    key.port[d] = k.sport;
-    key.port[d ^ 1] = k.dport;
-    key.vlan = k.vlan;
-    key.proto = k.proto;
-    key.pad = 0;
-    uint32_t h = key_hash(&key);
-    uint32_t s = idx_find(m, &key, h);
-    uint32_t i;
-    mflow_t *f;
-    if (m->idx[s]) {
-        i = m->idx[s] - 1;
-        f = &m->f[i];
-        idle_unlink(m, f);
-    } else {
-        if (m->nflows >= m->cfg.max_flows) {
-            /* full: the entry idle the longest goes */
-            uint32_t old = NIL;
-            for (int c = 0; c < MC_N; c++) {
-                uint32_t e = m->idle[c].head;
-                if (e != NIL &&
-                    (old == NIL || m->f[e].last_us < m->f[old].last_us))
-                    old = e;
-            }
-            m->st.table_full++;
-            flow_end(m, old);
-            s = idx_find(m, &key, h);
+    p->k.a[d] = k.src;
+    p->k.a[d ^ 1] = k.dst;
+    p->k.port[d] = k.sport;
+    p->k.port[d ^ 1] = k.dport;
+    p->k.vlan = k.vlan;
+    p->k.proto = k.proto;
+    p->k.pad = 0;
+    p->h = key_hash(&p->k);
+    p->d = (uint8_t)d;
+    p->flags = k.flags;
+    p->tos = k.tos;
+    p->ts = ts_us;
+    p->iplen = k.iplen;
+    __builtin_prefetch(&m->idx[p->h & m->mask]);
+    m->pseq++;
+    m->pn++;
+    /* older packets: prefetch their entries, then the entries' list
+     * neighbours (hints: the first slot only, and the table may change
+     * before they are used) */
+    if (m->pn > PIPE_ENTRY) {
+        const pend_t *q = &m->pipe[(m->pseq - 1 - PIPE_ENTRY) & (PIPE - 1)];
+        uint32_t e = m->idx[q->h & m->mask];
+        if (e) {
+            __builtin_prefetch(&m->f[e - 1]);
+            __builtin_prefetch(&m->f[e - 1].last_us, 1);
         }
-        if (m->free_head != NIL) {
-            i = m->free_head;
-            m->free_head = m->f[i].inext;
-        } else {
-            i = m->used_top++;
+    }
+    if (m->pn > PIPE_LINKS) {
+        const pend_t *q = &m->pipe[(m->pseq - 1 - PIPE_LINKS) & (PIPE - 1)];
+        uint32_t e = m->idx[q->h & m->mask];
+        if (e && m->f[e - 1].hash == q->h) {
+            const mflow_t *f = &m->f[e - 1];
+            if (f->iprev != NIL)
+                __builtin_prefetch(&m->f[f->iprev], 1);
+            if (f->inext != NIL)
+                __builtin_prefetch(&m->f[f->inext], 1);
         }
-        f = &m->f[i];
-        memset(f, 0, sizeof(*f));
-        f->k = key;
-        f->hash = h;
-        f->start_us = f->last_us = ts_us;
-        f->cls = (uint8_t)proto_class(k.proto);
-        /* the active list, in order of first packet */
-        f->anext = NIL;
-        f->aprev = m->active.tail;
-        if (m->active.tail != NIL)
-            m->f[m->active.tail].anext = i;
-        else
-            m->active.head = i;
-        m->active.tail = i;
-        m->idx[s] = i + 1;
-        m->nflows++;
-        m->st.flows_created++;
     }
-    if (!f->seen[d]) {
-        f->seen[d] = 1;
-        f->first_us[d] = f->lastp_us[d] = ts_us;
-        f->tos[d] = k.tos;
-    }
-    if (ts_us > f->lastp_us[d])
-        f->lastp_us[d] = ts_us;
-    if (ts_us > f->last_us)
-        f->last_us = ts_us;
-    f->pkts[d]++;
-    f->bytes[d] += k.iplen;
-    f->flags[d] |= k.flags;
-    if (k.proto == 6) {
-        uint8_t all = f->flags[0] | f->flags[1];
-        if (m->cfg.tcp_rst_s >= 0 && (all & 0x04))
-            f->cls = MC_RST;
-        else if (m->cfg.tcp_fin_s >= 0 &&
-                 (m->cfg.biflow ? (f->flags[0] & f->flags[1] & 0x01)
-                                : (f->flags[0] & 0x01)))
-            f->cls = MC_FIN;
-    }
-    idle_append(m, f, i);
-    /* a close that ends the flow at once */
-    if (m->to_us[f->cls] == 0 && (f->cls == MC_FIN || f->cls == MC_RST)) {
-        if (f->cls == MC_FIN)
-            m->st.expired_fin++;
-        else
-            m->st.expired_rst++;
-        flow_end(m, i);
+    if (m->pn == PIPE) {
+        apply(m, &m->pipe[(m->pseq - PIPE) & (PIPE - 1)]);
+        m->pn--;
     }
 }
 
@@ -718,7 +804,10 @@ meter_t *meter_new(const meter_config_t *cfg, ingest_emit_fn emit, void *ctx)
     m->ctx = ctx;
     m->b = flow_batch_new();
     m->b->flags = cfg->replay ? FLOW_BATCH_REPLAY : 0;
-    m->f = xmalloc(m->cfg.max_flows * sizeof(mflow_t));
+    void *fa = NULL; /* cache-line aligned: an entry is 3 whole lines */
+    if (posix_memalign(&fa, 64, m->cfg.max_flows * sizeof(mflow_t)) != 0)
+        fa = xmalloc(m->cfg.max_flows * sizeof(mflow_t));
+    m->f = fa;
     size_t cap = 64;
     while (cap < m->cfg.max_flows * 2)
         cap <<= 1;
@@ -741,6 +830,9 @@ meter_t *meter_new(const meter_config_t *cfg, ingest_emit_fn emit, void *ctx)
 
 void meter_get_stats(const meter_t *m, meter_stats_t *out)
 {
+    /* the packets in the pipeline are counted into flows first: they are
+     * not part of what the caller sees as the meter's state */
+    drain((meter_t *)m);
     *out = m->st;
     out->active_flows = m->nflows;
 }
