@@ -30,6 +30,7 @@
 #include "util/timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ static int start_pcap(daemon_ctx_t *d, const config_t *c, diag_t *err)
         pcapdir_config_t pc = PCAPDIR_CONFIG_INIT;
         pc.dir = c->pcap_dir;
         pc.done = c->pcap_done;
+        pc.meter = d->app->meter_cfg;    /* the --pcap-* timeouts */
         pc.out = &d->app->flows;
         pcapdir_t *pd = pcapdir_start(&pc, err);
         if (!pd)
@@ -99,6 +101,7 @@ static int start_pcap(daemon_ctx_t *d, const config_t *c, diag_t *err)
         pcaplive_config_t lc = PCAPLIVE_CONFIG_INIT;
         lc.ifname = c->pcap_if;
         lc.filter = c->pcap_filter;
+        lc.meter = d->app->meter_cfg;
         lc.out = &d->app->flows;
         pcaplive_t *pl = pcaplive_start(&lc, err);
         if (!pl)
@@ -537,11 +540,35 @@ static int run_file(app_t *a)
     diag_t err;
     diag_clear(&err);
     ingest_file_result_t res;
-    int rc = ingest_read_file(a->cfg.read_file, read_emit, a, &res,
-                              &err);
+    meter_stats_t ms;
+    int rc = -1;
+    /* IPFIX, or a packet capture metered into flows (by the magic) */
+    int fd = open(a->cfg.read_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        diag_set(&err, "cannot open %s: %s", a->cfg.read_file,
+                 strerror(errno));
+    else {
+        rc = ingest_read_any_fd(fd, a->cfg.read_file, 0, &a->meter_cfg,
+                                read_emit, a, &res, &ms, &err);
+        close(fd);
+    }
     engine_finish(a->engine);
     if (rc < 0)     /* the message names the file */
         log_error("main", "%s", err.msg);
+    else if (ms.packets)
+        log_info("main", "%s: %llu packets, %llu metered, %llu not IP, "
+                 "%llu truncated, %llu malformed, %llu fragments, %llu "
+                 "without transport header; %llu flow records (%llu "
+                 "exported early: table full)",
+                 a->cfg.read_file, (unsigned long long)ms.packets,
+                 (unsigned long long)ms.metered,
+                 (unsigned long long)ms.not_ip,
+                 (unsigned long long)ms.truncated,
+                 (unsigned long long)ms.malformed,
+                 (unsigned long long)ms.fragments,
+                 (unsigned long long)ms.no_transport,
+                 (unsigned long long)ms.flows_out,
+                 (unsigned long long)ms.table_full);
     else
         log_info("main", "%s: %llu messages, %llu records, %llu decode errors",
                  a->cfg.read_file, (unsigned long long)res.messages,
