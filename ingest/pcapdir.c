@@ -332,8 +332,8 @@ static void *dir_main(void *arg)
 
 /* Open (creating it if missing) the directory path for moving files
  * into; it must be on the file system of the watched directory. */
-static int open_target(const char *what, const char *path, dev_t dev,
-                       diag_t *err)
+static int open_target(const char *what, const char *path,
+                       const struct stat *dir, diag_t *err)
 {
     if (mkdir(path, 0750) < 0 && errno != EEXIST) {
         diag_set(err, "%s %s: cannot create it: %s", what, path,
@@ -348,9 +348,14 @@ static int open_target(const char *what, const char *path, dev_t dev,
             close(fd);
         return -1;
     }
-    if (st.st_dev != dev) {
+    if (st.st_dev != dir->st_dev) {
         diag_set(err, "%s %s is not on the file system of --pcap-dir: files "
                  "are moved there by rename", what, path);
+        close(fd);
+        return -1;
+    }
+    if (st.st_ino == dir->st_ino) {     /* its files would come back */
+        diag_set(err, "%s %s is the watched directory itself", what, path);
         close(fd);
         return -1;
     }
@@ -407,11 +412,11 @@ pcapdir_t *pcapdir_start(const pcapdir_config_t *cfg, diag_t *err)
         diag_set(err, "--pcap-dir %s: %s", cfg->dir, strerror(errno));
         goto fail;
     }
-    if (d->done && (d->donefd = open_target("--pcap-done", d->done,
-                                            st.st_dev, err)) < 0)
+    if (d->done && (d->donefd = open_target("--pcap-done", d->done, &st,
+                                            err)) < 0)
         goto fail;
-    if ((d->failfd = open_target("the failed directory", d->failed,
-                                 st.st_dev, err)) < 0)
+    if ((d->failfd = open_target("the failed directory", d->failed, &st,
+                                 err)) < 0)
         goto fail;
     if (faccessat(d->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
         diag_set(err, "--pcap-dir %s is not writable (files are moved out "

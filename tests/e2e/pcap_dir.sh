@@ -29,6 +29,24 @@ files_are() {  # files_are RESULT N
 # regular files left in the watched directory itself
 left_in() { find "$IN" -mindepth 1 -maxdepth 1 ! -type d | wc -l; }
 
+# ---- start-up errors -------------------------------------------------------
+startup_error() {  # startup_error NAME MESSAGE ARGS...: exits 1, says MESSAGE
+    n=$1; m=$2; shift 2
+    "$B/flowsqld" --http off --ipfix-port 0 --netflow-port 0 --sflow-port 0 \
+        --archive off --data-dir "$T/errdata" --queries-dir "$T/none" "$@" \
+        >/dev/null 2>"$T/err.log"
+    eq "$n: exit status" $? 1
+    check "$n: the message" grep -q -- "$m" "$T/err.log"
+}
+startup_error "no such directory" "--pcap-dir $T/nope: No such file or directory" \
+    --pcap-dir "$T/nope"
+startup_error "done is the watched directory" "--pcap-done $IN is the watched directory itself" \
+    --pcap-dir "$IN" --pcap-done "$IN"
+mkdir -p /dev/shm/fsql$$ && SHM=/dev/shm/fsql$$
+startup_error "done on another file system" "--pcap-done $SHM is not on the file system of --pcap-dir" \
+    --pcap-dir "$IN" --pcap-done "$SHM"
+rmdir "$SHM"
+
 # ---- 20 files while running --------------------------------------------
 $GEN series "$STAGE" cap 0 20 "$T0" --hosts 10 >"$T/exp1.txt"
 start_flowsqld --pcap-dir "$IN" || exit 1
