@@ -66,7 +66,8 @@ ip netns exec $NSA "$B/flowsqld" --http "127.0.0.1:$NSPORT" \
 NSD=$!
 PIDS="$PIDS $NSD"
 check "flowsqld captures in its namespace" wait_until 10 nscurl /healthz
-check "it says what it captures" grep -q "capturing on $VA .*filter udp and dst port 9; flows' exporter 10.99.0.1" "$T/flowsqld.log"
+# (the REST API answers before the capture starts: wait for it)
+check "it says what it captures" wait_until 10 grep -q "capturing on $VA .*filter udp and dst port 9; flows' exporter 10.99.0.1" "$T/flowsqld.log"
 
 # From B: 10.99.0.2 sends 50 datagrams of 100 bytes from one port,
 # 10.99.0.3 30 of 200 bytes from two; both also send to port 10, which
