@@ -50,7 +50,8 @@ rmdir "$SHM"
 # ---- 20 files while running --------------------------------------------
 $GEN series "$STAGE" cap 0 20 "$T0" --hosts 10 >"$T/exp1.txt"
 start_flowsqld --pcap-dir "$IN" || exit 1
-check "the done directory is created" test -d "$IN/done/failed"
+# (the REST API answers before the directory is watched)
+check "the done directory is created" wait_until 10 test -d "$IN/done/failed"
 for f in $(cd "$STAGE" && ls); do
     n=${f#cap-}; n=${n%%.*}; n=${n#0}; n=${n#0}
     case $((n % 3)) in
