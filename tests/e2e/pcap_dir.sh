@@ -134,6 +134,7 @@ check "the file was finished and moved" test -f "$IN/done/big.pcap" -a ! -e "$IN
 
 # ---- a restart with nothing new: nothing is read again -------------------
 start_flowsqld --pcap-dir "$IN" || exit 1
+wait_until 10 sh -c "[ \$(grep -c 'pcap: watching' '$T/flowsqld.log') = 3 ]"
 sleep 1
 eq "no file read again" "$(metric 'flowsql_pcap_files_total{result="done"}')" 0
 eq "no packet read again" "$(metric 'flowsql_pcap_packets_total{source="dir"}')" 0
@@ -167,4 +168,6 @@ check "the same as flowsqld --read over the captures end to end" cmp -s "$T/got.
 diff "$T/got.txt" "$T/read.txt" | head >&2
 
 stop_flowsqld
+eq "the last run read nothing" "$(grep 'files metered' "$T/flowsqld.log" | tail -1 | sed 's/.*: \([0-9]* files\)/\1/')" \
+    "0 files metered, 0 failed, 0 packets, 0 flows"
 exit $FAILED
