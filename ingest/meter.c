@@ -29,6 +29,7 @@
 #include "util/arena.h"
 
 #include <pcap/dlt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,8 @@ typedef struct mflow {
     _Alignas(64) int64_t start_us;
     int64_t  first_us[2];
 } mflow_t;
+
+_Static_assert(sizeof(mflow_t) == 192, "mflow_t: three cache lines");
 
 /* A parsed packet waiting in the pipeline. */
 typedef struct pend {
@@ -798,15 +801,18 @@ meter_t *meter_new(const meter_config_t *cfg, ingest_emit_fn emit, void *ctx)
     m->cfg = *cfg;
     if (m->cfg.max_flows < 1)
         m->cfg.max_flows = 1;
-    if (m->cfg.max_flows > (1u << 30))
-        m->cfg.max_flows = 1u << 30;
+    if (m->cfg.max_flows > METER_MAX_FLOWS)
+        m->cfg.max_flows = METER_MAX_FLOWS;
     m->emit = emit;
     m->ctx = ctx;
     m->b = flow_batch_new();
     m->b->flags = cfg->replay ? FLOW_BATCH_REPLAY : 0;
     void *fa = NULL; /* cache-line aligned: an entry is 3 whole lines */
-    if (posix_memalign(&fa, 64, m->cfg.max_flows * sizeof(mflow_t)) != 0)
-        fa = xmalloc(m->cfg.max_flows * sizeof(mflow_t));
+    size_t fbytes = m->cfg.max_flows * sizeof(mflow_t);
+    if (posix_memalign(&fa, 64, fbytes) != 0) {
+        fprintf(stderr, "flowsql: out of memory (%zu bytes)\n", fbytes);
+        abort();
+    }
     m->f = fa;
     size_t cap = 64;
     while (cap < m->cfg.max_flows * 2)

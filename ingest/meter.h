@@ -59,6 +59,10 @@ typedef struct meter_config {
     int replay;          /* batches flagged FLOW_BATCH_REPLAY (files) */
 } meter_config_t;
 
+/* max_flows beyond this is taken as this (each entry costs 192 bytes of
+ * address space, touched only when used) */
+#define METER_MAX_FLOWS (1u << 24)
+
 #define METER_CONFIG_INIT \
     { 1800, 300, 0, 0, 0, 5, 5, 1, 262144, {{0}}, 0, 1 }
 

@@ -131,9 +131,9 @@ int app_meter_config(const config_t *cfg, meter_config_t *mc, diag_t *err)
         return -1;
     }
     mc->biflow = strcmp(cfg->pcap_biflow, "on") == 0;
-    if (cfg->pcap_max_flows < 1 || cfg->pcap_max_flows > (1 << 30)) {
-        diag_set(err, "--pcap-max-flows: %lld is not between 1 and %d",
-                 (long long)cfg->pcap_max_flows, 1 << 30);
+    if (cfg->pcap_max_flows < 1 || cfg->pcap_max_flows > METER_MAX_FLOWS) {
+        diag_set(err, "--pcap-max-flows: %lld is not between 1 and %u",
+                 (long long)cfg->pcap_max_flows, METER_MAX_FLOWS);
         return -1;
     }
     mc->max_flows = (size_t)cfg->pcap_max_flows;
