@@ -84,6 +84,14 @@ static void stop_ingest(daemon_ctx_t *d)
  * are registered: a watched directory's backlog is read at once. */
 static int start_pcap(daemon_ctx_t *d, const config_t *c, diag_t *err)
 {
+    if (*c->pcap_done && !*c->pcap_dir) {
+        diag_set(err, "--pcap-done is for --pcap-dir, which is not set");
+        return -1;
+    }
+    if (*c->pcap_filter && !*c->pcap_if) {
+        diag_set(err, "--pcap-filter is for --pcap-if, which is not set");
+        return -1;
+    }
     if (*c->pcap_dir) {
         pcapdir_config_t pc = PCAPDIR_CONFIG_INIT;
         pc.dir = c->pcap_dir;

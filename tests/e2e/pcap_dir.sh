@@ -46,6 +46,8 @@ mkdir -p /dev/shm/fsql$$ && SHM=/dev/shm/fsql$$
 startup_error "done on another file system" "--pcap-done $SHM is not on the file system of --pcap-dir" \
     --pcap-dir "$IN" --pcap-done "$SHM"
 rmdir "$SHM"
+startup_error "done without a directory" "--pcap-done is for --pcap-dir, which is not set" \
+    --pcap-done delete
 
 # ---- 20 files while running --------------------------------------------
 $GEN series "$STAGE" cap 0 20 "$T0" --hosts 10 >"$T/exp1.txt"

@@ -56,6 +56,9 @@ check "saying which filter and why" grep -q -- "--pcap-filter 'udp prot 9': .*sy
 nsd --http off --pcap-if nosuch0 >/dev/null 2>"$T/no_if.log"
 eq "an unknown interface stops the start" $? 1
 check "saying so" grep -q -- "--pcap-if nosuch0: no such interface" "$T/no_if.log"
+nsd --http off --pcap-filter 'udp' >/dev/null 2>"$T/no_if2.log"
+eq "a filter without an interface stops the start" $? 1
+check "saying so" grep -q -- "--pcap-filter is for --pcap-if, which is not set" "$T/no_if2.log"
 
 # ---- known traffic ---------------------------------------------------------
 # (not through nsd: $! must be flowsqld's pid, which ip netns exec keeps)
