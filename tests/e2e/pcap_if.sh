@@ -13,6 +13,12 @@ VA=fsA$$
 VB=fsB$$
 trap 'cleanup; ip netns del $NSA 2>/dev/null; ip netns del $NSB 2>/dev/null' EXIT INT TERM
 
+# Namespaces an earlier run left behind (killed before its trap ran):
+# theirs if the run's shell is gone.
+for ns in $(ip netns list 2>/dev/null | grep -o '^fsql[AB][0-9]*'); do
+    kill -0 "${ns#fsql?}" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+done
+
 setup() {
     ip netns add $NSA && ip netns add $NSB &&
     ip link add $VA type veth peer name $VB &&
