@@ -7,6 +7,8 @@
 #   make bench   engine benchmarks (never part of make test)
 #   make bench-ingest  ingest throughput: IPFIX file and loss-free UDP
 #   make bench-sflow  sFlow v5 decode samples/s on one core
+#   make bench-pcap  the flow meter: packets/s from a generated capture
+#                on one core, side by side with softflowd -r
 #   make bench-parquet  the archive format: bytes/flow, write/read flows/s
 #   make bench-archive-ingest  the archive on the live path: loss-free UDP
 #                rate archive off vs on, bytes/flow against nfcapd
@@ -92,7 +94,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 
 .SECONDARY:
 .PHONY: all run test unit check deps deps-test deps-web deps-node web-shots \
-        bench-web servers bench bench-ingest bench-sflow \
+        bench-web servers bench bench-ingest bench-sflow bench-pcap \
         bench-peers bench-soak bench-parquet bench-archive \
         bench-archive-ingest bench-archive-query bench-enrich fuzz clean
 .DEFAULT_GOAL := all
@@ -241,6 +243,13 @@ bench-ingest: deps
 bench-sflow: deps
 	$(MAKE) -j2 $(B)/bench/bench_sflow
 	./$(B)/bench/bench_sflow 3 tests/data/sflow/*.pcap
+
+# The flow meter on one core: a 6 M-packet capture generated once into
+# $(B)/bench-pcap.pcap, metered from the file and from memory, through
+# flowsqld --read, and by softflowd -r (docs/PERFORMANCE.md).
+bench-pcap: deps deps-test
+	$(MAKE) -j2 all $(B)/bench/bench_pcap
+	B=$(B) bench/pcap_softflowd.sh
 
 # The archive's file format: bytes per flow, write and read flows/s on
 # one core (bench/bench_parquet.c; docs/PERFORMANCE.md, "Archive format").

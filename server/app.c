@@ -119,6 +119,27 @@ output_t *app_anon_output(app_t *a, output_t *o, unsigned scope)
     return anon_output(a->anon, o);
 }
 
+int app_meter_config(const config_t *cfg, meter_config_t *mc, diag_t *err)
+{
+    meter_config_t d = METER_CONFIG_INIT;
+    *mc = d;
+    mc->active_s = cfg->pcap_active_s;
+    mc->idle_s = cfg->pcap_idle_s;
+    if (strcmp(cfg->pcap_biflow, "on") && strcmp(cfg->pcap_biflow, "off")) {
+        diag_set(err, "--pcap-biflow: '%s' is not on or off",
+                 cfg->pcap_biflow);
+        return -1;
+    }
+    mc->biflow = strcmp(cfg->pcap_biflow, "on") == 0;
+    if (cfg->pcap_max_flows < 1 || cfg->pcap_max_flows > METER_MAX_FLOWS) {
+        diag_set(err, "--pcap-max-flows: %lld is not between 1 and %u",
+                 (long long)cfg->pcap_max_flows, METER_MAX_FLOWS);
+        return -1;
+    }
+    mc->max_flows = (size_t)cfg->pcap_max_flows;
+    return meter_config_timeouts(mc, cfg->pcap_timeouts, err);
+}
+
 int app_init(app_t *a, const config_t *cfg, diag_t *err)
 {
     memset(a, 0, sizeof(*a));
@@ -132,6 +153,11 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
     a->sampling = sampling_new(cfg->sampling_rate, renorm, err);
     if (!a->sampling)
         return -1;
+    if (app_meter_config(cfg, &a->meter_cfg, err) < 0) {
+        sampling_free(a->sampling);
+        a->sampling = NULL;
+        return -1;
+    }
     int bad;
     a->anon = make_anon(cfg, &a->anon_scope, &bad, err);
     if (bad) {

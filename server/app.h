@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "archive/archive.h"
+#include "ingest/meter.h"
 #include "ingest/sampling.h"
 #include "engine/engine.h"
 #include "server/config.h"
@@ -52,6 +53,8 @@ typedef struct app {
                                      applied to every batch from the
                                      collectors, --read and replays */
     struct anon     *anon;        /* --anonymize, or NULL */
+    meter_config_t   meter_cfg;   /* the meter of packet captures
+                                     (--pcap-*), checked by app_init */
     unsigned         anon_scope;  /* ANON_* (enrich/anon.h) */
     archive_t       *archive;     /* NULL: flows are not archived; else
                                      the engine thread hands each batch
@@ -65,6 +68,9 @@ typedef struct app {
 } app_t;
 
 int  app_init(app_t *a, const config_t *cfg, diag_t *err);
+/* The meter's settings from the --pcap-* options; -1 with err when one
+ * is wrong. */
+int  app_meter_config(const config_t *cfg, meter_config_t *mc, diag_t *err);
 /* o, or o behind the anonymizer when --anonymize-scope names scope (an
  * ANON_* bit) and not all (then the flows themselves are anonymized). */
 output_t *app_anon_output(app_t *a, output_t *o, unsigned scope);

@@ -42,9 +42,39 @@ static const opt_t opts[] = {
     {"tcp-silent-timeout", M(tcp_silent_ms), "30s", "close an IPFIX/TCP "
      "connection that has not sent a well-formed message this long after "
      "it opened"},
-    {"read", S(read_file), "", "run the queries over an IPFIX file, store "
+    {"read", S(read_file), "", "run the queries over an IPFIX file or a "
+     "packet capture (pcap, pcapng: metered into flows), store "
      "their windows (replacing what a run over the same file stored), print "
      "them as JSON lines and exit"},
+    {"pcap-dir", S(pcap_dir), "", "meter the pcap/pcapng files that "
+     "appear complete in this directory (renamed in, or closed after "
+     "writing) into flows, with their packets' times (docs/INGEST.md; "
+     "empty: off)"},
+    {"pcap-done", S(pcap_done), "", "where --pcap-dir's files go once "
+     "metered: a directory on the same file system, or 'delete' (empty: "
+     "DIR/done); refused files go to its failed/ subdirectory"},
+    {"pcap-if", S(pcap_if), "", "capture this interface (one, or 'any') "
+     "with libpcap and meter its packets into flows (needs CAP_NET_RAW; "
+     "empty: off)"},
+    {"pcap-filter", S(pcap_filter), "", "BPF filter of --pcap-if, in "
+     "tcpdump's syntax (empty: every packet)"},
+    {"pcap-active-timeout", I(pcap_active_s), "1800", "seconds (packet "
+     "time) after a flow's first packet when the meter of packet captures "
+     "exports it; later packets start a new flow (0: never; softflowd's "
+     "maxlife)"},
+    {"pcap-idle-timeout", I(pcap_idle_s), "300", "seconds without a packet "
+     "after which the meter exports a flow (0: never; softflowd's "
+     "general)"},
+    {"pcap-timeouts", S(pcap_timeouts), "tcp.fin=5,tcp.rst=5", "the "
+     "meter's per-protocol timeouts, softflowd's names: tcp, udp, icmp "
+     "(0: the idle timeout), tcp.fin, tcp.rst (after FIN both ways / RST; "
+     "0: at once, -1: off), e.g. udp=60,tcp.fin=0"},
+    {"pcap-biflow", S(pcap_biflow), "on", "on: both directions of a "
+     "conversation are one meter entry, exported as two records "
+     "(softflowd); off: each direction is a flow of its own"},
+    {"pcap-max-flows", L(pcap_max_flows), "262144", "flows the meter keeps "
+     "at once; past it the one idle the longest is exported early "
+     "(counted)"},
     {"http", S(http), "127.0.0.1:8080", "REST API address:port (off: none)"},
     {"api-token", S(api_token), "", "require 'Authorization: Bearer TOKEN' "
      "(also FLOWSQL_API_TOKEN)"},
@@ -63,7 +93,7 @@ static const opt_t opts[] = {
     {"temporary-idle", M(temp_idle_ms), "60s", "drop a temporary query "
      "(the shell's live SELECT) this long after its last stream client left"},
     {"replay-dir", S(replay_dir), "", "POST /api/v1/replay reads IPFIX "
-     "files from this directory only, by relative name (empty: replay off)"},
+     "files and packet captures from this directory only, by relative name (empty: replay off)"},
     {"replay-timeout", M(replay_timeout_ms), "60s", "time limit of one "
      "replay"},
     {"data-dir", S(data_dir), "./data", "where the SQLite database and the raw-flow archive (DATA/archive) live"},

@@ -26,6 +26,16 @@ typedef struct config {
     int      tcp_per_source;  /* of them from one address */
     int64_t  tcp_silent_ms;   /* close a connection with no message by then */
     char    *read_file;       /* run the queries over an IPFIX file, exit */
+    char    *pcap_dir;        /* watched directory of captures; "" off */
+    char    *pcap_done;       /* their done directory, or "delete" */
+    char    *pcap_if;         /* live capture interface; "" off */
+    char    *pcap_filter;     /* its BPF filter */
+    /* the flow meter of packet captures (ingest/meter.h) */
+    int      pcap_active_s;   /* active timeout; 0: none */
+    int      pcap_idle_s;     /* idle timeout; 0: none */
+    char    *pcap_timeouts;   /* softflowd-style per-protocol timeouts */
+    char    *pcap_biflow;     /* "on" (a conversation is one entry) / "off" */
+    int64_t  pcap_max_flows;  /* flow table bound */
     /* interfaces */
     char    *http;            /* REST API address:port; "off" to disable */
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */

@@ -17,6 +17,7 @@
 #include "enrich/enrich.h"
 #include "ingest/ingest.h"
 #include "ingest/kafka_json.h"
+#include "ingest/pcapsrc.h"
 #include "server/app.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -29,6 +30,7 @@
 #include "util/timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,8 @@ typedef struct daemon_ctx {
     app_t          *app;
     ingest_t       *ingest;
     extras_t       *extras;
+    pcapdir_t      *pcapdir;      /* --pcap-dir, or NULL */
+    pcaplive_t     *pcaplive;     /* --pcap-if, or NULL */
     pthread_mutex_t lock;
 } daemon_ctx_t;
 
@@ -74,6 +78,61 @@ static void stop_ingest(daemon_ctx_t *d)
     d->ingest = NULL;
     pthread_mutex_unlock(&d->lock);
     ingest_stop(ing);
+}
+
+/* The packet sources (--pcap-dir, --pcap-if), started once the queries
+ * are registered: a watched directory's backlog is read at once. */
+static int start_pcap(daemon_ctx_t *d, const config_t *c, diag_t *err)
+{
+    if (*c->pcap_done && !*c->pcap_dir) {
+        diag_set(err, "--pcap-done is for --pcap-dir, which is not set");
+        return -1;
+    }
+    if (*c->pcap_filter && !*c->pcap_if) {
+        diag_set(err, "--pcap-filter is for --pcap-if, which is not set");
+        return -1;
+    }
+    if (*c->pcap_dir) {
+        pcapdir_config_t pc = PCAPDIR_CONFIG_INIT;
+        pc.dir = c->pcap_dir;
+        pc.done = c->pcap_done;
+        pc.meter = d->app->meter_cfg;    /* the --pcap-* timeouts */
+        pc.out = &d->app->flows;
+        pcapdir_t *pd = pcapdir_start(&pc, err);
+        if (!pd)
+            return -1;
+        pthread_mutex_lock(&d->lock);
+        d->pcapdir = pd;
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (*c->pcap_if) {
+        pcaplive_config_t lc = PCAPLIVE_CONFIG_INIT;
+        lc.ifname = c->pcap_if;
+        lc.filter = c->pcap_filter;
+        lc.meter = d->app->meter_cfg;
+        lc.out = &d->app->flows;
+        pcaplive_t *pl = pcaplive_start(&lc, err);
+        if (!pl)
+            return -1;
+        pthread_mutex_lock(&d->lock);
+        d->pcaplive = pl;
+        pthread_mutex_unlock(&d->lock);
+    }
+    return 0;
+}
+
+/* Before the engine stops: the directory finishes its file and both
+ * hand over their meters' last flows. */
+static void stop_pcap(daemon_ctx_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    pcapdir_t *pd = d->pcapdir;
+    pcaplive_t *pl = d->pcaplive;
+    d->pcapdir = NULL;
+    d->pcaplive = NULL;
+    pthread_mutex_unlock(&d->lock);
+    pcaplive_stop(pl);
+    pcapdir_stop(pd);
 }
 
 static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
@@ -279,6 +338,7 @@ static void metrics(void *ctx, sbuf_t *b)
     daemon_ctx_t *d = ctx;
     pthread_mutex_lock(&d->lock);
     extras_metrics(d->extras, b);
+    pcapsrc_metrics(d->pcapdir, d->pcaplive, b);
     if (d->ingest) {
         ingest_exporter_stats_t st[256];
         size_t n = ingest_stats(d->ingest, st, 256);
@@ -488,11 +548,35 @@ static int run_file(app_t *a)
     diag_t err;
     diag_clear(&err);
     ingest_file_result_t res;
-    int rc = ingest_read_file(a->cfg.read_file, read_emit, a, &res,
-                              &err);
+    meter_stats_t ms;
+    int rc = -1;
+    /* IPFIX, or a packet capture metered into flows (by the magic) */
+    int fd = open(a->cfg.read_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        diag_set(&err, "cannot open %s: %s", a->cfg.read_file,
+                 strerror(errno));
+    else {
+        rc = ingest_read_any_fd(fd, a->cfg.read_file, 0, &a->meter_cfg,
+                                read_emit, a, &res, &ms, &err);
+        close(fd);
+    }
     engine_finish(a->engine);
     if (rc < 0)     /* the message names the file */
         log_error("main", "%s", err.msg);
+    else if (ms.packets)
+        log_info("main", "%s: %llu packets, %llu metered, %llu not IP, "
+                 "%llu truncated, %llu malformed, %llu fragments, %llu "
+                 "without transport header; %llu flow records (%llu "
+                 "exported early: table full)",
+                 a->cfg.read_file, (unsigned long long)ms.packets,
+                 (unsigned long long)ms.metered,
+                 (unsigned long long)ms.not_ip,
+                 (unsigned long long)ms.truncated,
+                 (unsigned long long)ms.malformed,
+                 (unsigned long long)ms.fragments,
+                 (unsigned long long)ms.no_transport,
+                 (unsigned long long)ms.flows_out,
+                 (unsigned long long)ms.table_full);
     else
         log_info("main", "%s: %llu messages, %llu records, %llu decode errors",
                  a->cfg.read_file, (unsigned long long)res.messages,
@@ -656,6 +740,8 @@ int main(int argc, char **argv)
         goto fail;
     app_load_saved(&app);
     app_resume_catalog(&app);
+    if (start_pcap(&dctx, &cfg, &err) < 0)
+        goto fail;
     log_info("main", "flowsqld %s running (pid %d): IPFIX udp+tcp/%d, "
              "NetFlow udp/%d, sFlow udp/%d, data %s", FLOWSQL_VERSION,
              (int)getpid(), cfg.ipfix_port, cfg.netflow_port, cfg.sflow_port,
@@ -689,6 +775,7 @@ int main(int argc, char **argv)
         archive_set_release(app.archive, NULL, NULL);
     stop_ingest(&dctx);
     extras_stop_input(&dctx);
+    stop_pcap(&dctx);
     app_stop(&app);
     if (store_flush(app.store, FLUSH_MS) != STORE_OK)
         log_warn("main", "storage did not finish writing within %d ms",
@@ -715,6 +802,7 @@ fail:
         archive_set_release(app.archive, NULL, NULL);
     stop_ingest(&dctx);
     extras_stop_input(&dctx);
+    stop_pcap(&dctx);
     http_stop(http);
     app_stop(&app);
     archive_close(app.archive);

@@ -687,8 +687,10 @@ static int hook_replay(void *ctx, const char *sql, const char *file,
         return AE_BAD;
     }
     ingest_file_result_t res;
-    int rc = ingest_read_fd(fd, file, a->cfg.replay_timeout_ms, replay_emit,
-                            &r, &res, err);
+    /* IPFIX, or a packet capture metered into flows (by the magic) */
+    int rc = ingest_read_any_fd(fd, file, a->cfg.replay_timeout_ms,
+                                &a->meter_cfg, replay_emit, &r, &res, NULL,
+                                err);
     close(fd);
     if (rc == 0)
         engine_finish(r.e);

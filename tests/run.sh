@@ -25,7 +25,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The first race ends the program (status 66); tests/tsan/suppressions.txt
 # lists the races inside other projects' libraries, each with its reason.
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$top/tests/tsan/suppressions.txt"
-TSAN_E2E="tests/e2e/daemon.sh tests/e2e/reload.sh"
+TSAN_E2E="tests/e2e/daemon.sh tests/e2e/reload.sh tests/e2e/pcap_dir.sh tests/e2e/pcap_if.sh"
 
 run_one() { # label command...
     label=$1; shift

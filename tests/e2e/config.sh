@@ -70,5 +70,5 @@ read_err "--read of a missing file" "$T/nonexist.ipfix" \
     "ERROR main: cannot open $T/nonexist.ipfix: No such file or directory"
 printf 'this is not IPFIX at all\n' >"$T/text.ipfix"
 read_err "--read of a text file" "$T/text.ipfix" \
-    "ERROR main: $T/text.ipfix: not an IPFIX message at byte 0"
+    "ERROR main: $T/text.ipfix: neither IPFIX (version 10) nor pcap/pcapng: it starts with bytes 74 68 69 73"
 exit 0

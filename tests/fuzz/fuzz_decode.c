@@ -10,17 +10,25 @@
  *     kind (1 byte) | length (2 bytes, big-endian) | that many bytes
  *
  * kind % 4 is the listener: 0 IPFIX/UDP, 1 the NetFlow port (v5 or v9 by
- * the version field), 2 IPFIX/TCP (stream bytes, any framing), 3 sFlow. A chunk
+ * the version field), 2 IPFIX/TCP (stream bytes, any framing), 3 sFlow;
+ * except kinds 0xf8 and up: a captured packet for the flow meter
+ * (ingest/meter.h), its first byte choosing the link type (Ethernet, raw
+ * IP, Linux SLL and SLL2, BSD NULL and LOOP, IPv4, IPv6, unknown), the
+ * rest the packet, 1 ms after the previous one. A chunk
  * longer than what is left takes the rest. tests/fuzz/decode_seeds.py
- * makes seeds in this form from real exporter captures.
+ * makes seeds in this form from real exporter captures; the seeds
+ * meter-ether, meter-raw and meter-sll are the first 40 packets of
+ * tests/e2e/lib/pcap_crafted.py's captures as packet chunks.
  *
  * Besides "no crash, no leak, no hang", it checks what the counters
  * promise: every datagram is counted once, as a message or as a decode
  * error; every decoded flow gives one record, or two for a biflow; every
  * record carries the exporter it came from (for sFlow, the datagram's
- * agent address).
+ * agent address); every packet is metered, not IP, truncated or
+ * malformed, and the meter's records carry every metered packet.
  */
 #include "ingest/ingest.h"
+#include "ingest/meter.h"
 #include "util/log.h"
 
 #include <stdint.h>
@@ -70,6 +78,14 @@ static totals_t totals(ingest_mem_t *m)
     return t;
 }
 
+static void take_metered(void *ctx, flow_batch_t *b)
+{
+    for (uint32_t i = 0; i < b->n; i++) {
+        EXPECT(b->packets[i] > 0);
+        *(uint64_t *)ctx += (uint64_t)b->packets[i];
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -83,9 +99,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ipaddr_parse("192.0.2.1", &seen.exporter);
     ingest_mem_t *m = ingest_mem_new(&seen.exporter, take, &seen);
     int64_t now = 1700000000000LL;
+    /* a small table and short timeouts, so that eviction and expiry run */
+    meter_config_t mc = METER_CONFIG_INIT;
+    mc.max_flows = 8;
+    mc.idle_s = 1;
+    mc.tcp_fin_s = 0;
+    uint64_t metered_out = 0;
+    meter_t *meter = meter_new(&mc, take_metered, &metered_out);
+    static const int lts[] = {1, 12, 113, 276, 0, 108, 228, 229, 147};
+    int64_t ts_us = 1700000000000000LL;
     size_t off = 0;
     while (off < size) {
-        int kind = data[off++] % 4;
+        int raw = data[off++];
+        int kind = raw % 4;
         size_t len = 0;
         if (size - off >= 2) {
             len = (size_t)data[off] << 8 | data[off + 1];
@@ -93,6 +119,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (len > size - off)
             len = size - off;
+        if (raw >= 0xf8) { /* a packet for the meter */
+            if (len > 0) {
+                uint8_t *pk = malloc(len - 1 ? len - 1 : 1); /* exact */
+                memcpy(pk, data + off + 1, len - 1);
+                meter_packet(meter, lts[data[off] % 9], ts_us, pk,
+                             (uint32_t)(len - 1), (uint32_t)(len + raw));
+                free(pk);
+            }
+            off += len;
+            ts_us += 1000 * (raw - 0xf7);
+            continue;
+        }
         enum ingest_listener on = kind == 0   ? INGEST_IPFIX_UDP
                                   : kind == 1 ? INGEST_NETFLOW
                                   : kind == 2 ? INGEST_IPFIX_TCP
@@ -107,6 +145,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += len;
         now += 1000;
     }
+    meter_flush(meter);
+    meter_stats_t ms;
+    meter_get_stats(meter, &ms);
+    EXPECT(ms.packets == ms.metered + ms.not_ip + ms.truncated + ms.malformed);
+    EXPECT(metered_out == ms.metered);
+    EXPECT(ms.active_flows == 0);
+    meter_free(meter);
     ingest_mem_flush(m);
     totals_t t = totals(m);
     EXPECT(seen.records >= t.flows && seen.records <= 2 * t.flows);
