@@ -834,11 +834,11 @@ meter_t *meter_new(const meter_config_t *cfg, ingest_emit_fn emit, void *ctx)
     return m;
 }
 
-void meter_get_stats(const meter_t *m, meter_stats_t *out)
+void meter_get_stats(meter_t *m, meter_stats_t *out)
 {
     /* the packets in the pipeline are counted into flows first: they are
      * not part of what the caller sees as the meter's state */
-    drain((meter_t *)m);
+    drain(m);
     *out = m->st;
     out->active_flows = m->nflows;
 }

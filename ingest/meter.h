@@ -111,7 +111,9 @@ typedef struct meter_stats {
     uint64_t active_flows;  /* entries in the table now */
 } meter_stats_t;
 
-void meter_get_stats(const meter_t *m, meter_stats_t *out);
+/* Counts the packets still in the pipeline into flows first (so it
+ * changes the meter, and may emit a full batch). */
+void meter_get_stats(meter_t *m, meter_stats_t *out);
 
 void meter_free(meter_t *m);
 
