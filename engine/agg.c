@@ -1025,36 +1025,63 @@ static int64_t group_flows(const agglayout_t *l, const uint8_t *e)
 
 void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
 {
-    size_t kw = l->key_size / 8;
-    uint32_t *map = l->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
+    gtable_merge_map(l, dst, l, src, NULL);
+}
+
+/* A stage's count(DISTINCT x) read by a member's approx_count_distinct(x):
+ * the sketch is built from the exact pairs' values. */
+static inline int derived_sketch(const aggdef_t *dd, const aggdef_t *sd)
+{
+    return dd->fn == FN_APPROX_DISTINCT && sd->fn == -FN_COUNT - 1;
+}
+
+void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const gtable_t *src,
+                      const int *amap)
+{
+    size_t kw = dl->key_size / 8;
+    uint32_t *map = dl->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
     for (uint32_t g = 0; g < src->n; g++) {
-        const uint8_t *se = gtable_entry(l, src, g);
+        const uint8_t *se = gtable_entry(sl, src, g);
         uint64_t h = agg_hash((const uint64_t *)se, kw);
-        uint32_t dg = find_or_add(l, dst, (const uint64_t *)se, h);
+        uint32_t dg = find_or_add(dl, dst, (const uint64_t *)se, h);
         if (map)
             map[g] = dg;
         if (dg == GROUP_NONE) {
-            dst->overflow += (uint64_t)group_flows(l, se);
+            dst->overflow += (uint64_t)group_flows(sl, se);
             continue;
         }
-        uint8_t *de = gtable_entry(l, dst, dg);
+        uint8_t *de = gtable_entry(dl, dst, dg);
         int whole = 1;
-        for (int a = 0; a < l->naggs; a++)
-            whole &= merge_state(l, dst, de + l->aggs[a].off,
-                                 se + l->aggs[a].off, &l->aggs[a]);
+        for (int a = 0; a < dl->naggs; a++) {
+            const aggdef_t *sd = &sl->aggs[amap ? amap[a] : a];
+            if (derived_sketch(&dl->aggs[a], sd))
+                continue;        /* from the pairs, below */
+            whole &= merge_state(dl, dst, de + dl->aggs[a].off, se + sd->off,
+                                 &dl->aggs[a]);
+        }
         if (!whole)
-            dst->overflow += (uint64_t)group_flows(l, se);
+            dst->overflow += (uint64_t)group_flows(sl, se);
     }
     /* Distinct counts: the union of the pairs, renumbered. Sketches: a
      * pair goes to the group's registers if it has them, else it is a
-     * pair of the window (and may make the group dense). */
-    for (int a = 0; map && a < l->naggs; a++) {
-        int approx = l->aggs[a].fn == FN_APPROX_DISTINCT;
-        if (l->aggs[a].fn != -FN_COUNT - 1 && !approx)
+     * pair of the window (and may make the group dense). A sketch read
+     * from exact pairs hashes their values first. */
+    for (int a = 0; map && a < dl->naggs; a++) {
+        int approx = dl->aggs[a].fn == FN_APPROX_DISTINCT;
+        if (dl->aggs[a].fn != -FN_COUNT - 1 && !approx)
             continue;
-        const pairset_t *sp = &((const pairset_t *)src->pairs)[a];
+        int sa = amap ? amap[a] : a;
+        int derive = derived_sketch(&dl->aggs[a], &sl->aggs[sa]);
+        int wide = type_is_wide(dl->aggs[a].arg_type);
+        const pairset_t *sp = &((const pairset_t *)src->pairs)[sa];
         pairset_t *dp = &((pairset_t *)dst->pairs)[a];
         int st = sp->stride;
+        /* Room for all of them first: pairs taken in the source's slot
+         * order into a smaller table with the same hashes (groups often
+         * keep their numbers) pile up in one long run. */
+        while (sp->n && pairset_full(dp, sp->n) && pairset_grow(dl, dst, dp))
+            ;
         for (uint32_t i = 0; sp->w && i <= sp->mask; i++) {
             const uint64_t *e = sp->w + (size_t)i * (size_t)st;
             if (!e[0])
@@ -1062,19 +1089,25 @@ void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
             uint32_t dg = map[e[0] - 1];
             if (dg == GROUP_NONE)
                 continue;
-            uint8_t *dst_state = gtable_entry(l, dst, dg) + l->aggs[a].off;
+            uint64_t hv;
+            const uint64_t *v = e + 1;
+            if (derive) {
+                hv = sketch_hash(v, wide);
+                v = &hv;
+            }
+            uint8_t *dst_state = gtable_entry(dl, dst, dg) + dl->aggs[a].off;
             uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
             if (regs) {
-                hll_reg_add(regs, e[1]);
+                hll_reg_add(regs, v[0]);
                 continue;
             }
-            int added = pairset_add(l, dst, dp, dg, e + 1,
-                                    pair_hash(dg, e + 1, st == 3));
+            int added = pairset_add(dl, dst, dp, dg, v,
+                                    pair_hash(dg, v, dp->stride == 3));
             if (added < 0)
                 dst->overflow++;      /* the budget refused the value */
             else if (added && ++*(int64_t *)dst_state > HLL_SPARSE_MAX &&
                      approx)
-                sketch_densify(l, dst, dst_state);
+                sketch_densify(dl, dst, dst_state);
         }
     }
     free(map);

@@ -101,6 +101,14 @@ void agg_update_all(const agglayout_t *l, gtable_t *t, const void *const *lanes,
  * window). Groups beyond dst's cap are refused and their flows counted. */
 void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src);
 
+/* The same from a table of another layout with the same keys (a shared
+ * stage's, engine/share.c): amap[a] is the aggregate of sl that dst's
+ * aggregate a reads (NULL: the same index); an approx_count_distinct
+ * reading a count(DISTINCT) of the same argument hashes its pairs. */
+void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const gtable_t *src,
+                      const int *amap);
+
 static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
                                     uint32_t g)
 {

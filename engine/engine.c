@@ -7,6 +7,7 @@
 #include "engine/pushdown.h"
 #include "engine/qhandle.h"
 #include "engine/query.h"
+#include "engine/share.h"
 #include "util/arena.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -24,6 +25,7 @@ typedef struct entry {
     query_t   *q;
     int64_t    since;     /* wall clock at registration (live), else 0 */
     uint64_t   partial;   /* partial windows emitted */
+    share_t   *sh;        /* its share group, or NULL: runs alone */
 } entry_t;
 
 struct engine {
@@ -37,6 +39,9 @@ struct engine {
     int64_t         recv_mark; /* latest receive time processed (live;
                                   engine thread only) */
     counter_t       fields;    /* 1 << F_x of every field a query names */
+    uint64_t        serial;    /* batches processed (share groups run once
+                                  per batch) */
+    uint64_t        ticks;     /* advances (share groups fold once each) */
 };
 
 /* Recompute the fields the registered queries name (under e->lock). */
@@ -76,6 +81,9 @@ void engine_free(engine_t *e)
         return;
     xfield_want_change((uint32_t)(ctr_get(&e->fields) >> F_X0), 0);
     for (int i = 0; i < e->nq; i++) {
+        share_t *sh = e->q[i].sh;
+        if (sh && share_leave(sh, e->q[i].q) == 0)
+            share_free(sh);
         query_free(e->q[i].q, 0);
         qhandle_unref(e->q[i].h);
     }
@@ -101,6 +109,42 @@ static int find(engine_t *e, const char *name)
     return -1;
 }
 
+/* query_new's replay argument for this engine. */
+static int rmode(const engine_t *e)
+{
+    return e->cfg.replay && e->cfg.history ? QUERY_HISTORY : e->cfg.replay;
+}
+
+/* Put the new entry i in a share group (under e->lock): the first group
+ * it can join, else a new group with the first query running alone that
+ * it can share panes with; else it runs alone. */
+static void place_shared(engine_t *e, int i)
+{
+    entry_t *en = &e->q[i];
+    int replay = e->cfg.replay != 0;
+    for (int j = 0; j < e->nq; j++) {
+        share_t *sh = e->q[j].sh;
+        if (j == i || !sh || !share_compatible(e->q[j].q, en->q, replay))
+            continue;
+        int seen = 0;
+        for (int k = 0; k < j; k++)
+            seen |= e->q[k].sh == sh;
+        if (!seen && share_join(sh, en->q, rmode(e)) == 0) {
+            en->sh = sh;
+            return;
+        }
+    }
+    for (int j = 0; j < e->nq; j++) {
+        if (j == i || e->q[j].sh || !share_compatible(e->q[j].q, en->q, replay))
+            continue;
+        share_t *sh = share_new(e->q[j].q, en->q, rmode(e));
+        if (sh) {
+            e->q[j].sh = en->sh = sh;
+            return;
+        }
+    }
+}
+
 int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
 {
     const plan_t *plan = h->plan;
@@ -116,9 +160,7 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
         return ENGINE_EINVALID;
     }
     /* Compile outside the lock: it allocates the vector registers. */
-    query_t *q = query_new(h->name, h->plan,
-                           e->cfg.replay && e->cfg.history ? QUERY_HISTORY
-                                                          : e->cfg.replay);
+    query_t *q = query_new(h->name, h->plan, rmode(e));
     pthread_mutex_lock(&e->lock);
     int rc = ENGINE_OK;
     if (find(e, h->name) >= 0) {
@@ -140,6 +182,8 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
     qhandle_ref(h);
     e->q[e->nq++] = (entry_t){.h = h, .q = q,
                               .since = e->cfg.replay ? 0 : time_now_ms()};
+    if (e->cfg.share)
+        place_shared(e, e->nq - 1);
     update_fields(e);
     pthread_mutex_unlock(&e->lock);
     return ENGINE_OK;
@@ -166,6 +210,9 @@ int engine_drop(engine_t *e, const char *name)
     entry_t en = e->q[i];
     memmove(&e->q[i], &e->q[i + 1], sizeof(entry_t) * (size_t)(e->nq - i - 1));
     e->nq--;
+    /* The group's other queries keep its stage and panes. */
+    if (en.sh && share_leave(en.sh, en.q) == 0)
+        share_free(en.sh);
     update_fields(e);
     pthread_mutex_unlock(&e->lock);
     atomic_store(&en.h->dropped, 1);
@@ -252,6 +299,19 @@ static void log_slow(const query_t *q, const char *what, int64_t took)
                 "%s: %s took %lld ms", q->name, what, (long long)took);
 }
 
+/* Fold share group sh's complete panes before its members close windows
+ * at this advance (once per group per advance). */
+static void share_fold(engine_t *e, share_t *sh, int64_t now_ms, int finish)
+{
+    if (*share_tick_serial(sh) == e->ticks)
+        return;
+    *share_tick_serial(sh) = e->ticks;
+    int64_t t = finish ? INT64_MAX
+              : share_threshold(sh, e->cfg.replay != 0, now_ms,
+                                e->cfg.close_delay_ms);
+    share_advance(sh, t);
+}
+
 void engine_process(engine_t *e, const flow_batch_t *b)
 {
     if (!e->cfg.replay)
@@ -260,14 +320,24 @@ void engine_process(engine_t *e, const flow_batch_t *b)
                 e->recv_mark = b->received[i];
     pthread_mutex_lock(&e->lock);
     int64_t now = e->cfg.replay ? 0 : time_now_ms();
+    e->serial++;
+    e->ticks++;
     for (int i = 0; i < e->nq; i++) {
         query_t *q = e->q[i].q;
+        share_t *sh = e->q[i].sh;
         int64_t t0 = time_now_ms();
-        query_process(q, b, e->cfg.replay, now);
+        if (!sh) {
+            query_process(q, b, e->cfg.replay, now);
+        } else if (*share_serial(sh) != e->serial) {
+            *share_serial(sh) = e->serial;
+            share_process(sh, b, e->cfg.replay, now);
+        }
         log_slow(q, "a batch", time_now_ms() - t0);
         /* Replay has no clock: the flows themselves move windows on. */
         if (e->cfg.replay) {
             delivery_t d = {e, &e->q[i], INT64_MAX};
+            if (sh)
+                share_fold(e, sh, 0, 0);
             query_advance(q, query_threshold(q, 1, 0, 0), deliver, &d);
         }
     }
@@ -280,11 +350,14 @@ void engine_tick(engine_t *e, int64_t now_ms)
         return;
     pthread_mutex_lock(&e->lock);
     e->now = now_ms;
+    e->ticks++;
     for (int i = 0; i < e->nq; i++) {
         query_t *q = e->q[i].q;
         uint64_t before = q->st.windows;
         int64_t t0 = time_now_ms();
         delivery_t d = {e, &e->q[i], INT64_MAX};
+        if (e->q[i].sh)
+            share_fold(e, e->q[i].sh, now_ms, 0);
         query_advance(q, query_threshold(q, 0, now_ms, e->cfg.close_delay_ms),
                       deliver, &d);
         if (q->st.windows != before)
@@ -304,11 +377,14 @@ void engine_finish(engine_t *e)
 {
     pthread_mutex_lock(&e->lock);
     int64_t now = time_now_ms();
+    e->ticks++;
     for (int i = 0; i < e->nq; i++) {
         query_t *q = e->q[i].q;
         delivery_t d = {e, &e->q[i], INT64_MAX};
         if (!e->cfg.replay)
             d.due = query_threshold(q, 0, now, e->cfg.close_delay_ms);
+        if (e->q[i].sh)
+            share_fold(e, e->q[i].sh, 0, 1);
         query_advance(q, INT64_MAX, deliver, &d);
     }
     pthread_mutex_unlock(&e->lock);
@@ -328,7 +404,31 @@ static void fill_stats(const entry_t *en, query_stats_t *out)
     for (int i = 0; i < q->plan->naggs; i++)
         if (q->args[i])
             ov += expr_overflows(q->args[i]);
+    if (en->sh) {
+        /* What the stage evaluated for it; the stage's tables are shown
+         * with the group's first query. */
+        ov += share_overflows(en->sh, q);
+        if (share_leader(en->sh) == q) {
+            uint64_t g, b;
+            share_usage(en->sh, &g, &b);
+            out->groups_open += g;
+            out->memory_bytes += b;
+        }
+    }
     out->arith_overflows += ov;
+}
+
+int engine_share_explain(engine_t *e, const char *name, sbuf_t *out)
+{
+    pthread_mutex_lock(&e->lock);
+    int i = find(e, name), rc = -1;
+    if (i >= 0) {
+        rc = e->q[i].sh != NULL;
+        if (rc)
+            share_describe(e->q[i].sh, e->q[i].q, out);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return rc;
 }
 
 int engine_stats(engine_t *e, const char *name, query_stats_t *out)
