@@ -497,6 +497,10 @@ void gtable_clear(const agglayout_t *l, gtable_t *t)
         tmem_give(l, t, (size_t)t->cap * l->entry_size);
         t->entries = NULL;
         t->cap = 0;
+        free(t->stamps);
+        tmem_give(l, t, (size_t)t->stamps_cap * sizeof(uint64_t));
+        t->stamps = NULL;
+        t->stamps_cap = 0;
     } else {
         memset(t->slots, 0, sizeof(uint64_t) * ((size_t)t->mask + 1));
     }
@@ -514,6 +518,7 @@ void gtable_free(const agglayout_t *l, gtable_t *t)
     free(t->entries);
     free(t->slots);
     free(t->pairs);
+    free(t->stamps);
     mem_give(l->acct, t->bytes);    /* what is left: all the rest */
     free(t);
 }
@@ -627,6 +632,35 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
     }
 }
 
+/* Room for a stamp per allocated group (charged, whatever the budget:
+ * 8 bytes a group, beside entries it already took). */
+static void stamps_fit(const agglayout_t *l, gtable_t *t)
+{
+    if (t->stamps_cap >= t->cap)
+        return;
+    tmem_force(l, t, (size_t)(t->cap - t->stamps_cap) * sizeof(uint64_t));
+    t->stamps = xrealloc(t->stamps, (size_t)t->cap * sizeof(uint64_t));
+    t->stamps_cap = t->cap;
+}
+
+static int stamp_cmp(const void *a, const void *b, void *ctx)
+{
+    const uint64_t *st = ctx;
+    uint64_t x = st[*(const uint32_t *)a], y = st[*(const uint32_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+uint32_t *gtable_order(const gtable_t *t)
+{
+    if (!t->stamped || !t->stamps || !t->n)
+        return NULL;
+    uint32_t *o = xcalloc(t->n, sizeof(uint32_t));
+    for (uint32_t g = 0; g < t->n; g++)
+        o[g] = g;
+    qsort_r(o, t->n, sizeof(uint32_t), stamp_cmp, t->stamps);
+    return o;
+}
+
 void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
                    const uint64_t *hashes, const uint32_t *sel, uint32_t n,
                    uint32_t *gidx)
@@ -645,9 +679,14 @@ void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
             if (s)
                 __builtin_prefetch(gtable_entry(l, t, (uint32_t)s - 1));
         }
+        uint32_t had = t->n;
         uint32_t g = find_or_add(l, t, keys + (size_t)r * kw, hashes[r]);
         gidx[r] = g;
         t->overflow += g == GROUP_NONE;
+        if (t->stamped && t->n != had) {
+            stamps_fit(l, t);
+            t->stamps[g] = t->stamp_base | r;
+        }
     }
     t->flows += n;
 }
@@ -1041,15 +1080,27 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
 {
     size_t kw = dl->key_size / 8;
     uint32_t *map = dl->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
-    for (uint32_t g = 0; g < src->n; g++) {
+    /* A stamped source is taken in the order its groups appeared, so a
+     * window merged from panes lists them as an unshared query would;
+     * a stamped destination keeps the first arrival of each. */
+    uint32_t *order = gtable_order(src);
+    int stamp = dst->stamped && src->stamped && src->stamps;
+    for (uint32_t k = 0; k < src->n; k++) {
+        uint32_t g = order ? order[k] : k;
         const uint8_t *se = gtable_entry(sl, src, g);
         uint64_t h = agg_hash((const uint64_t *)se, kw);
+        uint32_t had = dst->n;
         uint32_t dg = find_or_add(dl, dst, (const uint64_t *)se, h);
         if (map)
             map[g] = dg;
         if (dg == GROUP_NONE) {
             dst->overflow += (uint64_t)group_flows(sl, se);
             continue;
+        }
+        if (stamp) {
+            stamps_fit(dl, dst);
+            if (dst->n != had || src->stamps[g] < dst->stamps[dg])
+                dst->stamps[dg] = src->stamps[g];
         }
         uint8_t *de = gtable_entry(dl, dst, dg);
         int whole = 1;
@@ -1111,6 +1162,7 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
         }
     }
     free(map);
+    free(order);
     dst->flows += src->flows;
     dst->overflow += src->overflow;
     dst->sum_overflow += src->sum_overflow;

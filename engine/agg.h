@@ -64,6 +64,14 @@ typedef struct gtable {
     size_t    bytes;       /* all the table holds (charged to l->acct) */
     void     *pairs;       /* per aggregate: (group, value) pairs of
                             * count(DISTINCT x) */
+    /* First arrival of each group (tables of shared queries, share.h):
+     * stamp_base | row of the flow that made it, min over merges. Such a
+     * table is read in stamp order, the order an unshared query's groups
+     * appeared in. */
+    int       stamped;
+    uint64_t  stamp_base;  /* batch serial << 11, set before a lookup */
+    uint64_t *stamps;
+    uint32_t  stamps_cap;
 } gtable_t;
 
 /* The layout of plan p's groups; acct is charged for its tables. */
@@ -114,6 +122,10 @@ static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
 {
     return t->entries + (size_t)g * l->entry_size;
 }
+
+/* The groups of a stamped table in stamp order (malloc'ed, t->n
+ * entries), or NULL for a table that is not stamped: read it in order. */
+uint32_t *gtable_order(const gtable_t *t);
 
 /* Before reading final values: fold the sparse pairs of sketches that
  * turned dense into their registers (idempotent). */

@@ -232,6 +232,7 @@ static pane_t *pane_get(query_t *q, int64_t idx)
     p->idx = idx;
     if (!q->rows_mode) {
         p->t = q->spare ? q->spare : gtable_new(&q->layout);
+        p->t->stamped = q->stamped;
         q->spare = NULL;
     }
     /* The first window holding this pane ends at (idx+1)*P. */
@@ -332,6 +333,7 @@ static void pane_add(query_t *q, pane_t *p, const uint64_t *keys,
         return;
     }
     uint64_t before = p->t->overflow;
+    p->t->stamp_base = q->stamp_base;
     gtable_lookup(&q->layout, p->t, keys, q->hashes, sub, m, q->gidx);
     agg_update_all(&q->layout, p->t, vals, sub, m, q->gidx);
     q->st.flows_overflow += p->t->overflow - before;

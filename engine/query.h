@@ -51,6 +51,9 @@ typedef struct query {
     uint64_t     seq;
     query_stats_t st;
     int64_t      max_seen;   /* latest time put in a pane (INT64_MIN) */
+    int          stamped;    /* a shared query's tables keep the first
+                                arrival of each group (agg.h) */
+    uint64_t     stamp_base; /* this batch's: serial << 11 */
     int64_t      batch_max;  /* the last batch's latest flow time moving
                                 the watermark (flow time), or INT64_MIN */
 

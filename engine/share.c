@@ -260,6 +260,9 @@ static int restage(share_t *s, query_t *const *qs, int n, int64_t G)
     }
     s->n = n;
     free(amaps);
+    st->stamped = 1;
+    for (int k = 0; k < n; k++)
+        qs[k]->stamped = 1;
     return 0;
 }
 
@@ -307,6 +310,7 @@ int share_join(share_t *s, query_t *q, int replay)
             s->m = xrealloc(s->m, sizeof(member_t) * (size_t)s->cap);
         }
         s->m[s->n++] = (member_t){.q = q, .amap = amap, .from = from};
+        q->stamped = 1;
         return 0;
     }
     /* Nothing seen yet (queries registered before the first flow): the
@@ -362,6 +366,8 @@ void share_process(share_t *s, const flow_batch_t *b, int replay,
 {
     query_t *st = s->stage;
     uint64_t matched = st->st.flows_matched;
+    /* Stamps number flows as an unshared query sees them: batch, row. */
+    st->stamp_base = s->serial << 11;
     query_process(st, b, replay, now_ms);
     matched = st->st.flows_matched - matched;
     const int64_t *tcol = st->time_field == F_START ? b->start
@@ -385,6 +391,7 @@ void share_process(share_t *s, const flow_batch_t *b, int replay,
                     s->sel[n++] = r;
         if (n) {
             uint64_t in = q->st.flows_in, mt = q->st.flows_matched;
+            q->stamp_base = s->serial << 11;
             query_process_sel(q, b, s->sel, n, 0, replay, now_ms);
             q->st.flows_in = in;
             q->st.flows_matched = mt;

@@ -675,6 +675,201 @@ static void test_shared_vs_sqlite(void)
     sqlite3_close(db);
 }
 
+/* ---- sharing on and off, byte for byte ------------------------------- */
+
+/* A live stream: batch k is received around BASE_MS + 1.5 s * k, with
+ * one flow in twelve received up to 17 s earlier (late for some
+ * windows, not for others). */
+static flow_batch_t *live_batch(int k)
+{
+    static const int ports[] = {22, 23, 53, 80, 123, 443, 3389, 8080};
+    static const int protos[] = {6, 6, 6, 17, 17, 1};
+    flow_batch_t *b = flow_batch_new();
+    int n = 1 + pick(FLOW_BATCH_MAX);
+    for (int j = 0; j < n; j++) {
+        int i = flow_batch_add(b);
+        b->srcip[i] = rand_host(40);
+        b->dstip[i] = rand_host(80);
+        b->srcport[i] = 1024 + pick(60000);
+        b->dstport[i] = pick(4) ? ports[pick(8)] : pick(65536);
+        b->proto[i] = protos[pick(6)];
+        b->tcpflags[i] = b->proto[i] == 6 ? pick(64) : 0;
+        b->packets[i] = 1 + pick(pick(5) ? 20 : 100000);
+        b->bytes[i] = b->packets[i] * (40 + pick(1460));
+        b->received[i] = BASE_MS + 1500LL * k + pick(1500);
+        if (pick(12) == 0)
+            b->received[i] -= 2000 + pick(15000);
+        b->end[i] = b->received[i] - pick(3000);
+        b->start[i] = b->end[i] - pick(20000);
+    }
+    return b;
+}
+
+/* Everything an engine put out, as text: each window in the order it
+ * came (query, bounds, partial, counters, rows in their order), then
+ * each query's counters. */
+static char *transcript(engine_t *e, collect_t *col, char **names, int n)
+{
+    sbuf_t t = SBUF_INIT;
+    for (int i = 0; i < col->n; i++) {
+        rowset_t *rs = col->rs[i];
+        sbuf_printf(&t, "%s [%lld,%lld) partial=%d flows=%llu groups=%llu "
+                    "overflow=%llu rows=%u\n", rs->query, (long long)rs->wstart,
+                    (long long)rs->wend, rs->partial,
+                    (unsigned long long)rs->flows, (unsigned long long)rs->groups,
+                    (unsigned long long)rs->overflow, rs->nrows);
+        for (uint32_t r = 0; r < rs->nrows; r++) {
+            for (int c = 0; c < rs->ncols; c++) {
+                sbuf_addc(&t, c ? '|' : ' ');
+                value_text(&t, &rowset_row(rs, r)[c], rs->cols[c].type);
+            }
+            sbuf_addc(&t, '\n');
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        query_stats_t st;
+        if (engine_stats(e, names[i], &st) < 0)
+            continue;
+        sbuf_printf(&t, "%s in=%llu matched=%llu late=%llu overflow=%llu "
+                    "windows=%llu rows=%llu partial=%llu\n", names[i],
+                    (unsigned long long)st.flows_in,
+                    (unsigned long long)st.flows_matched,
+                    (unsigned long long)st.flows_late,
+                    (unsigned long long)st.flows_overflow,
+                    (unsigned long long)st.windows, (unsigned long long)st.rows,
+                    (unsigned long long)st.windows_partial);
+    }
+    return sbuf_detach(&t);
+}
+
+static int reg(engine_t *e, const char *name, const char *sql)
+{
+    diag_t err;
+    plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
+    if (!p || engine_register(e, name, p, &err) < 0) {
+        fprintf(stderr, "%s: %s\n  %s\n", name, err.msg, sql);
+        plan_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* The same queries over the same live stream, once with sharing off and
+ * once on, windows closing as the clock moves, flows arriving late,
+ * queries dropped and registered mid-stream (one joining a running group,
+ * two forming a group mid-window): every window, row, row order and
+ * counter must be the same. */
+static void test_share_on_off(void)
+{
+    int rounds = nsets / 4 + 1, shared_total = 0;
+    for (int round = 0; round < rounds; round++) {
+        enum { NSHAPES = 5, PER = 3, NB = 36 };
+        char *sql[NSHAPES * PER + 8], *names[NSHAPES * PER + 8];
+        int nq = 0;
+        shape_t sh[NSHAPES + 1];
+        memset(sh, 0, sizeof(sh));
+        for (int g = 0; g <= NSHAPES; g++) {
+            sh[g].groups = 1;
+            sh[g].live = g != 3;        /* shape 3: flow time */
+        }
+        for (int g = 0; g < NSHAPES; g++)
+            for (int i = 0; i < PER; i++) {
+                qcase_t qc;
+                memset(&qc, 0, sizeof(qc));
+                gen_query_shaped(&qc, &sh[g]);
+                sql[nq] = strdup(sbuf_str(&qc.ours));
+                names[nq] = malloc(16);
+                snprintf(names[nq], 16, "s%dq%d", g, i);
+                nq++;
+                sbuf_free(&qc.ours);
+                sbuf_free(&qc.sql);
+            }
+        /* Mid-stream: j1 (s1q1's statement again, joins the running
+         * group), p0 then p1 (a new shape: alone, then a group). */
+        int base = nq;
+        sql[nq] = strdup(sql[1 * PER + 1]);
+        names[nq++] = strdup("j1");
+        for (int i = 0; i < 2; i++) {
+            qcase_t qc;
+            memset(&qc, 0, sizeof(qc));
+            gen_query_shaped(&qc, &sh[NSHAPES]);
+            sql[nq] = strdup(sbuf_str(&qc.ours));
+            names[nq] = malloc(16);
+            snprintf(names[nq], 16, "p%d", i);
+            nq++;
+            sbuf_free(&qc.ours);
+            sbuf_free(&qc.sql);
+        }
+        flow_batch_t *bs[NB];
+        for (int k = 0; k < NB; k++)
+            bs[k] = live_batch(k);
+
+        char *out[2];
+        int joined = 0, formed = 0;
+        for (int share = 0; share < 2; share++) {
+            engine_config_t cfg = {.share = share};
+            engine_t *e = engine_new(&cfg);
+            collect_t col;
+            collect_init(&col);
+            engine_add_output(e, &col.out);
+            for (int i = 0; i < base; i++)
+                CHECK(reg(e, names[i], sql[i]) == 0);
+            for (int k = 0; k < NB; k++) {
+                engine_process(e, bs[k]);
+                engine_tick(e, BASE_MS + 1500LL * (k + 1));
+                if (k == 8)
+                    CHECK(engine_drop(e, "s0q0") == 0);
+                if (k == 11)
+                    CHECK(reg(e, names[base], sql[base]) == 0);
+                if (k == 13)
+                    CHECK(reg(e, names[base + 1], sql[base + 1]) == 0);
+                if (k == 18)
+                    CHECK(reg(e, names[base + 2], sql[base + 2]) == 0);
+            }
+            if (share) {
+                sbuf_t x = SBUF_INIT;
+                joined = engine_share_explain(e, "j1", &x) == 1;
+                formed = engine_share_explain(e, "p1", &x) == 1 &&
+                         engine_share_explain(e, "p0", &x) == 1;
+                for (int i = 0; i < nq; i++)
+                    shared_total += engine_share_explain(e, names[i], &x) == 1;
+                sbuf_free(&x);
+            }
+            engine_finish(e);
+            out[share] = transcript(e, &col, names, nq);
+            collect_free(&col);
+            engine_free(e);
+        }
+        CHECK(joined);
+        CHECK(formed);
+        if (strcmp(out[0], out[1]) != 0) {
+            CHECK(!"sharing on and off give different windows");
+            const char *a = out[0], *b = out[1];
+            int line = 1;
+            while (*a && *a == *b) {
+                line += *a == '\n';
+                a++, b++;
+            }
+            fprintf(stderr, "first difference at line %d:\n  off: %.200s\n"
+                    "  on:  %.200s\n", line, a, b);
+            for (int i = 0; i < nq; i++)
+                fprintf(stderr, "  %s: %s\n", names[i], sql[i]);
+        }
+        free(out[0]);
+        free(out[1]);
+        for (int k = 0; k < NB; k++)
+            flow_batch_free(bs[k]);
+        for (int i = 0; i < nq; i++) {
+            free(sql[i]);
+            free(names[i]);
+        }
+        for (int g = 0; g <= NSHAPES; g++)
+            shape_free(&sh[g]);
+    }
+    fprintf(stderr, "sharing on/off: %d rounds, %d query runs shared panes\n",
+            rounds, shared_total);
+}
+
 int main(void)
 {
     const char *s = getenv("FLOWSQL_DIFF_SETS");
@@ -685,5 +880,6 @@ int main(void)
         nqueries = atoi(q);
     RUN(test_engine_vs_sqlite);
     RUN(test_shared_vs_sqlite);
+    RUN(test_share_on_off);
     TEST_EXIT();
 }
