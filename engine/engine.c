@@ -390,6 +390,40 @@ void engine_finish(engine_t *e)
     pthread_mutex_unlock(&e->lock);
 }
 
+int engine_share_preview(engine_t *e, plan_t *plan, sbuf_t *out)
+{
+    const stmt_t *st = plan_target(plan);
+    if (!e->cfg.share || plan->mode != PLAN_AGGREGATE || !plan->window.present ||
+        (st->kind != STMT_SELECT && st->kind != STMT_CREATE))
+        return 0;
+    query_t *q = query_new("explain", plan, rmode(e));
+    int replay = e->cfg.replay != 0, rc = 0;
+    char g[32];
+    int64_t G;
+    pthread_mutex_lock(&e->lock);
+    for (int j = 0; j < e->nq && !rc; j++) {
+        share_t *sh = e->q[j].sh;
+        if (sh && share_would(sh, NULL, q, replay, &G)) {
+            sbuf_printf(out, "panes of %s with ", duration_format(G, g, sizeof(g)));
+            share_names(sh, out);
+            rc = 1;
+        }
+    }
+    for (int j = 0; j < e->nq && !rc; j++)
+        if (!e->q[j].sh && share_would(NULL, e->q[j].q, q, replay, &G)) {
+            sbuf_printf(out, "panes of %s with %s",
+                        duration_format(G, g, sizeof(g)), e->q[j].h->name);
+            rc = 1;
+        }
+    pthread_mutex_unlock(&e->lock);
+    if (rc)
+        sbuf_add(out, " (if registered now): filter, keys, hash probe and "
+                 "aggregates once per flow; its windows rolled up from the "
+                 "panes\n");
+    query_free(q, 0);
+    return rc;
+}
+
 static void fill_stats(const entry_t *en, query_stats_t *out)
 {
     const query_t *q = en->q;

@@ -132,6 +132,10 @@ void engine_finish(engine_t *e);
  * unknown. */
 int  engine_share_explain(engine_t *e, const char *name, sbuf_t *out);
 
+/* The same for a plan not registered (EXPLAIN of a CREATE QUERY or
+ * SELECT): what it would share if registered now. 1 if it would. */
+int  engine_share_preview(engine_t *e, plan_t *plan, sbuf_t *out);
+
 /* Stats of one query; -1 if unknown. */
 int  engine_stats(engine_t *e, const char *name, query_stats_t *out);
 /* Call fn for every query (under the registry lock: fn must be quick and

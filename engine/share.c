@@ -462,6 +462,42 @@ const query_t *share_leader(const share_t *s)
     return s->n ? s->m[0].q : NULL;
 }
 
+int share_would(const share_t *s, const query_t *other, const query_t *q,
+                int replay, int64_t *G)
+{
+    if (!s) {
+        *G = gcd64(other->P, q->P);
+        return share_compatible(other, q, replay) &&
+               fits(other, *G, replay) && fits(q, *G, replay);
+    }
+    if (!share_compatible(s->m[0].q, q, replay))
+        return 0;
+    int fresh = s->stage->max_seen == INT64_MIN && !s->stage->npanes &&
+                !s->stage->have_closed;
+    if (!fresh) {
+        *G = s->G;
+        if (!fits(q, s->G, replay))
+            return 0;
+        for (int a = 0; a < q->plan->naggs; a++)
+            if (find_agg(s->stage->plan, &q->plan->aggs[a]) < 0)
+                return 0;
+        return 1;
+    }
+    *G = gcd64(s->G, q->P);
+    if (!fits(q, *G, replay))
+        return 0;
+    for (int k = 0; k < s->n; k++)
+        if (!fits(s->m[k].q, *G, replay))
+            return 0;
+    return 1;
+}
+
+void share_names(const share_t *s, sbuf_t *out)
+{
+    for (int k = 0; k < s->n; k++)
+        sbuf_printf(out, "%s%s", k ? ", " : "", s->m[k].q->name);
+}
+
 void share_describe(const share_t *s, const query_t *q, sbuf_t *out)
 {
     char g[32];

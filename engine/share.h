@@ -77,6 +77,14 @@ uint64_t share_overflows(const share_t *s, const query_t *q);
 /* The first member (its stats carry the stage's memory). */
 const query_t *share_leader(const share_t *s);
 
+/* Would q (not registered) share: join group s, or (s NULL) form one
+ * with `other`, running alone? Nothing is changed. The pane length it
+ * would use in *G. */
+int  share_would(const share_t *s, const query_t *other, const query_t *q,
+                 int replay, int64_t *G);
+/* The names of the group's members, ", "-separated, into out. */
+void share_names(const share_t *s, sbuf_t *out);
+
 /* EXPLAIN's line for member q: "panes of 10s with a, b: ...". */
 void share_describe(const share_t *s, const query_t *q, sbuf_t *out);
 
