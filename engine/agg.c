@@ -1133,32 +1133,50 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
          * keep their numbers) pile up in one long run. */
         while (sp->n && pairset_full(dp, sp->n) && pairset_grow(dl, dst, dp))
             ;
-        for (uint32_t i = 0; sp->w && i <= sp->mask; i++) {
-            const uint64_t *e = sp->w + (size_t)i * (size_t)st;
-            if (!e[0])
-                continue;
-            uint32_t dg = map[e[0] - 1];
-            if (dg == GROUP_NONE)
-                continue;
-            uint64_t hv;
-            const uint64_t *v = e + 1;
-            if (derive) {
-                hv = sketch_hash(v, wide);
-                v = &hv;
+        /* Sixteen pairs at a time: their slots and groups prefetched
+         * first (each is a cache miss in a large table), then added. */
+        enum { PB = 16 };
+        struct { uint32_t dg; uint64_t v[2], h; } pb[PB];
+        int np = 0;
+        size_t off = dl->aggs[a].off;
+        for (uint32_t i = 0;; i++) {
+            int end = !sp->w || i > sp->mask;
+            if (!end) {
+                const uint64_t *e = sp->w + (size_t)i * (size_t)st;
+                if (!e[0])
+                    continue;
+                uint32_t dg = map[e[0] - 1];
+                if (dg == GROUP_NONE)
+                    continue;
+                pb[np].dg = dg;
+                pb[np].v[0] = derive ? sketch_hash(e + 1, wide) : e[1];
+                pb[np].v[1] = !derive && st == 3 ? e[2] : 0;
+                pb[np].h = pair_hash(dg, pb[np].v, dp->stride == 3);
+                __builtin_prefetch(gtable_entry(dl, dst, dg) + off);
+                if (dp->w)
+                    __builtin_prefetch(dp->w + (size_t)((uint32_t)pb[np].h & dp->mask) *
+                                                   (size_t)dp->stride);
+                if (++np < PB)
+                    continue;
             }
-            uint8_t *dst_state = gtable_entry(dl, dst, dg) + dl->aggs[a].off;
-            uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
-            if (regs) {
-                hll_reg_add(regs, v[0]);
-                continue;
+            for (int k = 0; k < np; k++) {
+                uint32_t dg = pb[k].dg;
+                uint8_t *dst_state = gtable_entry(dl, dst, dg) + off;
+                uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
+                if (regs) {
+                    hll_reg_add(regs, pb[k].v[0]);
+                    continue;
+                }
+                int added = pairset_add(dl, dst, dp, dg, pb[k].v, pb[k].h);
+                if (added < 0)
+                    dst->overflow++;      /* the budget refused the value */
+                else if (added && ++*(int64_t *)dst_state > HLL_SPARSE_MAX &&
+                         approx)
+                    sketch_densify(dl, dst, dst_state);
             }
-            int added = pairset_add(dl, dst, dp, dg, v,
-                                    pair_hash(dg, v, dp->stride == 3));
-            if (added < 0)
-                dst->overflow++;      /* the budget refused the value */
-            else if (added && ++*(int64_t *)dst_state > HLL_SPARSE_MAX &&
-                     approx)
-                sketch_densify(dl, dst, dst_state);
+            np = 0;
+            if (end)
+                break;
         }
     }
     free(map);
