@@ -61,8 +61,41 @@ static inline uint64_t sketch_hash(const void *v, int wide)
 typedef struct pairset {
     uint64_t *w;        /* (mask+1) * stride words: gid+1 (0: empty), value */
     uint32_t  n, mask;
-    int       stride;   /* 2 (8-byte values) or 3 (addresses) */
+    int       stride;   /* 1 (packed), 2 (8-byte values), 3 (addresses) */
+    int       wide;     /* values are addresses */
+    int       packs;    /* may be packed: exact distinct values */
 } pairset_t;
+
+/* A packed set keeps a pair in one word, (gid+1) << 32 | value, while
+ * every value fits in 32 bits (an IPv4 address, a port): a third of the
+ * memory of an address pair, half of an integer one. The first value
+ * that does not fit (an IPv6 address) unpacks the set. */
+static inline int pair_packs(const pairset_t *p, const uint64_t *v)
+{
+    return p->wide ? v[0] == 0 && (uint32_t)v[1] == 0xffff0000u
+                   : v[0] <= 0xffffffffULL;
+}
+
+static inline uint64_t pair_pack(const pairset_t *p, uint32_t g,
+                                 const uint64_t *v)
+{
+    return ((uint64_t)g + 1) << 32 | (p->wide ? v[1] >> 32 : v[0]);
+}
+
+/* Entry e of set p: its group, its value into v (two words). */
+static inline uint32_t pair_at(const pairset_t *p, const uint64_t *e,
+                               uint64_t *v)
+{
+    if (p->stride == 1) {
+        uint64_t lo = (uint32_t)e[0];
+        v[0] = p->wide ? 0 : lo;
+        v[1] = p->wide ? lo << 32 | 0xffff0000ULL : 0;
+        return (uint32_t)(e[0] >> 32) - 1;
+    }
+    v[0] = e[1];
+    v[1] = p->stride == 3 ? e[2] : 0;
+    return (uint32_t)e[0] - 1;
+}
 
 static size_t pairset_bytes(const pairset_t *p)
 {
@@ -125,6 +158,15 @@ static inline uint64_t *pairset_slot(const pairset_t *p, uint32_t g,
 {
     int st = p->stride;
     uint32_t i = (uint32_t)h & p->mask;
+    if (st == 1) {
+        uint64_t key = pair_pack(p, g, v);
+        for (;;) {
+            uint64_t *e = p->w + i;
+            if (!e[0] || e[0] == key)
+                return e;
+            i = (i + 1) & p->mask;
+        }
+    }
     for (;;) {
         uint64_t *e = p->w + (size_t)i * (size_t)st;
         if (!e[0] || (e[0] == (uint64_t)g + 1 && e[1] == v[0] &&
@@ -141,10 +183,14 @@ static inline int pairset_put(pairset_t *p, uint32_t g, const uint64_t *v,
     uint64_t *e = pairset_slot(p, g, v, h);
     if (e[0])
         return 0;
-    e[0] = (uint64_t)g + 1;
-    e[1] = v[0];
-    if (p->stride == 3)
-        e[2] = v[1];
+    if (p->stride == 1) {
+        e[0] = pair_pack(p, g, v);
+    } else {
+        e[0] = (uint64_t)g + 1;
+        e[1] = v[0];
+        if (p->stride == 3)
+            e[2] = v[1];
+    }
     p->n++;
     return 1;
 }
@@ -160,14 +206,41 @@ static int pairset_grow(const agglayout_t *l, gtable_t *t, pairset_t *p)
     p->w = xcalloc((size_t)cap * (size_t)p->stride, 8);
     p->mask = cap - 1;
     p->n = 0;
-    int st = p->stride;
+    int st = old.stride;
     for (uint32_t i = 0; old.w && i <= old.mask; i++) {
         const uint64_t *e = old.w + (size_t)i * (size_t)st;
         if (e[0]) {
-            uint32_t g = (uint32_t)(e[0] - 1);
-            pairset_put(p, g, e + 1, pair_hash(g, e + 1, st == 3));
+            uint64_t v[2];
+            uint32_t g = pair_at(&old, e, v);
+            pairset_put(p, g, v, pair_hash(g, v, p->wide));
         }
     }
+    free(old.w);
+    return 1;
+}
+
+/* A packed set meets a value that does not fit: the same slots, a pair
+ * each in full. 0 if the budget refuses the room. */
+static int pairset_unpack(const agglayout_t *l, gtable_t *t, pairset_t *p)
+{
+    pairset_t old = *p;
+    int st = p->wide ? 3 : 2;
+    if (!old.w) {
+        p->stride = st;
+        return 1;
+    }
+    size_t cap = (size_t)old.mask + 1;
+    if (!tmem_take(l, t, cap * (size_t)st * 8 - pairset_bytes(&old)))
+        return 0;
+    p->stride = st;
+    p->w = xcalloc(cap * (size_t)st, 8);
+    p->n = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (old.w[i]) {
+            uint64_t v[2];
+            uint32_t g = pair_at(&old, &old.w[i], v);
+            pairset_put(p, g, v, pair_hash(g, v, p->wide));
+        }
     free(old.w);
     return 1;
 }
@@ -178,6 +251,8 @@ static inline int pairset_add(const agglayout_t *l, gtable_t *t,
                               pairset_t *p, uint32_t g, const uint64_t *v,
                               uint64_t h)
 {
+    if (p->stride == 1 && !pair_packs(p, v) && !pairset_unpack(l, t, p))
+        return -1;
     if (pairset_full(p, 1) && !pairset_grow(l, t, p)) {
         if (!p->w || !pairset_slot(p, g, v, h)[0])
             return -1;
@@ -198,6 +273,8 @@ static void pairset_clear(const agglayout_t *l, gtable_t *t, pairset_t *p)
     tmem_give(l, t, pairset_bytes(p));
     free(p->w);
     p->w = NULL;
+    if (p->packs)
+        p->stride = 1;      /* the next pane starts packed again */
     p->n = p->mask = 0;
 }
 
@@ -442,10 +519,13 @@ gtable_t *gtable_new(const agglayout_t *l)
 {
     gtable_t *t = xcalloc(1, sizeof(*t));
     t->pairs = xcalloc((size_t)l->naggs + 1, sizeof(pairset_t));
-    for (int a = 0; a < l->naggs; a++)   /* sketches keep 64-bit hashes */
-        ((pairset_t *)t->pairs)[a].stride =
-            type_is_wide(l->aggs[a].arg_type) &&
-            l->aggs[a].fn != FN_APPROX_DISTINCT ? 3 : 2;
+    for (int a = 0; a < l->naggs; a++) {  /* sketches keep 64-bit hashes */
+        pairset_t *ps = &((pairset_t *)t->pairs)[a];
+        int approx = l->aggs[a].fn == FN_APPROX_DISTINCT;
+        ps->wide = type_is_wide(l->aggs[a].arg_type) && !approx;
+        ps->packs = !approx;
+        ps->stride = ps->packs ? 1 : ps->wide ? 3 : 2;
+    }
     t->slots = xcalloc(MIN_SLOTS, sizeof(uint64_t));
     t->mask = MIN_SLOTS - 1;
     tmem_force(l, t, sizeof(*t) + ((size_t)l->naggs + 1) * sizeof(pairset_t) +
@@ -1145,13 +1225,17 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
                 const uint64_t *e = sp->w + (size_t)i * (size_t)st;
                 if (!e[0])
                     continue;
-                uint32_t dg = map[e[0] - 1];
+                uint64_t tmp[2];
+                uint32_t dg = map[pair_at(sp, e, tmp)];
                 if (dg == GROUP_NONE)
                     continue;
                 pb[np].dg = dg;
-                pb[np].v[0] = derive ? sketch_hash(e + 1, wide) : e[1];
-                pb[np].v[1] = !derive && st == 3 ? e[2] : 0;
-                pb[np].h = pair_hash(dg, pb[np].v, dp->stride == 3);
+                pair_at(sp, e, pb[np].v);
+                if (derive) {
+                    pb[np].v[0] = sketch_hash(pb[np].v, wide);
+                    pb[np].v[1] = 0;
+                }
+                pb[np].h = pair_hash(dg, pb[np].v, dp->wide);
                 __builtin_prefetch(gtable_entry(dl, dst, dg) + off);
                 if (dp->w)
                     __builtin_prefetch(dp->w + (size_t)((uint32_t)pb[np].h & dp->mask) *
