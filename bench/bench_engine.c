@@ -78,6 +78,16 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void print_memory(void *ctx, const char *name, const plan_t *p,
+                         const query_stats_t *st)
+{
+    (void)ctx;
+    (void)p;
+    fprintf(stderr, "  %-24s %8.1f MB %8llu groups\n", name,
+            (double)st->memory_bytes / 1048576.0,
+            (unsigned long long)st->groups_open);
+}
+
 /* Run queries over nflows flows; windows advance with the receive time:
  * per_window flows per window of the first query's size. */
 static const char *only;
@@ -141,6 +151,8 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
         busy += c2 - c0;
         closing += c2 - c1;
     }
+    if (getenv("BENCH_MEMORY"))          /* what each query holds now */
+        engine_foreach(e, print_memory, NULL);
     double c0 = cpu_seconds();
     engine_finish(e);
     double fin = cpu_seconds() - c0;

@@ -289,13 +289,41 @@ static void pairset_clear(const agglayout_t *l, gtable_t *t, pairset_t *p)
  * counts) and the count is exact; a group's early pairs are folded into
  * its registers when the window closes (gtable_fold) -- register updates
  * are idempotent, so folding twice changes nothing. */
+/* Registers are 6 bits (a rank is at most 64 - HLL_P + 1 = 54), packed:
+ * 1536 bytes for 2048 of them instead of 2048, and two of padding so a
+ * register is always read as one 16-bit word. */
+#define HLL_BYTES (HLL_M * 6 / 8 + 2)
+
+static inline uint32_t hll_get(const uint8_t *regs, uint32_t i)
+{
+    uint32_t bit = i * 6;
+    uint16_t w;
+    memcpy(&w, regs + (bit >> 3), 2);
+    return (w >> (bit & 7)) & 63;
+}
+
+static inline void hll_set(uint8_t *regs, uint32_t i, uint32_t v)
+{
+    uint32_t bit = i * 6;
+    uint16_t w;
+    memcpy(&w, regs + (bit >> 3), 2);
+    w = (uint16_t)((w & ~(63u << (bit & 7))) | (v << (bit & 7)));
+    memcpy(regs + (bit >> 3), &w, 2);
+}
+
+/* Where register i is, for a prefetch. */
+static inline const uint8_t *hll_at(const uint8_t *regs, uint32_t i)
+{
+    return regs + ((i * 6) >> 3);
+}
+
 static inline void hll_reg_add(uint8_t *regs, uint64_t x)
 {
     uint32_t idx = (uint32_t)(x >> (64 - HLL_P));
     uint64_t rest = (x << HLL_P) | (1ULL << (HLL_P - 1));
-    uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
-    if (rank > regs[idx])
-        regs[idx] = rank;
+    uint32_t rank = (uint32_t)__builtin_clzll(rest) + 1;
+    if (rank > hll_get(regs, idx))
+        hll_set(regs, idx, rank);
 }
 
 /* A sketch's state: its exact count while sparse, then a pointer to its
@@ -311,9 +339,9 @@ static inline uint8_t *sketch_regs(const uint8_t *st)
  * budget has no room: the sketch stays a list of hashes, still exact. */
 static uint8_t *sketch_densify(const agglayout_t *l, gtable_t *t, uint8_t *st)
 {
-    if (!tmem_take(l, t, HLL_M))
+    if (!tmem_take(l, t, HLL_BYTES))
         return NULL;
-    uint8_t *regs = xcalloc(HLL_M, 1);
+    uint8_t *regs = xcalloc(HLL_BYTES, 1);
     memcpy(st + 8, &regs, sizeof(regs));
     return regs;
 }
@@ -354,8 +382,10 @@ static int64_t hll_estimate(const uint8_t *regs)
 {
     enum { Q = 64 - HLL_P };
     uint32_t c[Q + 2] = {0};
-    for (uint32_t i = 0; i < HLL_M; i++)
-        c[regs[i] <= Q + 1 ? regs[i] : Q + 1]++;
+    for (uint32_t i = 0; i < HLL_M; i++) {
+        uint32_t r = hll_get(regs, i);
+        c[r <= Q + 1 ? r : Q + 1]++;
+    }
     double m = HLL_M;
     double z = m * hll_tau(1.0 - c[Q + 1] / m);
     for (int k = Q; k >= 1; k--)
@@ -546,7 +576,7 @@ static void free_side(const agglayout_t *l, gtable_t *t)
             if (d->fn == FN_APPROX_DISTINCT) {
                 uint8_t *regs = sketch_regs(e + d->off);
                 if (regs)
-                    tmem_give(l, t, HLL_M);
+                    tmem_give(l, t, HLL_BYTES);
                 free(regs);
             } else if (d->fn == FN_TOPK) {
                 topk_t *k;
@@ -887,7 +917,7 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
                 uint32_t g8 = gidx[sel[k + 8]];
                 uint8_t *r8 = g8 != GROUP_NONE ? sketch_regs(STATE(g8)) : NULL;
                 if (r8)
-                    __builtin_prefetch(r8 + (uint32_t)(vh[k + 8] >> (64 - HLL_P)));
+                    __builtin_prefetch(hll_at(r8, (uint32_t)(vh[k + 8] >> (64 - HLL_P))));
                 else
                     __builtin_prefetch(ps->w + (size_t)((uint32_t)ph[k + 8] & ps->mask) *
                                                    (size_t)ps->stride);
@@ -1110,9 +1140,11 @@ static int merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
         uint8_t *dr = sketch_regs(ds);
         if (!dr && !(dr = sketch_densify(l, dt, ds)))
             return 0;
-        for (uint32_t i = 0; i < HLL_M; i++)
-            if (sr[i] > dr[i])
-                dr[i] = sr[i];
+        for (uint32_t i = 0; i < HLL_M; i++) {
+            uint32_t v = hll_get(sr, i);
+            if (v > hll_get(dr, i))
+                hll_set(dr, i, v);
+        }
         break;
     }
     case FN_TOPK: {
