@@ -1240,10 +1240,11 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
         const pairset_t *sp = &((const pairset_t *)src->pairs)[sa];
         pairset_t *dp = &((pairset_t *)dst->pairs)[a];
         int st = sp->stride;
-        /* Room for all of them first: pairs taken in the source's slot
-         * order into a smaller table with the same hashes (groups often
-         * keep their numbers) pile up in one long run. */
-        while (sp->n && pairset_full(dp, sp->n) && pairset_grow(dl, dst, dp))
+        /* At least the source's slots first: pairs taken in the source's
+         * slot order into a smaller table with the same hashes (groups
+         * often keep their numbers) pile up in one long run. */
+        while (sp->n && (!dp->w || dp->mask < sp->mask) &&
+               pairset_grow(dl, dst, dp))
             ;
         /* Sixteen pairs at a time: their slots and groups prefetched
          * first (each is a cache miss in a large table), then added. */

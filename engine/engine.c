@@ -26,6 +26,13 @@ typedef struct entry {
     int64_t    since;     /* wall clock at registration (live), else 0 */
     uint64_t   partial;   /* partial windows emitted */
     share_t   *sh;        /* its share group, or NULL: runs alone */
+    /* Filters evaluated once per batch for every query (or share group)
+     * with the same WHERE: the entry holding the selection, or -1. */
+    int        fsrc;
+    int        flead;     /* others read this entry's selection */
+    uint32_t  *fsel;      /* a leader's selection, fn rows, of batch fserial */
+    uint32_t   fn;
+    uint64_t   fserial;
 } entry_t;
 
 struct engine {
@@ -86,6 +93,7 @@ void engine_free(engine_t *e)
             share_free(sh);
         query_free(e->q[i].q, 0);
         qhandle_unref(e->q[i].h);
+        free(e->q[i].fsel);
     }
     free(e->q);
     pthread_mutex_destroy(&e->lock);
@@ -113,6 +121,46 @@ static int find(engine_t *e, const char *name)
 static int rmode(const engine_t *e)
 {
     return e->cfg.replay && e->cfg.history ? QUERY_HISTORY : e->cfg.replay;
+}
+
+/* The query that runs entry i's filter: its share group's stage, or
+ * itself. NULL for the members of a group after its first (the group
+ * runs once, for the first). */
+static query_t *runner(engine_t *e, int i)
+{
+    share_t *sh = e->q[i].sh;
+    if (!sh)
+        return e->q[i].q;
+    for (int k = 0; k < i; k++)
+        if (e->q[k].sh == sh)
+            return NULL;
+    return share_stage(sh);
+}
+
+/* Which runners have the same WHERE (under e->lock, after every change
+ * of the registry). */
+static void refilter(engine_t *e)
+{
+    for (int i = 0; i < e->nq; i++) {
+        e->q[i].fsrc = -1;
+        e->q[i].flead = 0;
+    }
+    if (!e->cfg.share)
+        return;
+    for (int i = 0; i < e->nq; i++) {
+        query_t *q = runner(e, i);
+        if (!q || !q->plan->filter)
+            continue;
+        for (int j = 0; j < i; j++) {
+            query_t *o = runner(e, j);
+            if (o && o->plan->filter && e->q[j].fsrc < 0 &&
+                ast_equal(o->plan->filter, q->plan->filter)) {
+                e->q[i].fsrc = j;
+                e->q[j].flead = 1;
+                break;
+            }
+        }
+    }
 }
 
 /* Put the new entry i in a share group (under e->lock): the first group
@@ -184,6 +232,7 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
                               .since = e->cfg.replay ? 0 : time_now_ms()};
     if (e->cfg.share)
         place_shared(e, e->nq - 1);
+    refilter(e);
     update_fields(e);
     pthread_mutex_unlock(&e->lock);
     return ENGINE_OK;
@@ -213,6 +262,8 @@ int engine_drop(engine_t *e, const char *name)
     /* The group's other queries keep its stage and panes. */
     if (en.sh && share_leave(en.sh, en.q) == 0)
         share_free(en.sh);
+    free(en.fsel);
+    refilter(e);
     update_fields(e);
     pthread_mutex_unlock(&e->lock);
     atomic_store(&en.h->dropped, 1);
@@ -326,11 +377,28 @@ void engine_process(engine_t *e, const flow_batch_t *b)
         query_t *q = e->q[i].q;
         share_t *sh = e->q[i].sh;
         int64_t t0 = time_now_ms();
+        const uint32_t *sel = NULL;
+        uint32_t n = 0;
+        int L = e->q[i].fsrc >= 0 ? e->q[i].fsrc : e->q[i].flead ? i : -1;
+        if (L >= 0 && (!sh || *share_serial(sh) != e->serial)) {
+            entry_t *le = &e->q[L];
+            if (le->fserial != e->serial) {
+                if (!le->fsel)
+                    le->fsel = xcalloc(FLOW_BATCH_MAX, sizeof(uint32_t));
+                le->fn = query_filter(runner(e, L), b, le->fsel);
+                le->fserial = e->serial;
+            }
+            sel = le->fsel;
+            n = le->fn;
+        }
         if (!sh) {
-            query_process(q, b, e->cfg.replay, now);
+            if (sel)
+                query_process_sel(q, b, sel, n, 1, e->cfg.replay, now);
+            else
+                query_process(q, b, e->cfg.replay, now);
         } else if (*share_serial(sh) != e->serial) {
             *share_serial(sh) = e->serial;
-            share_process(sh, b, e->cfg.replay, now);
+            share_process(sh, b, sel, n, e->cfg.replay, now);
         }
         log_slow(q, "a batch", time_now_ms() - t0);
         /* Replay has no clock: the flows themselves move windows on. */
@@ -460,6 +528,17 @@ int engine_share_explain(engine_t *e, const char *name, sbuf_t *out)
         rc = e->q[i].sh != NULL;
         if (rc)
             share_describe(e->q[i].sh, e->q[i].q, out);
+        int L = e->q[i].fsrc >= 0 ? e->q[i].fsrc : e->q[i].flead ? i : -1;
+        if (L >= 0 && !rc) {
+            /* Only its WHERE is shared: evaluated once per batch. */
+            sbuf_add(out, "filter with ");
+            int k = 0;
+            for (int j = 0; j < e->nq; j++)
+                if (j != i && (j == L || e->q[j].fsrc == L))
+                    sbuf_printf(out, "%s%s", k++ ? ", " : "", e->q[j].h->name);
+            sbuf_add(out, ": evaluated once per batch\n");
+            rc = 1;
+        }
     }
     pthread_mutex_unlock(&e->lock);
     return rc;

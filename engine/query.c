@@ -374,11 +374,11 @@ void query_process_sel(query_t *q, const flow_batch_t *b, const uint32_t *sel,
                        uint32_t n, int filtered, int replay, int64_t now_ms)
 {
     q->batch_max = INT64_MIN;
+    q->st.flows_in += filtered ? b->n : n;
     if (!n)
         return;
     if (!sel)
         sel = ident;
-    q->st.flows_in += n;
     if (q->filter && !filtered) {
         expr_bind_batch(q->filter, b);
         const int64_t *c = expr_eval(q->filter, sel, n);
@@ -587,6 +587,16 @@ void query_advance(query_t *q, int64_t threshold,
     }
     if (q->starved || q->mem.refused != q->refused_seen)
         mem_episode(q);
+}
+
+uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out)
+{
+    if (!q->filter) {
+        memcpy(out, ident, b->n * sizeof(uint32_t));
+        return b->n;
+    }
+    expr_bind_batch(q->filter, b);
+    return expr_filter(expr_eval(q->filter, ident, b->n), ident, b->n, out);
 }
 
 void query_stage_advance(query_t *s, int64_t threshold,

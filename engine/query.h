@@ -87,9 +87,13 @@ void query_process(query_t *q, const flow_batch_t *b, int replay,
 
 /* The same over rows sel[0..n) of b (NULL: the first n); filtered: the
  * rows already passed this query's WHERE (evaluated once for every query
- * with the same filter). */
+ * with the same filter; the batch's n flows count as offered). */
 void query_process_sel(query_t *q, const flow_batch_t *b, const uint32_t *sel,
                        uint32_t n, int filtered, int replay, int64_t now_ms);
+
+/* The rows of b that pass q's WHERE, into out; their number. For the
+ * queries with the same filter, evaluated once per batch (engine.c). */
+uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out);
 
 /* Shared aggregation (engine/share.c). A stage is a query over the
  * greatest common slice of its members' panes, with the union of their

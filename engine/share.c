@@ -361,14 +361,22 @@ void share_free(share_t *s)
     free(s);
 }
 
-void share_process(share_t *s, const flow_batch_t *b, int replay,
-                   int64_t now_ms)
+query_t *share_stage(share_t *s)
+{
+    return s->stage;
+}
+
+void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
+                   uint32_t n, int replay, int64_t now_ms)
 {
     query_t *st = s->stage;
     uint64_t matched = st->st.flows_matched;
     /* Stamps number flows as an unshared query sees them: batch, row. */
     st->stamp_base = s->serial << 11;
-    query_process(st, b, replay, now_ms);
+    if (sel)
+        query_process_sel(st, b, sel, n, 1, replay, now_ms);
+    else
+        query_process(st, b, replay, now_ms);
     matched = st->st.flows_matched - matched;
     const int64_t *tcol = st->time_field == F_START ? b->start
                         : st->time_field == F_END ? b->end : b->received;
@@ -384,15 +392,15 @@ void share_process(share_t *s, const flow_batch_t *b, int replay,
         /* Flows before its first shared pane, or whose stage pane was
          * already folded: the member aggregates them itself. */
         int64_t D = m->from > late ? m->from : late;
-        uint32_t n = 0;
+        uint32_t nd = 0;
         if (D != INT64_MIN)
             for (uint32_t r = 0; r < b->n; r++)
                 if (tcol[r] < D)
-                    s->sel[n++] = r;
-        if (n) {
+                    s->sel[nd++] = r;
+        if (nd) {
             uint64_t in = q->st.flows_in, mt = q->st.flows_matched;
             q->stamp_base = s->serial << 11;
-            query_process_sel(q, b, s->sel, n, 0, replay, now_ms);
+            query_process_sel(q, b, s->sel, nd, 0, replay, now_ms);
             q->st.flows_in = in;
             q->st.flows_matched = mt;
         }

@@ -56,9 +56,12 @@ int  share_leave(share_t *s, query_t *q);
 void share_free(share_t *s);
 
 /* Run the stage over one batch and give every member what it needs:
- * its counters, its watermark, and the flows it aggregates itself. */
-void share_process(share_t *s, const flow_batch_t *b, int replay,
-                   int64_t now_ms);
+ * its counters, its watermark, and the flows it aggregates itself. sel:
+ * the rows that passed the group's filter (n of them), or NULL. */
+void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
+                   uint32_t n, int replay, int64_t now_ms);
+/* The stage: the query whose filter the group evaluates. */
+query_t *share_stage(share_t *s);
 /* Fold the stage's panes that end at or before threshold into the
  * members (before they close windows at that threshold). */
 void share_advance(share_t *s, int64_t threshold);
