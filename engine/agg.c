@@ -283,12 +283,12 @@ static void pairset_clear(const agglayout_t *l, gtable_t *t, pairset_t *p)
 #define HLL_M (1u << HLL_P)
 #define HLL_SPARSE_MAX 64
 
-/* A sketch's registers: HLL_M bytes, allocated when a group's sketch
- * passes HLL_SPARSE_MAX distinct hashes. Until then the hashes are
- * (group, hash) pairs in the pane's pair table (as for exact distinct
- * counts) and the count is exact; a group's early pairs are folded into
- * its registers when the window closes (gtable_fold) -- register updates
- * are idempotent, so folding twice changes nothing. */
+/* A sketch is the group's own list of its distinct hashes while it has
+ * at most HLL_SPARSE_MAX of them (the count is exact), then registers:
+ * the list is folded into them and freed when the next distinct hash
+ * comes (register updates are idempotent and commute, so the registers
+ * are those of every hash, in any order). A list holds a power of two
+ * of hashes, at least four: 32 bytes to 512. */
 /* Registers are 6 bits (a rank is at most 64 - HLL_P + 1 = 54), packed:
  * 1536 bytes for 2048 of them instead of 2048, and two of padding so a
  * register is always read as one 16-bit word. */
@@ -326,24 +326,107 @@ static inline void hll_reg_add(uint8_t *regs, uint64_t x)
         hll_set(regs, idx, rank);
 }
 
-/* A sketch's state: its exact count while sparse, then a pointer to its
- * registers (NULL while sparse). */
-static inline uint8_t *sketch_regs(const uint8_t *st)
+/* A sketch's state: its count of distinct hashes while a list, and a
+ * pointer: the list, or the registers tagged with bit 0. */
+static inline uintptr_t sketch_ptr(const uint8_t *st)
 {
-    uint8_t *regs;
-    memcpy(&regs, st + 8, sizeof(regs));
-    return regs;
+    uintptr_t p;
+    memcpy(&p, st + 8, sizeof(p));
+    return p;
 }
 
-/* Give the sketch its registers (it passed HLL_SPARSE_MAX); NULL if the
- * budget has no room: the sketch stays a list of hashes, still exact. */
-static uint8_t *sketch_densify(const agglayout_t *l, gtable_t *t, uint8_t *st)
+static inline uint8_t *sketch_regs(const uint8_t *st)
+{
+    uintptr_t p = sketch_ptr(st);
+    return p & 1 ? (uint8_t *)(p & ~(uintptr_t)1) : NULL;
+}
+
+static inline uint64_t *sketch_list(const uint8_t *st)
+{
+    uintptr_t p = sketch_ptr(st);
+    return p & 1 ? NULL : (uint64_t *)p;
+}
+
+/* Hashes a list of n holds room for. */
+static inline uint32_t sketch_cap(int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    uint32_t c = 4;
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
+/* Give the sketch its registers, made of its list (and hash h if
+ * with_h); 0 if the budget has no room (the sketch stays a list, still
+ * exact). */
+static int sketch_densify(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                          uint64_t h, int with_h)
 {
     if (!tmem_take(l, t, HLL_BYTES))
-        return NULL;
+        return 0;
     uint8_t *regs = xcalloc(HLL_BYTES, 1);
-    memcpy(st + 8, &regs, sizeof(regs));
-    return regs;
+    uint64_t *list = sketch_list(st);
+    int64_t n;
+    memcpy(&n, st, 8);
+    for (int64_t i = 0; i < n; i++)
+        hll_reg_add(regs, list[i]);
+    if (with_h)
+        hll_reg_add(regs, h);
+    tmem_give(l, t, (size_t)sketch_cap(n) * 8);
+    free(list);
+    uintptr_t p = (uintptr_t)regs | 1;
+    memcpy(st + 8, &p, sizeof(p));
+    n += with_h;
+    memcpy(st, &n, 8);
+    return 1;
+}
+
+/* Add hash h to the sketch at st: 1 if new (or registers), 0 if it was
+ * there, -1 if it is new and the budget refused the room for it. */
+static int sketch_add(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                      uint64_t h)
+{
+    uint8_t *regs = sketch_regs(st);
+    if (regs) {
+        hll_reg_add(regs, h);
+        return 1;
+    }
+    uint64_t *list = sketch_list(st);
+    int64_t n;
+    memcpy(&n, st, 8);
+    for (int64_t i = 0; i < n; i++)
+        if (list[i] == h)
+            return 0;
+    if (n >= HLL_SPARSE_MAX && sketch_densify(l, t, st, h, 1))
+        return 1;
+    uint32_t cap = sketch_cap(n);
+    if ((uint32_t)n == cap) {
+        uint32_t nc = cap ? cap * 2 : 4;
+        if (!tmem_take(l, t, (size_t)(nc - cap) * 8))
+            return -1;
+        list = xrealloc(list, (size_t)nc * 8);
+        memcpy(st + 8, &list, sizeof(list));
+    }
+    list[n++] = h;
+    memcpy(st, &n, 8);
+    return 1;
+}
+
+/* Free what the sketch at st holds. */
+static void sketch_free(const agglayout_t *l, gtable_t *t, uint8_t *st)
+{
+    uint8_t *regs = sketch_regs(st);
+    if (regs) {
+        tmem_give(l, t, HLL_BYTES);
+        free(regs);
+        return;
+    }
+    int64_t n;
+    memcpy(&n, st, 8);
+    tmem_give(l, t, (size_t)sketch_cap(n) * 8);
+    free(sketch_list(st));
 }
 
 /* Ertl's improved estimator ("New cardinality estimation algorithms for
@@ -574,10 +657,7 @@ static void free_side(const agglayout_t *l, gtable_t *t)
         for (int a = 0; a < l->naggs; a++) {
             const aggdef_t *d = &l->aggs[a];
             if (d->fn == FN_APPROX_DISTINCT) {
-                uint8_t *regs = sketch_regs(e + d->off);
-                if (regs)
-                    tmem_give(l, t, HLL_BYTES);
-                free(regs);
+                sketch_free(l, t, e + d->off);
             } else if (d->fn == FN_TOPK) {
                 topk_t *k;
                 memcpy(&k, e + d->off, sizeof(k));
@@ -892,20 +972,16 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
         break;
     }
     case FN_APPROX_DISTINCT: {
-        pairset_t *ps = &((pairset_t *)t->pairs)[a];
-        uint64_t vh[FLOW_BATCH_MAX], ph[FLOW_BATCH_MAX];
+        uint64_t vh[FLOW_BATCH_MAX];
         for (uint32_t k = 0; k < n; k++) {
-            uint32_t r = sel[k], g = gidx[r];
+            uint32_t r = sel[k];
             vh[k] = sketch_hash(wide ? (const void *)&vp[r]
                                      : (const void *)&vi[r], wide);
-            ph[k] = g == GROUP_NONE ? 0 : pair_hash(g, &vh[k], 0);
         }
-        while (pairset_full(ps, n) && pairset_grow(l, t, ps))
-            ;
         /* Two-stage prefetch: the group's state 16 rows ahead; 8 rows
          * ahead, once that state is in cache, the register the row will
-         * touch (a dense sketch: one miss per flow otherwise) or else the
-         * slot of its pair. */
+         * touch (a dense sketch: one miss per flow otherwise) or else its
+         * list. */
         for (uint32_t k = 0; k < n; k++) {
             uint32_t g = gidx[sel[k]];
             if (k + 16 < n) {
@@ -915,26 +991,19 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             }
             if (k + 8 < n) {
                 uint32_t g8 = gidx[sel[k + 8]];
-                uint8_t *r8 = g8 != GROUP_NONE ? sketch_regs(STATE(g8)) : NULL;
-                if (r8)
-                    __builtin_prefetch(hll_at(r8, (uint32_t)(vh[k + 8] >> (64 - HLL_P))));
-                else
-                    __builtin_prefetch(ps->w + (size_t)((uint32_t)ph[k + 8] & ps->mask) *
-                                                   (size_t)ps->stride);
+                if (g8 != GROUP_NONE) {
+                    uintptr_t p8 = sketch_ptr(STATE(g8));
+                    if (p8 & 1)
+                        __builtin_prefetch(hll_at((const uint8_t *)(p8 & ~(uintptr_t)1),
+                                                  (uint32_t)(vh[k + 8] >> (64 - HLL_P))));
+                    else if (p8)
+                        __builtin_prefetch((const void *)p8);
+                }
             }
             if (g == GROUP_NONE)
                 continue;
-            uint8_t *st = STATE(g), *regs = sketch_regs(st);
-            if (regs) {
-                hll_reg_add(regs, vh[k]);
-                continue;
-            }
-            int added = pairset_add(l, t, ps, g, &vh[k], ph[k]);
-            if (added < 0)
+            if (sketch_add(l, t, STATE(g), vh[k]) < 0)
                 t->overflow++;        /* the budget refused the value */
-            else if (added && ++*(int64_t *)st > HLL_SPARSE_MAX &&
-                     (regs = sketch_densify(l, t, st)))
-                hll_reg_add(regs, vh[k]);
         }
         break;
     }
@@ -1135,11 +1204,20 @@ static int merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
     case FN_APPROX_DISTINCT: {
         /* Registers here; the pairs are merged by gtable_merge. */
         const uint8_t *sr = sketch_regs(ss);
-        if (!sr)
+        if (!sr) {
+            const uint64_t *list = sketch_list(ss);
+            int64_t n;
+            memcpy(&n, ss, 8);
+            for (int64_t i = 0; i < n; i++)
+                if (sketch_add(l, dt, ds, list[i]) < 0)
+                    dt->overflow++;   /* the budget refused the value */
             break;
+        }
         uint8_t *dr = sketch_regs(ds);
-        if (!dr && !(dr = sketch_densify(l, dt, ds)))
+        /* Registers of its own list first, then the source's. */
+        if (!dr && !sketch_densify(l, dt, ds, 0, 0))
             return 0;
+        dr = sketch_regs(ds);
         for (uint32_t i = 0; i < HLL_M; i++) {
             uint32_t v = hll_get(sr, i);
             if (v > hll_get(dr, i))
@@ -1243,7 +1321,7 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
         /* At least the source's slots first: pairs taken in the source's
          * slot order into a smaller table with the same hashes (groups
          * often keep their numbers) pile up in one long run. */
-        while (sp->n && (!dp->w || dp->mask < sp->mask) &&
+        while (!approx && sp->n && (!dp->w || dp->mask < sp->mask) &&
                pairset_grow(dl, dst, dp))
             ;
         /* Sixteen pairs at a time: their slots and groups prefetched
@@ -1279,17 +1357,13 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
             for (int k = 0; k < np; k++) {
                 uint32_t dg = pb[k].dg;
                 uint8_t *dst_state = gtable_entry(dl, dst, dg) + off;
-                uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
-                if (regs) {
-                    hll_reg_add(regs, pb[k].v[0]);
-                    continue;
-                }
-                int added = pairset_add(dl, dst, dp, dg, pb[k].v, pb[k].h);
+                int added = approx
+                    ? sketch_add(dl, dst, dst_state, pb[k].v[0])
+                    : pairset_add(dl, dst, dp, dg, pb[k].v, pb[k].h);
                 if (added < 0)
                     dst->overflow++;      /* the budget refused the value */
-                else if (added && ++*(int64_t *)dst_state > HLL_SPARSE_MAX &&
-                         approx)
-                    sketch_densify(dl, dst, dst_state);
+                else if (added && !approx)
+                    ++*(int64_t *)dst_state;
             }
             np = 0;
             if (end)
