@@ -1377,25 +1377,6 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
     dst->sum_overflow += src->sum_overflow;
 }
 
-void gtable_fold(const agglayout_t *l, const gtable_t *t)
-{
-    for (int a = 0; a < l->naggs; a++) {
-        if (l->aggs[a].fn != FN_APPROX_DISTINCT)
-            continue;
-        const pairset_t *ps = &((const pairset_t *)t->pairs)[a];
-        for (uint32_t i = 0; ps->w && i <= ps->mask; i++) {
-            const uint64_t *e = ps->w + (size_t)i * (size_t)ps->stride;
-            if (!e[0])
-                continue;
-            const uint8_t *st = gtable_entry(l, t, (uint32_t)(e[0] - 1)) +
-                                l->aggs[a].off;
-            uint8_t *regs = sketch_regs(st);
-            if (regs)
-                hll_reg_add(regs, e[1]);
-        }
-    }
-}
-
 /* ---- results ------------------------------------------------------------------- */
 
 static void json_value(sbuf_t *b, const value_t *v, type_t t)

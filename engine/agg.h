@@ -7,8 +7,9 @@
  * (8 bytes per scalar key, 16 per address), then every aggregate's state.
  * States of count/sum/min/max/avg and count(DISTINCT) live inline;
  * count(DISTINCT x) also keeps one table of (group, value) pairs per
- * aggregate, and so do approx_count_distinct's sketches while small (then
- * a pointer to their registers); topk keeps a pointer to its counters.
+ * aggregate; approx_count_distinct keeps a pointer to its group's list of
+ * hashes while small, then to its registers; topk a pointer to its
+ * counters.
  *
  * The table refuses new groups beyond the query's cap and counts the
  * flows it had to refuse; it never grows past what the cap allows. Every
@@ -126,10 +127,6 @@ static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
 /* The groups of a stamped table in stamp order (malloc'ed, t->n
  * entries), or NULL for a table that is not stamped: read it in order. */
 uint32_t *gtable_order(const gtable_t *t);
-
-/* Before reading final values: fold the sparse pairs of sketches that
- * turned dense into their registers (idempotent). */
-void gtable_fold(const agglayout_t *l, const gtable_t *t);
 
 /* The final value of aggregate a of group g. Strings (topk) are written
  * into rs's arena. */

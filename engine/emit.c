@@ -200,7 +200,6 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
     const plan_t *p = q->plan;
     const agglayout_t *l = &q->layout;
     rowset_t *rs = new_rowset(q, wstart, wend);
-    gtable_fold(l, t);
     rs->flows = t->flows;
     rs->groups = t->n;
     rs->overflow = t->overflow;

@@ -795,8 +795,8 @@ static void test_share_on_off(void)
                 memset(&qc, 0, sizeof(qc));
                 gen_query_shaped(&qc, &sh[g]);
                 sql[nq] = strdup(sbuf_str(&qc.ours));
-                names[nq] = malloc(16);
-                snprintf(names[nq], 16, "s%dq%d", g, i);
+                names[nq] = malloc(32);
+                snprintf(names[nq], 32, "s%dq%d", g, i);
                 nq++;
                 sbuf_free(&qc.ours);
                 sbuf_free(&qc.sql);
@@ -811,8 +811,8 @@ static void test_share_on_off(void)
             memset(&qc, 0, sizeof(qc));
             gen_query_shaped(&qc, &sh[NSHAPES]);
             sql[nq] = strdup(sbuf_str(&qc.ours));
-            names[nq] = malloc(16);
-            snprintf(names[nq], 16, "p%d", i);
+            names[nq] = malloc(32);
+            snprintf(names[nq], 32, "p%d", i);
             nq++;
             sbuf_free(&qc.ours);
             sbuf_free(&qc.sql);
