@@ -743,7 +743,9 @@ static void grow_slots(const agglayout_t *l, gtable_t *t)
  * table. 0 if the budget has no room. */
 static int grow_entries(const agglayout_t *l, gtable_t *t)
 {
-    size_t es = l->entry_size;
+    /* A stamped table's stamps grow with its entries, within the budget. */
+    int st = t->stamped && t->stamps_cap >= t->cap;
+    size_t es = l->entry_size + (st ? sizeof(uint64_t) : 0);
     uint32_t nc = t->cap ? t->cap * 2 : 256;
     if ((int64_t)nc > l->max_groups)
         nc = (uint32_t)l->max_groups;
@@ -758,7 +760,11 @@ static int grow_entries(const agglayout_t *l, gtable_t *t)
     }
     if (!tmem_take(l, t, (size_t)(nc - t->cap) * es))
         return 0;
-    t->entries = xrealloc(t->entries, (size_t)nc * es);
+    t->entries = xrealloc(t->entries, (size_t)nc * l->entry_size);
+    if (st) {
+        t->stamps = xrealloc(t->stamps, (size_t)nc * sizeof(uint64_t));
+        t->stamps_cap = nc;
+    }
     t->cap = nc;
     return 1;
 }
@@ -822,8 +828,10 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
     }
 }
 
-/* Room for a stamp per allocated group (charged, whatever the budget:
- * 8 bytes a group, beside entries it already took). */
+/* Room for a stamp per allocated group: a table stamped after its
+ * entries were allocated (a spare table reused by a shared query) pays
+ * for them at once, whatever the budget (8 bytes a group, beside the
+ * entries it took); from then on they grow with the entries. */
 static void stamps_fit(const agglayout_t *l, gtable_t *t)
 {
     if (t->stamps_cap >= t->cap)

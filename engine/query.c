@@ -344,6 +344,10 @@ static void pane_add(query_t *q, pane_t *p, const uint64_t *keys,
  * budget has room again, not once per flow. */
 static void mem_episode(query_t *q)
 {
+    if (q->quiet) {
+        q->refused_seen = q->mem.refused;
+        return;
+    }
     if (q->mem.refused != q->refused_seen && !q->starved) {
         q->starved = 1;
         q->starved_overflow = q->st.flows_overflow;
@@ -630,7 +634,9 @@ void query_fold(query_t *m, const agglayout_t *sl, int64_t G,
     uint64_t before = p->t->overflow;
     gtable_merge_map(&m->layout, p->t, sl, sp->t, amap);
     p->flows += sp->flows;
-    m->st.flows_overflow += p->t->overflow - before;
+    /* The stage's own refusals were counted as they happened
+     * (share_process); the merge's are new. */
+    m->st.flows_overflow += p->t->overflow - before - sp->t->overflow;
     if (start + G - 1 > m->max_seen)
         m->max_seen = start + G - 1;
     if (m->mem.refused != m->refused_seen)

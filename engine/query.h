@@ -51,6 +51,8 @@ typedef struct query {
     uint64_t     seq;
     query_stats_t st;
     int64_t      max_seen;   /* latest time put in a pane (INT64_MIN) */
+    int          quiet;      /* a share group's stage: its members say
+                                when the budget refuses it something */
     int          stamped;    /* a shared query's tables keep the first
                                 arrival of each group (agg.h) */
     uint64_t     stamp_base; /* this batch's: serial << 11 */

@@ -261,6 +261,7 @@ static int restage(share_t *s, query_t *const *qs, int n, int64_t G)
     s->n = n;
     free(amaps);
     st->stamped = 1;
+    st->quiet = 1;
     for (int k = 0; k < n; k++)
         qs[k]->stamped = 1;
     return 0;
@@ -371,6 +372,7 @@ void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
 {
     query_t *st = s->stage;
     uint64_t matched = st->st.flows_matched;
+    uint64_t over = st->st.flows_overflow, refused = st->mem.refused;
     /* Stamps number flows as an unshared query sees them: batch, row. */
     st->stamp_base = s->serial << 11;
     if (sel)
@@ -378,6 +380,8 @@ void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
     else
         query_process(st, b, replay, now_ms);
     matched = st->st.flows_matched - matched;
+    over = st->st.flows_overflow - over;
+    refused = st->mem.refused - refused;
     const int64_t *tcol = st->time_field == F_START ? b->start
                         : st->time_field == F_END ? b->end : b->received;
     int64_t late = st->have_closed ? st->closed_end : INT64_MIN;
@@ -406,6 +410,12 @@ void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
         }
         q->st.flows_in += b->n;
         q->st.flows_matched += matched;
+        /* What the stage refused (cap, budget) it refused for every
+         * member taking its panes: counted now, logged by each. */
+        if (m->from <= st->max_seen) {
+            q->st.flows_overflow += over;
+            q->mem.refused += refused;
+        }
     }
 }
 
