@@ -31,6 +31,7 @@ static uint32_t rnd(void)
 }
 
 static flow_batch_t *pool[POOL];
+static int share_on;      /* engine_config_t.share for the next scenario */
 static int uniform_dst;   /* worst case: every flow to a random host */
 
 static void make_pool(uint32_t nsrc)
@@ -77,6 +78,16 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void print_memory(void *ctx, const char *name, const plan_t *p,
+                         const query_stats_t *st)
+{
+    (void)ctx;
+    (void)p;
+    fprintf(stderr, "  %-24s %8.1f MB %8llu groups\n", name,
+            (double)st->memory_bytes / 1048576.0,
+            (unsigned long long)st->groups_open);
+}
+
 /* Run queries over nflows flows; windows advance with the receive time:
  * per_window flows per window of the first query's size. */
 static const char *only;
@@ -95,7 +106,7 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
         return;
     }
     make_pool(nsrc);
-    engine_config_t cfg = {0};
+    engine_config_t cfg = {.share = share_on};
     engine_t *e = engine_new(&cfg);
     uint64_t windows = 0;
     output_t out = {"null", null_window, &windows};
@@ -140,6 +151,8 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
         busy += c2 - c0;
         closing += c2 - c1;
     }
+    if (getenv("BENCH_MEMORY"))          /* what each query holds now */
+        engine_foreach(e, print_memory, NULL);
     double c0 = cpu_seconds();
     engine_finish(e);
     double fin = cpu_seconds() - c0;
@@ -227,14 +240,41 @@ int main(int argc, char **argv)
              5000000);
     scenario("ten standard queries, 100k sources", 100000, ten, 10, n / 4,
              10000, 5000000);
-    const char *saved[64];
+    const char *saved[65];
     int nsaved = load_saved(saved, 64);
     if (nsaved) {
-        char label[64];
-        snprintf(label, sizeof(label), "all %d saved queries, 100k sources",
-                 nsaved);
-        scenario(label, 100000, saved, nsaved, n / 4, 10000, 5000000);
+        /* The saved queries, then with the design card as flowsqld runs
+         * them; each with sharing off and on (engine/share.h). */
+        saved[nsaved] = "CREATE QUERY design_card AS SELECT srcip, count(*) "
+                        "FROM flows WINDOW 10s GROUP BY srcip";
+        for (int card_too = 0; card_too < 2; card_too++)
+            for (share_on = 0; share_on < 2; share_on++) {
+                char label[64];
+                snprintf(label, sizeof(label), "%d saved%s, 100k, sharing %s",
+                         nsaved, card_too ? " + card" : "",
+                         share_on ? "on" : "off");
+                scenario(label, 100000, saved, nsaved + card_too, n / 4, 10000,
+                         5000000);
+            }
+        share_on = 0;
     }
+    /* Each saved query alone (bench_engine N saved-each): what each one
+     * costs in time and memory. */
+    if (only && strcmp(only, "saved-each") == 0)
+        for (int i = 0; i < nsaved; i++) {
+            char label[64];
+            const char *nm = strstr(saved[i], "CREATE QUERY ");
+            int len = 0;
+            if (nm) {
+                nm += 13;
+                while (nm[len] && nm[len] != ' ' && nm[len] != '\n')
+                    len++;
+            }
+            only = NULL;
+            snprintf(label, sizeof(label), "  alone: %.*s", len, nm ? nm : "?");
+            scenario(label, 100000, &saved[i], 1, n / 4, 10000, 5000000);
+            only = "saved-each";
+        }
     uniform_dst = 1;
     scenario("ten, uniform destinations (worst case)", 100000, ten, 10,
              n / 4, 10000, 5000000);

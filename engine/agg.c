@@ -61,8 +61,41 @@ static inline uint64_t sketch_hash(const void *v, int wide)
 typedef struct pairset {
     uint64_t *w;        /* (mask+1) * stride words: gid+1 (0: empty), value */
     uint32_t  n, mask;
-    int       stride;   /* 2 (8-byte values) or 3 (addresses) */
+    int       stride;   /* 1 (packed), 2 (8-byte values), 3 (addresses) */
+    int       wide;     /* values are addresses */
+    int       packs;    /* may be packed: exact distinct values */
 } pairset_t;
+
+/* A packed set keeps a pair in one word, (gid+1) << 32 | value, while
+ * every value fits in 32 bits (an IPv4 address, a port): a third of the
+ * memory of an address pair, half of an integer one. The first value
+ * that does not fit (an IPv6 address) unpacks the set. */
+static inline int pair_packs(const pairset_t *p, const uint64_t *v)
+{
+    return p->wide ? v[0] == 0 && (uint32_t)v[1] == 0xffff0000u
+                   : v[0] <= 0xffffffffULL;
+}
+
+static inline uint64_t pair_pack(const pairset_t *p, uint32_t g,
+                                 const uint64_t *v)
+{
+    return ((uint64_t)g + 1) << 32 | (p->wide ? v[1] >> 32 : v[0]);
+}
+
+/* Entry e of set p: its group, its value into v (two words). */
+static inline uint32_t pair_at(const pairset_t *p, const uint64_t *e,
+                               uint64_t *v)
+{
+    if (p->stride == 1) {
+        uint64_t lo = (uint32_t)e[0];
+        v[0] = p->wide ? 0 : lo;
+        v[1] = p->wide ? lo << 32 | 0xffff0000ULL : 0;
+        return (uint32_t)(e[0] >> 32) - 1;
+    }
+    v[0] = e[1];
+    v[1] = p->stride == 3 ? e[2] : 0;
+    return (uint32_t)e[0] - 1;
+}
 
 static size_t pairset_bytes(const pairset_t *p)
 {
@@ -125,6 +158,15 @@ static inline uint64_t *pairset_slot(const pairset_t *p, uint32_t g,
 {
     int st = p->stride;
     uint32_t i = (uint32_t)h & p->mask;
+    if (st == 1) {
+        uint64_t key = pair_pack(p, g, v);
+        for (;;) {
+            uint64_t *e = p->w + i;
+            if (!e[0] || e[0] == key)
+                return e;
+            i = (i + 1) & p->mask;
+        }
+    }
     for (;;) {
         uint64_t *e = p->w + (size_t)i * (size_t)st;
         if (!e[0] || (e[0] == (uint64_t)g + 1 && e[1] == v[0] &&
@@ -141,10 +183,14 @@ static inline int pairset_put(pairset_t *p, uint32_t g, const uint64_t *v,
     uint64_t *e = pairset_slot(p, g, v, h);
     if (e[0])
         return 0;
-    e[0] = (uint64_t)g + 1;
-    e[1] = v[0];
-    if (p->stride == 3)
-        e[2] = v[1];
+    if (p->stride == 1) {
+        e[0] = pair_pack(p, g, v);
+    } else {
+        e[0] = (uint64_t)g + 1;
+        e[1] = v[0];
+        if (p->stride == 3)
+            e[2] = v[1];
+    }
     p->n++;
     return 1;
 }
@@ -160,14 +206,41 @@ static int pairset_grow(const agglayout_t *l, gtable_t *t, pairset_t *p)
     p->w = xcalloc((size_t)cap * (size_t)p->stride, 8);
     p->mask = cap - 1;
     p->n = 0;
-    int st = p->stride;
+    int st = old.stride;
     for (uint32_t i = 0; old.w && i <= old.mask; i++) {
         const uint64_t *e = old.w + (size_t)i * (size_t)st;
         if (e[0]) {
-            uint32_t g = (uint32_t)(e[0] - 1);
-            pairset_put(p, g, e + 1, pair_hash(g, e + 1, st == 3));
+            uint64_t v[2];
+            uint32_t g = pair_at(&old, e, v);
+            pairset_put(p, g, v, pair_hash(g, v, p->wide));
         }
     }
+    free(old.w);
+    return 1;
+}
+
+/* A packed set meets a value that does not fit: the same slots, a pair
+ * each in full. 0 if the budget refuses the room. */
+static int pairset_unpack(const agglayout_t *l, gtable_t *t, pairset_t *p)
+{
+    pairset_t old = *p;
+    int st = p->wide ? 3 : 2;
+    if (!old.w) {
+        p->stride = st;
+        return 1;
+    }
+    size_t cap = (size_t)old.mask + 1;
+    if (!tmem_take(l, t, cap * (size_t)st * 8 - pairset_bytes(&old)))
+        return 0;
+    p->stride = st;
+    p->w = xcalloc(cap * (size_t)st, 8);
+    p->n = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (old.w[i]) {
+            uint64_t v[2];
+            uint32_t g = pair_at(&old, &old.w[i], v);
+            pairset_put(p, g, v, pair_hash(g, v, p->wide));
+        }
     free(old.w);
     return 1;
 }
@@ -178,6 +251,8 @@ static inline int pairset_add(const agglayout_t *l, gtable_t *t,
                               pairset_t *p, uint32_t g, const uint64_t *v,
                               uint64_t h)
 {
+    if (p->stride == 1 && !pair_packs(p, v) && !pairset_unpack(l, t, p))
+        return -1;
     if (pairset_full(p, 1) && !pairset_grow(l, t, p)) {
         if (!p->w || !pairset_slot(p, g, v, h)[0])
             return -1;
@@ -198,6 +273,8 @@ static void pairset_clear(const agglayout_t *l, gtable_t *t, pairset_t *p)
     tmem_give(l, t, pairset_bytes(p));
     free(p->w);
     p->w = NULL;
+    if (p->packs)
+        p->stride = 1;      /* the next pane starts packed again */
     p->n = p->mask = 0;
 }
 
@@ -206,39 +283,150 @@ static void pairset_clear(const agglayout_t *l, gtable_t *t, pairset_t *p)
 #define HLL_M (1u << HLL_P)
 #define HLL_SPARSE_MAX 64
 
-/* A sketch's registers: HLL_M bytes, allocated when a group's sketch
- * passes HLL_SPARSE_MAX distinct hashes. Until then the hashes are
- * (group, hash) pairs in the pane's pair table (as for exact distinct
- * counts) and the count is exact; a group's early pairs are folded into
- * its registers when the window closes (gtable_fold) -- register updates
- * are idempotent, so folding twice changes nothing. */
+/* A sketch is the group's own list of its distinct hashes while it has
+ * at most HLL_SPARSE_MAX of them (the count is exact), then registers:
+ * the list is folded into them and freed when the next distinct hash
+ * comes (register updates are idempotent and commute, so the registers
+ * are those of every hash, in any order). A list holds a power of two
+ * of hashes, at least four: 32 bytes to 512. */
+/* Registers are 6 bits (a rank is at most 64 - HLL_P + 1 = 54), packed:
+ * 1536 bytes for 2048 of them instead of 2048, and two of padding so a
+ * register is always read as one 16-bit word. */
+#define HLL_BYTES (HLL_M * 6 / 8 + 2)
+
+static inline uint32_t hll_get(const uint8_t *regs, uint32_t i)
+{
+    uint32_t bit = i * 6;
+    uint16_t w;
+    memcpy(&w, regs + (bit >> 3), 2);
+    return (w >> (bit & 7)) & 63;
+}
+
+static inline void hll_set(uint8_t *regs, uint32_t i, uint32_t v)
+{
+    uint32_t bit = i * 6;
+    uint16_t w;
+    memcpy(&w, regs + (bit >> 3), 2);
+    w = (uint16_t)((w & ~(63u << (bit & 7))) | (v << (bit & 7)));
+    memcpy(regs + (bit >> 3), &w, 2);
+}
+
+/* Where register i is, for a prefetch. */
+static inline const uint8_t *hll_at(const uint8_t *regs, uint32_t i)
+{
+    return regs + ((i * 6) >> 3);
+}
+
 static inline void hll_reg_add(uint8_t *regs, uint64_t x)
 {
     uint32_t idx = (uint32_t)(x >> (64 - HLL_P));
     uint64_t rest = (x << HLL_P) | (1ULL << (HLL_P - 1));
-    uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
-    if (rank > regs[idx])
-        regs[idx] = rank;
+    uint32_t rank = (uint32_t)__builtin_clzll(rest) + 1;
+    if (rank > hll_get(regs, idx))
+        hll_set(regs, idx, rank);
 }
 
-/* A sketch's state: its exact count while sparse, then a pointer to its
- * registers (NULL while sparse). */
+/* A sketch's state: its count of distinct hashes while a list, and a
+ * pointer: the list, or the registers tagged with bit 0. */
+static inline uintptr_t sketch_ptr(const uint8_t *st)
+{
+    uintptr_t p;
+    memcpy(&p, st + 8, sizeof(p));
+    return p;
+}
+
 static inline uint8_t *sketch_regs(const uint8_t *st)
 {
-    uint8_t *regs;
-    memcpy(&regs, st + 8, sizeof(regs));
-    return regs;
+    uintptr_t p = sketch_ptr(st);
+    return p & 1 ? (uint8_t *)(p & ~(uintptr_t)1) : NULL;
 }
 
-/* Give the sketch its registers (it passed HLL_SPARSE_MAX); NULL if the
- * budget has no room: the sketch stays a list of hashes, still exact. */
-static uint8_t *sketch_densify(const agglayout_t *l, gtable_t *t, uint8_t *st)
+static inline uint64_t *sketch_list(const uint8_t *st)
 {
-    if (!tmem_take(l, t, HLL_M))
-        return NULL;
-    uint8_t *regs = xcalloc(HLL_M, 1);
-    memcpy(st + 8, &regs, sizeof(regs));
-    return regs;
+    uintptr_t p = sketch_ptr(st);
+    return p & 1 ? NULL : (uint64_t *)p;
+}
+
+/* Hashes a list of n holds room for. */
+static inline uint32_t sketch_cap(int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    uint32_t c = 4;
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
+/* Give the sketch its registers, made of its list (and hash h if
+ * with_h); 0 if the budget has no room (the sketch stays a list, still
+ * exact). */
+static int sketch_densify(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                          uint64_t h, int with_h)
+{
+    if (!tmem_take(l, t, HLL_BYTES))
+        return 0;
+    uint8_t *regs = xcalloc(HLL_BYTES, 1);
+    uint64_t *list = sketch_list(st);
+    int64_t n;
+    memcpy(&n, st, 8);
+    for (int64_t i = 0; i < n; i++)
+        hll_reg_add(regs, list[i]);
+    if (with_h)
+        hll_reg_add(regs, h);
+    tmem_give(l, t, (size_t)sketch_cap(n) * 8);
+    free(list);
+    uintptr_t p = (uintptr_t)regs | 1;
+    memcpy(st + 8, &p, sizeof(p));
+    n += with_h;
+    memcpy(st, &n, 8);
+    return 1;
+}
+
+/* Add hash h to the sketch at st: 1 if new (or registers), 0 if it was
+ * there, -1 if it is new and the budget refused the room for it. */
+static int sketch_add(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                      uint64_t h)
+{
+    uint8_t *regs = sketch_regs(st);
+    if (regs) {
+        hll_reg_add(regs, h);
+        return 1;
+    }
+    uint64_t *list = sketch_list(st);
+    int64_t n;
+    memcpy(&n, st, 8);
+    for (int64_t i = 0; i < n; i++)
+        if (list[i] == h)
+            return 0;
+    if (n >= HLL_SPARSE_MAX && sketch_densify(l, t, st, h, 1))
+        return 1;
+    uint32_t cap = sketch_cap(n);
+    if ((uint32_t)n == cap) {
+        uint32_t nc = cap ? cap * 2 : 4;
+        if (!tmem_take(l, t, (size_t)(nc - cap) * 8))
+            return -1;
+        list = xrealloc(list, (size_t)nc * 8);
+        memcpy(st + 8, &list, sizeof(list));
+    }
+    list[n++] = h;
+    memcpy(st, &n, 8);
+    return 1;
+}
+
+/* Free what the sketch at st holds. */
+static void sketch_free(const agglayout_t *l, gtable_t *t, uint8_t *st)
+{
+    uint8_t *regs = sketch_regs(st);
+    if (regs) {
+        tmem_give(l, t, HLL_BYTES);
+        free(regs);
+        return;
+    }
+    int64_t n;
+    memcpy(&n, st, 8);
+    tmem_give(l, t, (size_t)sketch_cap(n) * 8);
+    free(sketch_list(st));
 }
 
 /* Ertl's improved estimator ("New cardinality estimation algorithms for
@@ -277,8 +465,10 @@ static int64_t hll_estimate(const uint8_t *regs)
 {
     enum { Q = 64 - HLL_P };
     uint32_t c[Q + 2] = {0};
-    for (uint32_t i = 0; i < HLL_M; i++)
-        c[regs[i] <= Q + 1 ? regs[i] : Q + 1]++;
+    for (uint32_t i = 0; i < HLL_M; i++) {
+        uint32_t r = hll_get(regs, i);
+        c[r <= Q + 1 ? r : Q + 1]++;
+    }
     double m = HLL_M;
     double z = m * hll_tau(1.0 - c[Q + 1] / m);
     for (int k = Q; k >= 1; k--)
@@ -442,10 +632,13 @@ gtable_t *gtable_new(const agglayout_t *l)
 {
     gtable_t *t = xcalloc(1, sizeof(*t));
     t->pairs = xcalloc((size_t)l->naggs + 1, sizeof(pairset_t));
-    for (int a = 0; a < l->naggs; a++)   /* sketches keep 64-bit hashes */
-        ((pairset_t *)t->pairs)[a].stride =
-            type_is_wide(l->aggs[a].arg_type) &&
-            l->aggs[a].fn != FN_APPROX_DISTINCT ? 3 : 2;
+    for (int a = 0; a < l->naggs; a++) {  /* sketches keep 64-bit hashes */
+        pairset_t *ps = &((pairset_t *)t->pairs)[a];
+        int approx = l->aggs[a].fn == FN_APPROX_DISTINCT;
+        ps->wide = type_is_wide(l->aggs[a].arg_type) && !approx;
+        ps->packs = !approx;
+        ps->stride = ps->packs ? 1 : ps->wide ? 3 : 2;
+    }
     t->slots = xcalloc(MIN_SLOTS, sizeof(uint64_t));
     t->mask = MIN_SLOTS - 1;
     tmem_force(l, t, sizeof(*t) + ((size_t)l->naggs + 1) * sizeof(pairset_t) +
@@ -464,10 +657,7 @@ static void free_side(const agglayout_t *l, gtable_t *t)
         for (int a = 0; a < l->naggs; a++) {
             const aggdef_t *d = &l->aggs[a];
             if (d->fn == FN_APPROX_DISTINCT) {
-                uint8_t *regs = sketch_regs(e + d->off);
-                if (regs)
-                    tmem_give(l, t, HLL_M);
-                free(regs);
+                sketch_free(l, t, e + d->off);
             } else if (d->fn == FN_TOPK) {
                 topk_t *k;
                 memcpy(&k, e + d->off, sizeof(k));
@@ -497,6 +687,10 @@ void gtable_clear(const agglayout_t *l, gtable_t *t)
         tmem_give(l, t, (size_t)t->cap * l->entry_size);
         t->entries = NULL;
         t->cap = 0;
+        free(t->stamps);
+        tmem_give(l, t, (size_t)t->stamps_cap * sizeof(uint64_t));
+        t->stamps = NULL;
+        t->stamps_cap = 0;
     } else {
         memset(t->slots, 0, sizeof(uint64_t) * ((size_t)t->mask + 1));
     }
@@ -514,6 +708,7 @@ void gtable_free(const agglayout_t *l, gtable_t *t)
     free(t->entries);
     free(t->slots);
     free(t->pairs);
+    free(t->stamps);
     mem_give(l->acct, t->bytes);    /* what is left: all the rest */
     free(t);
 }
@@ -548,7 +743,9 @@ static void grow_slots(const agglayout_t *l, gtable_t *t)
  * table. 0 if the budget has no room. */
 static int grow_entries(const agglayout_t *l, gtable_t *t)
 {
-    size_t es = l->entry_size;
+    /* A stamped table's stamps grow with its entries, within the budget. */
+    int st = t->stamped && t->stamps_cap >= t->cap;
+    size_t es = l->entry_size + (st ? sizeof(uint64_t) : 0);
     uint32_t nc = t->cap ? t->cap * 2 : 256;
     if ((int64_t)nc > l->max_groups)
         nc = (uint32_t)l->max_groups;
@@ -563,7 +760,11 @@ static int grow_entries(const agglayout_t *l, gtable_t *t)
     }
     if (!tmem_take(l, t, (size_t)(nc - t->cap) * es))
         return 0;
-    t->entries = xrealloc(t->entries, (size_t)nc * es);
+    t->entries = xrealloc(t->entries, (size_t)nc * l->entry_size);
+    if (st) {
+        t->stamps = xrealloc(t->stamps, (size_t)nc * sizeof(uint64_t));
+        t->stamps_cap = nc;
+    }
     t->cap = nc;
     return 1;
 }
@@ -627,6 +828,37 @@ static inline uint32_t find_or_add(const agglayout_t *l, gtable_t *t,
     }
 }
 
+/* Room for a stamp per allocated group: a table stamped after its
+ * entries were allocated (a spare table reused by a shared query) pays
+ * for them at once, whatever the budget (8 bytes a group, beside the
+ * entries it took); from then on they grow with the entries. */
+static void stamps_fit(const agglayout_t *l, gtable_t *t)
+{
+    if (t->stamps_cap >= t->cap)
+        return;
+    tmem_force(l, t, (size_t)(t->cap - t->stamps_cap) * sizeof(uint64_t));
+    t->stamps = xrealloc(t->stamps, (size_t)t->cap * sizeof(uint64_t));
+    t->stamps_cap = t->cap;
+}
+
+static int stamp_cmp(const void *a, const void *b, void *ctx)
+{
+    const uint64_t *st = ctx;
+    uint64_t x = st[*(const uint32_t *)a], y = st[*(const uint32_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+uint32_t *gtable_order(const gtable_t *t)
+{
+    if (!t->stamped || !t->stamps || !t->n)
+        return NULL;
+    uint32_t *o = xcalloc(t->n, sizeof(uint32_t));
+    for (uint32_t g = 0; g < t->n; g++)
+        o[g] = g;
+    qsort_r(o, t->n, sizeof(uint32_t), stamp_cmp, t->stamps);
+    return o;
+}
+
 void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
                    const uint64_t *hashes, const uint32_t *sel, uint32_t n,
                    uint32_t *gidx)
@@ -645,9 +877,14 @@ void gtable_lookup(const agglayout_t *l, gtable_t *t, const uint64_t *keys,
             if (s)
                 __builtin_prefetch(gtable_entry(l, t, (uint32_t)s - 1));
         }
+        uint32_t had = t->n;
         uint32_t g = find_or_add(l, t, keys + (size_t)r * kw, hashes[r]);
         gidx[r] = g;
         t->overflow += g == GROUP_NONE;
+        if (t->stamped && t->n != had) {
+            stamps_fit(l, t);
+            t->stamps[g] = t->stamp_base | r;
+        }
     }
     t->flows += n;
 }
@@ -743,20 +980,16 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
         break;
     }
     case FN_APPROX_DISTINCT: {
-        pairset_t *ps = &((pairset_t *)t->pairs)[a];
-        uint64_t vh[FLOW_BATCH_MAX], ph[FLOW_BATCH_MAX];
+        uint64_t vh[FLOW_BATCH_MAX];
         for (uint32_t k = 0; k < n; k++) {
-            uint32_t r = sel[k], g = gidx[r];
+            uint32_t r = sel[k];
             vh[k] = sketch_hash(wide ? (const void *)&vp[r]
                                      : (const void *)&vi[r], wide);
-            ph[k] = g == GROUP_NONE ? 0 : pair_hash(g, &vh[k], 0);
         }
-        while (pairset_full(ps, n) && pairset_grow(l, t, ps))
-            ;
         /* Two-stage prefetch: the group's state 16 rows ahead; 8 rows
          * ahead, once that state is in cache, the register the row will
-         * touch (a dense sketch: one miss per flow otherwise) or else the
-         * slot of its pair. */
+         * touch (a dense sketch: one miss per flow otherwise) or else its
+         * list. */
         for (uint32_t k = 0; k < n; k++) {
             uint32_t g = gidx[sel[k]];
             if (k + 16 < n) {
@@ -766,26 +999,19 @@ void agg_update(const agglayout_t *l, gtable_t *t, int a, const void *lanes,
             }
             if (k + 8 < n) {
                 uint32_t g8 = gidx[sel[k + 8]];
-                uint8_t *r8 = g8 != GROUP_NONE ? sketch_regs(STATE(g8)) : NULL;
-                if (r8)
-                    __builtin_prefetch(r8 + (uint32_t)(vh[k + 8] >> (64 - HLL_P)));
-                else
-                    __builtin_prefetch(ps->w + (size_t)((uint32_t)ph[k + 8] & ps->mask) *
-                                                   (size_t)ps->stride);
+                if (g8 != GROUP_NONE) {
+                    uintptr_t p8 = sketch_ptr(STATE(g8));
+                    if (p8 & 1)
+                        __builtin_prefetch(hll_at((const uint8_t *)(p8 & ~(uintptr_t)1),
+                                                  (uint32_t)(vh[k + 8] >> (64 - HLL_P))));
+                    else if (p8)
+                        __builtin_prefetch((const void *)p8);
+                }
             }
             if (g == GROUP_NONE)
                 continue;
-            uint8_t *st = STATE(g), *regs = sketch_regs(st);
-            if (regs) {
-                hll_reg_add(regs, vh[k]);
-                continue;
-            }
-            int added = pairset_add(l, t, ps, g, &vh[k], ph[k]);
-            if (added < 0)
+            if (sketch_add(l, t, STATE(g), vh[k]) < 0)
                 t->overflow++;        /* the budget refused the value */
-            else if (added && ++*(int64_t *)st > HLL_SPARSE_MAX &&
-                     (regs = sketch_densify(l, t, st)))
-                hll_reg_add(regs, vh[k]);
         }
         break;
     }
@@ -986,14 +1212,25 @@ static int merge_state(const agglayout_t *l, gtable_t *dt, uint8_t *ds,
     case FN_APPROX_DISTINCT: {
         /* Registers here; the pairs are merged by gtable_merge. */
         const uint8_t *sr = sketch_regs(ss);
-        if (!sr)
+        if (!sr) {
+            const uint64_t *list = sketch_list(ss);
+            int64_t n;
+            memcpy(&n, ss, 8);
+            for (int64_t i = 0; i < n; i++)
+                if (sketch_add(l, dt, ds, list[i]) < 0)
+                    dt->overflow++;   /* the budget refused the value */
             break;
+        }
         uint8_t *dr = sketch_regs(ds);
-        if (!dr && !(dr = sketch_densify(l, dt, ds)))
+        /* Registers of its own list first, then the source's. */
+        if (!dr && !sketch_densify(l, dt, ds, 0, 0))
             return 0;
-        for (uint32_t i = 0; i < HLL_M; i++)
-            if (sr[i] > dr[i])
-                dr[i] = sr[i];
+        dr = sketch_regs(ds);
+        for (uint32_t i = 0; i < HLL_M; i++) {
+            uint32_t v = hll_get(sr, i);
+            if (v > hll_get(dr, i))
+                hll_set(dr, i, v);
+        }
         break;
     }
     case FN_TOPK: {
@@ -1025,81 +1262,127 @@ static int64_t group_flows(const agglayout_t *l, const uint8_t *e)
 
 void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src)
 {
-    size_t kw = l->key_size / 8;
-    uint32_t *map = l->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
-    for (uint32_t g = 0; g < src->n; g++) {
-        const uint8_t *se = gtable_entry(l, src, g);
+    gtable_merge_map(l, dst, l, src, NULL);
+}
+
+/* A stage's count(DISTINCT x) read by a member's approx_count_distinct(x):
+ * the sketch is built from the exact pairs' values. */
+static inline int derived_sketch(const aggdef_t *dd, const aggdef_t *sd)
+{
+    return dd->fn == FN_APPROX_DISTINCT && sd->fn == -FN_COUNT - 1;
+}
+
+void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const gtable_t *src,
+                      const int *amap)
+{
+    size_t kw = dl->key_size / 8;
+    uint32_t *map = dl->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
+    /* A stamped source is taken in the order its groups appeared, so a
+     * window merged from panes lists them as an unshared query would;
+     * a stamped destination keeps the first arrival of each. */
+    uint32_t *order = gtable_order(src);
+    int stamp = dst->stamped && src->stamped && src->stamps;
+    for (uint32_t k = 0; k < src->n; k++) {
+        uint32_t g = order ? order[k] : k;
+        const uint8_t *se = gtable_entry(sl, src, g);
         uint64_t h = agg_hash((const uint64_t *)se, kw);
-        uint32_t dg = find_or_add(l, dst, (const uint64_t *)se, h);
+        uint32_t had = dst->n;
+        uint32_t dg = find_or_add(dl, dst, (const uint64_t *)se, h);
         if (map)
             map[g] = dg;
         if (dg == GROUP_NONE) {
-            dst->overflow += (uint64_t)group_flows(l, se);
+            dst->overflow += (uint64_t)group_flows(sl, se);
             continue;
         }
-        uint8_t *de = gtable_entry(l, dst, dg);
+        if (stamp) {
+            stamps_fit(dl, dst);
+            if (dst->n != had || src->stamps[g] < dst->stamps[dg])
+                dst->stamps[dg] = src->stamps[g];
+        }
+        uint8_t *de = gtable_entry(dl, dst, dg);
         int whole = 1;
-        for (int a = 0; a < l->naggs; a++)
-            whole &= merge_state(l, dst, de + l->aggs[a].off,
-                                 se + l->aggs[a].off, &l->aggs[a]);
+        for (int a = 0; a < dl->naggs; a++) {
+            const aggdef_t *sd = &sl->aggs[amap ? amap[a] : a];
+            if (derived_sketch(&dl->aggs[a], sd))
+                continue;        /* from the pairs, below */
+            whole &= merge_state(dl, dst, de + dl->aggs[a].off, se + sd->off,
+                                 &dl->aggs[a]);
+        }
         if (!whole)
-            dst->overflow += (uint64_t)group_flows(l, se);
+            dst->overflow += (uint64_t)group_flows(sl, se);
     }
     /* Distinct counts: the union of the pairs, renumbered. Sketches: a
      * pair goes to the group's registers if it has them, else it is a
-     * pair of the window (and may make the group dense). */
-    for (int a = 0; map && a < l->naggs; a++) {
-        int approx = l->aggs[a].fn == FN_APPROX_DISTINCT;
-        if (l->aggs[a].fn != -FN_COUNT - 1 && !approx)
+     * pair of the window (and may make the group dense). A sketch read
+     * from exact pairs hashes their values first. */
+    for (int a = 0; map && a < dl->naggs; a++) {
+        int approx = dl->aggs[a].fn == FN_APPROX_DISTINCT;
+        if (dl->aggs[a].fn != -FN_COUNT - 1 && !approx)
             continue;
-        const pairset_t *sp = &((const pairset_t *)src->pairs)[a];
+        int sa = amap ? amap[a] : a;
+        int derive = derived_sketch(&dl->aggs[a], &sl->aggs[sa]);
+        int wide = type_is_wide(dl->aggs[a].arg_type);
+        const pairset_t *sp = &((const pairset_t *)src->pairs)[sa];
         pairset_t *dp = &((pairset_t *)dst->pairs)[a];
         int st = sp->stride;
-        for (uint32_t i = 0; sp->w && i <= sp->mask; i++) {
-            const uint64_t *e = sp->w + (size_t)i * (size_t)st;
-            if (!e[0])
-                continue;
-            uint32_t dg = map[e[0] - 1];
-            if (dg == GROUP_NONE)
-                continue;
-            uint8_t *dst_state = gtable_entry(l, dst, dg) + l->aggs[a].off;
-            uint8_t *regs = approx ? sketch_regs(dst_state) : NULL;
-            if (regs) {
-                hll_reg_add(regs, e[1]);
-                continue;
+        /* At least the source's slots first: pairs taken in the source's
+         * slot order into a smaller table with the same hashes (groups
+         * often keep their numbers) pile up in one long run. */
+        while (!approx && sp->n && (!dp->w || dp->mask < sp->mask) &&
+               pairset_grow(dl, dst, dp))
+            ;
+        /* Sixteen pairs at a time: their slots and groups prefetched
+         * first (each is a cache miss in a large table), then added. */
+        enum { PB = 16 };
+        struct { uint32_t dg; uint64_t v[2], h; } pb[PB];
+        int np = 0;
+        size_t off = dl->aggs[a].off;
+        for (uint32_t i = 0;; i++) {
+            int end = !sp->w || i > sp->mask;
+            if (!end) {
+                const uint64_t *e = sp->w + (size_t)i * (size_t)st;
+                if (!e[0])
+                    continue;
+                uint64_t tmp[2];
+                uint32_t dg = map[pair_at(sp, e, tmp)];
+                if (dg == GROUP_NONE)
+                    continue;
+                pb[np].dg = dg;
+                pair_at(sp, e, pb[np].v);
+                if (derive) {
+                    pb[np].v[0] = sketch_hash(pb[np].v, wide);
+                    pb[np].v[1] = 0;
+                }
+                pb[np].h = pair_hash(dg, pb[np].v, dp->wide);
+                __builtin_prefetch(gtable_entry(dl, dst, dg) + off);
+                if (dp->w)
+                    __builtin_prefetch(dp->w + (size_t)((uint32_t)pb[np].h & dp->mask) *
+                                                   (size_t)dp->stride);
+                if (++np < PB)
+                    continue;
             }
-            int added = pairset_add(l, dst, dp, dg, e + 1,
-                                    pair_hash(dg, e + 1, st == 3));
-            if (added < 0)
-                dst->overflow++;      /* the budget refused the value */
-            else if (added && ++*(int64_t *)dst_state > HLL_SPARSE_MAX &&
-                     approx)
-                sketch_densify(l, dst, dst_state);
+            for (int k = 0; k < np; k++) {
+                uint32_t dg = pb[k].dg;
+                uint8_t *dst_state = gtable_entry(dl, dst, dg) + off;
+                int added = approx
+                    ? sketch_add(dl, dst, dst_state, pb[k].v[0])
+                    : pairset_add(dl, dst, dp, dg, pb[k].v, pb[k].h);
+                if (added < 0)
+                    dst->overflow++;      /* the budget refused the value */
+                else if (added && !approx)
+                    ++*(int64_t *)dst_state;
+            }
+            np = 0;
+            if (end)
+                break;
         }
     }
     free(map);
+    free(order);
     dst->flows += src->flows;
     dst->overflow += src->overflow;
     dst->sum_overflow += src->sum_overflow;
-}
-
-void gtable_fold(const agglayout_t *l, const gtable_t *t)
-{
-    for (int a = 0; a < l->naggs; a++) {
-        if (l->aggs[a].fn != FN_APPROX_DISTINCT)
-            continue;
-        const pairset_t *ps = &((const pairset_t *)t->pairs)[a];
-        for (uint32_t i = 0; ps->w && i <= ps->mask; i++) {
-            const uint64_t *e = ps->w + (size_t)i * (size_t)ps->stride;
-            if (!e[0])
-                continue;
-            const uint8_t *st = gtable_entry(l, t, (uint32_t)(e[0] - 1)) +
-                                l->aggs[a].off;
-            uint8_t *regs = sketch_regs(st);
-            if (regs)
-                hll_reg_add(regs, e[1]);
-        }
-    }
 }
 
 /* ---- results ------------------------------------------------------------------- */

@@ -7,8 +7,9 @@
  * (8 bytes per scalar key, 16 per address), then every aggregate's state.
  * States of count/sum/min/max/avg and count(DISTINCT) live inline;
  * count(DISTINCT x) also keeps one table of (group, value) pairs per
- * aggregate, and so do approx_count_distinct's sketches while small (then
- * a pointer to their registers); topk keeps a pointer to its counters.
+ * aggregate; approx_count_distinct keeps a pointer to its group's list of
+ * hashes while small, then to its registers; topk a pointer to its
+ * counters.
  *
  * The table refuses new groups beyond the query's cap and counts the
  * flows it had to refuse; it never grows past what the cap allows. Every
@@ -64,6 +65,14 @@ typedef struct gtable {
     size_t    bytes;       /* all the table holds (charged to l->acct) */
     void     *pairs;       /* per aggregate: (group, value) pairs of
                             * count(DISTINCT x) */
+    /* First arrival of each group (tables of shared queries, share.h):
+     * stamp_base | row of the flow that made it, min over merges. Such a
+     * table is read in stamp order, the order an unshared query's groups
+     * appeared in. */
+    int       stamped;
+    uint64_t  stamp_base;  /* batch serial << 11, set before a lookup */
+    uint64_t *stamps;
+    uint32_t  stamps_cap;
 } gtable_t;
 
 /* The layout of plan p's groups; acct is charged for its tables. */
@@ -101,15 +110,23 @@ void agg_update_all(const agglayout_t *l, gtable_t *t, const void *const *lanes,
  * window). Groups beyond dst's cap are refused and their flows counted. */
 void gtable_merge(const agglayout_t *l, gtable_t *dst, const gtable_t *src);
 
+/* The same from a table of another layout with the same keys (a shared
+ * stage's, engine/share.c): amap[a] is the aggregate of sl that dst's
+ * aggregate a reads (NULL: the same index); an approx_count_distinct
+ * reading a count(DISTINCT) of the same argument hashes its pairs. */
+void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const gtable_t *src,
+                      const int *amap);
+
 static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
                                     uint32_t g)
 {
     return t->entries + (size_t)g * l->entry_size;
 }
 
-/* Before reading final values: fold the sparse pairs of sketches that
- * turned dense into their registers (idempotent). */
-void gtable_fold(const agglayout_t *l, const gtable_t *t);
+/* The groups of a stamped table in stamp order (malloc'ed, t->n
+ * entries), or NULL for a table that is not stamped: read it in order. */
+uint32_t *gtable_order(const gtable_t *t);
 
 /* The final value of aggregate a of group g. Strings (topk) are written
  * into rs's arena. */

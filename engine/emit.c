@@ -200,7 +200,6 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
     const plan_t *p = q->plan;
     const agglayout_t *l = &q->layout;
     rowset_t *rs = new_rowset(q, wstart, wend);
-    gtable_fold(l, t);
     rs->flows = t->flows;
     rs->groups = t->n;
     rs->overflow = t->overflow;
@@ -210,10 +209,13 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
     value_t *r = xcalloc((size_t)q->width, sizeof(value_t));
     const void **cv = xcalloc((size_t)q->width + 1, sizeof(void *));
     uint32_t sel[FLOW_BATCH_MAX], keep[FLOW_BATCH_MAX];
+    /* A shared query's pane: its groups in the order they appeared. */
+    uint32_t *order = gtable_order(t);
     for (uint32_t g0 = 0; g0 < t->n; g0 += FLOW_BATCH_MAX) {
         uint32_t m = t->n - g0 < FLOW_BATCH_MAX ? t->n - g0 : FLOW_BATCH_MAX;
         for (uint32_t i = 0; i < m; i++) {
-            const uint8_t *e = gtable_entry(l, t, g0 + i);
+            uint32_t g = order ? order[g0 + i] : g0 + i;
+            const uint8_t *e = gtable_entry(l, t, g);
             size_t off = 0;
             for (int k = 0; k < p->nkeys; k++) {
                 size_t w = type_is_wide(l->key_types[k]) ? 16 : 8;
@@ -221,7 +223,7 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
                 off += w;
             }
             for (int a = 0; a < p->naggs; a++) {
-                value_t v = agg_final(l, t, g0 + i, a, rs);
+                value_t v = agg_final(l, t, g, a, rs);
                 store_lane(q->agg_lanes[a], i, &v, q->agg_types[a]);
             }
             sel[i] = i;
@@ -259,6 +261,7 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
     }
     free(r);
     free(cv);
+    free(order);
     return finish(q, &c, rs);
 }
 

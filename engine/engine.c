@@ -7,6 +7,7 @@
 #include "engine/pushdown.h"
 #include "engine/qhandle.h"
 #include "engine/query.h"
+#include "engine/share.h"
 #include "util/arena.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -24,6 +25,14 @@ typedef struct entry {
     query_t   *q;
     int64_t    since;     /* wall clock at registration (live), else 0 */
     uint64_t   partial;   /* partial windows emitted */
+    share_t   *sh;        /* its share group, or NULL: runs alone */
+    /* Filters evaluated once per batch for every query (or share group)
+     * with the same WHERE: the entry holding the selection, or -1. */
+    int        fsrc;
+    int        flead;     /* others read this entry's selection */
+    uint32_t  *fsel;      /* a leader's selection, fn rows, of batch fserial */
+    uint32_t   fn;
+    uint64_t   fserial;
 } entry_t;
 
 struct engine {
@@ -37,6 +46,9 @@ struct engine {
     int64_t         recv_mark; /* latest receive time processed (live;
                                   engine thread only) */
     counter_t       fields;    /* 1 << F_x of every field a query names */
+    uint64_t        serial;    /* batches processed (share groups run once
+                                  per batch) */
+    uint64_t        ticks;     /* advances (share groups fold once each) */
 };
 
 /* Recompute the fields the registered queries name (under e->lock). */
@@ -76,8 +88,12 @@ void engine_free(engine_t *e)
         return;
     xfield_want_change((uint32_t)(ctr_get(&e->fields) >> F_X0), 0);
     for (int i = 0; i < e->nq; i++) {
+        share_t *sh = e->q[i].sh;
+        if (sh && share_leave(sh, e->q[i].q) == 0)
+            share_free(sh);
         query_free(e->q[i].q, 0);
         qhandle_unref(e->q[i].h);
+        free(e->q[i].fsel);
     }
     free(e->q);
     pthread_mutex_destroy(&e->lock);
@@ -101,6 +117,82 @@ static int find(engine_t *e, const char *name)
     return -1;
 }
 
+/* query_new's replay argument for this engine. */
+static int rmode(const engine_t *e)
+{
+    return e->cfg.replay && e->cfg.history ? QUERY_HISTORY : e->cfg.replay;
+}
+
+/* The query that runs entry i's filter: its share group's stage, or
+ * itself. NULL for the members of a group after its first (the group
+ * runs once, for the first). */
+static query_t *runner(engine_t *e, int i)
+{
+    share_t *sh = e->q[i].sh;
+    if (!sh)
+        return e->q[i].q;
+    for (int k = 0; k < i; k++)
+        if (e->q[k].sh == sh)
+            return NULL;
+    return share_stage(sh);
+}
+
+/* Which runners have the same WHERE (under e->lock, after every change
+ * of the registry). */
+static void refilter(engine_t *e)
+{
+    for (int i = 0; i < e->nq; i++) {
+        e->q[i].fsrc = -1;
+        e->q[i].flead = 0;
+    }
+    if (!e->cfg.share)
+        return;
+    for (int i = 0; i < e->nq; i++) {
+        query_t *q = runner(e, i);
+        if (!q || !q->plan->filter)
+            continue;
+        for (int j = 0; j < i; j++) {
+            query_t *o = runner(e, j);
+            if (o && o->plan->filter && e->q[j].fsrc < 0 &&
+                ast_equal(o->plan->filter, q->plan->filter)) {
+                e->q[i].fsrc = j;
+                e->q[j].flead = 1;
+                break;
+            }
+        }
+    }
+}
+
+/* Put the new entry i in a share group (under e->lock): the first group
+ * it can join, else a new group with the first query running alone that
+ * it can share panes with; else it runs alone. */
+static void place_shared(engine_t *e, int i)
+{
+    entry_t *en = &e->q[i];
+    int replay = e->cfg.replay != 0;
+    for (int j = 0; j < e->nq; j++) {
+        share_t *sh = e->q[j].sh;
+        if (j == i || !sh || !share_compatible(e->q[j].q, en->q, replay))
+            continue;
+        int seen = 0;
+        for (int k = 0; k < j; k++)
+            seen |= e->q[k].sh == sh;
+        if (!seen && share_join(sh, en->q, rmode(e)) == 0) {
+            en->sh = sh;
+            return;
+        }
+    }
+    for (int j = 0; j < e->nq; j++) {
+        if (j == i || e->q[j].sh || !share_compatible(e->q[j].q, en->q, replay))
+            continue;
+        share_t *sh = share_new(e->q[j].q, en->q, rmode(e));
+        if (sh) {
+            e->q[j].sh = en->sh = sh;
+            return;
+        }
+    }
+}
+
 int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
 {
     const plan_t *plan = h->plan;
@@ -116,9 +208,7 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
         return ENGINE_EINVALID;
     }
     /* Compile outside the lock: it allocates the vector registers. */
-    query_t *q = query_new(h->name, h->plan,
-                           e->cfg.replay && e->cfg.history ? QUERY_HISTORY
-                                                          : e->cfg.replay);
+    query_t *q = query_new(h->name, h->plan, rmode(e));
     pthread_mutex_lock(&e->lock);
     int rc = ENGINE_OK;
     if (find(e, h->name) >= 0) {
@@ -140,6 +230,9 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
     qhandle_ref(h);
     e->q[e->nq++] = (entry_t){.h = h, .q = q,
                               .since = e->cfg.replay ? 0 : time_now_ms()};
+    if (e->cfg.share)
+        place_shared(e, e->nq - 1);
+    refilter(e);
     update_fields(e);
     pthread_mutex_unlock(&e->lock);
     return ENGINE_OK;
@@ -166,6 +259,11 @@ int engine_drop(engine_t *e, const char *name)
     entry_t en = e->q[i];
     memmove(&e->q[i], &e->q[i + 1], sizeof(entry_t) * (size_t)(e->nq - i - 1));
     e->nq--;
+    /* The group's other queries keep its stage and panes. */
+    if (en.sh && share_leave(en.sh, en.q) == 0)
+        share_free(en.sh);
+    free(en.fsel);
+    refilter(e);
     update_fields(e);
     pthread_mutex_unlock(&e->lock);
     atomic_store(&en.h->dropped, 1);
@@ -252,6 +350,19 @@ static void log_slow(const query_t *q, const char *what, int64_t took)
                 "%s: %s took %lld ms", q->name, what, (long long)took);
 }
 
+/* Fold share group sh's complete panes before its members close windows
+ * at this advance (once per group per advance). */
+static void share_fold(engine_t *e, share_t *sh, int64_t now_ms, int finish)
+{
+    if (*share_tick_serial(sh) == e->ticks)
+        return;
+    *share_tick_serial(sh) = e->ticks;
+    int64_t t = finish ? INT64_MAX
+              : share_threshold(sh, e->cfg.replay != 0, now_ms,
+                                e->cfg.close_delay_ms);
+    share_advance(sh, t);
+}
+
 void engine_process(engine_t *e, const flow_batch_t *b)
 {
     if (!e->cfg.replay)
@@ -260,14 +371,41 @@ void engine_process(engine_t *e, const flow_batch_t *b)
                 e->recv_mark = b->received[i];
     pthread_mutex_lock(&e->lock);
     int64_t now = e->cfg.replay ? 0 : time_now_ms();
+    e->serial++;
+    e->ticks++;
     for (int i = 0; i < e->nq; i++) {
         query_t *q = e->q[i].q;
+        share_t *sh = e->q[i].sh;
         int64_t t0 = time_now_ms();
-        query_process(q, b, e->cfg.replay, now);
+        const uint32_t *sel = NULL;
+        uint32_t n = 0;
+        int L = e->q[i].fsrc >= 0 ? e->q[i].fsrc : e->q[i].flead ? i : -1;
+        if (L >= 0 && (!sh || *share_serial(sh) != e->serial)) {
+            entry_t *le = &e->q[L];
+            if (le->fserial != e->serial) {
+                if (!le->fsel)
+                    le->fsel = xcalloc(FLOW_BATCH_MAX, sizeof(uint32_t));
+                le->fn = query_filter(runner(e, L), b, le->fsel);
+                le->fserial = e->serial;
+            }
+            sel = le->fsel;
+            n = le->fn;
+        }
+        if (!sh) {
+            if (sel)
+                query_process_sel(q, b, sel, n, 1, e->cfg.replay, now);
+            else
+                query_process(q, b, e->cfg.replay, now);
+        } else if (*share_serial(sh) != e->serial) {
+            *share_serial(sh) = e->serial;
+            share_process(sh, b, sel, n, e->cfg.replay, now);
+        }
         log_slow(q, "a batch", time_now_ms() - t0);
         /* Replay has no clock: the flows themselves move windows on. */
         if (e->cfg.replay) {
             delivery_t d = {e, &e->q[i], INT64_MAX};
+            if (sh)
+                share_fold(e, sh, 0, 0);
             query_advance(q, query_threshold(q, 1, 0, 0), deliver, &d);
         }
     }
@@ -280,11 +418,14 @@ void engine_tick(engine_t *e, int64_t now_ms)
         return;
     pthread_mutex_lock(&e->lock);
     e->now = now_ms;
+    e->ticks++;
     for (int i = 0; i < e->nq; i++) {
         query_t *q = e->q[i].q;
         uint64_t before = q->st.windows;
         int64_t t0 = time_now_ms();
         delivery_t d = {e, &e->q[i], INT64_MAX};
+        if (e->q[i].sh)
+            share_fold(e, e->q[i].sh, now_ms, 0);
         query_advance(q, query_threshold(q, 0, now_ms, e->cfg.close_delay_ms),
                       deliver, &d);
         if (q->st.windows != before)
@@ -304,14 +445,51 @@ void engine_finish(engine_t *e)
 {
     pthread_mutex_lock(&e->lock);
     int64_t now = time_now_ms();
+    e->ticks++;
     for (int i = 0; i < e->nq; i++) {
         query_t *q = e->q[i].q;
         delivery_t d = {e, &e->q[i], INT64_MAX};
         if (!e->cfg.replay)
             d.due = query_threshold(q, 0, now, e->cfg.close_delay_ms);
+        if (e->q[i].sh)
+            share_fold(e, e->q[i].sh, 0, 1);
         query_advance(q, INT64_MAX, deliver, &d);
     }
     pthread_mutex_unlock(&e->lock);
+}
+
+int engine_share_preview(engine_t *e, plan_t *plan, sbuf_t *out)
+{
+    const stmt_t *st = plan_target(plan);
+    if (!e->cfg.share || plan->mode != PLAN_AGGREGATE || !plan->window.present ||
+        (st->kind != STMT_SELECT && st->kind != STMT_CREATE))
+        return 0;
+    query_t *q = query_new("explain", plan, rmode(e));
+    int replay = e->cfg.replay != 0, rc = 0;
+    char g[32];
+    int64_t G;
+    pthread_mutex_lock(&e->lock);
+    for (int j = 0; j < e->nq && !rc; j++) {
+        share_t *sh = e->q[j].sh;
+        if (sh && share_would(sh, NULL, q, replay, &G)) {
+            sbuf_printf(out, "panes of %s with ", duration_format(G, g, sizeof(g)));
+            share_names(sh, out);
+            rc = 1;
+        }
+    }
+    for (int j = 0; j < e->nq && !rc; j++)
+        if (!e->q[j].sh && share_would(NULL, e->q[j].q, q, replay, &G)) {
+            sbuf_printf(out, "panes of %s with %s",
+                        duration_format(G, g, sizeof(g)), e->q[j].h->name);
+            rc = 1;
+        }
+    pthread_mutex_unlock(&e->lock);
+    if (rc)
+        sbuf_add(out, " (if registered now): filter, keys, hash probe and "
+                 "aggregates once per flow; its windows rolled up from the "
+                 "panes\n");
+    query_free(q, 0);
+    return rc;
 }
 
 static void fill_stats(const entry_t *en, query_stats_t *out)
@@ -328,7 +506,42 @@ static void fill_stats(const entry_t *en, query_stats_t *out)
     for (int i = 0; i < q->plan->naggs; i++)
         if (q->args[i])
             ov += expr_overflows(q->args[i]);
+    if (en->sh) {
+        /* What the stage evaluated for it; the stage's tables are shown
+         * with the group's first query. */
+        ov += share_overflows(en->sh, q);
+        if (share_leader(en->sh) == q) {
+            uint64_t g, b;
+            share_usage(en->sh, &g, &b);
+            out->groups_open += g;
+            out->memory_bytes += b;
+        }
+    }
     out->arith_overflows += ov;
+}
+
+int engine_share_explain(engine_t *e, const char *name, sbuf_t *out)
+{
+    pthread_mutex_lock(&e->lock);
+    int i = find(e, name), rc = -1;
+    if (i >= 0) {
+        rc = e->q[i].sh != NULL;
+        if (rc)
+            share_describe(e->q[i].sh, e->q[i].q, out);
+        int L = e->q[i].fsrc >= 0 ? e->q[i].fsrc : e->q[i].flead ? i : -1;
+        if (L >= 0 && !rc) {
+            /* Only its WHERE is shared: evaluated once per batch. */
+            sbuf_add(out, "filter with ");
+            int k = 0;
+            for (int j = 0; j < e->nq; j++)
+                if (j != i && (j == L || e->q[j].fsrc == L))
+                    sbuf_printf(out, "%s%s", k++ ? ", " : "", e->q[j].h->name);
+            sbuf_add(out, ": evaluated once per batch\n");
+            rc = 1;
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
+    return rc;
 }
 
 int engine_stats(engine_t *e, const char *name, query_stats_t *out)

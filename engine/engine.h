@@ -34,6 +34,7 @@
 #include "engine/plan.h"
 #include "engine/rowset.h"
 #include "util/diag.h"
+#include "util/sbuf.h"
 
 typedef struct engine engine_t;
 
@@ -45,6 +46,10 @@ typedef struct engine_config {
     int64_t close_delay_ms;    /* received-time windows: grace (300) */
     int64_t max_groups;        /* default per-query cap (1000000) */
     int     max_queries;       /* registry cap (0: 1000) */
+    int     share;             /* shared aggregation across queries
+                                  (engine/share.h): queries with the same
+                                  filter and keys share panes; off: every
+                                  query runs alone */
 } engine_config_t;
 
 /* Counters of one query; all monotonic except groups and memory. */
@@ -121,6 +126,15 @@ int64_t engine_clock(engine_t *e, int64_t now_ms, size_t backlog);
 /* Close every open window as it stands (shutdown, end of a file). In a
  * live engine the windows not yet due are marked partial. */
 void engine_finish(engine_t *e);
+
+/* What query name shares with others (engine/share.h), as EXPLAIN's
+ * line "shared    ...": 1 if it shares, 0 if it runs alone, -1 if
+ * unknown. */
+int  engine_share_explain(engine_t *e, const char *name, sbuf_t *out);
+
+/* The same for a plan not registered (EXPLAIN of a CREATE QUERY or
+ * SELECT): what it would share if registered now. 1 if it would. */
+int  engine_share_preview(engine_t *e, plan_t *plan, sbuf_t *out);
 
 /* Stats of one query; -1 if unknown. */
 int  engine_stats(engine_t *e, const char *name, query_stats_t *out);

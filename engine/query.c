@@ -138,6 +138,8 @@ query_t *query_new(const char *name, plan_t *plan, int replay)
     for (int i = 0; i < plan->naggs; i++)
         q->agg_lanes[i] = q->slots[plan->nkeys + i] =
             xcalloc(FLOW_BATCH_MAX, type_is_wide(q->agg_types[i]) ? 16 : 8);
+    q->max_seen = INT64_MIN;
+    q->batch_max = INT64_MIN;
     q->fixed = fixed_bytes(q);
     mem_force(&q->mem, q->fixed);
     return q;
@@ -230,6 +232,7 @@ static pane_t *pane_get(query_t *q, int64_t idx)
     p->idx = idx;
     if (!q->rows_mode) {
         p->t = q->spare ? q->spare : gtable_new(&q->layout);
+        p->t->stamped = q->stamped;
         q->spare = NULL;
     }
     /* The first window holding this pane ends at (idx+1)*P. */
@@ -330,6 +333,7 @@ static void pane_add(query_t *q, pane_t *p, const uint64_t *keys,
         return;
     }
     uint64_t before = p->t->overflow;
+    p->t->stamp_base = q->stamp_base;
     gtable_lookup(&q->layout, p->t, keys, q->hashes, sub, m, q->gidx);
     agg_update_all(&q->layout, p->t, vals, sub, m, q->gidx);
     q->st.flows_overflow += p->t->overflow - before;
@@ -340,6 +344,10 @@ static void pane_add(query_t *q, pane_t *p, const uint64_t *keys,
  * budget has room again, not once per flow. */
 static void mem_episode(query_t *q)
 {
+    if (q->quiet) {
+        q->refused_seen = q->mem.refused;
+        return;
+    }
     if (q->mem.refused != q->refused_seen && !q->starved) {
         q->starved = 1;
         q->starved_overflow = q->st.flows_overflow;
@@ -363,15 +371,22 @@ static void mem_episode(query_t *q)
 void query_process(query_t *q, const flow_batch_t *b, int replay,
                    int64_t now_ms)
 {
-    uint32_t n = b->n;
+    query_process_sel(q, b, NULL, b->n, 0, replay, now_ms);
+}
+
+void query_process_sel(query_t *q, const flow_batch_t *b, const uint32_t *sel,
+                       uint32_t n, int filtered, int replay, int64_t now_ms)
+{
+    q->batch_max = INT64_MIN;
+    q->st.flows_in += filtered ? b->n : n;
     if (!n)
         return;
-    q->st.flows_in += n;
-    const uint32_t *sel = ident;
-    if (q->filter) {
+    if (!sel)
+        sel = ident;
+    if (q->filter && !filtered) {
         expr_bind_batch(q->filter, b);
-        const int64_t *c = expr_eval(q->filter, ident, n);
-        n = expr_filter(c, ident, n, q->sel);
+        const int64_t *c = expr_eval(q->filter, sel, n);
+        n = expr_filter(c, sel, n, q->sel);
         sel = q->sel;
     }
     q->st.flows_matched += n;
@@ -403,6 +418,8 @@ void query_process(query_t *q, const flow_batch_t *b, int replay,
             q->have_event = 1;
         }
     }
+    if (maxt > q->max_seen)
+        q->max_seen = maxt;
     if (!m)
         return;
     memcpy(q->sel, q->sub, m * sizeof(uint32_t));
@@ -414,6 +431,7 @@ void query_process(query_t *q, const flow_batch_t *b, int replay,
         if (!q->have_event || maxt > q->max_event)
             q->max_event = maxt;
         q->have_event = 1;
+        q->batch_max = maxt;
     }
 
     /* Keys, hashes and the values every pane needs, once per batch. */
@@ -573,6 +591,56 @@ void query_advance(query_t *q, int64_t threshold,
     }
     if (q->starved || q->mem.refused != q->refused_seen)
         mem_episode(q);
+}
+
+uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out)
+{
+    if (!q->filter) {
+        memcpy(out, ident, b->n * sizeof(uint32_t));
+        return b->n;
+    }
+    expr_bind_batch(q->filter, b);
+    return expr_filter(expr_eval(q->filter, ident, b->n), ident, b->n, out);
+}
+
+void query_stage_advance(query_t *s, int64_t threshold,
+                         void (*fold)(void *ctx, const pane_t *p), void *ctx)
+{
+    while (s->npanes && (s->panes[0].idx + 1) * s->P <= threshold) {
+        pane_t *p = &s->panes[0];
+        fold(ctx, p);
+        s->closed_end = (p->idx + 1) * s->P;
+        s->have_closed = 1;
+        pane_release(s, p);
+        memmove(s->panes, &s->panes[1], sizeof(pane_t) * (size_t)(s->npanes - 1));
+        s->npanes--;
+    }
+    if (!s->npanes)
+        s->have_next = 0;
+    if (s->starved || s->mem.refused != s->refused_seen)
+        mem_episode(s);
+}
+
+void query_fold(query_t *m, const agglayout_t *sl, int64_t G,
+                const pane_t *sp, const int *amap)
+{
+    int64_t start = sp->idx * G;
+    int64_t idx = floor_div(start, m->P);
+    if (m->have_closed && (idx + 1) * m->P <= m->closed_end) {
+        m->st.flows_late += sp->flows;    /* its window closed first */
+        return;
+    }
+    pane_t *p = pane_get(m, idx);
+    uint64_t before = p->t->overflow;
+    gtable_merge_map(&m->layout, p->t, sl, sp->t, amap);
+    p->flows += sp->flows;
+    /* The stage's own refusals were counted as they happened
+     * (share_process); the merge's are new. */
+    m->st.flows_overflow += p->t->overflow - before - sp->t->overflow;
+    if (start + G - 1 > m->max_seen)
+        m->max_seen = start + G - 1;
+    if (m->mem.refused != m->refused_seen)
+        mem_episode(m);
 }
 
 void query_usage(const query_t *q, uint64_t *groups, uint64_t *bytes)

@@ -50,6 +50,14 @@ typedef struct query {
     int64_t      next_end, closed_end, max_event, min_time, max_time;
     uint64_t     seq;
     query_stats_t st;
+    int64_t      max_seen;   /* latest time put in a pane (INT64_MIN) */
+    int          quiet;      /* a share group's stage: its members say
+                                when the budget refuses it something */
+    int          stamped;    /* a shared query's tables keep the first
+                                arrival of each group (agg.h) */
+    uint64_t     stamp_base; /* this batch's: serial << 11 */
+    int64_t      batch_max;  /* the last batch's latest flow time moving
+                                the watermark (flow time), or INT64_MIN */
 
     /* memory (mem.h): what the query holds, and the budget's refusals */
     memacct_t    mem;
@@ -78,6 +86,30 @@ void     query_free(query_t *q, int free_plan);
  * replay). */
 void query_process(query_t *q, const flow_batch_t *b, int replay,
                    int64_t now_ms);
+
+/* The same over rows sel[0..n) of b (NULL: the first n); filtered: the
+ * rows already passed this query's WHERE (evaluated once for every query
+ * with the same filter; the batch's n flows count as offered). */
+void query_process_sel(query_t *q, const flow_batch_t *b, const uint32_t *sel,
+                       uint32_t n, int filtered, int replay, int64_t now_ms);
+
+/* The rows of b that pass q's WHERE, into out; their number. For the
+ * queries with the same filter, evaluated once per batch (engine.c). */
+uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out);
+
+/* Shared aggregation (engine/share.c). A stage is a query over the
+ * greatest common slice of its members' panes, with the union of their
+ * aggregates; each of its panes, once complete, is folded into the pane
+ * of every member holding it, and the member closes its windows as
+ * always. Close the stage's panes that end at or before threshold,
+ * calling fold for each before it is released. */
+void query_stage_advance(query_t *s, int64_t threshold,
+                         void (*fold)(void *ctx, const pane_t *p), void *ctx);
+/* Fold stage pane sp (of a stage with layout sl and pane length G) into
+ * member m's pane holding it: amap[a] is the stage aggregate member
+ * aggregate a reads. */
+void query_fold(query_t *m, const agglayout_t *sl, int64_t G,
+                const pane_t *sp, const int *amap);
 
 /* Emit every window that ends at or before threshold, calling emit for
  * each (the callee owns the rowset). */

@@ -150,6 +150,12 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
                  cfg->renormalize);
         return -1;
     }
+    int share = strcmp(cfg->share_aggregation, "on") == 0;
+    if (!share && strcmp(cfg->share_aggregation, "off") != 0) {
+        diag_set(err, "--share-aggregation: '%s' is not on or off",
+                 cfg->share_aggregation);
+        return -1;
+    }
     a->sampling = sampling_new(cfg->sampling_rate, renorm, err);
     if (!a->sampling)
         return -1;
@@ -172,6 +178,7 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
         .close_delay_ms = cfg->close_delay_ms,
         .max_groups = cfg->max_groups,
         .max_queries = cfg->max_queries,
+        .share = share,
     };
     a->engine = engine_new(&ec);
     a->live = live_new(cfg->max_sse_clients);
@@ -333,6 +340,24 @@ int app_archive_open(app_t *a, const char *sql, int64_t max_rows,
     return archive_open_plan(a, p, max_rows, out, err);
 }
 
+/* EXPLAIN's line for shared aggregation (engine/share.h): what the
+ * query registered under the statement's name shares, or what this
+ * statement would share if registered now. */
+static void app_explain_shared(app_t *a, plan_t *p, sbuf_t *out)
+{
+    const stmt_t *t = plan_target(p);
+    if (!p->continuous || (t->kind != STMT_SELECT && t->kind != STMT_CREATE))
+        return;
+    sbuf_t s = SBUF_INIT;
+    int rc = t->kind == STMT_CREATE && t->name
+                 ? engine_share_explain(a->engine, t->name, &s) : -1;
+    if (rc < 0)
+        rc = engine_share_preview(a->engine, p, &s);
+    if (rc > 0)
+        sbuf_printf(out, "  %-10s %s", "shared", sbuf_str(&s));
+    sbuf_free(&s);
+}
+
 int app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err)
 {
     plan_t *p = plan_compile(sql, strlen(sql), a->cfg.max_groups, err);
@@ -340,6 +365,7 @@ int app_explain(app_t *a, const char *sql, sbuf_t *out, diag_t *err)
         return AE_BAD;
     if (p->stmt->kind != STMT_EXPLAIN || !p->stmt->analyze) {
         plan_explain(p, out);
+        app_explain_shared(a, p, out);
         plan_free(p);
         return AE_OK;
     }
@@ -606,7 +632,13 @@ static json_t *meta_json(app_t *a, qhandle_t *h, int full)
     if (engine_stats(a->engine, h->name, &st) == 0)
         json_object_set_new(o, "counters", stats_json(&st));
     if (full) {
-        json_object_set_new(o, "plan", json_string(h->explain));
+        sbuf_t pl = SBUF_INIT, sh = SBUF_INIT;
+        sbuf_add(&pl, h->explain);
+        if (engine_share_explain(a->engine, h->name, &sh) == 1)
+            sbuf_printf(&pl, "  %-10s %s", "shared", sbuf_str(&sh));
+        json_object_set_new(o, "plan", json_string(sbuf_str(&pl)));
+        sbuf_free(&pl);
+        sbuf_free(&sh);
         json_t *cols = json_array();
         for (int i = 0; i < h->ncols; i++) {
             json_t *c = json_object();

@@ -114,6 +114,9 @@ static const opt_t opts[] = {
      "profiles, outbound policy)"},
     {"network-sets", S(network_sets), "", "more named network sets for "
      "queries: name=cidr,cidr;name2=cidr"},
+    {"share-aggregation", S(share_aggregation), "on", "queries with the "
+     "same filter and keys share one aggregation (panes of the greatest "
+     "common slice, rolled up per query; on or off; docs/ENGINE.md)"},
     {"close-delay", M(close_delay_ms), "300ms", "wait after a window's end "
      "before closing it (receive-time windows)"},
     {"max-db-size", B(max_db_bytes), "0", "database size cap, oldest windows "

@@ -113,6 +113,7 @@ static int make_flows(flow_batch_t ***out, sqlite3 *db)
             b->bytes[i] = b->packets[i] * (40 + pick(1460));
             b->end[i] = BASE_MS + pick((int)span);
             b->start[i] = b->end[i] - pick(30000);
+            b->received[i] = b->end[i];  /* live runs window on it */
             sqlite3_bind_blob(ins, 1, b->srcip[i].a, 16, SQLITE_STATIC);
             sqlite3_bind_blob(ins, 2, b->dstip[i].a, 16, SQLITE_STATIC);
             sqlite3_bind_int64(ins, 3, b->srcport[i]);
@@ -199,6 +200,18 @@ static const pair_t preds[] = {
      "CASE proto WHEN 6 THEN dstport < 100 ELSE 1 END", 0},
 };
 
+/* Aggregates compared engine against engine only (test_share_on_off). */
+static const pair_t xaggs[] = {
+    {"approx_count_distinct(dstip)", NULL, TYPE_INT},
+    {"approx_count_distinct(dstport)", NULL, TYPE_INT},
+    {"approx_count_distinct(srcip)", NULL, TYPE_INT},
+    {"topk(dstport, 3)", NULL, TYPE_STRING},
+    {"sum(bytes * 1.5)", NULL, TYPE_FLOAT},
+    {"avg(bytes / 3.0)", NULL, TYPE_FLOAT},
+    {"min(proto_name(proto))", NULL, TYPE_STRING},
+};
+#define NXAGGS (int)(sizeof(xaggs) / sizeof(xaggs[0]))
+#define AGG(i) ((i) < NAGGS ? &aggs[i] : &xaggs[(i) - NAGGS])
 #define NKEYS (int)(sizeof(keys) / sizeof(keys[0]))
 #define NAGGS (int)(sizeof(aggs) / sizeof(aggs[0]))
 #define NPREDS (int)(sizeof(preds) / sizeof(preds[0]))
@@ -235,7 +248,37 @@ typedef struct qcase {
     int     ncols;
 } qcase_t;
 
+/* What queries that share panes have in common: keys and filter (and,
+ * for a live run, windows by receive time). gen_query_shaped fills it for
+ * the first query of a group and reuses it for the others. */
+typedef struct shape {
+    int   set;
+    int   groups;      /* the first: force an aggregate plan with keys */
+    int   live;        /* WINDOW without ON: by receive time (= end) */
+    int   engine_only; /* also aggregates SQLite has not (sketches, topk,
+                          float sums): engine against engine */
+    int   rows_mode, nk, kidx[3];
+    int   has_where;
+    char *where_o, *where_s;
+} shape_t;
+
+static void shape_free(shape_t *sh)
+{
+    free(sh->where_o);
+    free(sh->where_s);
+    memset(sh, 0, sizeof(*sh));
+}
+
+static void gen_query_shaped(qcase_t *q, shape_t *sh);
+
 static void gen_query(qcase_t *q)
+{
+    shape_t sh = {0};
+    gen_query_shaped(q, &sh);
+    shape_free(&sh);
+}
+
+static void gen_query_shaped(qcase_t *q, shape_t *sh)
 {
     sbuf_t *o = &q->ours, *s = &q->sql;
     static const int64_t sizes[] = {5000, 10000, 20000, 30000};
@@ -246,18 +289,30 @@ static void gen_query(qcase_t *q)
         if (size % d == 0)
             slide = size / d;
     }
-    int rows_mode = pick(8) == 0;
-    int nk = rows_mode ? 0 : pick(3);
-    int na = rows_mode ? 0 : 1 + pick(3);
+    int rows_mode, nk;
     int kidx[3], aidx[4];
-    for (int i = 0; i < nk; i++) {
-        kidx[i] = pick(NKEYS);
-        for (int j = 0; j < i; j++)
-            if (kidx[j] == kidx[i])
-                kidx[i] = (kidx[i] + 1) % NKEYS;
+    if (sh->set) {
+        rows_mode = sh->rows_mode;
+        nk = sh->nk;
+        memcpy(kidx, sh->kidx, sizeof(kidx));
+    } else {
+        rows_mode = pick(8) == 0;
+        nk = rows_mode ? 0 : pick(3);
+        if (sh->groups) {
+            rows_mode = 0;
+            nk = nk ? nk : 1;
+        }
     }
+    int na = rows_mode ? 0 : 1 + pick(3);
+    if (!sh->set)
+        for (int i = 0; i < nk; i++) {
+            kidx[i] = pick(NKEYS);
+            for (int j = 0; j < i; j++)
+                if (kidx[j] == kidx[i])
+                    kidx[i] = (kidx[i] + 1) % NKEYS;
+        }
     for (int i = 0; i < na; i++)
-        aidx[i] = pick(NAGGS);
+        aidx[i] = pick(sh->engine_only ? NAGGS + NXAGGS : NAGGS);
     q->ncols = 0;
     sbuf_add(o, "SELECT ");
     sbuf_t cols = SBUF_INIT;
@@ -269,11 +324,11 @@ static void gen_query(qcase_t *q)
         q->types[q->ncols++] = keys[kidx[i]].type;
     }
     for (int i = 0; i < na; i++) {
-        sbuf_printf(o, "%s%s AS c%d", q->ncols ? ", " : "", aggs[aidx[i]].ours,
+        sbuf_printf(o, "%s%s AS c%d", q->ncols ? ", " : "", AGG(aidx[i])->ours,
                     q->ncols);
         sbuf_printf(&cols, "%s%s AS c%d", q->ncols ? ", " : "",
-                    aggs[aidx[i]].sql, q->ncols);
-        q->types[q->ncols++] = aggs[aidx[i]].type;
+                    AGG(aidx[i])->sql, q->ncols);
+        q->types[q->ncols++] = AGG(aidx[i])->type;
     }
     if (rows_mode) {
         static const pair_t rcols[] = {
@@ -289,20 +344,36 @@ static void gen_query(qcase_t *q)
         }
     }
     char w[96];
+    const char *on = sh->live ? "" : " ON end LATENESS 1h";
     if (slide == size)
-        snprintf(w, sizeof(w), " WINDOW %lldms ON end LATENESS 1h",
-                 (long long)size);
+        snprintf(w, sizeof(w), " WINDOW %lldms%s", (long long)size, on);
     else
-        snprintf(w, sizeof(w), " WINDOW %lldms SLIDE %lldms ON end LATENESS 1h",
-                 (long long)size, (long long)slide);
+        snprintf(w, sizeof(w), " WINDOW %lldms SLIDE %lldms%s",
+                 (long long)size, (long long)slide, on);
     sbuf_printf(o, " FROM flows%s", w);
 
     sbuf_t where_o = SBUF_INIT, where_s = SBUF_INIT;
-    int has_where = pick(3) > 0;
-    if (has_where) {
-        gen_pred(&where_o, &where_s, 2);
-        sbuf_printf(o, " WHERE %s", sbuf_str(&where_o));
+    int has_where;
+    if (sh->set) {
+        has_where = sh->has_where;
+        if (has_where) {
+            sbuf_add(&where_o, sh->where_o);
+            sbuf_add(&where_s, sh->where_s);
+        }
+    } else {
+        has_where = pick(3) > 0;
+        if (has_where)
+            gen_pred(&where_o, &where_s, 2);
+        sh->set = 1;
+        sh->rows_mode = rows_mode;
+        sh->nk = nk;
+        memcpy(sh->kidx, kidx, sizeof(kidx));
+        sh->has_where = has_where;
+        sh->where_o = strdup(has_where ? sbuf_str(&where_o) : "");
+        sh->where_s = strdup(has_where ? sbuf_str(&where_s) : "");
     }
+    if (has_where)
+        sbuf_printf(o, " WHERE %s", sbuf_str(&where_o));
     /* SQL side: bucket each flow into its windows. */
     sbuf_printf(s, "SELECT ws, * FROM (SELECT ((\"end\" / %lld) - o.j) * %lld AS ws, %s "
                 "FROM flows, o%s%s",
@@ -385,35 +456,16 @@ static void lines_free(lines_t *l)
     free(l->v);
 }
 
-static int run_case(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qc,
-                    int order)
+/* Compare query `name`'s rows in col with qc's SQL; 0 if the same. */
+static int compare_case(sqlite3 *db, collect_t *col, const char *name,
+                        const query_stats_t *st, qcase_t *qc)
 {
-    diag_t err;
     const char *qt = sbuf_str(&qc->ours);
-    plan_t *p = plan_compile(qt, strlen(qt), 0, &err);
-    if (!p) {
-        fprintf(stderr, "does not compile: %s\n  %s\n", err.msg, qt);
-        return -1;
-    }
-    engine_config_t cfg = {.replay = 1};
-    engine_t *e = engine_new(&cfg);
-    collect_t col;
-    collect_init(&col);
-    engine_add_output(e, &col.out);
-    if (engine_register(e, "d", p, &err) < 0) {
-        fprintf(stderr, "register: %s\n", err.msg);
-        plan_free(p);
-        return -1;
-    }
-    for (int k = 0; k < nb; k++)
-        engine_process(e, bs[order ? nb - 1 - k : k]);
-    engine_finish(e);
-    query_stats_t st;
-    engine_stats(e, "d", &st);
-
     lines_t mine = {0}, theirs = {0};
-    for (int i = 0; i < col.n; i++) {
-        rowset_t *rs = col.rs[i];
+    for (int i = 0; i < col->n; i++) {
+        rowset_t *rs = col->rs[i];
+        if (strcmp(rs->query, name) != 0)
+            continue;
         for (uint32_t r = 0; r < rs->nrows; r++) {
             sbuf_t b = SBUF_INIT;
             sbuf_printf(&b, "%lld", (long long)rs->wstart);
@@ -428,6 +480,7 @@ static int run_case(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qc,
     const char *sql = sbuf_str(&qc->sql);
     if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         fprintf(stderr, "sqlite: %s\n  %s\n", sqlite3_errmsg(db), sql);
+        lines_free(&mine);
         return -1;
     }
     while (sqlite3_step(stmt) == SQLITE_ROW) {
@@ -453,12 +506,12 @@ static int run_case(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qc,
         qsort(mine.v, (size_t)mine.n, sizeof(char *), cmp_str);
     if (theirs.n > 1)
         qsort(theirs.v, (size_t)theirs.n, sizeof(char *), cmp_str);
-    int same = mine.n == theirs.n && st.flows_late == 0;
+    int same = mine.n == theirs.n && st->flows_late == 0;
     for (int i = 0; same && i < mine.n; i++)
         same = strcmp(mine.v[i], theirs.v[i]) == 0;
     if (!same) {
-        fprintf(stderr, "MISMATCH (late %llu)\n  ours: %s\n  sql:  %s\n",
-                (unsigned long long)st.flows_late, qt, sql);
+        fprintf(stderr, "MISMATCH %s (late %llu)\n  ours: %s\n  sql:  %s\n",
+                name, (unsigned long long)st->flows_late, qt, sql);
         for (int i = 0, j = 0; i < mine.n || j < theirs.n;) {
             int c = i >= mine.n ? 1 : j >= theirs.n ? -1
                                 : strcmp(mine.v[i], theirs.v[j]);
@@ -472,9 +525,68 @@ static int run_case(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qc,
     }
     lines_free(&mine);
     lines_free(&theirs);
+    return same ? 0 : -1;
+}
+
+/* Run queries qcs[0..n) together in one engine (named d0, d1...) over
+ * the batches (in reverse if order), then compare each with SQLite.
+ * live: windows by receive time, closed at the end; share: the engine's
+ * shared aggregation; *shared (if given) counts the queries that shared
+ * panes. 0 if every query agrees. */
+static int run_cases(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qcs,
+                     int n, int order, int live, int share, int *shared)
+{
+    diag_t err;
+    engine_config_t cfg = {.replay = !live, .share = share};
+    engine_t *e = engine_new(&cfg);
+    collect_t col;
+    collect_init(&col);
+    engine_add_output(e, &col.out);
+    for (int i = 0; i < n; i++) {
+        const char *qt = sbuf_str(&qcs[i].ours);
+        plan_t *p = plan_compile(qt, strlen(qt), 0, &err);
+        if (!p) {
+            fprintf(stderr, "does not compile: %s\n  %s\n", err.msg, qt);
+            engine_free(e);
+            collect_free(&col);
+            return -1;
+        }
+        char name[16];
+        snprintf(name, sizeof(name), "d%d", i);
+        if (engine_register(e, name, p, &err) < 0) {
+            fprintf(stderr, "register: %s\n", err.msg);
+            plan_free(p);
+            engine_free(e);
+            collect_free(&col);
+            return -1;
+        }
+    }
+    for (int k = 0; k < nb; k++)
+        engine_process(e, bs[order ? nb - 1 - k : k]);
+    engine_finish(e);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "d%d", i);
+        query_stats_t st;
+        engine_stats(e, name, &st);
+        if (shared) {
+            sbuf_t x = SBUF_INIT;
+            *shared += engine_share_explain(e, name, &x) == 1;
+            sbuf_free(&x);
+        }
+        if (compare_case(db, &col, name, &st, &qcs[i]) < 0)
+            rc = -1;
+    }
     collect_free(&col);
     engine_free(e);
-    return same ? 0 : -1;
+    return rc;
+}
+
+static int run_case(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qc,
+                    int order)
+{
+    return run_cases(db, bs, nb, qc, 1, order, 0, 0, NULL);
 }
 
 static int nsets = 20, nqueries = 150, cases_run, cases_failed;
@@ -519,6 +631,262 @@ static void test_engine_vs_sqlite(void)
     sqlite3_close(db);
 }
 
+static sqlite3 *open_db(void)
+{
+    sqlite3 *db;
+    sqlite3_open(":memory:", &db);
+    sqlite3_create_function(db, "network", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                            NULL, fn_network, NULL, NULL);
+    sqlite3_create_function(db, "in_net", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                            NULL, fn_in_net, NULL, NULL);
+    sqlite3_exec(db, "CREATE TABLE flows (srcip BLOB, dstip BLOB, srcport INT, "
+                 "dstport INT, proto INT, tcpflags INT, packets INT, "
+                 "bytes INT, start INT, \"end\" INT)", NULL, NULL, NULL);
+    return db;
+}
+
+/* Shared plans against SQLite: groups of queries with the same keys and
+ * filter and their own windows (tumbling and hopping, of lengths that are
+ * multiples of each other or not) and aggregates, run together with
+ * sharing on; every query of every group must give SQLite's rows. Live
+ * engines (windows by receive time: stream slicing with roll-ups) and
+ * replay engines (flow time: shared panes of one slide). */
+static void test_shared_vs_sqlite(void)
+{
+    sqlite3 *db = open_db();
+    int groups = 0, failed = 0, shared = 0, queries = 0;
+    for (int set = 0; set < nsets && failed < 3; set++) {
+        flow_batch_t **bs;
+        int nb = make_flows(&bs, db);
+        for (int k = 0; k < nqueries / 10 + 2 && failed < 3; k++) {
+            shape_t sh = {.groups = 1, .live = k % 4 != 3};
+            qcase_t qc[4];
+            int n = 2 + pick(3);
+            memset(qc, 0, sizeof(qc));
+            for (int i = 0; i < n; i++)
+                gen_query_shaped(&qc[i], &sh);
+            groups++;
+            queries += n;
+            if (run_cases(db, bs, nb, qc, n, k & 1, sh.live, 1, &shared) < 0) {
+                failed++;
+                CHECK(!"a shared plan and SQLite disagree");
+            }
+            for (int i = 0; i < n; i++) {
+                sbuf_free(&qc[i].ours);
+                sbuf_free(&qc[i].sql);
+            }
+            shape_free(&sh);
+        }
+        for (int k = 0; k < nb; k++)
+            flow_batch_free(bs[k]);
+        free(bs);
+    }
+    fprintf(stderr, "shared differential: %d groups, %d queries, %d of them "
+            "sharing panes, %d groups failed\n", groups, queries, shared, failed);
+    /* Most groups can share (those with float sums or topk over longer
+     * panes, or flow-time windows of other slides, run alone). */
+    CHECK(shared > queries / 3);
+    sqlite3_close(db);
+}
+
+/* ---- sharing on and off, byte for byte ------------------------------- */
+
+/* A live stream: batch k is received around BASE_MS + 1.5 s * k, with
+ * one flow in twelve received up to 17 s earlier (late for some
+ * windows, not for others). */
+static flow_batch_t *live_batch(int k)
+{
+    static const int ports[] = {22, 23, 53, 80, 123, 443, 3389, 8080};
+    static const int protos[] = {6, 6, 6, 17, 17, 1};
+    flow_batch_t *b = flow_batch_new();
+    int n = 1 + pick(FLOW_BATCH_MAX);
+    for (int j = 0; j < n; j++) {
+        int i = flow_batch_add(b);
+        b->srcip[i] = rand_host(40);
+        b->dstip[i] = rand_host(80);
+        b->srcport[i] = 1024 + pick(60000);
+        b->dstport[i] = pick(4) ? ports[pick(8)] : pick(65536);
+        b->proto[i] = protos[pick(6)];
+        b->tcpflags[i] = b->proto[i] == 6 ? pick(64) : 0;
+        b->packets[i] = 1 + pick(pick(5) ? 20 : 100000);
+        b->bytes[i] = b->packets[i] * (40 + pick(1460));
+        b->received[i] = BASE_MS + 1500LL * k + pick(1500);
+        if (pick(12) == 0)
+            b->received[i] -= 2000 + pick(15000);
+        b->end[i] = b->received[i] - pick(3000);
+        b->start[i] = b->end[i] - pick(20000);
+    }
+    return b;
+}
+
+/* Everything an engine put out, as text: each window in the order it
+ * came (query, bounds, partial, counters, rows in their order), then
+ * each query's counters. */
+static char *transcript(engine_t *e, collect_t *col, char **names, int n)
+{
+    sbuf_t t = SBUF_INIT;
+    for (int i = 0; i < col->n; i++) {
+        rowset_t *rs = col->rs[i];
+        sbuf_printf(&t, "%s [%lld,%lld) partial=%d flows=%llu groups=%llu "
+                    "overflow=%llu rows=%u\n", rs->query, (long long)rs->wstart,
+                    (long long)rs->wend, rs->partial,
+                    (unsigned long long)rs->flows, (unsigned long long)rs->groups,
+                    (unsigned long long)rs->overflow, rs->nrows);
+        for (uint32_t r = 0; r < rs->nrows; r++) {
+            for (int c = 0; c < rs->ncols; c++) {
+                sbuf_addc(&t, c ? '|' : ' ');
+                value_text(&t, &rowset_row(rs, r)[c], rs->cols[c].type);
+            }
+            sbuf_addc(&t, '\n');
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        query_stats_t st;
+        if (engine_stats(e, names[i], &st) < 0)
+            continue;
+        sbuf_printf(&t, "%s in=%llu matched=%llu late=%llu overflow=%llu "
+                    "windows=%llu rows=%llu partial=%llu\n", names[i],
+                    (unsigned long long)st.flows_in,
+                    (unsigned long long)st.flows_matched,
+                    (unsigned long long)st.flows_late,
+                    (unsigned long long)st.flows_overflow,
+                    (unsigned long long)st.windows, (unsigned long long)st.rows,
+                    (unsigned long long)st.windows_partial);
+    }
+    return sbuf_detach(&t);
+}
+
+static int reg(engine_t *e, const char *name, const char *sql)
+{
+    diag_t err;
+    plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
+    if (!p || engine_register(e, name, p, &err) < 0) {
+        fprintf(stderr, "%s: %s\n  %s\n", name, err.msg, sql);
+        plan_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* The same queries over the same live stream, once with sharing off and
+ * once on, windows closing as the clock moves, flows arriving late,
+ * queries dropped and registered mid-stream (one joining a running group,
+ * two forming a group mid-window): every window, row, row order and
+ * counter must be the same. */
+static void test_share_on_off(void)
+{
+    int rounds = nsets / 4 + 1, shared_total = 0;
+    for (int round = 0; round < rounds; round++) {
+        enum { NSHAPES = 5, PER = 3, NB = 36 };
+        char *sql[NSHAPES * PER + 8], *names[NSHAPES * PER + 8];
+        int nq = 0;
+        shape_t sh[NSHAPES + 1];
+        memset(sh, 0, sizeof(sh));
+        for (int g = 0; g <= NSHAPES; g++) {
+            sh[g].groups = 1;
+            sh[g].live = g != 3;        /* shape 3: flow time */
+            /* j1 must join s1's group and p0, p1 form one: their
+             * aggregates merge exactly over longer panes. */
+            sh[g].engine_only = g != 1 && g != NSHAPES;
+        }
+        for (int g = 0; g < NSHAPES; g++)
+            for (int i = 0; i < PER; i++) {
+                qcase_t qc;
+                memset(&qc, 0, sizeof(qc));
+                gen_query_shaped(&qc, &sh[g]);
+                sql[nq] = strdup(sbuf_str(&qc.ours));
+                names[nq] = malloc(32);
+                snprintf(names[nq], 32, "s%dq%d", g, i);
+                nq++;
+                sbuf_free(&qc.ours);
+                sbuf_free(&qc.sql);
+            }
+        /* Mid-stream: j1 (s1q1's statement again, joins the running
+         * group), p0 then p1 (a new shape: alone, then a group). */
+        int base = nq;
+        sql[nq] = strdup(sql[1 * PER + 1]);
+        names[nq++] = strdup("j1");
+        for (int i = 0; i < 2; i++) {
+            qcase_t qc;
+            memset(&qc, 0, sizeof(qc));
+            gen_query_shaped(&qc, &sh[NSHAPES]);
+            sql[nq] = strdup(sbuf_str(&qc.ours));
+            names[nq] = malloc(32);
+            snprintf(names[nq], 32, "p%d", i);
+            nq++;
+            sbuf_free(&qc.ours);
+            sbuf_free(&qc.sql);
+        }
+        flow_batch_t *bs[NB];
+        for (int k = 0; k < NB; k++)
+            bs[k] = live_batch(k);
+
+        char *out[2];
+        int joined = 0, formed = 0;
+        for (int share = 0; share < 2; share++) {
+            engine_config_t cfg = {.share = share};
+            engine_t *e = engine_new(&cfg);
+            collect_t col;
+            collect_init(&col);
+            engine_add_output(e, &col.out);
+            for (int i = 0; i < base; i++)
+                CHECK(reg(e, names[i], sql[i]) == 0);
+            for (int k = 0; k < NB; k++) {
+                engine_process(e, bs[k]);
+                engine_tick(e, BASE_MS + 1500LL * (k + 1));
+                if (k == 8)
+                    CHECK(engine_drop(e, "s0q0") == 0);
+                if (k == 11)
+                    CHECK(reg(e, names[base], sql[base]) == 0);
+                if (k == 13)
+                    CHECK(reg(e, names[base + 1], sql[base + 1]) == 0);
+                if (k == 18)
+                    CHECK(reg(e, names[base + 2], sql[base + 2]) == 0);
+            }
+            if (share) {
+                sbuf_t x = SBUF_INIT;
+                joined = engine_share_explain(e, "j1", &x) == 1;
+                formed = engine_share_explain(e, "p1", &x) == 1 &&
+                         engine_share_explain(e, "p0", &x) == 1;
+                for (int i = 0; i < nq; i++)
+                    shared_total += engine_share_explain(e, names[i], &x) == 1;
+                sbuf_free(&x);
+            }
+            engine_finish(e);
+            out[share] = transcript(e, &col, names, nq);
+            collect_free(&col);
+            engine_free(e);
+        }
+        CHECK(joined);
+        CHECK(formed);
+        if (strcmp(out[0], out[1]) != 0) {
+            CHECK(!"sharing on and off give different windows");
+            const char *a = out[0], *b = out[1];
+            int line = 1;
+            while (*a && *a == *b) {
+                line += *a == '\n';
+                a++, b++;
+            }
+            fprintf(stderr, "first difference at line %d:\n  off: %.200s\n"
+                    "  on:  %.200s\n", line, a, b);
+            for (int i = 0; i < nq; i++)
+                fprintf(stderr, "  %s: %s\n", names[i], sql[i]);
+        }
+        free(out[0]);
+        free(out[1]);
+        for (int k = 0; k < NB; k++)
+            flow_batch_free(bs[k]);
+        for (int i = 0; i < nq; i++) {
+            free(sql[i]);
+            free(names[i]);
+        }
+        for (int g = 0; g <= NSHAPES; g++)
+            shape_free(&sh[g]);
+    }
+    fprintf(stderr, "sharing on/off: %d rounds, %d query runs shared panes\n",
+            rounds, shared_total);
+}
+
 int main(void)
 {
     const char *s = getenv("FLOWSQL_DIFF_SETS");
@@ -528,5 +896,7 @@ int main(void)
     if (q)
         nqueries = atoi(q);
     RUN(test_engine_vs_sqlite);
+    RUN(test_shared_vs_sqlite);
+    RUN(test_share_on_off);
     TEST_EXIT();
 }
