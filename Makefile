@@ -26,6 +26,8 @@
 #   make bench-web  the web interface with 100k-row windows: render times
 #                in Debian's chromium (bench/web_render.sh)
 #   make web-shots  the screenshots of docs/WEB.md, taken by the web tests
+#   make install  flowsqld, flowsql, their man pages, queries, docs under
+#                PREFIX (/usr/local), DESTDIR staged; make uninstall
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
 #                run (Maven Central, cached in ~/.cache/flowsql)
@@ -96,7 +98,8 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 .PHONY: all run test unit check deps deps-test deps-web deps-node web-shots \
         bench-web servers bench bench-ingest bench-sflow bench-pcap \
         bench-peers bench-soak bench-parquet bench-archive \
-        bench-archive-ingest bench-archive-query bench-enrich fuzz clean
+        bench-archive-ingest bench-archive-query bench-enrich fuzz clean \
+        install uninstall FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -219,6 +222,61 @@ $(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libflowsql.a
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ---- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=...]; make uninstall with the
+# same. The installed flowsqld is the checkout's linked with its own
+# server/defaults.c object, so it keeps its data in /var/lib/flowsql and
+# reads /etc/flowsql/queries (docs/OPERATIONS.md). The shipped queries go
+# to share/flowsql/queries, and to /etc/flowsql/queries unless a file of
+# that name is there already (an operator's edit is kept); uninstall
+# removes a file under /etc only while it is still the shipped one.
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+BINDIR        ?= $(PREFIX)/bin
+DATADIR       ?= $(PREFIX)/share
+DOCDIR        ?= $(DATADIR)/doc/flowsql
+INST_DEFS := -DFLOWSQL_DATA_DIR=\"$(LOCALSTATEDIR)/lib/flowsql\" \
+             -DFLOWSQL_QUERIES_DIR=\"$(SYSCONFDIR)/flowsql/queries\"
+INST_QUERIES := $(notdir $(wildcard queries/*.sql))
+INST_DOCS := README.md LICENSE $(wildcard docs/*.md) docs/openapi.yaml
+
+# Rebuilt when the paths change (the stamp's text is rewritten only then).
+$(B)/inst/paths: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INST_DEFS)' | cmp -s - $@ || echo '$(INST_DEFS)' >$@
+
+$(B)/inst/defaults.o: server/defaults.c server/config.h $(B)/inst/paths
+	$(CC) $(CFLAGS) $(INST_DEFS) -c -o $@ $<
+
+$(B)/inst/flowsqld: $(B)/obj/server/flowsqld.o $(B)/inst/defaults.o \
+                    $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+install: $(B)/inst/flowsqld $(B)/flowsql
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/flowsql/queries \
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/flowsql/queries
+	install -m 0755 $(B)/inst/flowsqld $(B)/flowsql $(DESTDIR)$(BINDIR)
+	install -m 0644 $(addprefix queries/,$(INST_QUERIES)) \
+	    $(DESTDIR)$(DATADIR)/flowsql/queries
+	install -m 0644 $(INST_DOCS) $(DESTDIR)$(DOCDIR)
+	@for q in $(INST_QUERIES); do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/queries/$$q; \
+	    [ -e $$t ] || install -m 0644 queries/$$q $$t; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/flowsqld $(DESTDIR)$(BINDIR)/flowsql
+	@for q in $(INST_QUERIES); do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/queries/$$q; \
+	    s=$(DESTDIR)$(DATADIR)/flowsql/queries/$$q; \
+	    if [ -f $$t ] && [ -f $$s ] && ! cmp -s $$s $$t; then \
+	        echo "kept $$t (changed)"; else rm -f $$t; fi; done
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/flowsql/queries/,$(INST_QUERIES))
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INST_DOCS)))
+	rmdir $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
+	    $(DESTDIR)$(SYSCONFDIR)/flowsql $(DESTDIR)$(DATADIR)/flowsql/queries \
+	    $(DESTDIR)$(DATADIR)/flowsql $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 # ---- benchmarks and fuzzing ------------------------------------------------
 

@@ -96,8 +96,8 @@ static const opt_t opts[] = {
      "files and packet captures from this directory only, by relative name (empty: replay off)"},
     {"replay-timeout", M(replay_timeout_ms), "60s", "time limit of one "
      "replay"},
-    {"data-dir", S(data_dir), "./data", "where the SQLite database and the raw-flow archive (DATA/archive) live"},
-    {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
+    {"data-dir", S(data_dir), config_default_data_dir, "where the SQLite database and the raw-flow archive (DATA/archive) live"},
+    {"queries-dir", S(queries_dir), config_default_queries_dir, "saved .sql queries loaded at "
      "start and on SIGHUP"},
     {"max-queries", I(max_queries), "1000", "registered queries at most"},
     {"queue-flows", L(queue_flows), "1000000", "flows buffered between the "

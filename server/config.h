@@ -104,6 +104,12 @@ typedef struct config {
     char    *config_file;
 } config_t;
 
+/* The defaults of --data-dir and --queries-dir: ./data and ./queries in
+ * a checkout, the installed paths in `make install`'s flowsqld
+ * (server/defaults.c). */
+extern const char config_default_data_dir[];
+extern const char config_default_queries_dir[];
+
 /* Defaults, then FLOWSQL_* environment where documented, then the config
  * file (--config or the FLOWSQL_CONFIG environment variable), then the
  * command line. Returns 0, 1 when --help or --version was printed, -1
