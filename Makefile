@@ -46,7 +46,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev libmaxminddb-dev libssl-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps chromium libmaxmind-db-writer-perl
+             procps chromium libmaxmind-db-writer-perl man-db groff-base
 # Node.js and npm for the web tests' npm packages (make deps-web): only
 # when npm is missing (a machine's own Node.js, 20 or later, is kept).
 DEB_NODE  := nodejs npm
@@ -237,8 +237,10 @@ LOCALSTATEDIR ?= /var
 BINDIR        ?= $(PREFIX)/bin
 DATADIR       ?= $(PREFIX)/share
 DOCDIR        ?= $(DATADIR)/doc/flowsql
+MANDIR        ?= $(DATADIR)/man
 INST_DEFS := -DFLOWSQL_DATA_DIR=\"$(LOCALSTATEDIR)/lib/flowsql\" \
-             -DFLOWSQL_QUERIES_DIR=\"$(SYSCONFDIR)/flowsql/queries\"
+             -DFLOWSQL_QUERIES_DIR=\"$(SYSCONFDIR)/flowsql/queries\" \
+             -DFLOWSQL_SYSCONFDIR=\"$(SYSCONFDIR)\" -DFLOWSQL_DOCDIR=\"$(DOCDIR)\"
 INST_QUERIES := $(notdir $(wildcard queries/*.sql))
 INST_DOCS := README.md LICENSE $(wildcard docs/*.md) docs/openapi.yaml
 
@@ -254,10 +256,31 @@ $(B)/inst/flowsqld: $(B)/obj/server/flowsqld.o $(B)/inst/defaults.o \
                     $(B)/libflowsql.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-install: $(B)/inst/flowsqld $(B)/flowsql
+# The man pages and the sample config, made from the --help texts by
+# dist/mkdoc.c (linked with the installed defaults).
+$(B)/inst/mkdoc.o: dist/mkdoc.c server/config.h shell/shell.h $(B)/inst/paths
+	$(CC) $(CFLAGS) $(INST_DEFS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/inst/mkdoc: $(B)/inst/mkdoc.o $(B)/inst/defaults.o \
+                 $(filter-out $(B)/obj/shell/flowsql.o,$(SHELL_OBJ)) \
+                 $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/inst/flowsqld.8 $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf: \
+        $(B)/inst/mkdoc
+	$< $(notdir $@) >$@.tmp && mv $@.tmp $@
+
+install: $(B)/inst/flowsqld $(B)/flowsql $(B)/inst/flowsqld.8 \
+         $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/flowsql/queries \
-	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/flowsql/queries
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(B)/inst/flowsqld $(B)/flowsql $(DESTDIR)$(BINDIR)
+	install -m 0644 $(B)/inst/flowsqld.8 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(B)/inst/flowsql.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 $(B)/inst/flowsqld.conf $(DESTDIR)$(DATADIR)/flowsql
+	[ -e $(DESTDIR)$(SYSCONFDIR)/flowsql/flowsqld.conf ] || install -m 0644 \
+	    $(B)/inst/flowsqld.conf $(DESTDIR)$(SYSCONFDIR)/flowsql
 	install -m 0644 $(addprefix queries/,$(INST_QUERIES)) \
 	    $(DESTDIR)$(DATADIR)/flowsql/queries
 	install -m 0644 $(INST_DOCS) $(DESTDIR)$(DOCDIR)
@@ -266,13 +289,15 @@ install: $(B)/inst/flowsqld $(B)/flowsql
 	    [ -e $$t ] || install -m 0644 queries/$$q $$t; done
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/flowsqld $(DESTDIR)$(BINDIR)/flowsql
-	@for q in $(INST_QUERIES); do \
-	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/queries/$$q; \
-	    s=$(DESTDIR)$(DATADIR)/flowsql/queries/$$q; \
+	rm -f $(DESTDIR)$(BINDIR)/flowsqld $(DESTDIR)$(BINDIR)/flowsql \
+	    $(DESTDIR)$(MANDIR)/man8/flowsqld.8 $(DESTDIR)$(MANDIR)/man1/flowsql.1
+	@for q in $(addprefix queries/,$(INST_QUERIES)) flowsqld.conf; do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/$$q; \
+	    s=$(DESTDIR)$(DATADIR)/flowsql/$$q; \
 	    if [ -f $$t ] && [ -f $$s ] && ! cmp -s $$s $$t; then \
 	        echo "kept $$t (changed)"; else rm -f $$t; fi; done
-	rm -f $(addprefix $(DESTDIR)$(DATADIR)/flowsql/queries/,$(INST_QUERIES))
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/flowsql/queries/,$(INST_QUERIES)) \
+	    $(DESTDIR)$(DATADIR)/flowsql/flowsqld.conf
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INST_DOCS)))
 	rmdir $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
 	    $(DESTDIR)$(SYSCONFDIR)/flowsql $(DESTDIR)$(DATADIR)/flowsql/queries \

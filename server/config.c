@@ -520,21 +520,33 @@ static int read_token(config_t *c, diag_t *err)
     return 0;
 }
 
+const char config_about[] =
+    "flowsql's daemon: collects IPFIX and NetFlow, runs the registered "
+    "queries,\nstores their windows and serves the REST API. Every option "
+    "can also be set\nin a config file as 'name = value'.\n";
+
+int config_option(int i, config_opt_info_t *o)
+{
+    if (i < 0 || i >= NOPTS)
+        return 0;
+    const opt_t *t = &opts[i];
+    *o = (config_opt_info_t){
+        .name = t->name, .def = t->def, .help = t->help,
+        .arg = t->type == O_STR ? "TEXT" : t->type == O_MS ? "DURATION"
+             : t->type == O_BYTES ? "SIZE" : "N"};
+    return 1;
+}
+
 void config_usage(FILE *f)
 {
-    fprintf(f, "usage: flowsqld [options]\n\n"
-               "flowsql's daemon: collects IPFIX and NetFlow, runs the "
-               "registered queries,\nstores their windows and serves the "
-               "REST API. Every option can also be set\nin a config file "
-               "as 'name = value'.\n\n");
-    for (int i = 0; i < NOPTS; i++) {
+    fprintf(f, "usage: flowsqld [options]\n\n%s\n", config_about);
+    config_opt_info_t o;
+    for (int i = 0; config_option(i, &o); i++) {
         char head[64];
-        snprintf(head, sizeof(head), "--%s=%s", opts[i].name,
-                 opts[i].type == O_STR ? "TEXT" : opts[i].type == O_MS
-                 ? "DURATION" : opts[i].type == O_BYTES ? "SIZE" : "N");
-        fprintf(f, "  %-28s %s", head, opts[i].help);
-        if (*opts[i].def)
-            fprintf(f, " [%s]", opts[i].def);
+        snprintf(head, sizeof(head), "--%s=%s", o.name, o.arg);
+        fprintf(f, "  %-28s %s", head, o.help);
+        if (*o.def)
+            fprintf(f, " [%s]", o.def);
         fputc('\n', f);
     }
     fprintf(f, "  %-28s %s\n  %-28s %s\n", "--help", "this text", "--version",

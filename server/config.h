@@ -117,6 +117,18 @@ extern const char config_default_queries_dir[];
 int  config_load(config_t *c, int argc, char **argv, diag_t *err);
 void config_free(config_t *c);
 void config_usage(FILE *f);
+
+/* One option of the table, as --help shows it: its name, the kind of its
+ * value (TEXT, N, SIZE, DURATION), its default ("" for none) and its
+ * help. config_option fills *o with the i-th (from 0) and returns 1, or
+ * returns 0 past the last. --help, the man page flowsqld(8) and the
+ * sample config (dist/mkdoc.c) are all made from these, so they agree. */
+typedef struct config_opt_info {
+    const char *name, *arg, *def, *help;
+} config_opt_info_t;
+int config_option(int i, config_opt_info_t *o);
+/* The paragraph --help and the man page open with. */
+extern const char config_about[];
 /* The effective settings, one "name = value" per line (tokens hidden). */
 void config_dump(const config_t *c, FILE *f);
 

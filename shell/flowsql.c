@@ -22,42 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_URL "http://127.0.0.1:8080"
-
 /* ---- start -------------------------------------------------------------------- */
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-"usage: flowsql [options] [URL]\n"
-"       flowsql replay --to HOST:PORT [--speed N|max] [SELECTION...]\n"
-"       flowsql history QUERY --from TIME --until TIME\n"
-"       flowsql export -o FILE [SELECTION...]\n"
-"\n"
-"The interactive client of flowsqld. Statements end with ';'; \\? lists\n"
-"the commands, \\h helps with the query language.\n"
-"\n"
-"  -u, --url=URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
-"  -t, --token=TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
-"  -c, --command=TEXT  run the statements or command in TEXT, then exit\n"
-"  -f, --file=FILE     run the statements in FILE (- for stdin), then exit\n"
-"                      (-c and -f may be repeated; they run in order and\n"
-"                      stop at the first error)\n"
-"  -F, --format=FMT    table, csv, json or parquet [table]; parquet\n"
-"                      writes queries over the archive to the -o FILE\n"
-"  -o, --output=FILE   write results to FILE (a FILE ending in .parquet\n"
-"                      gets queries over the archive as Parquet)\n"
-"  -w, --windows=N     live views stop after N windows [until Ctrl-C]\n"
-"  -q, --quiet         no banner, no notices, no command tags\n"
-"  -P, --no-pager      never page results\n"
-"  -X, --no-rc         do not read ~/.flowsqlrc\n"
-"  -h, --help          this text\n"
-"  -V, --version       the version\n"
-"\n"
-"Without -c or -f, statements are read from the terminal, or from\n"
-"standard input when it is not one. Exit status: 0 success, 1 a statement\n"
-"failed, 2 no server (or bad options), 130 interrupted.\n");
-}
 
 typedef struct action {
     int         file;    /* -f, else -c */
@@ -167,19 +132,19 @@ int main(int argc, char **argv)
         case 'q': sh.quiet = 1; break;
         case 'P': sh.pager = 0; break;
         case 'X': no_rc = 1; break;
-        case 'h': usage(stdout); free(acts); return 0;
+        case 'h': shell_usage(NULL, stdout); free(acts); return 0;
         case 'V':
             printf("flowsql %s\n", FLOWSQL_VERSION);
             free(acts);
             return 0;
-        default: usage(stderr); goto usage_error;
+        default: shell_usage(NULL, stderr); goto usage_error;
         }
     }
     if (optind < argc)
         url = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "flowsql: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
+        shell_usage(NULL, stderr);
         goto usage_error;
     }
     if (!url || !*url)

@@ -19,12 +19,16 @@ then ok "make install DESTDIR=..."
 else fail "make install DESTDIR=..." "$(tail -n 5 "$T/install.log")"; exit 1
 fi
 
-# The file list: binaries, saved queries
-# (shipped under share/, active under /etc), docs.
+# The file list: binaries, man pages, the sample config and the saved
+# queries (shipped under share/, active under /etc), docs.
 (cd "$D" && find . -type f -o -type l) | sed 's|^\./|/|' | sort >"$T/files"
 {
     echo /usr/local/bin/flowsql
     echo /usr/local/bin/flowsqld
+    echo /usr/local/share/man/man1/flowsql.1
+    echo /usr/local/share/man/man8/flowsqld.8
+    echo /usr/local/share/flowsql/flowsqld.conf
+    echo /etc/flowsql/flowsqld.conf
     for q in "$top"/queries/*.sql; do
         echo "/etc/flowsql/queries/$(basename "$q")"
         echo "/usr/local/share/flowsql/queries/$(basename "$q")"
@@ -55,9 +59,66 @@ check "checkout --queries-dir still defaults to ./queries" \
 eq "installed flowsql --version" "$("$D/usr/local/bin/flowsql" --version)" \
     "$("$B/flowsql" --version)"
 
-# The installed daemon, with a config pointing into the DESTDIR.
+# The man pages: rendered without a warning, and every option of --help
+# there with the same text (and default).
+for page in man1/flowsql.1 man8/flowsqld.8; do
+    w=$(LC_ALL=C MANWIDTH=80 man --warnings -l "$D/usr/local/share/man/$page" 2>&1 >/dev/null)
+    eq "man -l $page renders without warnings" "$w" ""
+done
+LC_ALL=C MANWIDTH=80 man -l "$D/usr/local/share/man/man8/flowsqld.8" \
+    2>/dev/null >"$T/flowsqld.man"
+LC_ALL=C MANWIDTH=80 man -l "$D/usr/local/share/man/man1/flowsql.1" \
+    2>/dev/null >"$T/flowsql.man"
+for c in "" replay history export; do
+    "$D/usr/local/bin/flowsql" $c --help
+done >"$T/flowsql.help"
+missing=$(python3 - "$T/help.inst" "$T/flowsqld.man" "$T/flowsql.help" \
+                    "$T/flowsql.man" <<'EOP'
+import re, sys
+def flat(s): return " ".join(s.split())
+def items(text):
+    """each option of a --help text: its head and its whole help"""
+    out, cur = [], None
+    for line in text.splitlines():
+        m = re.match(r"  (-\S.*?)  +(.*)$", line)
+        if m:
+            cur = [m.group(1), m.group(2)]; out.append(cur)
+        elif cur and re.match(r" {6,}\S", line):
+            cur[1] += " " + line.strip()
+        else:
+            cur = None
+    return out
+bad = []
+for helpf, manf, daemon in ((sys.argv[1], sys.argv[2], 1),
+                            (sys.argv[3], sys.argv[4], 0)):
+    man = flat(open(manf).read())
+    opts = items(open(helpf).read())
+    if len(opts) < 10: bad.append("%s: only %d options" % (helpf, len(opts)))
+    for head, text in opts:
+        if daemon:    # flowsqld: the default [X] is "Default: X" in the page
+            m = re.match(r"(.*) \[([^][]*)\]$", text)
+            if m: text = m.group(1) + " Default: " + m.group(2)
+        if flat(head + " " + text) not in man: bad.append(head)
+print(" ".join(bad))
+EOP
+)
+eq "every option of --help is in the man pages, with its text" "$missing" ""
+
+# The sample config: every option (but --config) with its default,
+# commented out; with every line uncommented flowsqld takes it as is.
+grep -o -- '^  --[a-z0-9-]*=' "$T/help.inst" | sed 's/^  --//; s/=$//' | \
+    grep -vx config | sort >"$T/o.help"
+grep -o '^#[a-z0-9-]* =' "$D/etc/flowsql/flowsqld.conf" | \
+    sed 's/^#//; s/ =$//' | sort >"$T/o.conf"
+eq "the sample config has every option" "$(comm -3 "$T/o.help" "$T/o.conf" | tr -d '\t' | tr '\n' ' ')" ""
+check "the sample config shows the defaults" \
+    grep -qx '#data-dir = /var/lib/flowsql' "$D/etc/flowsql/flowsqld.conf"
+
+# The installed daemon, with the sample config uncommented and settings
+# pointing into the DESTDIR after it (a later line wins).
 HP=$(free_port)
-cat >"$T/test.conf" <<EOC
+sed 's/^#\([a-z0-9-]* =\)/\1/' "$D/etc/flowsql/flowsqld.conf" >"$T/test.conf"
+cat >>"$T/test.conf" <<EOC
 data-dir    = $D/var/lib/flowsql
 queries-dir = $D/etc/flowsql/queries
 http        = 127.0.0.1:$HP
@@ -74,7 +135,7 @@ until curl -sf "http://127.0.0.1:$HP/healthz" >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
 done
 n=$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')
-eq "the installed flowsqld loads the installed queries" "$n" \
+eq "the installed flowsqld, the sample config: the installed queries" "$n" \
     "$(ls "$top"/queries/*.sql | wc -l)"
 check "its database is in the configured data dir" \
     test -f "$D/var/lib/flowsql/flowsql.db"
