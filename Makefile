@@ -46,7 +46,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev libmaxminddb-dev libssl-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps chromium libmaxmind-db-writer-perl man-db groff-base
+             procps chromium libmaxmind-db-writer-perl man-db groff-base systemd
 # Node.js and npm for the web tests' npm packages (make deps-web): only
 # when npm is missing (a machine's own Node.js, 20 or later, is kept).
 DEB_NODE  := nodejs npm
@@ -238,7 +238,8 @@ BINDIR        ?= $(PREFIX)/bin
 DATADIR       ?= $(PREFIX)/share
 DOCDIR        ?= $(DATADIR)/doc/flowsql
 MANDIR        ?= $(DATADIR)/man
-INST_DEFS := -DFLOWSQL_DATA_DIR=\"$(LOCALSTATEDIR)/lib/flowsql\" \
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+INST_DEFS := -DFLOWSQL_BINDIR=\"$(BINDIR)\" -DFLOWSQL_DATA_DIR=\"$(LOCALSTATEDIR)/lib/flowsql\" \
              -DFLOWSQL_QUERIES_DIR=\"$(SYSCONFDIR)/flowsql/queries\" \
              -DFLOWSQL_SYSCONFDIR=\"$(SYSCONFDIR)\" -DFLOWSQL_DOCDIR=\"$(DOCDIR)\"
 INST_QUERIES := $(notdir $(wildcard queries/*.sql))
@@ -270,11 +271,17 @@ $(B)/inst/flowsqld.8 $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf: \
         $(B)/inst/mkdoc
 	$< $(notdir $@) >$@.tmp && mv $@.tmp $@
 
+# The systemd unit, with the installed paths.
+$(B)/inst/flowsqld.service: dist/flowsqld.service.in $(B)/inst/paths
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' $< >$@
+
 install: $(B)/inst/flowsqld $(B)/flowsql $(B)/inst/flowsqld.8 \
-         $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf
+         $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf $(B)/inst/flowsqld.service
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/flowsql/queries \
 	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(B)/inst/flowsqld.service $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/inst/flowsqld $(B)/flowsql $(DESTDIR)$(BINDIR)
 	install -m 0644 $(B)/inst/flowsqld.8 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(B)/inst/flowsql.1 $(DESTDIR)$(MANDIR)/man1
@@ -290,7 +297,8 @@ install: $(B)/inst/flowsqld $(B)/flowsql $(B)/inst/flowsqld.8 \
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/flowsqld $(DESTDIR)$(BINDIR)/flowsql \
-	    $(DESTDIR)$(MANDIR)/man8/flowsqld.8 $(DESTDIR)$(MANDIR)/man1/flowsql.1
+	    $(DESTDIR)$(MANDIR)/man8/flowsqld.8 $(DESTDIR)$(MANDIR)/man1/flowsql.1 \
+	    $(DESTDIR)$(UNITDIR)/flowsqld.service
 	@for q in $(addprefix queries/,$(INST_QUERIES)) flowsqld.conf; do \
 	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/$$q; \
 	    s=$(DESTDIR)$(DATADIR)/flowsql/$$q; \

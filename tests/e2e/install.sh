@@ -29,6 +29,7 @@ fi
     echo /usr/local/share/man/man8/flowsqld.8
     echo /usr/local/share/flowsql/flowsqld.conf
     echo /etc/flowsql/flowsqld.conf
+    echo /usr/local/lib/systemd/system/flowsqld.service
     for q in "$top"/queries/*.sql; do
         echo "/etc/flowsql/queries/$(basename "$q")"
         echo "/usr/local/share/flowsql/queries/$(basename "$q")"
@@ -127,7 +128,13 @@ netflow-port = $(free_port)
 sflow-port  = $(free_port)
 archive     = off
 EOC
-"$D/usr/local/bin/flowsqld" --config "$T/test.conf" 2>"$T/d.log" &
+# Its stderr as systemd's journal would be (JOURNAL_STREAM names it):
+# each line starts with its level as <N>, and an unloadable query file
+# makes an error line.
+echo "hello" >"$D/etc/flowsql/queries/zz_bad.sql"
+: >"$T/d.log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$T/d.log") \
+    "$D/usr/local/bin/flowsqld" --config "$T/test.conf" 2>>"$T/d.log" &
 DPID=$!
 PIDS="$PIDS $DPID"
 i=0
@@ -142,6 +149,44 @@ check "its database is in the configured data dir" \
 kill -TERM $DPID; wait $DPID
 eq "it stops with status 0 on SIGTERM" $? 0
 rm -rf "$D/var/lib/flowsql"     # the daemon's data, not make install's
+rm "$D/etc/flowsql/queries/zz_bad.sql"
+check "journal: info lines start <6>" grep -q '^<6>INFO  main: ' "$T/d.log"
+check "journal: error lines start <3>" \
+    grep -q '^<3>ERROR queries: .*zz_bad.sql: not a statement' "$T/d.log"
+eq "journal: every line has a level, none a time" \
+    "$(grep -cv '^<[3467]>' "$T/d.log")" 0
+# Without JOURNAL_STREAM (or when stderr is not that stream), lines keep
+# their time.
+: >"$T/plain.log"
+JOURNAL_STREAM=1:2 "$D/usr/local/bin/flowsqld" --config "$T/test.conf" \
+    --read /nonexistent 2>>"$T/plain.log"
+check "not the journal: lines keep their time" \
+    grep -q '^20[0-9-]*T[0-9:.]*Z ERROR main: ' "$T/plain.log"
+rm -rf "$D/var/lib/flowsql"
+
+# The systemd unit, installed for real under a temporary PREFIX (so the
+# program it starts exists): systemd-analyze verifies it, and its
+# sandbox's exposure stays low (systemd-analyze security, offline).
+if command -v systemd-analyze >/dev/null 2>&1; then
+    P=$T/prefix
+    nice make -s -C "$top" B="$mb" PREFIX="$P" SYSCONFDIR="$P/etc" \
+        LOCALSTATEDIR="$P/var" install >"$T/pinstall.log" 2>&1
+    u=$P/lib/systemd/system/flowsqld.service
+    check "the unit starts the installed flowsqld with the config" \
+        grep -qx "ExecStart=$P/bin/flowsqld --config $P/etc/flowsql/flowsqld.conf" "$u"
+    v=$(MANPATH=$P/share/man systemd-analyze verify "$u" 2>&1)
+    eq "systemd-analyze verify flowsqld.service" "$v" ""
+    systemd-analyze security --offline=yes --threshold=20 "$u" >"$T/sec" 2>&1
+    eq "systemd-analyze security: exposure at most 2.0" $? 0 
+    grep 'Overall exposure' "$T/sec" >&2
+    for k in DynamicUser=yes StateDirectory=flowsql ConfigurationDirectory=flowsql \
+             ProtectSystem=strict NoNewPrivileges=yes CapabilityBoundingSet= \
+             'ExecReload=/bin/kill -HUP $MAINPID'; do
+        check "the unit has $k" grep -qx "$k" "$u"
+    done
+else
+    echo "# SKIP systemd unit checks: no systemd-analyze" >&2
+fi
 
 # An operator's edit of a config file survives make uninstall.
 echo "-- mine" >>"$D/etc/flowsql/queries/syn_flood.sql"
