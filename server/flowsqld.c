@@ -28,6 +28,7 @@
 #include "storage/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -527,7 +528,7 @@ static void print_window(output_t *o, rowset_t *rs)
 {
     (void)o;
     json_t *j = format_window(rs);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = json_dumps_short(j, JSON_COMPACT);
     printf("%s\n", s);
     free(s);
     json_decref(j);

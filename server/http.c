@@ -14,6 +14,7 @@
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -146,7 +147,7 @@ static enum MHD_Result send_body(ctx_t *c, int status, const char *type,
 
 static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = json_dumps_short(j, JSON_COMPACT);
     json_decref(j);
     size_t n = strlen(s);
     s = xrealloc(s, n + 2);
@@ -1001,7 +1002,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         rowset_t *rs = live_next(s->h->app->live, s->sub, 1000, &ended);
         if (rs) {
             json_t *j = format_window(rs);
-            char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+            char *txt = json_dumps_short(j, JSON_COMPACT);
             sbuf_printf(&s->buf, "event: window\nid: %llu\ndata: %s\n\n",
                         (unsigned long long)rs->seq, txt);
             free(txt);
