@@ -98,9 +98,10 @@ static void man_flowsqld(FILE *f)
           ".SH SIGNALS\n.TP\nSIGHUP\nreload the saved queries and the "
           "enrichment files\n.TP\nSIGTERM, SIGINT\nclose the open windows "
           "as they stand, flush the outputs and exit 0\n"
-          ".SH EXIT STATUS\n0 on a clean stop, 1 when it cannot start "
-          "(an unusable data directory, database or file), 2 on a bad "
-          "option or config file.\n.SH FILES\n.TP\n", f);
+          ".SH EXIT STATUS\n0 on a clean stop; 2 when an option or a "
+          "config file line cannot be read; 1 when flowsqld cannot start "
+          "with them (a value it refuses, a data directory, database or "
+          "file it cannot use).\n.SH FILES\n.TP\n", f);
     roff_line(f, FLOWSQL_SYSCONFDIR "/flowsql/flowsqld.conf");
     fputs("the config file the systemd unit passes with "
           "\\fB\\-\\-config\\fR\n", f);

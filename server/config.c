@@ -80,6 +80,9 @@ static const opt_t opts[] = {
      "(also FLOWSQL_API_TOKEN)"},
     {"api-token-file", S(api_token_file), "", "read the API token from "
      "this file (its first line), so it is not in the process list"},
+    {"health-open", S(health_open), "off", "on: GET /healthz answers "
+     "without the API token, with its status alone (for probes and load "
+     "balancers that hold no token); off: it needs the token as the rest"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
     {"http-request-timeout", M(http_request_timeout_ms), "10s", "a request "
      "(head and body) must arrive whole this long after its connection "

@@ -40,6 +40,7 @@ typedef struct config {
     char    *http;            /* REST API address:port; "off" to disable */
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
     char    *api_token_file;  /* or the first line of this file */
+    char    *health_open;     /* "on": GET /healthz needs no token */
     int64_t  max_body;        /* largest request body, bytes */
     int64_t  http_request_timeout_ms; /* to receive a whole request */
     int64_t  http_stall_timeout_ms;   /* a client taking nothing */

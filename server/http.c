@@ -82,6 +82,7 @@ typedef struct ctx {
     struct MHD_Connection *conn;
     req_t                 *req;
     const char            *name;   /* the {name} path segment */
+    int                    anon;   /* no token: --health-open's /healthz */
 } ctx_t;
 
 typedef enum MHD_Result (*handler_t)(ctx_t *c);
@@ -393,6 +394,8 @@ static enum MHD_Result h_health(ctx_t *c)
 {
     json_t *j = json_object();
     json_object_set_new(j, "status", json_string("ok"));
+    if (c->anon)            /* --health-open without the token: no more */
+        return send_json(c, 200, j);
     json_object_set_new(j, "version", json_string(FLOWSQL_VERSION));
     json_object_set_new(j, "uptime_ms",
                         json_integer(time_now_ms() - c->h->app->started_ms));
@@ -1236,6 +1239,15 @@ static int token_ok(http_t *h, struct MHD_Connection *conn,
     return diff == 0;
 }
 
+/* --health-open: is this a GET of /healthz (or /api/v1/healthz), which
+ * then answers without the token? */
+static int health_open(http_t *h, const char *url, const char *method)
+{
+    return strcmp(h->app->cfg.health_open, "on") == 0 &&
+           strcmp(method, "GET") == 0 &&
+           (strcmp(url, "/healthz") == 0 || strcmp(url, API "/healthz") == 0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -1264,7 +1276,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     conn_waiting(h, conn, 0);
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
-    if (!web_public(url) && !token_ok(h, conn, method)) {
+    if (!web_public(url) && !token_ok(h, conn, method) &&
+        !(c.anon = health_open(h, url, method))) {
         struct MHD_Response *r;
         char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
         r = MHD_create_response_from_buffer(strlen(body), body,
