@@ -28,6 +28,7 @@
 #   make web-shots  the screenshots of docs/WEB.md, taken by the web tests
 #   make install  flowsqld, flowsql, their man pages, queries, docs under
 #                PREFIX (/usr/local), DESTDIR staged; make uninstall
+#   make deb     the Debian package (debhelper) in build/deb/
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
 #                run (Maven Central, cached in ~/.cache/flowsql)
@@ -46,7 +47,8 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev libmaxminddb-dev libssl-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps chromium libmaxmind-db-writer-perl man-db groff-base systemd prometheus
+             procps chromium libmaxmind-db-writer-perl man-db groff-base systemd prometheus \
+             debhelper fakeroot dpkg-dev
 # Node.js and npm for the web tests' npm packages (make deps-web): only
 # when npm is missing (a machine's own Node.js, 20 or later, is kept).
 DEB_NODE  := nodejs npm
@@ -99,7 +101,7 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
         bench-web servers bench bench-ingest bench-sflow bench-pcap \
         bench-peers bench-soak bench-parquet bench-archive \
         bench-archive-ingest bench-archive-query bench-enrich fuzz clean \
-        install uninstall FORCE
+        install uninstall deb FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -310,6 +312,18 @@ uninstall:
 	rmdir $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
 	    $(DESTDIR)$(SYSCONFDIR)/flowsql $(DESTDIR)$(DATADIR)/flowsql/queries \
 	    $(DESTDIR)$(DATADIR)/flowsql $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# make deb: the Debian package, built by debian/rules (debhelper) from
+# this build directory's objects, into $(B)/deb/flowsql_VERSION-1_ARCH.deb
+# (docs/OPERATIONS.md); debhelper's scratch files are removed after.
+DEB_PKG := debhelper fakeroot dpkg-dev
+deb: deps
+	$(call install_missing,$(DEB_PKG))
+	rm -f $(B)/deb/flowsql_*.deb
+	B=$(B) DEB_OUT=$(B)/deb debian/rules build
+	B=$(B) DEB_OUT=$(B)/deb fakeroot debian/rules binary
+	rm -rf debian/flowsql debian/.debhelper debian/files debian/*.substvars \
+	    debian/*.debhelper debian/*.debhelper.log debian/debhelper-build-stamp
 
 # ---- benchmarks and fuzzing ------------------------------------------------
 

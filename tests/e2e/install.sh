@@ -141,9 +141,14 @@ i=0
 until curl -sf "http://127.0.0.1:$HP/healthz" >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
 done
-n=$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')
-eq "the installed flowsqld, the sample config: the installed queries" "$n" \
-    "$(ls "$top"/queries/*.sql | wc -l)"
+# (/healthz answers before the saved queries are all loaded: wait.)
+want=$(ls "$top"/queries/*.sql | wc -l)
+for i in $(seq 1 50); do
+    n=$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')
+    [ "$n" = "$want" ] && break
+    sleep 0.2
+done
+eq "the installed flowsqld, the sample config: the installed queries" "$n" "$want"
 check "its database is in the configured data dir" \
     test -f "$D/var/lib/flowsql/flowsql.db"
 kill -TERM $DPID; wait $DPID
