@@ -241,6 +241,7 @@ DATADIR       ?= $(PREFIX)/share
 DOCDIR        ?= $(DATADIR)/doc/flowsql
 MANDIR        ?= $(DATADIR)/man
 UNITDIR       ?= $(PREFIX)/lib/systemd/system
+LIBDIR        ?= $(PREFIX)/lib/flowsql
 INST_DEFS := -DFLOWSQL_BINDIR=\"$(BINDIR)\" -DFLOWSQL_DATA_DIR=\"$(LOCALSTATEDIR)/lib/flowsql\" \
              -DFLOWSQL_QUERIES_DIR=\"$(SYSCONFDIR)/flowsql/queries\" \
              -DFLOWSQL_SYSCONFDIR=\"$(SYSCONFDIR)\" -DFLOWSQL_DOCDIR=\"$(DOCDIR)\"
@@ -273,17 +274,31 @@ $(B)/inst/flowsqld.8 $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf: \
         $(B)/inst/mkdoc
 	$< $(notdir $@) >$@.tmp && mv $@.tmp $@
 
+# flowsql.so, the SQLite loadable extension (dist/sqlite_ext.c; docs/
+# STORAGE.md): the ad hoc SQL functions and text views for the sqlite3
+# shell. Position-independent, so its own compile of the few files it
+# needs, and every symbol resolved inside (SQLite through the loader's
+# routines).
+EXT_SRC := dist/sqlite_ext.c util/ipaddr.c util/timeutil.c util/sbuf.c \
+           util/arena.c
+$(B)/flowsql.so: $(EXT_SRC) storage/sqlfunc.c storage/store_int.h \
+                 | $(B)/gen/grammar.h
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -shared -Wl,-z,defs -o $@ $(EXT_SRC)
+
 # The systemd unit, with the installed paths.
 $(B)/inst/flowsqld.service: dist/flowsqld.service.in $(B)/inst/paths
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    -e 's|@DOCDIR@|$(DOCDIR)|g' $< >$@
 
 install: $(B)/inst/flowsqld $(B)/flowsql $(B)/inst/flowsqld.8 \
-         $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf $(B)/inst/flowsqld.service
+         $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf $(B)/inst/flowsqld.service \
+         $(B)/flowsql.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/flowsql/queries \
 	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(LIBDIR)
 	install -m 0644 $(B)/inst/flowsqld.service $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(B)/flowsql.so $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(B)/inst/flowsqld $(B)/flowsql $(DESTDIR)$(BINDIR)
 	install -m 0644 $(B)/inst/flowsqld.8 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(B)/inst/flowsql.1 $(DESTDIR)$(MANDIR)/man1
@@ -300,7 +315,7 @@ install: $(B)/inst/flowsqld $(B)/flowsql $(B)/inst/flowsqld.8 \
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/flowsqld $(DESTDIR)$(BINDIR)/flowsql \
 	    $(DESTDIR)$(MANDIR)/man8/flowsqld.8 $(DESTDIR)$(MANDIR)/man1/flowsql.1 \
-	    $(DESTDIR)$(UNITDIR)/flowsqld.service
+	    $(DESTDIR)$(UNITDIR)/flowsqld.service $(DESTDIR)$(LIBDIR)/flowsql.so
 	@for q in $(addprefix queries/,$(INST_QUERIES)) flowsqld.conf; do \
 	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/$$q; \
 	    s=$(DESTDIR)$(DATADIR)/flowsql/$$q; \
@@ -311,7 +326,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INST_DOCS)))
 	rmdir $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
 	    $(DESTDIR)$(SYSCONFDIR)/flowsql $(DESTDIR)$(DATADIR)/flowsql/queries \
-	    $(DESTDIR)$(DATADIR)/flowsql $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	    $(DESTDIR)$(DATADIR)/flowsql $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBDIR) \
+	    2>/dev/null || true
 
 # make deb: the Debian package, built by debian/rules (debhelper) from
 # this build directory's objects, into $(B)/deb/flowsql_VERSION-1_ARCH.deb

@@ -29,7 +29,8 @@ check "Depends on the shared libraries it links" \
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' | grep -v '/$' | sort >"$T/files"
 for f in /usr/bin/flowsqld /usr/bin/flowsql /lib/systemd/system/flowsqld.service \
          /etc/flowsql/flowsqld.conf /etc/flowsql/queries/syn_flood.sql \
-         /usr/share/man/man8/flowsqld.8.gz /usr/share/man/man1/flowsql.1.gz; do
+         /usr/share/man/man8/flowsqld.8.gz /usr/share/man/man1/flowsql.1.gz \
+         /usr/lib/flowsql/flowsql.so; do
     check "the package holds $f" grep -qx "$f" "$T/files"
 done
 check "the package holds the docs (compressed by dh_compress)" \

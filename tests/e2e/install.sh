@@ -30,6 +30,7 @@ fi
     echo /usr/local/share/flowsql/flowsqld.conf
     echo /etc/flowsql/flowsqld.conf
     echo /usr/local/lib/systemd/system/flowsqld.service
+    echo /usr/local/lib/flowsql/flowsql.so
     for q in "$top"/queries/*.sql; do
         echo "/etc/flowsql/queries/$(basename "$q")"
         echo "/usr/local/share/flowsql/queries/$(basename "$q")"
