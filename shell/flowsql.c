@@ -14,6 +14,7 @@
  */
 #include "shell/shell.h"
 #include "util/arena.h"
+#include "util/file.h"
 
 #include <editline/readline.h>
 #include <getopt.h>
@@ -23,6 +24,28 @@
 #include <unistd.h>
 
 /* ---- start -------------------------------------------------------------------- */
+
+/* --token-file: the token is the file's first line, without its line
+ * end; an unreadable file or an empty first line is an error (NULL,
+ * said on stderr), never a request without a token. */
+static char *read_token(const char *path)
+{
+    diag_t err;
+    diag_clear(&err);
+    char *t = file_read_regular(path, 4096, NULL, &err);
+    if (!t) {
+        fprintf(stderr, "flowsql: --token-file: %s\n", err.msg);
+        return NULL;
+    }
+    t[strcspn(t, "\r\n")] = 0;
+    if (!*t) {
+        fprintf(stderr, "flowsql: --token-file: %s: no token on its first "
+                "line\n", path);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
 
 typedef struct action {
     int         file;    /* -f, else -c */
@@ -68,6 +91,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"token", required_argument, NULL, 't'},
+        {"token-file", required_argument, NULL, 'T'},
         {"command", required_argument, NULL, 'c'},
         {"file", required_argument, NULL, 'f'},
         {"format", required_argument, NULL, 'F'},
@@ -89,15 +113,18 @@ int main(int argc, char **argv)
     shell_t sh = {.format = FMT_TABLE, .pager = 1, .out = stdout};
     const char *url = getenv("FLOWSQL_URL");
     const char *token = getenv("FLOWSQL_API_TOKEN");
+    const char *token_file = getenv("FLOWSQL_API_TOKEN_FILE");
+    char *file_token = NULL;
     const char *output = NULL;
     int no_rc = 0, opt;
     action_t *acts = xcalloc((size_t)argc + 1, sizeof(action_t));
     int nacts = 0;
-    while ((opt = getopt_long(argc, argv, "u:t:c:f:F:o:w:qPXhV", longopts,
+    while ((opt = getopt_long(argc, argv, "u:t:T:c:f:F:o:w:qPXhV", longopts,
                               NULL)) != -1) {
         switch (opt) {
         case 'u': url = optarg; break;
-        case 't': token = optarg; break;
+        case 't': token = optarg; token_file = NULL; break;
+        case 'T': token_file = optarg; break;
         case 'c':
         case 'f':
             acts[nacts].file = opt == 'f';
@@ -147,6 +174,12 @@ int main(int argc, char **argv)
         shell_usage(NULL, stderr);
         goto usage_error;
     }
+    if (token_file && *token_file) {
+        file_token = read_token(token_file);
+        if (!file_token)
+            goto usage_error;
+        token = file_token;
+    }
     if (!url || !*url)
         url = DEFAULT_URL;
     char *full_url = NULL;
@@ -195,6 +228,7 @@ int main(int argc, char **argv)
     out_redirect(&sh, NULL);
     client_free(sh.cl);
     free(full_url);
+    free(file_token);
     free(acts);
     return rc;
 usage_error:

@@ -28,6 +28,8 @@ static const struct usage {
 "\n"
 "  -u, --url=URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
 "  -t, --token=TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
+"  -T, --token-file=FILE  the API token from FILE's first line (not in\n"
+"                      the process list) [$FLOWSQL_API_TOKEN_FILE]\n"
 "  -c, --command=TEXT  run the statements or command in TEXT, then exit\n"
 "  -f, --file=FILE     run the statements in FILE (- for stdin), then exit\n"
 "                      (-c and -f may be repeated; they run in order and\n"
