@@ -26,7 +26,8 @@
 #   make bench-web  the web interface with 100k-row windows: render times
 #                in Debian's chromium (bench/web_render.sh)
 #   make web-shots  the screenshots of docs/WEB.md, taken by the web tests
-#   make install  flowsqld, flowsql, their man pages, queries, docs under
+#   make install  flowsqld, flowsql, man pages, the sample config, the
+#                systemd unit, flowsql.so (SQLite), queries, docs under
 #                PREFIX (/usr/local), DESTDIR staged; make uninstall
 #   make deb     the Debian package (debhelper) in build/deb/
 #   make deps    install the Debian packages that are missing, nothing else
