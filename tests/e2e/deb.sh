@@ -53,6 +53,10 @@ dpkg-deb -x "$deb" "$T/root"
 check "the unit starts /usr/bin/flowsqld with /etc/flowsql/flowsqld.conf" \
     grep -qx 'ExecStart=/usr/bin/flowsqld --config /etc/flowsql/flowsqld.conf' \
     "$T/root/lib/systemd/system/flowsqld.service"
+if [ "$(id -u)" != 0 ]; then
+    echo "# SKIP running the package's flowsqld as nobody: needs root" >&2
+    exit 0
+fi
 HP=$(free_port)
 sed 's/^#\([a-z0-9-]* =\)/\1/' "$T/root/etc/flowsql/flowsqld.conf" >"$T/svc.conf"
 cat >>"$T/svc.conf" <<EOC
