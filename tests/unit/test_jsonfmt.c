@@ -42,9 +42,11 @@ static void t_structure(void)
                    "x 852.39999999999998 \"1.50\"", "b", 852.4, 7, "c",
                    0.5, "d"));
     /* Indented output too. */
-    char *s = json_dumps_short(json_pack("[f]", 852.4), JSON_INDENT(2));
+    json_t *a = json_pack("[f]", 852.4);
+    char *s = json_dumps_short(a, JSON_INDENT(2));
     CHECK(s && strstr(s, "852.4\n"));
     free(s);
+    json_decref(a);
 }
 
 /* Every real reads back as the same double and never takes more than
