@@ -26,6 +26,10 @@
 #   make bench-web  the web interface with 100k-row windows: render times
 #                in Debian's chromium (bench/web_render.sh)
 #   make web-shots  the screenshots of docs/WEB.md, taken by the web tests
+#   make install  flowsqld, flowsql, man pages, the sample config, the
+#                systemd unit, flowsql.so (SQLite), queries, docs under
+#                PREFIX (/usr/local), DESTDIR staged; make uninstall
+#   make deb     the Debian package (debhelper) in build/deb/
 #   make deps    install the Debian packages that are missing, nothing else
 #   make servers fetch the Kafka and OpenSearch jars the end-to-end tests
 #                run (Maven Central, cached in ~/.cache/flowsql)
@@ -44,7 +48,8 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev libmaxminddb-dev libssl-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps chromium libmaxmind-db-writer-perl
+             procps chromium libmaxmind-db-writer-perl man-db groff-base systemd prometheus \
+             debhelper fakeroot dpkg-dev
 # Node.js and npm for the web tests' npm packages (make deps-web): only
 # when npm is missing (a machine's own Node.js, 20 or later, is kept).
 DEB_NODE  := nodejs npm
@@ -96,7 +101,8 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 .PHONY: all run test unit check deps deps-test deps-web deps-node web-shots \
         bench-web servers bench bench-ingest bench-sflow bench-pcap \
         bench-peers bench-soak bench-parquet bench-archive \
-        bench-archive-ingest bench-archive-query bench-enrich fuzz clean
+        bench-archive-ingest bench-archive-query bench-enrich fuzz clean \
+        install uninstall deb FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/libflowsql.a $(TOOLS) $(TEST_BIN) $(TOOL_BIN)
@@ -219,6 +225,122 @@ $(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libflowsql.a
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libflowsql.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ---- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=...]; make uninstall with the
+# same. The installed flowsqld is the checkout's linked with its own
+# server/defaults.c object, so it keeps its data in /var/lib/flowsql and
+# reads /etc/flowsql/queries (docs/OPERATIONS.md). The shipped queries go
+# to share/flowsql/queries, and to /etc/flowsql/queries unless a file of
+# that name is there already (an operator's edit is kept); uninstall
+# removes a file under /etc only while it is still the shipped one.
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+BINDIR        ?= $(PREFIX)/bin
+DATADIR       ?= $(PREFIX)/share
+DOCDIR        ?= $(DATADIR)/doc/flowsql
+MANDIR        ?= $(DATADIR)/man
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+LIBDIR        ?= $(PREFIX)/lib/flowsql
+INST_DEFS := -DFLOWSQL_BINDIR=\"$(BINDIR)\" -DFLOWSQL_DATA_DIR=\"$(LOCALSTATEDIR)/lib/flowsql\" \
+             -DFLOWSQL_QUERIES_DIR=\"$(SYSCONFDIR)/flowsql/queries\" \
+             -DFLOWSQL_SYSCONFDIR=\"$(SYSCONFDIR)\" -DFLOWSQL_DOCDIR=\"$(DOCDIR)\"
+INST_QUERIES := $(notdir $(wildcard queries/*.sql))
+INST_DOCS := README.md LICENSE $(wildcard docs/*.md) docs/openapi.yaml
+
+# Rebuilt when the paths change (the stamp's text is rewritten only then).
+$(B)/inst/paths: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INST_DEFS)' | cmp -s - $@ || echo '$(INST_DEFS)' >$@
+
+$(B)/inst/defaults.o: server/defaults.c server/config.h $(B)/inst/paths
+	$(CC) $(CFLAGS) $(INST_DEFS) -c -o $@ $<
+
+$(B)/inst/flowsqld: $(B)/obj/server/flowsqld.o $(B)/inst/defaults.o \
+                    $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The man pages and the sample config, made from the --help texts by
+# dist/mkdoc.c (linked with the installed defaults).
+$(B)/inst/mkdoc.o: dist/mkdoc.c server/config.h shell/shell.h $(B)/inst/paths
+	$(CC) $(CFLAGS) $(INST_DEFS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/inst/mkdoc: $(B)/inst/mkdoc.o $(B)/inst/defaults.o \
+                 $(filter-out $(B)/obj/shell/flowsql.o,$(SHELL_OBJ)) \
+                 $(B)/libflowsql.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/inst/flowsqld.8 $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf: \
+        $(B)/inst/mkdoc
+	$< $(notdir $@) >$@.tmp && mv $@.tmp $@
+
+# flowsql.so, the SQLite loadable extension (dist/sqlite_ext.c; docs/
+# STORAGE.md): the ad hoc SQL functions and text views for the sqlite3
+# shell. Position-independent, so its own compile of the few files it
+# needs, and every symbol resolved inside (SQLite through the loader's
+# routines).
+EXT_SRC := dist/sqlite_ext.c util/ipaddr.c util/timeutil.c util/sbuf.c \
+           util/arena.c
+$(B)/flowsql.so: $(EXT_SRC) storage/sqlfunc.c storage/store_int.h \
+                 | $(B)/gen/grammar.h
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -shared -Wl,-z,defs -o $@ $(EXT_SRC)
+
+# The systemd unit, with the installed paths.
+$(B)/inst/flowsqld.service: dist/flowsqld.service.in $(B)/inst/paths
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' $< >$@
+
+install: $(B)/inst/flowsqld $(B)/flowsql $(B)/inst/flowsqld.8 \
+         $(B)/inst/flowsql.1 $(B)/inst/flowsqld.conf $(B)/inst/flowsqld.service \
+         $(B)/flowsql.so
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/flowsql/queries \
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(LIBDIR)
+	install -m 0644 $(B)/inst/flowsqld.service $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(B)/flowsql.so $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(B)/inst/flowsqld $(B)/flowsql $(DESTDIR)$(BINDIR)
+	install -m 0644 $(B)/inst/flowsqld.8 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(B)/inst/flowsql.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 $(B)/inst/flowsqld.conf $(DESTDIR)$(DATADIR)/flowsql
+	[ -e $(DESTDIR)$(SYSCONFDIR)/flowsql/flowsqld.conf ] || install -m 0644 \
+	    $(B)/inst/flowsqld.conf $(DESTDIR)$(SYSCONFDIR)/flowsql
+	install -m 0644 $(addprefix queries/,$(INST_QUERIES)) \
+	    $(DESTDIR)$(DATADIR)/flowsql/queries
+	install -m 0644 $(INST_DOCS) $(DESTDIR)$(DOCDIR)
+	@for q in $(INST_QUERIES); do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/queries/$$q; \
+	    [ -e $$t ] || install -m 0644 queries/$$q $$t; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/flowsqld $(DESTDIR)$(BINDIR)/flowsql \
+	    $(DESTDIR)$(MANDIR)/man8/flowsqld.8 $(DESTDIR)$(MANDIR)/man1/flowsql.1 \
+	    $(DESTDIR)$(UNITDIR)/flowsqld.service $(DESTDIR)$(LIBDIR)/flowsql.so
+	@for q in $(addprefix queries/,$(INST_QUERIES)) flowsqld.conf; do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/flowsql/$$q; \
+	    s=$(DESTDIR)$(DATADIR)/flowsql/$$q; \
+	    if [ -f $$t ] && [ -f $$s ] && ! cmp -s $$s $$t; then \
+	        echo "kept $$t (changed)"; else rm -f $$t; fi; done
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/flowsql/queries/,$(INST_QUERIES)) \
+	    $(DESTDIR)$(DATADIR)/flowsql/flowsqld.conf
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INST_DOCS)))
+	rmdir $(DESTDIR)$(SYSCONFDIR)/flowsql/queries \
+	    $(DESTDIR)$(SYSCONFDIR)/flowsql $(DESTDIR)$(DATADIR)/flowsql/queries \
+	    $(DESTDIR)$(DATADIR)/flowsql $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBDIR) \
+	    2>/dev/null || true
+
+# make deb: the Debian package, built by debian/rules (debhelper) from
+# this build directory's objects, into $(B)/deb/flowsql_VERSION-1_ARCH.deb
+# (docs/OPERATIONS.md); debhelper's scratch files are removed after.
+DEB_PKG := debhelper fakeroot dpkg-dev
+deb: deps
+	$(call install_missing,$(DEB_PKG))
+	rm -f $(B)/deb/flowsql_*.deb
+	B=$(B) DEB_OUT=$(B)/deb debian/rules build
+	B=$(B) DEB_OUT=$(B)/deb fakeroot debian/rules binary
+	rm -rf debian/flowsql debian/.debhelper debian/files debian/*.substvars \
+	    debian/*.debhelper debian/*.debhelper.log debian/debhelper-build-stamp
 
 # ---- benchmarks and fuzzing ------------------------------------------------
 

@@ -156,6 +156,11 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
                  cfg->share_aggregation);
         return -1;
     }
+    if (strcmp(cfg->health_open, "on") && strcmp(cfg->health_open, "off")) {
+        diag_set(err, "--health-open: '%s' is not on or off",
+                 cfg->health_open);
+        return -1;
+    }
     a->sampling = sampling_new(cfg->sampling_rate, renorm, err);
     if (!a->sampling)
         return -1;

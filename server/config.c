@@ -80,6 +80,9 @@ static const opt_t opts[] = {
      "(also FLOWSQL_API_TOKEN)"},
     {"api-token-file", S(api_token_file), "", "read the API token from "
      "this file (its first line), so it is not in the process list"},
+    {"health-open", S(health_open), "off", "on: GET /healthz answers "
+     "without the API token, with its status alone (for probes and load "
+     "balancers that hold no token); off: it needs the token as the rest"},
     {"max-body", B(max_body), "1M", "largest HTTP request body"},
     {"http-request-timeout", M(http_request_timeout_ms), "10s", "a request "
      "(head and body) must arrive whole this long after its connection "
@@ -96,8 +99,8 @@ static const opt_t opts[] = {
      "files and packet captures from this directory only, by relative name (empty: replay off)"},
     {"replay-timeout", M(replay_timeout_ms), "60s", "time limit of one "
      "replay"},
-    {"data-dir", S(data_dir), "./data", "where the SQLite database and the raw-flow archive (DATA/archive) live"},
-    {"queries-dir", S(queries_dir), "./queries", "saved .sql queries loaded at "
+    {"data-dir", S(data_dir), config_default_data_dir, "where the SQLite database and the raw-flow archive (DATA/archive) live"},
+    {"queries-dir", S(queries_dir), config_default_queries_dir, "saved .sql queries loaded at "
      "start and on SIGHUP"},
     {"max-queries", I(max_queries), "1000", "registered queries at most"},
     {"queue-flows", L(queue_flows), "1000000", "flows buffered between the "
@@ -523,21 +526,33 @@ static int read_token(config_t *c, diag_t *err)
     return 0;
 }
 
+const char config_about[] =
+    "flowsql's daemon: collects IPFIX and NetFlow, runs the registered "
+    "queries,\nstores their windows and serves the REST API. Every option "
+    "can also be set\nin a config file as 'name = value'.\n";
+
+int config_option(int i, config_opt_info_t *o)
+{
+    if (i < 0 || i >= NOPTS)
+        return 0;
+    const opt_t *t = &opts[i];
+    *o = (config_opt_info_t){
+        .name = t->name, .def = t->def, .help = t->help,
+        .arg = t->type == O_STR ? "TEXT" : t->type == O_MS ? "DURATION"
+             : t->type == O_BYTES ? "SIZE" : "N"};
+    return 1;
+}
+
 void config_usage(FILE *f)
 {
-    fprintf(f, "usage: flowsqld [options]\n\n"
-               "flowsql's daemon: collects IPFIX and NetFlow, runs the "
-               "registered queries,\nstores their windows and serves the "
-               "REST API. Every option can also be set\nin a config file "
-               "as 'name = value'.\n\n");
-    for (int i = 0; i < NOPTS; i++) {
+    fprintf(f, "usage: flowsqld [options]\n\n%s\n", config_about);
+    config_opt_info_t o;
+    for (int i = 0; config_option(i, &o); i++) {
         char head[64];
-        snprintf(head, sizeof(head), "--%s=%s", opts[i].name,
-                 opts[i].type == O_STR ? "TEXT" : opts[i].type == O_MS
-                 ? "DURATION" : opts[i].type == O_BYTES ? "SIZE" : "N");
-        fprintf(f, "  %-28s %s", head, opts[i].help);
-        if (*opts[i].def)
-            fprintf(f, " [%s]", opts[i].def);
+        snprintf(head, sizeof(head), "--%s=%s", o.name, o.arg);
+        fprintf(f, "  %-28s %s", head, o.help);
+        if (*o.def)
+            fprintf(f, " [%s]", o.def);
         fputc('\n', f);
     }
     fprintf(f, "  %-28s %s\n  %-28s %s\n", "--help", "this text", "--version",

@@ -40,6 +40,7 @@ typedef struct config {
     char    *http;            /* REST API address:port; "off" to disable */
     char    *api_token;       /* bearer token; env FLOWSQL_API_TOKEN */
     char    *api_token_file;  /* or the first line of this file */
+    char    *health_open;     /* "on": GET /healthz needs no token */
     int64_t  max_body;        /* largest request body, bytes */
     int64_t  http_request_timeout_ms; /* to receive a whole request */
     int64_t  http_stall_timeout_ms;   /* a client taking nothing */
@@ -105,6 +106,12 @@ typedef struct config {
     char    *config_file;
 } config_t;
 
+/* The defaults of --data-dir and --queries-dir: ./data and ./queries in
+ * a checkout, the installed paths in `make install`'s flowsqld
+ * (server/defaults.c). */
+extern const char config_default_data_dir[];
+extern const char config_default_queries_dir[];
+
 /* Defaults, then FLOWSQL_* environment where documented, then the config
  * file (--config or the FLOWSQL_CONFIG environment variable), then the
  * command line. Returns 0, 1 when --help or --version was printed, -1
@@ -112,6 +119,18 @@ typedef struct config {
 int  config_load(config_t *c, int argc, char **argv, diag_t *err);
 void config_free(config_t *c);
 void config_usage(FILE *f);
+
+/* One option of the table, as --help shows it: its name, the kind of its
+ * value (TEXT, N, SIZE, DURATION), its default ("" for none) and its
+ * help. config_option fills *o with the i-th (from 0) and returns 1, or
+ * returns 0 past the last. --help, the man page flowsqld(8) and the
+ * sample config (dist/mkdoc.c) are all made from these, so they agree. */
+typedef struct config_opt_info {
+    const char *name, *arg, *def, *help;
+} config_opt_info_t;
+int config_option(int i, config_opt_info_t *o);
+/* The paragraph --help and the man page open with. */
+extern const char config_about[];
 /* The effective settings, one "name = value" per line (tokens hidden). */
 void config_dump(const config_t *c, FILE *f);
 

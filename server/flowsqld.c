@@ -28,6 +28,7 @@
 #include "storage/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -368,7 +369,7 @@ static void metrics(void *ctx, sbuf_t *b)
              offsetof(ingest_exporter_stats_t, seq_resets)},
             {"flowsql_ingest_tcp_refused_total", "IPFIX/TCP connections from this address refused",
              offsetof(ingest_exporter_stats_t, tcp_refused)},
-            {"flowsql_ingest_sflow_counter_samples_total", "sFlow counter samples received (not flows)",
+            {"flowsql_ingest_sflow_stats_samples_total", "sFlow counter samples received (not flows)",
              offsetof(ingest_exporter_stats_t, counter_samples)},
         };
         for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
@@ -386,12 +387,12 @@ static void metrics(void *ctx, sbuf_t *b)
         n = ingest_sflow_interfaces(d->ingest, st, 256);
         if (n > 256)
             n = 256;
-        sbuf_printf(b, "# HELP flowsql_ingest_sflow_interface_counter_samples_total "
+        sbuf_printf(b, "# HELP flowsql_ingest_sflow_interface_stats_samples_total "
                        "sFlow counter samples per agent and interface\n"
-                       "# TYPE flowsql_ingest_sflow_interface_counter_samples_total counter\n");
+                       "# TYPE flowsql_ingest_sflow_interface_stats_samples_total counter\n");
         for (size_t i = 0; i < n; i++) {
             char ip[IPADDR_STRLEN];
-            sbuf_printf(b, "flowsql_ingest_sflow_interface_counter_samples_total"
+            sbuf_printf(b, "flowsql_ingest_sflow_interface_stats_samples_total"
                            "{exporter=\"%s\",ifindex=\"%u\"} %llu\n",
                         ipaddr_format(&st[i].exporter, ip, sizeof(ip)),
                         st[i].domain,
@@ -399,8 +400,10 @@ static void metrics(void *ctx, sbuf_t *b)
         }
         ingest_totals_t t;
         ingest_get_totals(d->ingest, &t);
-        sbuf_printf(b, "# TYPE flowsql_ingest_batches_total counter\n"
+        sbuf_printf(b, "# HELP flowsql_ingest_batches_total batches handed to the engine\n"
+                       "# TYPE flowsql_ingest_batches_total counter\n"
                        "flowsql_ingest_batches_total %llu\n"
+                       "# HELP flowsql_ingest_tcp_connections_total IPFIX-over-TCP connections by result (accepted, rejected, closed_silent)\n"
                        "# TYPE flowsql_ingest_tcp_connections_total counter\n"
                        "flowsql_ingest_tcp_connections_total{result=\"accepted\"} %llu\n"
                        "flowsql_ingest_tcp_connections_total{result=\"rejected\"} %llu\n"
@@ -419,10 +422,13 @@ static void metrics(void *ctx, sbuf_t *b)
         "# HELP flowsql_archive_queries_total queries over the archive started\n"
         "# TYPE flowsql_archive_queries_total counter\n"
         "flowsql_archive_queries_total %llu\n"
+        "# HELP flowsql_archive_queries_running queries over the archive running now\n"
         "# TYPE flowsql_archive_queries_running gauge\n"
         "flowsql_archive_queries_running %llu\n"
+        "# HELP flowsql_archive_query_timeouts_total queries over the archive stopped by their time limit\n"
         "# TYPE flowsql_archive_query_timeouts_total counter\n"
         "flowsql_archive_query_timeouts_total %llu\n"
+        "# HELP flowsql_archive_queries_refused_total queries over the archive refused: too many running (HTTP 429)\n"
         "# TYPE flowsql_archive_queries_refused_total counter\n"
         "flowsql_archive_queries_refused_total %llu\n",
         (unsigned long long)aq_total, (unsigned long long)aq_run,
@@ -433,12 +439,16 @@ static void metrics(void *ctx, sbuf_t *b)
         "# HELP flowsql_enrich_lookups_total addresses enriched (country, AS, network name)\n"
         "# TYPE flowsql_enrich_lookups_total counter\n"
         "flowsql_enrich_lookups_total %llu\n"
+        "# HELP flowsql_enrich_cache_misses_total enriched addresses looked up in the files, not in the cache\n"
         "# TYPE flowsql_enrich_cache_misses_total counter\n"
         "flowsql_enrich_cache_misses_total %llu\n"
+        "# HELP flowsql_enrich_reloads_total enrichment files loaded: at start and on each SIGHUP\n"
         "# TYPE flowsql_enrich_reloads_total counter\n"
         "flowsql_enrich_reloads_total %llu\n"
+        "# HELP flowsql_enrich_reload_errors_total enrichment loads refused (the previous files stay in use)\n"
         "# TYPE flowsql_enrich_reload_errors_total counter\n"
         "flowsql_enrich_reload_errors_total %llu\n"
+        "# HELP flowsql_enrich_networks prefixes in the --network-names table\n"
         "# TYPE flowsql_enrich_networks gauge\n"
         "flowsql_enrich_networks %llu\n",
         (unsigned long long)es.lookups, (unsigned long long)es.cache_misses,
@@ -460,6 +470,7 @@ static void metrics(void *ctx, sbuf_t *b)
             "# HELP flowsql_store_windows_written_total windows written to SQLite\n"
             "# TYPE flowsql_store_windows_written_total counter\n"
             "flowsql_store_windows_written_total %llu\n"
+            "# HELP flowsql_store_rows_written_total result rows committed to SQLite\n"
             "# TYPE flowsql_store_rows_written_total counter\n"
             "flowsql_store_rows_written_total %llu\n"
             "# HELP flowsql_store_rows_dropped_total rows not stored: writer queue full\n"
@@ -468,22 +479,28 @@ static void metrics(void *ctx, sbuf_t *b)
             "# HELP flowsql_store_rows_failed_total rows not stored: write errors\n"
             "# TYPE flowsql_store_rows_failed_total counter\n"
             "flowsql_store_rows_failed_total %llu\n"
+            "# HELP flowsql_store_queue_windows windows waiting for the writer\n"
             "# TYPE flowsql_store_queue_windows gauge\n"
             "flowsql_store_queue_windows %llu\n"
+            "# HELP flowsql_store_queue_rows rows waiting for the writer\n"
             "# TYPE flowsql_store_queue_rows gauge\n"
             "flowsql_store_queue_rows %llu\n"
-            "# HELP flowsql_store_lag_ms window close to commit, last window\n"
-            "# TYPE flowsql_store_lag_ms gauge\n"
-            "flowsql_store_lag_ms %lld\n"
+            "# HELP flowsql_store_lag_seconds window close to commit, last window\n"
+            "# TYPE flowsql_store_lag_seconds gauge\n"
+            "flowsql_store_lag_seconds %.3f\n"
+            "# HELP flowsql_store_retention_rows_total rows deleted by retention\n"
             "# TYPE flowsql_store_retention_rows_total counter\n"
             "flowsql_store_retention_rows_total %llu\n"
             "# HELP flowsql_store_evicted_rows_total rows deleted by the size cap\n"
             "# TYPE flowsql_store_evicted_rows_total counter\n"
             "flowsql_store_evicted_rows_total %llu\n"
+            "# HELP flowsql_store_bytes database size\n"
             "# TYPE flowsql_store_bytes gauge\n"
             "flowsql_store_bytes %llu\n"
+            "# HELP flowsql_store_max_bytes the database size cap (0: none)\n"
             "# TYPE flowsql_store_max_bytes gauge\n"
             "flowsql_store_max_bytes %lld\n"
+            "# HELP flowsql_adhoc_queries_total ad hoc SQL queries by result\n"
             "# TYPE flowsql_adhoc_queries_total counter\n"
             "flowsql_adhoc_queries_total{result=\"run\"} %llu\n"
             "flowsql_adhoc_queries_total{result=\"refused\"} %llu\n"
@@ -494,7 +511,7 @@ static void metrics(void *ctx, sbuf_t *b)
             (unsigned long long)s.rows_dropped,
             (unsigned long long)s.rows_failed,
             (unsigned long long)s.queue_windows,
-            (unsigned long long)s.queue_rows, (long long)s.lag_ms,
+            (unsigned long long)s.queue_rows, s.lag_ms / 1000.0,
             (unsigned long long)s.retention_rows,
             (unsigned long long)s.evicted_rows,
             (unsigned long long)s.file_bytes, (long long)s.max_bytes,
@@ -511,7 +528,7 @@ static void print_window(output_t *o, rowset_t *rs)
 {
     (void)o;
     json_t *j = format_window(rs);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = json_dumps_short(j, JSON_COMPACT);
     printf("%s\n", s);
     free(s);
     json_decref(j);

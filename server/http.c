@@ -14,6 +14,7 @@
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,6 +82,7 @@ typedef struct ctx {
     struct MHD_Connection *conn;
     req_t                 *req;
     const char            *name;   /* the {name} path segment */
+    int                    anon;   /* no token: --health-open's /healthz */
 } ctx_t;
 
 typedef enum MHD_Result (*handler_t)(ctx_t *c);
@@ -146,7 +148,7 @@ static enum MHD_Result send_body(ctx_t *c, int status, const char *type,
 
 static enum MHD_Result send_json(ctx_t *c, int status, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = json_dumps_short(j, JSON_COMPACT);
     json_decref(j);
     size_t n = strlen(s);
     s = xrealloc(s, n + 2);
@@ -392,6 +394,8 @@ static enum MHD_Result h_health(ctx_t *c)
 {
     json_t *j = json_object();
     json_object_set_new(j, "status", json_string("ok"));
+    if (c->anon)            /* --health-open without the token: no more */
+        return send_json(c, 200, j);
     json_object_set_new(j, "version", json_string(FLOWSQL_VERSION));
     json_object_set_new(j, "uptime_ms",
                         json_integer(time_now_ms() - c->h->app->started_ms));
@@ -399,41 +403,63 @@ static enum MHD_Result h_health(ctx_t *c)
     return send_json(c, 200, j);
 }
 
+/* The per-query metrics: one family per statistic, each with its HELP
+ * and TYPE and then a series per query (a family's lines must be
+ * together, so each goes to its own buffer while the queries are
+ * walked). */
+static const struct {
+    const char *metric, *type, *help;
+    size_t      off;
+} query_metrics[] = {
+    {"flowsql_query_flows_total", "counter", "flows offered to the query",
+     offsetof(query_stats_t, flows_in)},
+    {"flowsql_query_flows_matched_total", "counter", "flows that passed "
+     "WHERE", offsetof(query_stats_t, flows_matched)},
+    {"flowsql_query_flows_late_total", "counter", "flows after their window "
+     "closed", offsetof(query_stats_t, flows_late)},
+    {"flowsql_query_flows_overflow_total", "counter", "flows refused by the "
+     "group cap or the memory budget",
+     offsetof(query_stats_t, flows_overflow)},
+    {"flowsql_query_windows_total", "counter", "windows emitted",
+     offsetof(query_stats_t, windows)},
+    {"flowsql_query_windows_partial_total", "counter", "windows cut by a "
+     "start or stop", offsetof(query_stats_t, windows_partial)},
+    {"flowsql_query_rows_total", "counter", "rows emitted",
+     offsetof(query_stats_t, rows)},
+    {"flowsql_query_arith_overflows_total", "counter", "saturated integer "
+     "results", offsetof(query_stats_t, arith_overflows)},
+    {"flowsql_query_groups_open", "gauge", "groups held by open windows",
+     offsetof(query_stats_t, groups_open)},
+    {"flowsql_query_memory_bytes", "gauge", "memory the query holds (open "
+     "windows, programs)", offsetof(query_stats_t, memory_bytes)},
+};
+#define NQUERY_METRICS (sizeof(query_metrics) / sizeof(query_metrics[0]))
+
 static void metric_query(void *ctx, const char *name, const plan_t *p,
                          const query_stats_t *st)
 {
     (void)p;
-    sbuf_t *b = ctx;
-    static const struct {
-        const char *metric, *help;
-        size_t      off;
-    } m[] = {
-        {"flowsql_query_flows_total", "flows offered to the query",
-         offsetof(query_stats_t, flows_in)},
-        {"flowsql_query_flows_matched_total", "flows that passed WHERE",
-         offsetof(query_stats_t, flows_matched)},
-        {"flowsql_query_flows_late_total", "flows after their window closed",
-         offsetof(query_stats_t, flows_late)},
-        {"flowsql_query_flows_overflow_total", "flows refused by the group "
-         "cap or the memory budget",
-         offsetof(query_stats_t, flows_overflow)},
-        {"flowsql_query_windows_total", "windows emitted",
-         offsetof(query_stats_t, windows)},
-        {"flowsql_query_windows_partial_total", "windows cut by a start or stop",
-         offsetof(query_stats_t, windows_partial)},
-        {"flowsql_query_rows_total", "rows emitted",
-         offsetof(query_stats_t, rows)},
-        {"flowsql_query_arith_overflows_total", "saturated integer results",
-         offsetof(query_stats_t, arith_overflows)},
-        {"flowsql_query_groups_open", "groups held by open windows",
-         offsetof(query_stats_t, groups_open)},
-        {"flowsql_query_memory_bytes", "memory the query holds (open "
-         "windows, programs)",
-         offsetof(query_stats_t, memory_bytes)},
-    };
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        sbuf_printf(b, "%s{query=\"%s\"} %llu\n", m[i].metric, name,
-                    (unsigned long long)*(const uint64_t *)((const char *)st + m[i].off));
+    sbuf_t *fam = ctx;
+    for (size_t i = 0; i < NQUERY_METRICS; i++)
+        sbuf_printf(&fam[i], "%s{query=\"%s\"} %llu\n",
+                    query_metrics[i].metric, name, (unsigned long long)
+                    *(const uint64_t *)((const char *)st +
+                                        query_metrics[i].off));
+}
+
+static void metrics_queries(app_t *a, sbuf_t *b)
+{
+    sbuf_t fam[NQUERY_METRICS];
+    for (size_t i = 0; i < NQUERY_METRICS; i++)
+        fam[i] = (sbuf_t)SBUF_INIT;
+    engine_foreach(a->engine, metric_query, fam);
+    for (size_t i = 0; i < NQUERY_METRICS; i++) {
+        sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n",
+                    query_metrics[i].metric, query_metrics[i].help,
+                    query_metrics[i].metric, query_metrics[i].type);
+        sbuf_addn(b, sbuf_str(&fam[i]), fam[i].len);
+        sbuf_free(&fam[i]);
+    }
 }
 
 static enum MHD_Result h_metrics(ctx_t *c)
@@ -443,14 +469,18 @@ static enum MHD_Result h_metrics(ctx_t *c)
     sbuf_t b = SBUF_INIT;
     sbuf_printf(&b, "# HELP flowsql_up 1 while flowsqld runs\n"
                     "# TYPE flowsql_up gauge\nflowsql_up 1\n");
-    sbuf_printf(&b, "# TYPE flowsql_uptime_seconds gauge\n"
+    sbuf_printf(&b, "# HELP flowsql_build_info the version of flowsqld "
+                    "(always 1)\n# TYPE flowsql_build_info gauge\n"
+                    "flowsql_build_info{version=\"%s\"} 1\n",
+                FLOWSQL_VERSION);
+    sbuf_printf(&b, "# HELP flowsql_uptime_seconds seconds since start\n"
+                    "# TYPE flowsql_uptime_seconds gauge\n"
                     "flowsql_uptime_seconds %lld\n",
                 (long long)((time_now_ms() - a->started_ms) / 1000));
-    sbuf_printf(&b, "# TYPE flowsql_queries gauge\nflowsql_queries %d\n",
+    sbuf_printf(&b, "# HELP flowsql_queries registered queries\n"
+                    "# TYPE flowsql_queries gauge\nflowsql_queries %d\n",
                 engine_count(a->engine));
-    sbuf_add(&b, "# HELP flowsql_query_flows_total flows offered to the query\n"
-                 "# TYPE flowsql_query_flows_total counter\n");
-    engine_foreach(a->engine, metric_query, &b);
+    metrics_queries(a, &b);
     sbuf_printf(&b, "# HELP flowsql_engine_memory_bytes memory held by the "
                     "queries' windows and results not yet written out\n"
                     "# TYPE flowsql_engine_memory_bytes gauge\n"
@@ -489,7 +519,8 @@ static enum MHD_Result h_metrics(ctx_t *c)
                 (unsigned long long)sampling_filled(a->sampling),
                 (unsigned long long)sampling_scaled(a->sampling),
                 (unsigned long long)sampling_saturated(a->sampling));
-    sbuf_printf(&b, "# TYPE flowsql_sse_clients gauge\nflowsql_sse_clients %d\n",
+    sbuf_printf(&b, "# HELP flowsql_sse_clients stream clients connected\n"
+                    "# TYPE flowsql_sse_clients gauge\nflowsql_sse_clients %d\n",
                 live_count(a->live, NULL));
     sbuf_printf(&b, "# HELP flowsql_sse_dropped_windows_total windows a slow "
                     "stream client missed\n"
@@ -974,7 +1005,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         rowset_t *rs = live_next(s->h->app->live, s->sub, 1000, &ended);
         if (rs) {
             json_t *j = format_window(rs);
-            char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+            char *txt = json_dumps_short(j, JSON_COMPACT);
             sbuf_printf(&s->buf, "event: window\nid: %llu\ndata: %s\n\n",
                         (unsigned long long)rs->seq, txt);
             free(txt);
@@ -1208,6 +1239,15 @@ static int token_ok(http_t *h, struct MHD_Connection *conn,
     return diff == 0;
 }
 
+/* --health-open: is this a GET of /healthz (or /api/v1/healthz), which
+ * then answers without the token? */
+static int health_open(http_t *h, const char *url, const char *method)
+{
+    return strcmp(h->app->cfg.health_open, "on") == 0 &&
+           strcmp(method, "GET") == 0 &&
+           (strcmp(url, "/healthz") == 0 || strcmp(url, API "/healthz") == 0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -1236,7 +1276,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     conn_waiting(h, conn, 0);
     char name[128] = "";
     ctx_t c = {.h = h, .conn = conn, .req = rq, .name = name};
-    if (!web_public(url) && !token_ok(h, conn, method)) {
+    if (!web_public(url) && !token_ok(h, conn, method) &&
+        !(c.anon = health_open(h, url, method))) {
         struct MHD_Response *r;
         char *body = xstrdup("{\"error\":\"missing or wrong API token\"}\n");
         r = MHD_create_response_from_buffer(strlen(body), body,

@@ -14,6 +14,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,8 +156,7 @@ static const char *value_type(const store_value_t *v)
 
 static void json_add(sbuf_t *b, json_t *j)
 {
-    char *t = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY |
-                            JSON_REAL_PRECISION(17));
+    char *t = json_dumps_short(j, JSON_COMPACT | JSON_ENCODE_ANY);
     sbuf_add(b, t);
     free(t);
     json_decref(j);
@@ -574,7 +574,7 @@ static int hook_results(void *ctx, const char *name, int64_t from, int64_t to,
     }
     store_result_free(r);
     store_result_free(wl);
-    *body = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    *body = json_dumps_short(arr, JSON_COMPACT);
     json_decref(arr);
     return AE_OK;
 }
@@ -601,7 +601,7 @@ static void replay_window(output_t *o, rowset_t *rs)
     if (r->truncated)
         return;
     json_t *j = format_window(rs);
-    char *txt = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *txt = json_dumps_short(j, JSON_COMPACT);
     json_decref(j);
     size_t n = strlen(txt);
     if (r->nwindows >= REPLAY_MAX_WINDOWS ||

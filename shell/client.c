@@ -47,6 +47,14 @@ client_t *client_new(const char *base_url, const char *token)
     return c;
 }
 
+client_t *client_new_like(const client_t *c, const char *base_url)
+{
+    client_t *n = client_new(base_url, NULL);
+    if (n && c->auth)
+        n->auth = xstrdup(c->auth);
+    return n;
+}
+
 void client_free(client_t *c)
 {
     if (!c)

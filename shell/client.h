@@ -33,6 +33,9 @@ enum client_err {
 client_t   *client_new(const char *base_url, const char *token);
 void        client_free(client_t *c);
 const char *client_url(const client_t *c);
+/* A client of another base URL with c's token (\connect). NULL when
+ * libcurl cannot start. */
+client_t   *client_new_like(const client_t *c, const char *base_url);
 
 /* One request; body (JSON) may be NULL. timeout_ms 0: none. Any HTTP
  * answer is CLIENT_OK with r filled; otherwise err says why. */

@@ -207,6 +207,48 @@ static int c_conninfo(shell_t *sh, char *arg)
     return rc;
 }
 
+/* \connect URL: talk to another flowsqld (same token) from now on, if
+ * it answers; else keep the server this shell had. "host:port" is
+ * http://host:port. */
+static int c_connect(shell_t *sh, char *arg)
+{
+    while (*arg == ' ' || *arg == '\t')
+        arg++;
+    size_t n = strlen(arg);
+    while (n > 0 && (arg[n - 1] == ' ' || arg[n - 1] == '\t'))
+        arg[--n] = 0;
+    if (!*arg) {
+        sh_error(sh, "\\connect: give the URL of a flowsqld "
+                 "(http://127.0.0.1:8080)");
+        return SH_ERR;
+    }
+    char url[1024];
+    snprintf(url, sizeof(url), "%s%s", strstr(arg, "://") ? "" : "http://",
+             arg);
+    client_t *old = sh->cl, *cl = client_new_like(old, url);
+    if (!cl) {
+        sh_error(sh, "\\connect: cannot start libcurl");
+        return SH_ERR;
+    }
+    sh->cl = cl;
+    client_resp_t r;
+    int rc = sh_call_200(sh, "GET", "/api/v1/healthz", NULL, &r);
+    if (rc != SH_OK) {          /* reported (and r freed) by sh_call_200 */
+        sh->cl = old;
+        client_free(cl);
+        sh_error(sh, "\\connect: still connected to %s", client_url(old));
+        return SH_ERR;
+    }
+    json_t *j = sh_resp_json(&r);
+    const char *v = json_string_value(json_object_get(j, "version"));
+    sh_notice(sh, "Connected to flowsqld %s at %s.", v ? v : "?",
+              client_url(cl));
+    json_decref(j);
+    client_resp_free(&r);
+    client_free(old);
+    return SH_OK;
+}
+
 static const command_t commands[] = {
     {"?", NULL, "", "this list", c_list},
     {"h", "help", "[topic]", "help on the query language", c_help},
@@ -225,6 +267,8 @@ static const command_t commands[] = {
      c_numbers},
     {"r", "reset", "", "forget the statement being typed", c_reset},
     {"conninfo", NULL, "", "the server this shell talks to", c_conninfo},
+    {"c", "connect", "url", "talk to another flowsqld (same token)",
+     c_connect},
     {"q", "quit", "", "quit (so does Ctrl-D)", c_quit},
 };
 #define NCOMMANDS (int)(sizeof(commands) / sizeof(commands[0]))

@@ -14,6 +14,7 @@
  */
 #include "shell/shell.h"
 #include "util/arena.h"
+#include "util/file.h"
 
 #include <editline/readline.h>
 #include <getopt.h>
@@ -22,41 +23,28 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_URL "http://127.0.0.1:8080"
-
 /* ---- start -------------------------------------------------------------------- */
 
-static void usage(FILE *out)
+/* --token-file: the token is the file's first line, without its line
+ * end; an unreadable file or an empty first line is an error (NULL,
+ * said on stderr), never a request without a token. */
+static char *read_token(const char *path)
 {
-    fprintf(out,
-"usage: flowsql [options] [URL]\n"
-"       flowsql replay --to HOST:PORT [--speed N|max] [SELECTION...]\n"
-"       flowsql history QUERY --from TIME --until TIME\n"
-"       flowsql export -o FILE [SELECTION...]\n"
-"\n"
-"The interactive client of flowsqld. Statements end with ';'; \\? lists\n"
-"the commands, \\h helps with the query language.\n"
-"\n"
-"  -u, --url=URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
-"  -t, --token=TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
-"  -c, --command=TEXT  run the statements or command in TEXT, then exit\n"
-"  -f, --file=FILE     run the statements in FILE (- for stdin), then exit\n"
-"                      (-c and -f may be repeated; they run in order and\n"
-"                      stop at the first error)\n"
-"  -F, --format=FMT    table, csv, json or parquet [table]; parquet\n"
-"                      writes queries over the archive to the -o FILE\n"
-"  -o, --output=FILE   write results to FILE (a FILE ending in .parquet\n"
-"                      gets queries over the archive as Parquet)\n"
-"  -w, --windows=N     live views stop after N windows [until Ctrl-C]\n"
-"  -q, --quiet         no banner, no notices, no command tags\n"
-"  -P, --no-pager      never page results\n"
-"  -X, --no-rc         do not read ~/.flowsqlrc\n"
-"  -h, --help          this text\n"
-"  -V, --version       the version\n"
-"\n"
-"Without -c or -f, statements are read from the terminal, or from\n"
-"standard input when it is not one. Exit status: 0 success, 1 a statement\n"
-"failed, 2 no server (or bad options), 130 interrupted.\n");
+    diag_t err;
+    diag_clear(&err);
+    char *t = file_read_regular(path, 4096, NULL, &err);
+    if (!t) {
+        fprintf(stderr, "flowsql: --token-file: %s\n", err.msg);
+        return NULL;
+    }
+    t[strcspn(t, "\r\n")] = 0;
+    if (!*t) {
+        fprintf(stderr, "flowsql: --token-file: %s: no token on its first "
+                "line\n", path);
+        free(t);
+        return NULL;
+    }
+    return t;
 }
 
 typedef struct action {
@@ -103,6 +91,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
         {"token", required_argument, NULL, 't'},
+        {"token-file", required_argument, NULL, 'T'},
         {"command", required_argument, NULL, 'c'},
         {"file", required_argument, NULL, 'f'},
         {"format", required_argument, NULL, 'F'},
@@ -124,15 +113,18 @@ int main(int argc, char **argv)
     shell_t sh = {.format = FMT_TABLE, .pager = 1, .out = stdout};
     const char *url = getenv("FLOWSQL_URL");
     const char *token = getenv("FLOWSQL_API_TOKEN");
+    const char *token_file = getenv("FLOWSQL_API_TOKEN_FILE");
+    char *file_token = NULL;
     const char *output = NULL;
     int no_rc = 0, opt;
     action_t *acts = xcalloc((size_t)argc + 1, sizeof(action_t));
     int nacts = 0;
-    while ((opt = getopt_long(argc, argv, "u:t:c:f:F:o:w:qPXhV", longopts,
+    while ((opt = getopt_long(argc, argv, "u:t:T:c:f:F:o:w:qPXhV", longopts,
                               NULL)) != -1) {
         switch (opt) {
         case 'u': url = optarg; break;
-        case 't': token = optarg; break;
+        case 't': token = optarg; token_file = NULL; break;
+        case 'T': token_file = optarg; break;
         case 'c':
         case 'f':
             acts[nacts].file = opt == 'f';
@@ -167,20 +159,26 @@ int main(int argc, char **argv)
         case 'q': sh.quiet = 1; break;
         case 'P': sh.pager = 0; break;
         case 'X': no_rc = 1; break;
-        case 'h': usage(stdout); free(acts); return 0;
+        case 'h': shell_usage(NULL, stdout); free(acts); return 0;
         case 'V':
             printf("flowsql %s\n", FLOWSQL_VERSION);
             free(acts);
             return 0;
-        default: usage(stderr); goto usage_error;
+        default: shell_usage(NULL, stderr); goto usage_error;
         }
     }
     if (optind < argc)
         url = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "flowsql: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
+        shell_usage(NULL, stderr);
         goto usage_error;
+    }
+    if (token_file && *token_file) {
+        file_token = read_token(token_file);
+        if (!file_token)
+            goto usage_error;
+        token = file_token;
     }
     if (!url || !*url)
         url = DEFAULT_URL;
@@ -230,6 +228,7 @@ int main(int argc, char **argv)
     out_redirect(&sh, NULL);
     client_free(sh.cl);
     free(full_url);
+    free(file_token);
     free(acts);
     return rc;
 usage_error:

@@ -230,6 +230,15 @@ char *split_one_line(const char *text);
  * status) if argv[1] names one of them, else 0. */
 int subcmd_run(int argc, char **argv, int *rc);
 
+/* ---- usage.c ----------------------------------------------------------- */
+
+#define DEFAULT_URL "http://127.0.0.1:8080"
+
+/* The --help text of flowsql (cmd NULL) or of its subcommand cmd
+ * ("replay", "history", "export"); NULL for another name. */
+const char *shell_usage_text(const char *cmd);
+void shell_usage(const char *cmd, FILE *f);
+
 /* ---- sig.c ------------------------------------------------------------- */
 
 /* SIGINT and SIGTERM set flags and write to a pipe that waiting code

@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_URL "http://127.0.0.1:8080"
 
 typedef struct sub {
     shell_t     sh;
@@ -167,60 +166,6 @@ static int start_job(sub_t *s, const char *path, json_t *body)
     return follow(s, id);
 }
 
-static void usage_replay(FILE *f)
-{
-    fprintf(f,
-"usage: flowsql replay --to HOST:PORT [options] [SELECTION...]\n"
-"\n"
-"Send the archived flows of SELECTION (what follows FROM flows in a query\n"
-"over the archive: LAST 1h WHERE dstport = 445) as IPFIX to a collector,\n"
-"at their original pace by received time, N times faster, or as fast as\n"
-"possible. flowsqld sends them (to --replay-allow networks only).\n"
-"\n"
-"  --to HOST:PORT      the collector (192.0.2.1:4739, [2001:db8::1]:4739)\n"
-"  --speed N|max       1: the original pace [1]; 10: ten times faster\n"
-"  --tcp               IPFIX over TCP [UDP]\n"
-"  --mtu BYTES         UDP message size [1400]\n"
-"  --detach            start the job and print it, do not follow it\n"
-"  -u, --url URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
-"  -t, --token TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
-"  -q, --quiet         no progress\n");
-}
-
-static void usage_history(FILE *f)
-{
-    fprintf(f,
-"usage: flowsql history QUERY --from TIME --until TIME [options]\n"
-"\n"
-"Run the registered query QUERY over the archived flows received in\n"
-"[from, until) as if live; its windows go to a table of their own,\n"
-"QUERY__history_<from> (or --table), marked 'history'.\n"
-"\n"
-"  --from TIME         '2026-12-03 13:00' (UTC), ISO-8601, or ms\n"
-"  --until TIME        (excluded)\n"
-"  --table NAME        the table to write [QUERY__history_YYYYMMDDHHMMSS]\n"
-"  --detach            start the job and print it, do not follow it\n"
-"  -u, --url URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
-"  -t, --token TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
-"  -q, --quiet         no progress\n");
-}
-
-static void usage_export(FILE *f)
-{
-    fprintf(f,
-"usage: flowsql export -o FILE [options] [SELECTION...]\n"
-"\n"
-"Write the archived flows of SELECTION (LAST 1h WHERE srcip = 10.1.2.3),\n"
-"every stored field, to FILE as Parquet: times as TIMESTAMP(MILLIS, UTC),\n"
-"addresses as text (--ip binary: 16 bytes, as the archive keeps them).\n"
-"\n"
-"  -o, --output FILE   the Parquet file to write\n"
-"  --ip text|binary    addresses as text [text] or 16-byte binary\n"
-"  -u, --url URL       flowsqld's REST API [$FLOWSQL_URL or " DEFAULT_URL "]\n"
-"  -t, --token TOKEN   API token [$FLOWSQL_API_TOKEN]\n"
-"  -q, --quiet         no summary\n");
-}
-
 enum { O_TO = 256, O_SPEED, O_TCP, O_MTU, O_DETACH, O_FROM, O_UNTIL,
        O_TABLE, O_IP };
 
@@ -252,13 +197,13 @@ static int sub_replay(int argc, char **argv)
         case 'u': s.url = optarg; break;
         case 't': s.token = optarg; break;
         case 'q': s.quiet = 1; break;
-        case 'h': usage_replay(stdout); return SH_OK;
-        default: usage_replay(stderr); return SH_CONN;
+        case 'h': shell_usage("replay", stdout); return SH_OK;
+        default: shell_usage("replay", stderr); return SH_CONN;
         }
     }
     if (!to) {
         fprintf(stderr, "flowsql replay: --to HOST:PORT is needed\n");
-        usage_replay(stderr);
+        shell_usage("replay", stderr);
         return SH_CONN;
     }
     json_t *body = json_object();
@@ -317,14 +262,14 @@ static int sub_history(int argc, char **argv)
         case 'u': s.url = optarg; break;
         case 't': s.token = optarg; break;
         case 'q': s.quiet = 1; break;
-        case 'h': usage_history(stdout); return SH_OK;
-        default: usage_history(stderr); return SH_CONN;
+        case 'h': shell_usage("history", stdout); return SH_OK;
+        default: shell_usage("history", stderr); return SH_CONN;
         }
     }
     if (optind != argc - 1 || !from || !until) {
         fprintf(stderr, "flowsql history: one QUERY, --from and --until are "
                 "needed\n");
-        usage_history(stderr);
+        shell_usage("history", stderr);
         return SH_CONN;
     }
     json_t *body = json_object();
@@ -366,14 +311,14 @@ static int sub_export(int argc, char **argv)
         case 'u': s.url = optarg; break;
         case 't': s.token = optarg; break;
         case 'q': s.quiet = 1; break;
-        case 'h': usage_export(stdout); return SH_OK;
-        default: usage_export(stderr); return SH_CONN;
+        case 'h': shell_usage("export", stdout); return SH_OK;
+        default: shell_usage("export", stderr); return SH_CONN;
         }
     }
     if (!out || (strcmp(ip, "text") != 0 && strcmp(ip, "binary") != 0)) {
         fprintf(stderr, "flowsql export: %s\n", !out ? "-o FILE is needed"
                 : "--ip is text or binary");
-        usage_export(stderr);
+        shell_usage("export", stderr);
         return SH_CONN;
     }
     sbuf_t sql = SBUF_INIT;

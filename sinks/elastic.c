@@ -6,6 +6,7 @@
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -463,7 +464,7 @@ static void batch_add(es_sink_t *s, const rowset_t *rs, uint32_t r,
     sbuf_printf(&b->body, "{\"index\":{\"_index\":\"%s\",\"_id\":\"%s\"}}\n",
                 index, id);
     json_t *doc = format_row_doc(rs, r);
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = json_dumps_short(doc, JSON_COMPACT);
     json_decref(doc);
     sbuf_add(&b->body, text);
     sbuf_addc(&b->body, '\n');

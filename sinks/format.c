@@ -1,6 +1,7 @@
 /* format.c - windows as JSON and CSV; see format.h. */
 #include "sinks/format.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -115,7 +116,7 @@ void format_csv_json(sbuf_t *b, json_t *j)
     if (json_is_string(j)) {
         format_csv_text(b, json_string_value(j));
     } else if (j && !json_is_null(j)) {
-        char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+        char *s = json_dumps_short(j, JSON_ENCODE_ANY);
         sbuf_add(b, s ? s : "");
         free(s);
     }

@@ -6,6 +6,7 @@
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/jsonfmt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -111,7 +112,7 @@ static void topic_of(const rowset_t *rs, const char *pattern, sbuf_t *topic)
 static char *row_value(const rowset_t *rs, uint32_t r, sbuf_t *key)
 {
     json_t *doc = format_row_doc(rs, r);
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = json_dumps_short(doc, JSON_COMPACT);
     json_decref(doc);
     format_key(rs, r, key);
     return s;

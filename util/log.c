@@ -6,8 +6,10 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* Read by every thread that logs; a gauge (util/counter.h), so setting it
  * while they run is no data race. */
@@ -17,6 +19,26 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
  * writing). */
 static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+/* syslog's numbers of the levels, for the journal's "<N>" prefix. */
+static const int priorities[] = {3, 4, 6, 7};
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static int to_journal;
+
+/* Is stderr systemd's journal? systemd sets JOURNAL_STREAM to the
+ * "device:inode" of the stream it connects; when stderr is that stream
+ * (not redirected since), a line starts with its level as "<N>" (the
+ * journal's SyslogLevelPrefix) and without a time (the journal keeps
+ * its own), so journalctl -p warning works. */
+static void journal_detect(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+                 fstat(fileno(stderr), &st) == 0 &&
+                 (unsigned long long)st.st_dev == dev &&
+                 (unsigned long long)st.st_ino == ino;
+}
 
 void log_set_level(enum log_level lvl) { gauge_set(&cur_level, (int)lvl); }
 enum log_level log_get_level(void)
@@ -38,8 +60,16 @@ static void vlog(enum log_level lvl, const char *sub, const char *fmt,
                  va_list ap)
 {
     char ts[32], msg[1024];
-    time_format_iso(time_now_ms(), ts, sizeof(ts));
+    pthread_once(&journal_once, journal_detect);
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (to_journal) {
+        pthread_mutex_lock(&log_lock);
+        fprintf(stderr, "<%d>%-5s %s: %s\n", priorities[lvl], names[lvl],
+                sub, msg);
+        pthread_mutex_unlock(&log_lock);
+        return;
+    }
+    time_format_iso(time_now_ms(), ts, sizeof(ts));
     pthread_mutex_lock(&log_lock);
     fprintf(stderr, "%s %-5s %s: %s\n", ts, names[lvl], sub, msg);
     pthread_mutex_unlock(&log_lock);

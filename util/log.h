@@ -3,6 +3,9 @@
  *
  *   2026-11-23T01:44:37.123Z INFO  ingest: listening on udp/4739
  *
+ * Under systemd, with stderr the journal, a line is "<6>INFO  ingest:
+ * listening on udp/4739": its level as the journal reads it, no time.
+ *
  * log_ratelimited() lets a noisy source (a garbage flood) log at most a
  * few lines per interval per key, and says how many it suppressed.
  */

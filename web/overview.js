@@ -213,7 +213,7 @@ export default {
       add('queries', g('flowsql_queries'));
       add('engine queue', `${g('flowsql_engine_queue_batches')} of ${g('flowsql_engine_queue_capacity_batches')} batches`);
       add('engine memory', `${bytes(g('flowsql_engine_memory_bytes'))}${g('flowsql_engine_memory_limit_bytes') ? ' of ' + bytes(g('flowsql_engine_memory_limit_bytes')) : ''}`);
-      add('stored', `${bytes(g('flowsql_store_bytes'))}, writer lag ${g('flowsql_store_lag_ms')} ms`);
+      add('stored', `${bytes(g('flowsql_store_bytes'))}, writer lag ${Math.round(g('flowsql_store_lag_seconds') * 1000)} ms`);
       if (g('flowsql_archive_bytes') !== null) add('archive', `${int(g('flowsql_archive_files'))} files, ${bytes(g('flowsql_archive_bytes'))}`);
       add('stream clients', g('flowsql_sse_clients'));
       fill(sysBox, dl);

@@ -37,7 +37,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(struct.pack(">IIIIIIIIIIIIIII", 5, 1, 0xc0000209, 0, 1, 1, 1, 2, 24,
                      1, 1, 1, 1, 4, 0), ("127.0.0.1", int(sys.argv[1])))' "$SFLOW"
 check "an sFlow counter sample is counted" wait_until 10 sh -c \
-    "curl -s http://$HTTP/metrics | grep -q '^flowsql_ingest_sflow_interface_counter_samples_total.* 1$'"
+    "curl -s http://$HTTP/metrics | grep -q '^flowsql_ingest_sflow_interface_stats_samples_total.* 1$'"
 
 # docs/METRICS.md lists exactly the metrics /metrics has (Kafka and
 # Elasticsearch ones, off here, are in OUTPUTS.md).
@@ -47,6 +47,25 @@ grep -o '^| `flowsql_[a-z_]*`' "$(dirname "$0")/../../docs/METRICS.md" | \
 check "every metric is in docs/METRICS.md" test -z "$(comm -23 "$T/m.have" "$T/m.doc")"
 check "docs/METRICS.md lists no metric /metrics lacks" test -z "$(comm -13 "$T/m.have" "$T/m.doc")"
 comm -3 "$T/m.have" "$T/m.doc" >&2
+
+# Prometheus' own linter on the live /metrics (every family with HELP
+# and TYPE, units in names, counters ending _total), and our rule that
+# each family has both lines and its series together.
+curl -s "http://$HTTP/metrics" >"$T/metrics.txt"
+eq "promtool check metrics is clean" \
+    "$(promtool check metrics <"$T/metrics.txt" 2>&1 | head -n 5 | tr '\n' ' ')" ""
+eq "every family has HELP and TYPE, its series together" "$(awk '
+    /^# HELP / { help[$3] = 1; next }
+    /^# TYPE / { type[$3] = 1; next }
+    /^#/ { next }
+    { n = $0; sub(/[{ ].*/, "", n); f = n
+      if (!(f in type)) sub(/_(bucket|sum|count)$/, "", f)
+      if (!(f in help) || !(f in type)) print "no HELP/TYPE: " n
+      if (f != last && (f in seen)) print "split family: " f
+      seen[f] = 1; last = f }' "$T/metrics.txt" | sort -u | head -n 5)" ""
+eq "flowsql_build_info says the version" \
+    "$(grep '^flowsql_build_info' "$T/metrics.txt")" \
+    "flowsql_build_info{version=\"$("$B/flowsqld" --version | cut -d' ' -f2)\"} 1"
 
 # Restart: the open 1h window is closed as it stands and stored.
 stop_flowsqld

@@ -102,7 +102,7 @@ eq "metrics: datagrams per agent and sub-agent" "$got" "$dgrams"
 check "metrics: no decode errors" sh -c \
     "! grep -q '^flowsql_ingest_decode_errors_total.* [1-9]' '$T/off.metrics'"
 check "metrics: sFlow counter samples are a metric" \
-    grep -q '^# TYPE flowsql_ingest_sflow_counter_samples_total counter' "$T/off.metrics"
+    grep -q '^# TYPE flowsql_ingest_sflow_stats_samples_total counter' "$T/off.metrics"
 
 # Garbage and a counter sample, live: counted, never a crash.
 start_flowsqld --listen 127.0.0.1 || fail "garbage: flowsqld starts"
@@ -127,9 +127,9 @@ eq "garbage: 2 malformed datagrams of agent 192.0.2.9 counted there" \
 eq "garbage: 2 without a plausible header counted on the sender" \
     "$(echo "$m" | grep -c 'decode_errors_total{exporter="127.0.0.1",domain="0"} 2')" 1
 eq "garbage: the counter sample counted for its agent" \
-    "$(echo "$m" | grep -c 'sflow_counter_samples_total{exporter="192.0.2.9",domain="3"} 1')" 1
+    "$(echo "$m" | grep -c 'sflow_stats_samples_total{exporter="192.0.2.9",domain="3"} 1')" 1
 eq "garbage: and for its interface" \
-    "$(echo "$m" | grep -c 'sflow_interface_counter_samples_total{exporter="192.0.2.9",ifindex="1"} 1')" 1
+    "$(echo "$m" | grep -c 'sflow_interface_stats_samples_total{exporter="192.0.2.9",ifindex="1"} 1')" 1
 stop_flowsqld
 eq "garbage: flowsqld stopped cleanly" "$STATUS" 0
 
