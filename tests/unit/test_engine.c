@@ -593,7 +593,7 @@ static void test_share_fold_sliced(void)
     int64_t now = time_now_ms();
     int64_t base = now - now % 60000 - 180000;   /* a minute, 3 min ago */
     char *text[2][NQ];
-    int64_t worst[2] = {0, 0};
+    int64_t worst[2] = {0, 0}, total[2] = {0, 0};
     int held = 0;
     for (int share = 0; share < 2; share++) {
         engine_config_t cfg = {.share = share};
@@ -622,7 +622,7 @@ static void test_share_fold_sliced(void)
          * window ends yet. */
         int64_t t0 = time_mono_ms();
         engine_tick(eng, base + 10300);
-        worst[share] = time_mono_ms() - t0;
+        worst[share] = total[share] = time_mono_ms() - t0;
         /* Flows of that pane while it may be half folded: late for the
          * stage, the members take them (group 0, and a new group). */
         flow_batch_t *b = flow_batch_new();
@@ -638,6 +638,7 @@ static void test_share_fold_sliced(void)
             int64_t took = time_mono_ms() - t0;
             if (col.n == 0) {
                 held += share;
+                total[share] += took;
                 if (took > worst[share])
                     worst[share] = took;
             }
@@ -647,10 +648,12 @@ static void test_share_fold_sliced(void)
             text[share][q] = collect_text(&col, name[q]);
         teardown();
     }
-    printf("  longest fold tick: unshared %lld ms, shared %lld ms "
-           "(%d ticks held the windows)\n",
-           (long long)worst[0], (long long)worst[1], held);
-    CHECK(worst[1] < 150);
+    printf("  longest fold tick: unshared %lld ms, shared %lld ms of %lld "
+           "(%d ticks held the windows)\n", (long long)worst[0],
+           (long long)worst[1], (long long)total[1], held);
+    /* Spread: no tick holds more than a quarter of the fold (whatever
+     * the machine's speed; before, one tick held all of it). */
+    CHECK(total[1] > 0 && worst[1] * 4 <= total[1]);
     for (int q = 0; q < NQ; q++) {
         CHECK(text[0][q] && text[1][q] && strlen(text[0][q]) > 1000000);
         CHECK(text[0][q] && text[1][q] && strcmp(text[0][q], text[1][q]) == 0);
