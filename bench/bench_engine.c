@@ -128,6 +128,7 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
     getrusage(RUSAGE_SELF, &ru);
     long base_kb = ru.ru_maxrss;
     double busy = 0, closing = 0;
+    int64_t longest = 0;    /* the longest tick (wall ms): a stall */
     for (uint64_t k = 0; k < nb; k++) {
         flow_batch_t *b = pool[k % POOL];
         int64_t t = t0 + (int64_t)((double)k * ms_per_batch);
@@ -145,8 +146,12 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
         double c0 = cpu_seconds();
         engine_process(e, b);
         double c1 = cpu_seconds();
-        if (k % 16 == 0)
+        if (k % 16 == 0) {
+            int64_t w0 = time_mono_ms();
             engine_tick(e, t);
+            int64_t took = time_mono_ms() - w0;
+            longest = took > longest ? took : longest;
+        }
         double c2 = cpu_seconds();
         busy += c2 - c0;
         closing += c2 - c1;
@@ -159,12 +164,12 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
     busy += fin;
     closing += fin;
     getrusage(RUSAGE_SELF, &ru);
-    printf("%-40s %7.2f Mflows/s %7.2f per-flow %7.1f ms/close %7.1f MB %4llu\n",
+    printf("%-40s %7.2f Mflows/s %7.2f per-flow %7.1f ms/close %7.1f MB %4llu %6lld ms\n",
            label, (double)(nb * FLOW_BATCH_MAX) / busy / 1e6,
            (double)(nb * FLOW_BATCH_MAX) / (busy - closing) / 1e6,
            windows ? closing * 1e3 / (double)windows : 0.0,
            (double)(ru.ru_maxrss - base_kb) / 1024.0,
-           (unsigned long long)windows);
+           (unsigned long long)windows, (long long)longest);
     engine_free(e);
     exit(0);
 }
@@ -231,8 +236,8 @@ int main(int argc, char **argv)
         "WINDOW 10s WHERE tcpflags = 'S' GROUP BY dstip HAVING count(*) > 1000",
     };
     printf("engine benchmark: %llu flows per scenario, one engine thread\n"
-           "%-40s %15s %16s %15s %7s %4s\n", (unsigned long long)n, "scenario",
-           "all", "aggregation", "window close", "memory", "wins");
+           "%-40s %15s %16s %15s %7s %4s %9s\n", (unsigned long long)n, "scenario",
+           "all", "aggregation", "window close", "memory", "wins", "long tick");
     scenario("design card, 10k sources", 10000, card, 1, n, 10000, 5000000);
     scenario("design card, 100k sources", 100000, card, 1, n, 10000, 5000000);
     scenario("design card, 1M sources", 1000000, card, 1, n, 10000, 20000000);

@@ -13,6 +13,7 @@
 #include "engine/func.h"
 #include "util/arena.h"
 #include "util/sbuf.h"
+#include "util/timeutil.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1276,47 +1277,72 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
                       const agglayout_t *sl, const gtable_t *src,
                       const int *amap)
 {
+    merge_cursor_t c = {0};
+    gtable_merge_step(dl, dst, sl, src, amap, &c, INT64_MAX);
+}
+
+/* Work between two looks at the clock: groups or pair slots. */
+enum { MERGE_CHUNK = 8192 };
+
+int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const gtable_t *src,
+                      const int *amap, merge_cursor_t *c, int64_t deadline_ms)
+{
     size_t kw = dl->key_size / 8;
-    uint32_t *map = dl->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
-    /* A stamped source is taken in the order its groups appeared, so a
-     * window merged from panes lists them as an unshared query would;
-     * a stamped destination keeps the first arrival of each. */
-    uint32_t *order = gtable_order(src);
+    if (!c->begun) {
+        c->begun = 1;
+        c->map = dl->side ? xcalloc((size_t)src->n + 1, sizeof(uint32_t)) : NULL;
+        /* A stamped source is taken in the order its groups appeared, so
+         * a window merged from panes lists them as an unshared query
+         * would; a stamped destination keeps the first arrival of each. */
+        c->order = gtable_order(src);
+    }
+    uint32_t *map = c->map, *order = c->order;
     int stamp = dst->stamped && src->stamped && src->stamps;
-    for (uint32_t k = 0; k < src->n; k++) {
-        uint32_t g = order ? order[k] : k;
-        const uint8_t *se = gtable_entry(sl, src, g);
-        uint64_t h = agg_hash((const uint64_t *)se, kw);
-        uint32_t had = dst->n;
-        uint32_t dg = find_or_add(dl, dst, (const uint64_t *)se, h);
-        if (map)
-            map[g] = dg;
-        if (dg == GROUP_NONE) {
-            dst->overflow += (uint64_t)group_flows(sl, se);
-            continue;
+    while (c->k < src->n) {
+        uint32_t lim = src->n - c->k > MERGE_CHUNK ? c->k + MERGE_CHUNK : src->n;
+        for (uint32_t k = c->k; k < lim; k++) {
+            uint32_t g = order ? order[k] : k;
+            const uint8_t *se = gtable_entry(sl, src, g);
+            uint64_t h = agg_hash((const uint64_t *)se, kw);
+            uint32_t had = dst->n;
+            uint32_t dg = find_or_add(dl, dst, (const uint64_t *)se, h);
+            if (map)
+                map[g] = dg;
+            if (dg == GROUP_NONE) {
+                dst->overflow += (uint64_t)group_flows(sl, se);
+                c->overflow += (uint64_t)group_flows(sl, se);
+                continue;
+            }
+            if (stamp) {
+                stamps_fit(dl, dst);
+                if (dst->n != had || src->stamps[g] < dst->stamps[dg])
+                    dst->stamps[dg] = src->stamps[g];
+            }
+            uint8_t *de = gtable_entry(dl, dst, dg);
+            int whole = 1;
+            for (int a = 0; a < dl->naggs; a++) {
+                const aggdef_t *sd = &sl->aggs[amap ? amap[a] : a];
+                if (derived_sketch(&dl->aggs[a], sd))
+                    continue;        /* from the pairs, below */
+                whole &= merge_state(dl, dst, de + dl->aggs[a].off, se + sd->off,
+                                     &dl->aggs[a]);
+            }
+            if (!whole) {
+                dst->overflow += (uint64_t)group_flows(sl, se);
+                c->overflow += (uint64_t)group_flows(sl, se);
+            }
         }
-        if (stamp) {
-            stamps_fit(dl, dst);
-            if (dst->n != had || src->stamps[g] < dst->stamps[dg])
-                dst->stamps[dg] = src->stamps[g];
-        }
-        uint8_t *de = gtable_entry(dl, dst, dg);
-        int whole = 1;
-        for (int a = 0; a < dl->naggs; a++) {
-            const aggdef_t *sd = &sl->aggs[amap ? amap[a] : a];
-            if (derived_sketch(&dl->aggs[a], sd))
-                continue;        /* from the pairs, below */
-            whole &= merge_state(dl, dst, de + dl->aggs[a].off, se + sd->off,
-                                 &dl->aggs[a]);
-        }
-        if (!whole)
-            dst->overflow += (uint64_t)group_flows(sl, se);
+        c->k = lim;
+        if (c->k < src->n && time_mono_ms() >= deadline_ms)
+            return 0;
     }
     /* Distinct counts: the union of the pairs, renumbered. Sketches: a
      * pair goes to the group's registers if it has them, else it is a
      * pair of the window (and may make the group dense). A sketch read
      * from exact pairs hashes their values first. */
-    for (int a = 0; map && a < dl->naggs; a++) {
+    for (; map && c->a < dl->naggs; c->a++, c->i = 0) {
+        int a = c->a;
         int approx = dl->aggs[a].fn == FN_APPROX_DISTINCT;
         if (dl->aggs[a].fn != -FN_COUNT - 1 && !approx)
             continue;
@@ -1329,60 +1355,79 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
         /* At least the source's slots first: pairs taken in the source's
          * slot order into a smaller table with the same hashes (groups
          * often keep their numbers) pile up in one long run. */
-        while (!approx && sp->n && (!dp->w || dp->mask < sp->mask) &&
+        while (!c->i && !approx && sp->n && (!dp->w || dp->mask < sp->mask) &&
                pairset_grow(dl, dst, dp))
             ;
+        if (!sp->w)
+            continue;
         /* Sixteen pairs at a time: their slots and groups prefetched
          * first (each is a cache miss in a large table), then added. */
         enum { PB = 16 };
         struct { uint32_t dg; uint64_t v[2], h; } pb[PB];
-        int np = 0;
         size_t off = dl->aggs[a].off;
-        for (uint32_t i = 0;; i++) {
-            int end = !sp->w || i > sp->mask;
-            if (!end) {
-                const uint64_t *e = sp->w + (size_t)i * (size_t)st;
-                if (!e[0])
-                    continue;
-                uint64_t tmp[2];
-                uint32_t dg = map[pair_at(sp, e, tmp)];
-                if (dg == GROUP_NONE)
-                    continue;
-                pb[np].dg = dg;
-                pair_at(sp, e, pb[np].v);
-                if (derive) {
-                    pb[np].v[0] = sketch_hash(pb[np].v, wide);
-                    pb[np].v[1] = 0;
+        uint64_t slots = (uint64_t)sp->mask + 1;
+        while (c->i < slots) {
+            uint64_t lim = slots - c->i > MERGE_CHUNK ? c->i + MERGE_CHUNK : slots;
+            int np = 0;
+            for (uint64_t i = c->i;; i++) {
+                int end = i >= lim;
+                if (!end) {
+                    const uint64_t *e = sp->w + (size_t)i * (size_t)st;
+                    if (!e[0])
+                        continue;
+                    uint64_t tmp[2];
+                    uint32_t dg = map[pair_at(sp, e, tmp)];
+                    if (dg == GROUP_NONE)
+                        continue;
+                    pb[np].dg = dg;
+                    pair_at(sp, e, pb[np].v);
+                    if (derive) {
+                        pb[np].v[0] = sketch_hash(pb[np].v, wide);
+                        pb[np].v[1] = 0;
+                    }
+                    pb[np].h = pair_hash(dg, pb[np].v, dp->wide);
+                    __builtin_prefetch(gtable_entry(dl, dst, dg) + off);
+                    if (dp->w)
+                        __builtin_prefetch(dp->w + (size_t)((uint32_t)pb[np].h & dp->mask) *
+                                                       (size_t)dp->stride);
+                    if (++np < PB)
+                        continue;
                 }
-                pb[np].h = pair_hash(dg, pb[np].v, dp->wide);
-                __builtin_prefetch(gtable_entry(dl, dst, dg) + off);
-                if (dp->w)
-                    __builtin_prefetch(dp->w + (size_t)((uint32_t)pb[np].h & dp->mask) *
-                                                   (size_t)dp->stride);
-                if (++np < PB)
-                    continue;
+                for (int k = 0; k < np; k++) {
+                    uint32_t dg = pb[k].dg;
+                    uint8_t *dst_state = gtable_entry(dl, dst, dg) + off;
+                    int added = approx
+                        ? sketch_add(dl, dst, dst_state, pb[k].v[0])
+                        : pairset_add(dl, dst, dp, dg, pb[k].v, pb[k].h);
+                    if (added < 0) {
+                        dst->overflow++;  /* the budget refused the value */
+                        c->overflow++;
+                    } else if (added && !approx)
+                        ++*(int64_t *)dst_state;
+                }
+                np = 0;
+                if (end)
+                    break;
             }
-            for (int k = 0; k < np; k++) {
-                uint32_t dg = pb[k].dg;
-                uint8_t *dst_state = gtable_entry(dl, dst, dg) + off;
-                int added = approx
-                    ? sketch_add(dl, dst, dst_state, pb[k].v[0])
-                    : pairset_add(dl, dst, dp, dg, pb[k].v, pb[k].h);
-                if (added < 0)
-                    dst->overflow++;      /* the budget refused the value */
-                else if (added && !approx)
-                    ++*(int64_t *)dst_state;
-            }
-            np = 0;
-            if (end)
-                break;
+            c->i = lim;
+            if (c->i < slots && time_mono_ms() >= deadline_ms)
+                return 0;
         }
     }
-    free(map);
-    free(order);
+    free(c->map);
+    free(c->order);
+    c->map = c->order = NULL;
     dst->flows += src->flows;
     dst->overflow += src->overflow;
     dst->sum_overflow += src->sum_overflow;
+    return 1;
+}
+
+void merge_cursor_free(merge_cursor_t *c)
+{
+    free(c->map);
+    free(c->order);
+    memset(c, 0, sizeof(*c));
 }
 
 /* ---- results ------------------------------------------------------------------- */

@@ -118,6 +118,26 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
                       const agglayout_t *sl, const gtable_t *src,
                       const int *amap);
 
+/* Where a merge done in steps stands (zeroed to begin). */
+typedef struct merge_cursor {
+    uint32_t *map, *order; /* source group -> destination group; order */
+    uint32_t  k;           /* next source group */
+    int       a;           /* next distinct or sketch aggregate */
+    uint64_t  i;           /* next pair slot of aggregate a */
+    int       begun;
+    uint64_t  overflow;    /* flows and values this merge refused */
+} merge_cursor_t;
+
+/* gtable_merge_map in steps: merge until done (1) or until the monotonic
+ * clock reaches deadline_ms (0: call again with the same cursor; src must
+ * not change meanwhile, dst may). At least one step is done per call. */
+int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const gtable_t *src,
+                      const int *amap, merge_cursor_t *c, int64_t deadline_ms);
+
+/* Free what an unfinished cursor holds. */
+void merge_cursor_free(merge_cursor_t *c);
+
 static inline uint8_t *gtable_entry(const agglayout_t *l, const gtable_t *t,
                                     uint32_t g)
 {

@@ -9,6 +9,7 @@
 #include "engine/query.h"
 #include "engine/share.h"
 #include "util/arena.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -49,6 +50,7 @@ struct engine {
     uint64_t        serial;    /* batches processed (share groups run once
                                   per batch) */
     uint64_t        ticks;     /* advances (share groups fold once each) */
+    gauge_t         tick_max_ms; /* longest live advance (engine_tick) */
 };
 
 /* Recompute the fields the registered queries name (under e->lock). */
@@ -350,9 +352,16 @@ static void log_slow(const query_t *q, const char *what, int64_t took)
                 "%s: %s took %lld ms", q->name, what, (long long)took);
 }
 
+/* The longest a live fold of shared panes holds the engine thread at a
+ * time: at a tick, and after a batch while a pane is half folded. */
+enum { FOLD_TICK_MS = 20, FOLD_BATCH_MS = 2 };
+
 /* Fold share group sh's complete panes before its members close windows
- * at this advance (once per group per advance). */
-static void share_fold(engine_t *e, share_t *sh, int64_t now_ms, int finish)
+ * at this advance (once per group per advance): live, for slice_ms at
+ * most (the rest at the next advances; the members' windows wait, see
+ * share_hold); replayed or at the finish, all of them. */
+static void share_fold(engine_t *e, share_t *sh, int64_t now_ms, int finish,
+                       int64_t slice_ms)
 {
     if (*share_tick_serial(sh) == e->ticks)
         return;
@@ -360,7 +369,9 @@ static void share_fold(engine_t *e, share_t *sh, int64_t now_ms, int finish)
     int64_t t = finish ? INT64_MAX
               : share_threshold(sh, e->cfg.replay != 0, now_ms,
                                 e->cfg.close_delay_ms);
-    share_advance(sh, t);
+    int64_t deadline = finish || e->cfg.replay ? INT64_MAX
+                                               : time_mono_ms() + slice_ms;
+    share_advance(sh, t, deadline);
 }
 
 void engine_process(engine_t *e, const flow_batch_t *b)
@@ -400,12 +411,14 @@ void engine_process(engine_t *e, const flow_batch_t *b)
             *share_serial(sh) = e->serial;
             share_process(sh, b, sel, n, e->cfg.replay, now);
         }
+        if (sh && !e->cfg.replay && share_pending(sh))
+            share_fold(e, sh, now, 0, FOLD_BATCH_MS);
         log_slow(q, "a batch", time_now_ms() - t0);
         /* Replay has no clock: the flows themselves move windows on. */
         if (e->cfg.replay) {
             delivery_t d = {e, &e->q[i], INT64_MAX};
             if (sh)
-                share_fold(e, sh, 0, 0);
+                share_fold(e, sh, 0, 0, 0);
             query_advance(q, query_threshold(q, 1, 0, 0), deliver, &d);
         }
     }
@@ -417,6 +430,7 @@ void engine_tick(engine_t *e, int64_t now_ms)
     if (e->cfg.replay)
         return;
     pthread_mutex_lock(&e->lock);
+    int64_t start = time_mono_ms();
     e->now = now_ms;
     e->ticks++;
     for (int i = 0; i < e->nq; i++) {
@@ -424,14 +438,23 @@ void engine_tick(engine_t *e, int64_t now_ms)
         uint64_t before = q->st.windows;
         int64_t t0 = time_now_ms();
         delivery_t d = {e, &e->q[i], INT64_MAX};
-        if (e->q[i].sh)
-            share_fold(e, e->q[i].sh, now_ms, 0);
-        query_advance(q, query_threshold(q, 0, now_ms, e->cfg.close_delay_ms),
-                      deliver, &d);
+        int64_t t = query_threshold(q, 0, now_ms, e->cfg.close_delay_ms);
+        if (e->q[i].sh) {
+            share_fold(e, e->q[i].sh, now_ms, 0, FOLD_TICK_MS);
+            int64_t hold = share_hold(e->q[i].sh);
+            t = hold < t ? hold : t;
+        }
+        query_advance(q, t, deliver, &d);
         if (q->st.windows != before)
             log_slow(q, "closing its window", time_now_ms() - t0);
     }
+    gauge_max(&e->tick_max_ms, time_mono_ms() - start);
     pthread_mutex_unlock(&e->lock);
+}
+
+int64_t engine_tick_max_ms(engine_t *e)
+{
+    return gauge_get(&e->tick_max_ms);
 }
 
 int64_t engine_clock(engine_t *e, int64_t now_ms, size_t backlog)
@@ -452,7 +475,7 @@ void engine_finish(engine_t *e)
         if (!e->cfg.replay)
             d.due = query_threshold(q, 0, now, e->cfg.close_delay_ms);
         if (e->q[i].sh)
-            share_fold(e, e->q[i].sh, 0, 1);
+            share_fold(e, e->q[i].sh, 0, 1, 0);
         query_advance(q, INT64_MAX, deliver, &d);
     }
     pthread_mutex_unlock(&e->lock);

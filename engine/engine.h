@@ -117,6 +117,9 @@ uint64_t engine_fields(engine_t *e);
 void engine_process(engine_t *e, const flow_batch_t *b);
 /* Close every window that is due at wall-clock now_ms (engine thread). */
 void engine_tick(engine_t *e, int64_t now_ms);
+/* The longest one engine_tick held the engine thread since the start, in
+ * ms: its windows' closes and its share groups' folds (any thread). */
+int64_t engine_tick_max_ms(engine_t *e);
 /* The clock to tick with: now_ms, unless batches are still queued
  * (backlog > 0), then no later than the receive time of the last batch
  * processed. A received-time window must not close while flows received

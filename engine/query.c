@@ -603,14 +603,20 @@ uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out)
     return expr_filter(expr_eval(q->filter, ident, b->n), ident, b->n, out);
 }
 
-void query_stage_advance(query_t *s, int64_t threshold,
-                         void (*fold)(void *ctx, const pane_t *p), void *ctx)
+int query_stage_advance(query_t *s, int64_t threshold,
+                        int (*fold)(void *ctx, const pane_t *p), void *ctx)
 {
+    int done = 1;
     while (s->npanes && (s->panes[0].idx + 1) * s->P <= threshold) {
         pane_t *p = &s->panes[0];
-        fold(ctx, p);
+        /* Closed from its first step on: later flows of its time are
+         * late for the stage (the members take them). */
         s->closed_end = (p->idx + 1) * s->P;
         s->have_closed = 1;
+        if (!fold(ctx, p)) {
+            done = 0;
+            break;
+        }
         pane_release(s, p);
         memmove(s->panes, &s->panes[1], sizeof(pane_t) * (size_t)(s->npanes - 1));
         s->npanes--;
@@ -619,28 +625,32 @@ void query_stage_advance(query_t *s, int64_t threshold,
         s->have_next = 0;
     if (s->starved || s->mem.refused != s->refused_seen)
         mem_episode(s);
+    return done;
 }
 
-void query_fold(query_t *m, const agglayout_t *sl, int64_t G,
-                const pane_t *sp, const int *amap)
+int query_fold_step(query_t *m, const agglayout_t *sl, int64_t G,
+                    const pane_t *sp, const int *amap, merge_cursor_t *c,
+                    int64_t deadline_ms)
 {
     int64_t start = sp->idx * G;
     int64_t idx = floor_div(start, m->P);
-    if (m->have_closed && (idx + 1) * m->P <= m->closed_end) {
+    if (!c->begun && m->have_closed && (idx + 1) * m->P <= m->closed_end) {
         m->st.flows_late += sp->flows;    /* its window closed first */
-        return;
+        return 1;
     }
     pane_t *p = pane_get(m, idx);
-    uint64_t before = p->t->overflow;
-    gtable_merge_map(&m->layout, p->t, sl, sp->t, amap);
+    if (!gtable_merge_step(&m->layout, p->t, sl, sp->t, amap, c, deadline_ms))
+        return 0;
     p->flows += sp->flows;
     /* The stage's own refusals were counted as they happened
      * (share_process); the merge's are new. */
-    m->st.flows_overflow += p->t->overflow - before - sp->t->overflow;
+    m->st.flows_overflow += c->overflow;
+    memset(c, 0, sizeof(*c));
     if (start + G - 1 > m->max_seen)
         m->max_seen = start + G - 1;
     if (m->mem.refused != m->refused_seen)
         mem_episode(m);
+    return 1;
 }
 
 void query_usage(const query_t *q, uint64_t *groups, uint64_t *bytes)

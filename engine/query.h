@@ -102,14 +102,18 @@ uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out);
  * aggregates; each of its panes, once complete, is folded into the pane
  * of every member holding it, and the member closes its windows as
  * always. Close the stage's panes that end at or before threshold,
- * calling fold for each before it is released. */
-void query_stage_advance(query_t *s, int64_t threshold,
-                         void (*fold)(void *ctx, const pane_t *p), void *ctx);
+ * calling fold for each before it is released; fold returns 0 when it
+ * stopped before the end (the pane stays, closed for the stage: called
+ * again with it next time). Returns 1 when no pane due was left. */
+int query_stage_advance(query_t *s, int64_t threshold,
+                        int (*fold)(void *ctx, const pane_t *p), void *ctx);
 /* Fold stage pane sp (of a stage with layout sl and pane length G) into
- * member m's pane holding it: amap[a] is the stage aggregate member
- * aggregate a reads. */
-void query_fold(query_t *m, const agglayout_t *sl, int64_t G,
-                const pane_t *sp, const int *amap);
+ * member m's pane holding it, in steps: amap[a] is the stage aggregate
+ * member aggregate a reads; 1 when done, 0 when the monotonic clock
+ * reached deadline_ms first (call again with the same cursor c). */
+int query_fold_step(query_t *m, const agglayout_t *sl, int64_t G,
+                    const pane_t *sp, const int *amap, merge_cursor_t *c,
+                    int64_t deadline_ms);
 
 /* Emit every window that ends at or before threshold, calling emit for
  * each (the callee owns the rowset). */

@@ -24,8 +24,16 @@ struct share {
     member_t *m;
     int       n, cap;
     uint64_t  serial, tick_serial;
+    /* A stage pane folded in steps (share_advance): members before fk
+     * have it, member fk is at cur. Its members' windows wait. */
+    int       pending, fk;
+    int64_t   pending_start, pending_end;
+    int64_t   deadline;
+    merge_cursor_t cur;
     uint32_t  sel[FLOW_BATCH_MAX];
 };
+
+static void finish_pending(share_t *s);
 
 static inline int64_t floor_div(int64_t a, int64_t b)
 {
@@ -235,6 +243,7 @@ static int64_t first_shared(const query_t *q, int64_t hw)
 static int restage(share_t *s, query_t *const *qs, int n, int64_t G)
 {
     int **amaps = xcalloc((size_t)n + 1, sizeof(int *));
+    finish_pending(s);
     query_t *st = stage_build(qs, n, G, s->rmode, amaps);
     if (!st) {
         free(amaps);
@@ -300,6 +309,7 @@ int share_join(share_t *s, query_t *q, int replay)
          * aggregates there; the stage itself stays as it is. */
         if (!fits(q, s->G, replay))
             return -1;
+        finish_pending(s);
         int *amap = xcalloc((size_t)q->plan->naggs + 1, sizeof(int));
         for (int a = 0; a < q->plan->naggs; a++)
             if ((amap[a] = find_agg(s->stage->plan, &q->plan->aggs[a])) < 0) {
@@ -337,6 +347,7 @@ int share_join(share_t *s, query_t *q, int replay)
 
 int share_leave(share_t *s, query_t *q)
 {
+    finish_pending(s);
     for (int k = 0; k < s->n; k++)
         if (s->m[k].q == q) {
             free(s->m[k].amap);
@@ -351,6 +362,7 @@ void share_free(share_t *s)
 {
     if (!s)
         return;
+    merge_cursor_free(&s->cur);
     for (int k = 0; k < s->n; k++)
         free(s->m[k].amap);
     free(s->m);
@@ -419,23 +431,54 @@ void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
     }
 }
 
-typedef struct fold_ctx {
-    share_t *s;
-} fold_ctx_t;
-
-static void fold_pane(void *ctx, const pane_t *p)
+/* Fold stage pane p into every member that takes it, from member fk on,
+ * until s->deadline: 1 when done (the stage may release it). */
+static int fold_pane(void *ctx, const pane_t *p)
 {
-    share_t *s = ((fold_ctx_t *)ctx)->s;
+    share_t *s = ctx;
     int64_t start = p->idx * s->G;
-    for (int k = 0; k < s->n; k++)
-        if (start >= s->m[k].from)
-            query_fold(s->m[k].q, &s->stage->layout, s->G, p, s->m[k].amap);
+    if (!s->pending) {
+        s->pending = 1;
+        s->fk = 0;
+        s->pending_start = start;
+        s->pending_end = start + s->G;
+    }
+    for (; s->fk < s->n; s->fk++) {
+        member_t *m = &s->m[s->fk];
+        if (start >= m->from &&
+            !query_fold_step(m->q, &s->stage->layout, s->G, p, m->amap,
+                             &s->cur, s->deadline))
+            return 0;
+    }
+    s->pending = 0;
+    return 1;
 }
 
-void share_advance(share_t *s, int64_t threshold)
+void share_advance(share_t *s, int64_t threshold, int64_t deadline_ms)
 {
-    fold_ctx_t c = {s};
-    query_stage_advance(s->stage, threshold, fold_pane, &c);
+    /* A pane begun goes on even if the threshold went back (the clock
+     * follows the queue's receive times while it has a backlog). */
+    if (s->pending && threshold < s->pending_end)
+        threshold = s->pending_end;
+    s->deadline = deadline_ms;
+    query_stage_advance(s->stage, threshold, fold_pane, s);
+}
+
+/* Fold what was begun to its end (before the members change). */
+static void finish_pending(share_t *s)
+{
+    if (s->pending)
+        share_advance(s, s->pending_end, INT64_MAX);
+}
+
+int64_t share_hold(const share_t *s)
+{
+    return s->pending ? s->pending_start : INT64_MAX;
+}
+
+int share_pending(const share_t *s)
+{
+    return s->pending;
 }
 
 int64_t share_threshold(const share_t *s, int replay, int64_t now_ms,

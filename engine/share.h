@@ -64,7 +64,12 @@ void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
 query_t *share_stage(share_t *s);
 /* Fold the stage's panes that end at or before threshold into the
  * members (before they close windows at that threshold). */
-void share_advance(share_t *s, int64_t threshold);
+void share_advance(share_t *s, int64_t threshold, int64_t deadline_ms);
+/* While a pane is folded in steps (share_advance stopped at its deadline,
+ * monotonic ms; INT64_MAX: all at once), the members' windows close only
+ * up to share_hold (the pane's start; INT64_MAX when none is). */
+int64_t share_hold(const share_t *s);
+int     share_pending(const share_t *s);
 /* The stage's threshold (live: received time minus the delay). */
 int64_t share_threshold(const share_t *s, int replay, int64_t now_ms,
                         int64_t close_delay_ms);

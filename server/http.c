@@ -493,6 +493,12 @@ static enum MHD_Result h_metrics(ctx_t *c)
     sbuf_printf(&b, "# HELP flowsql_engine_queue_batches batches waiting for "
                     "the engine\n# TYPE flowsql_engine_queue_batches gauge\n"
                     "flowsql_engine_queue_batches %zu\n", bqueue_len(&a->flows));
+    sbuf_printf(&b, "# HELP flowsql_engine_close_seconds_max the longest one "
+                    "advance of the windows (closes, shared folds) held the "
+                    "engine thread\n"
+                    "# TYPE flowsql_engine_close_seconds_max gauge\n"
+                    "flowsql_engine_close_seconds_max %.3f\n",
+                engine_tick_max_ms(a->engine) / 1000.0);
     sbuf_printf(&b, "# HELP flowsql_engine_queue_capacity_batches the most "
                     "batches the queue holds (--queue-flows / 2048)\n"
                     "# TYPE flowsql_engine_queue_capacity_batches gauge\n"

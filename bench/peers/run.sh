@@ -36,7 +36,10 @@
 # while none has; see full()), PEERS_LONG_S
 # (130: a whole-stream run lasts at most that), PEERS_RCVBUF (4194304: this machine's net.core.rmem_max, the most
 # nfcapd -B and nfacctd_pipe_size can get), PEERS_TOOLS (which
-# searches: "flowsqld nfacctd nfcapd flowsqld_all"), PEERS_PROFILE (1),
+# searches: "flowsqld nfacctd nfcapd flowsqld_all"; also
+# flowsqld_share_on and flowsqld_share_off: every saved query and the
+# design card, --share-aggregation on / off), PEERS_PROFILE (1),
+# PEERS_UDP_ONLY (0; 1: stop after the UDP searches and runs),
 # PEERS_TIME_LIMIT (1200 s: no new
 # bisection step or whole-stream try starts past it).
 
@@ -147,15 +150,20 @@ start_tool() {
     mkdir -p "$dir"
     PORT=$($PS port)
     case $tool in
-    flowsqld|flowsqld_all)
+    flowsqld|flowsqld_all|flowsqld_share_on|flowsqld_share_off)
         mkdir -p "$dir/q"
+        local share=""
         if [ "$tool" = flowsqld ]; then
             echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
         else
             cp queries/*.sql "$dir/q/"
         fi
+        case $tool in flowsqld_share_*)
+            echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
+            share="--share-aggregation ${tool#flowsqld_share_}" ;;
+        esac
         HTTP=127.0.0.1:$($PS port)
-        "$FLOWSQLD" --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
+        "$FLOWSQLD" $share --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
             --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
             --queries-dir "$dir/q" 2>"$dir/tool.log" &
         TPID=$!
@@ -266,9 +274,9 @@ HEX2IP='function h(s,  i, v) { v = 0; for (i = 1; i <= length(s); i++) v = v * 1
 # sorted, after the tool stopped
 per_source() {
     case $1 in
-    flowsqld|flowsqld_all)
+    flowsqld*)
         local tbl=design_card
-        [ "$1" = flowsqld_all ] && tbl=host_stats_10s
+        [ "$1" != flowsqld ] && tbl=host_stats_10s
         sqlite3 -separator ' ' "$2/data/flowsql.db" \
             "SELECT hex(srcip), sum(flows), sum(packets), sum(bytes) FROM \"$tbl\" GROUP BY srcip" |
             awk "$HEX2IP"' { print ip($1), $2, $3, $4 }' | sort
@@ -401,7 +409,7 @@ run_udp() {
     fi
     REC=$rec
     local internal="internal $qd"
-    [ "${tool#flowsqld}" != "$tool" ] && internal="queue $qd, over max_groups $ov, result rows not stored $sd"
+    [ "${tool#flowsqld}" != "$tool" ] && internal="queue $qd, over max_groups $ov, result rows not stored $sd, longest close $(awk '/^flowsql_engine_close_seconds_max / { print $2 }' "$dir/metrics") s"
     [ "$tool" = nfacctd ] && internal="'missing data' warnings $qd"
     [ "$tool" = nfacctd ] && lost="$lost gaps"
     LINE=$(printf "%-12s %9d/s: %9d flows in %6.2f s (%9d/s), took %9d, seq-lost %s, drops: kernel %s, %s; cpu %.2f s/M flows, peak %d MB%s: %s" \
@@ -546,6 +554,12 @@ done
 for tool in $TOOLS; do
     full "$tool"
 done
+if [ "${PEERS_UDP_ONLY:-0}" = 1 ]; then
+    for tool in $TOOLS; do
+        say "$tool: loss-free in $STEP_S s steps $(v "SEARCH_$tool") flows/s; whole-stream run $(v "BESTACH_$tool") flows/s (lowest loss $(v "TRIED_$tool"))"
+    done
+    exit 0
+fi
 
 # ---- the file path ----------------------------------------------------------
 
