@@ -591,7 +591,7 @@ static int run_case(sqlite3 *db, flow_batch_t **bs, int nb, qcase_t *qc,
 
 static int nsets = 20, nqueries = 150, cases_run, cases_failed;
 
-static void test_engine_vs_sqlite(void)
+static sqlite3 *open_db(void)
 {
     sqlite3 *db;
     sqlite3_open(":memory:", &db);
@@ -602,6 +602,12 @@ static void test_engine_vs_sqlite(void)
     sqlite3_exec(db, "CREATE TABLE flows (srcip BLOB, dstip BLOB, srcport INT, "
                  "dstport INT, proto INT, tcpflags INT, packets INT, "
                  "bytes INT, start INT, \"end\" INT)", NULL, NULL, NULL);
+    return db;
+}
+
+static void test_engine_vs_sqlite(void)
+{
+    sqlite3 *db = open_db();
     for (int s = 0; s < nsets; s++) {
         flow_batch_t **bs;
         int nb = make_flows(&bs, db);
@@ -629,20 +635,6 @@ static void test_engine_vs_sqlite(void)
             cases_failed);
     CHECK(cases_run >= nsets * nqueries || cases_failed);
     sqlite3_close(db);
-}
-
-static sqlite3 *open_db(void)
-{
-    sqlite3 *db;
-    sqlite3_open(":memory:", &db);
-    sqlite3_create_function(db, "network", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                            NULL, fn_network, NULL, NULL);
-    sqlite3_create_function(db, "in_net", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                            NULL, fn_in_net, NULL, NULL);
-    sqlite3_exec(db, "CREATE TABLE flows (srcip BLOB, dstip BLOB, srcport INT, "
-                 "dstport INT, proto INT, tcpflags INT, packets INT, "
-                 "bytes INT, start INT, \"end\" INT)", NULL, NULL, NULL);
-    return db;
 }
 
 /* Shared plans against SQLite: groups of queries with the same keys and
