@@ -361,6 +361,11 @@ void meter_expire(meter_t *m, int64_t now_us)
     batch_out(m);
 }
 
+int64_t meter_clock_us(const meter_t *m)
+{
+    return m->have_now ? m->now_us : 0;
+}
+
 void meter_flush(meter_t *m)
 {
     drain(m);

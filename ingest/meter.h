@@ -91,6 +91,11 @@ void meter_packet(meter_t *m, int linktype, int64_t ts_us,
  * time moves, but emits full batches only.) */
 void meter_expire(meter_t *m, int64_t now_us);
 
+/* The meter's packet clock: the latest packet time counted (us), 0
+ * before the first. Packets still in the pipeline are not counted yet
+ * (meter_get_stats and meter_expire drain it). */
+int64_t meter_clock_us(const meter_t *m);
+
 /* End of input: export every flow and emit the partial batch. */
 void meter_flush(meter_t *m);
 

@@ -58,11 +58,6 @@ static void dir_emit(void *ctx, flow_batch_t *b)
     pcapdir_t *d = ctx;
     if (!b->n)
         return;
-    /* The meter's packet clock at export, a lower bound of the latest
-     * packet time (the meter does not tell it). */
-    for (uint32_t i = 0; i < b->n; i++)
-        if (b->received[i] * 1000 > d->last_pkt_us)
-            d->last_pkt_us = b->received[i] * 1000;
     flow_batch_t *nb = flow_batch_new();
     flow_batch_copy(nb, b, ~0ULL);
     nb->flags = 0;      /* live flows: windowed and archived as such */
@@ -205,7 +200,8 @@ static void take_file(pcapdir_t *d, const char *name, int created)
     int rc = ingest_pcap_fd(fd, path, d->m, 0, &res, &err);
     close(fd);
     uint64_t pk0 = ctr_get(&d->st.packets);
-    sync_stats(d);
+    sync_stats(d);      /* drains the meter's pipeline: its clock is exact */
+    d->last_pkt_us = meter_clock_us(d->m);
     d->last_file_mono = time_mono_ms();
     if (rc < 0) {
         /* What was read before the error stays metered. */
