@@ -28,8 +28,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A directory without a new file this long is quiet (see dir_main). */
-#define QUIET_MS 60000
 
 struct pcapdir {
     char           *dir;        /* the watched directory, as given */
@@ -47,6 +45,7 @@ struct pcapdir {
      * directory: the latest packet time metered, and when (monotonic) */
     int64_t         last_pkt_us;
     int64_t         last_file_mono;
+    int64_t         quiet_ms;   /* no file this long: quiet (0: never) */
 };
 
 /* ---- hand-over ---------------------------------------------------------- */
@@ -308,13 +307,13 @@ static void *dir_main(void *arg)
         int r = poll(&pfd, 1, 500);
         if (r > 0 && read_events(d))
             scan(d);
-        /* A quiet directory: after QUIET_MS without a file, packet time
+        /* A quiet directory: after quiet_ms without a file, packet time
          * goes on with the wall clock from the last packet, so the flows
          * of the last file still end (tcpdump -G writes no file while
          * nothing is captured). Never ahead of real packet time: the
          * next file's packets are at least that late. */
-        int64_t quiet_ms = time_mono_ms() - d->last_file_mono - QUIET_MS;
-        if (d->last_pkt_us && quiet_ms > 0) {
+        int64_t quiet_ms = time_mono_ms() - d->last_file_mono - d->quiet_ms;
+        if (d->quiet_ms > 0 && d->last_pkt_us && quiet_ms > 0) {
             meter_expire(d->m, d->last_pkt_us + quiet_ms * 1000);
             sync_stats(d);
         }
@@ -390,6 +389,7 @@ pcapdir_t *pcapdir_start(const pcapdir_config_t *cfg, diag_t *err)
     pcapdir_t *d = xcalloc(1, sizeof(*d));
     d->dirfd = d->donefd = d->failfd = d->ino = -1;
     d->out = cfg->out;
+    d->quiet_ms = cfg->quiet_ms;
     d->dir = xstrdup(cfg->dir);
     int del = cfg->done && strcmp(cfg->done, "delete") == 0;
     sbuf_t s = SBUF_INIT;

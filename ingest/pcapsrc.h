@@ -72,9 +72,11 @@ typedef struct pcapdir_config {
     meter_config_t meter;      /* exporter :: and domain 0 by default */
     bqueue_t      *out;        /* required: batches go here (waiting for
                                   room: a file loses nothing) */
+    int64_t        quiet_ms;   /* no new file this long: the packet clock
+                                  follows the wall clock (60000; 0: never) */
 } pcapdir_config_t;
 
-#define PCAPDIR_CONFIG_INIT { NULL, NULL, METER_CONFIG_INIT, NULL }
+#define PCAPDIR_CONFIG_INIT { NULL, NULL, METER_CONFIG_INIT, NULL, 60000 }
 
 /* Check the directories (both exist, are directories and on one file
  * system; DONE and DONE/failed are created when missing), start

@@ -53,6 +53,10 @@ static const opt_t opts[] = {
     {"pcap-done", S(pcap_done), "", "where --pcap-dir's files go once "
      "metered: a directory on the same file system, or 'delete' (empty: "
      "DIR/done); refused files go to its failed/ subdirectory"},
+    {"pcap-quiet", M(pcap_quiet_ms), "60s", "after this long without a new "
+     "file in --pcap-dir, the meter's packet clock follows the wall clock "
+     "from the last packet, so the last file's flows still end by their "
+     "timeouts (0: never)"},
     {"pcap-if", S(pcap_if), "", "capture this interface (one, or 'any') "
      "with libpcap and meter its packets into flows (needs CAP_NET_RAW; "
      "empty: off)"},
@@ -287,7 +291,10 @@ static int set(config_t *c, const opt_t *o, const char *val, diag_t *err)
         }
         break;
     default:
-        if (duration_parse(val, strlen(val), &v) < 0) {
+        /* a bare 0 needs no unit (0: off, for the options that have it) */
+        if (strcmp(val, "0") == 0)
+            v = 0;
+        else if (duration_parse(val, strlen(val), &v) < 0) {
             diag_set(err, "--%s: '%s' is not a duration (e.g. 300ms, 5s)",
                      o->name, val);
             return -1;

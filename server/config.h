@@ -28,6 +28,7 @@ typedef struct config {
     char    *read_file;       /* run the queries over an IPFIX file, exit */
     char    *pcap_dir;        /* watched directory of captures; "" off */
     char    *pcap_done;       /* their done directory, or "delete" */
+    int64_t  pcap_quiet_ms;   /* quiet directory: clock follows the wall */
     char    *pcap_if;         /* live capture interface; "" off */
     char    *pcap_filter;     /* its BPF filter */
     /* the flow meter of packet captures (ingest/meter.h) */

@@ -97,6 +97,7 @@ static int start_pcap(daemon_ctx_t *d, const config_t *c, diag_t *err)
         pcapdir_config_t pc = PCAPDIR_CONFIG_INIT;
         pc.dir = c->pcap_dir;
         pc.done = c->pcap_done;
+        pc.quiet_ms = c->pcap_quiet_ms;
         pc.meter = d->app->meter_cfg;    /* the --pcap-* timeouts */
         pc.out = &d->app->flows;
         pcapdir_t *pd = pcapdir_start(&pc, err);
