@@ -65,7 +65,13 @@ sql() { # statement [port] -> answer JSON
     --ipv6 --sources 10 --seed 6 2>/dev/null
 archived() { [ "$(sql "SELECT count(*) FROM flows" "${2:-$A_HTTP}" | jq -r '.rows[0][0]')" = "$1" ]; }
 ok_if "the archive holds the 15000 flows sent" wait_until 20 archived 15000
-sleep 3     # the last live windows close and are stored
+# The last live windows close and are stored: every window holding the
+# last flow has ended (the hopping ones 4 s after their start) and passed
+# the close delay (300 ms) by hi + 4.3 s; then a second for the store.
+# (A fixed sleep here once let the last hopping window be stored between
+# the reads of the live and the history rows below.)
+hi_ms=$(date -d "$(sql "SELECT max(received) AS t FROM flows" | jq -r '.rows[0][0]')" +%s%3N)
+while [ "$(date +%s%3N)" -lt $((hi_ms + 5500)) ]; do sleep 0.2; done
 lo=$(sql "SELECT min(received) AS t FROM flows" | jq -r '.rows[0][0]')
 hi=$(sql "SELECT max(received) AS t FROM flows" | jq -r '.rows[0][0]')
 until=$(sql "SELECT max(received) + 1 AS t FROM flows" | jq -r '.rows[0][0]')
