@@ -768,6 +768,7 @@ int main(int argc, char **argv)
     app_resume_catalog(&app);
     if (start_pcap(&dctx, &cfg, &err) < 0)
         goto fail;
+    http_set_state(http, HTTP_READY);
     log_info("main", "flowsqld %s running (pid %d): IPFIX udp+tcp/%d, "
              "NetFlow udp/%d, sFlow udp/%d, data %s", FLOWSQL_VERSION,
              (int)getpid(), cfg.ipfix_port, cfg.netflow_port, cfg.sflow_port,
@@ -789,6 +790,7 @@ int main(int argc, char **argv)
         } else if (sig == SIGTERM || sig == SIGINT) {
             log_info("main", "%s: shutting down", sig == SIGTERM ? "SIGTERM"
                                                                  : "SIGINT");
+            http_set_state(http, HTTP_STOPPING);
             break;
         }
         app_reap_temporary(&app, cfg.temp_idle_ms);
