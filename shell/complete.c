@@ -251,6 +251,7 @@ static int in_call(const char *s)
     return func_lookup(name);
 }
 
+/* Every flow field as a candidate. */
 static void add_fields(void)
 {
     for (int i = 0; i < F_COUNT; i++)

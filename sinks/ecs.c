@@ -104,6 +104,7 @@ static json_t *parent_of(json_t *root, const char *path, const char **leaf,
     return o;
 }
 
+/* A document's field at a dotted path ("source.ip"), set to v (taken). */
 static void set_path(json_t *root, const char *path, json_t *v)
 {
     const char *leaf;
@@ -111,6 +112,7 @@ static void set_path(json_t *root, const char *path, json_t *v)
     json_object_set_new(parent, leaf, v);
 }
 
+/* A mapping's field at a dotted path, of the given type. */
 static void map_path(json_t *props, const char *path, const char *type)
 {
     const char *leaf;
