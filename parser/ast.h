@@ -195,6 +195,12 @@ int parse_is_flows_select(const char *text, size_t len);
  * folds string literals compared with proto/tcpflags/time. 0 or -1. */
 int sema_check(stmt_t *st, const char *text, arena_t *a, diag_t *err);
 
+/* The CREATE QUERY WITH options sema_check accepts, for the shell's
+ * completion: the name of option i, or NULL past the last; *values (if
+ * values is not NULL) gets a NULL-terminated list of typical values
+ * (true/false, durations), or NULL when any text goes. */
+const char *sema_option(int i, const char *const **values);
+
 /* Constructors (used by the grammar). */
 ast_t *ast_new(arena_t *a, ast_kind_t k, int pos, int len);
 ast_t *ast_unary(arena_t *a, ast_op_t op, ast_t *x, int pos, int len);

@@ -983,6 +983,18 @@ static const struct {
 };
 #define NOPTS (sizeof(known_opts) / sizeof(known_opts[0]))
 
+const char *sema_option(int i, const char *const **values)
+{
+    static const char *const durations[] = {"1h", "24h", "7d", "30d", NULL};
+    static const char *const bools[] = {"true", "false", NULL};
+    if (i < 0 || i >= (int)NOPTS)
+        return NULL;
+    if (values)
+        *values = known_opts[i].kind == OPT_DURATION_OR_COUNT ? durations
+                : known_opts[i].kind == OPT_BOOL ? bools : NULL;
+    return known_opts[i].key;
+}
+
 static int all_digits(const char *s)
 {
     if (!*s)

@@ -212,6 +212,9 @@ static const opt_t opts[] = {
      "query name"},
     {"kafka-props", S(kafka_props), "", "extra librdkafka properties, "
      "k=v,k=v (TLS, SASL...)"},
+    {"kafka-format", S(kafka_format), "flat", "message format: flat "
+     "(columns and window fields at the top) or ecs (Elastic Common "
+     "Schema: @timestamp, source.ip, ...; docs/OUTPUTS.md)"},
     {"elasticsearch", S(es_url), "", "Elasticsearch/OpenSearch URL for "
      "results (empty: none)"},
     {"es-index", S(es_index), "flowsql-%q", "default index, %q is the query "
@@ -220,6 +223,9 @@ static const opt_t opts[] = {
     {"es-password", S(es_password), "", "basic auth password"},
     {"es-api-key", S(es_api_key), "", "API key (instead of basic auth)"},
     {"es-ca", S(es_ca), "", "CA file for TLS"},
+    {"es-format", S(es_format), "flat", "document format: flat (columns "
+     "and window fields at the top) or ecs (Elastic Common Schema: "
+     "@timestamp, source.ip, ...; docs/OUTPUTS.md)"},
     {"kafka-input", S(kafka_input), "", "read IPFIXCol JSON flows from "
      "brokers/topic"},
     {"log-level", S(log_level), "info", "error, warn, info or debug"},

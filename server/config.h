@@ -98,9 +98,11 @@ typedef struct config {
     char    *kafka_brokers;   /* empty: no Kafka output */
     char    *kafka_topic;     /* default topic pattern, %q = query name */
     char    *kafka_props;     /* extra librdkafka properties: k=v,k=v */
+    char    *kafka_format;    /* "flat" or "ecs" */
     char    *es_url;          /* empty: no Elasticsearch output */
     char    *es_index;        /* default index pattern */
     char    *es_user, *es_password, *es_api_key, *es_ca;
+    char    *es_format;       /* "flat" or "ecs" */
     char    *kafka_input;     /* brokers:topic of IPFIXCol JSON flows */
     /* misc */
     char    *log_level;

@@ -141,10 +141,17 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                           diag_t *err)
 {
     x->app = app;
+    int kfmt = format_parse(c->kafka_format), efmt = format_parse(c->es_format);
+    if (kfmt < 0 || efmt < 0) {
+        diag_set(err, "--%s-format '%s': must be flat or ecs",
+                 kfmt < 0 ? "kafka" : "es",
+                 kfmt < 0 ? c->kafka_format : c->es_format);
+        return -1;
+    }
     if (*c->kafka_brokers) {
         kafka_sink_config_t kc = {.brokers = c->kafka_brokers,
                                   .topic = c->kafka_topic,
-                                  .props = c->kafka_props};
+                                  .props = c->kafka_props, .format = kfmt};
         if (!(x->kafka = kafka_sink_new(&kc, err)))
             return -1;
         engine_add_output(app->engine,
@@ -154,7 +161,8 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
     if (*c->es_url) {
         es_sink_config_t ec = {.url = c->es_url, .index = c->es_index,
                                .user = c->es_user, .password = c->es_password,
-                               .api_key = c->es_api_key, .ca = c->es_ca};
+                               .api_key = c->es_api_key, .ca = c->es_ca,
+                               .format = efmt};
         if (!(x->es = es_sink_new(&ec, err)))
             return -1;
         engine_add_output(app->engine,
@@ -761,6 +769,7 @@ int main(int argc, char **argv)
     app_resume_catalog(&app);
     if (start_pcap(&dctx, &cfg, &err) < 0)
         goto fail;
+    http_set_state(http, HTTP_READY);
     log_info("main", "flowsqld %s running (pid %d): IPFIX udp+tcp/%d, "
              "NetFlow udp/%d, sFlow udp/%d, data %s", FLOWSQL_VERSION,
              (int)getpid(), cfg.ipfix_port, cfg.netflow_port, cfg.sflow_port,
@@ -782,6 +791,7 @@ int main(int argc, char **argv)
         } else if (sig == SIGTERM || sig == SIGINT) {
             log_info("main", "%s: shutting down", sig == SIGTERM ? "SIGTERM"
                                                                  : "SIGINT");
+            http_set_state(http, HTTP_STOPPING);
             break;
         }
         app_reap_temporary(&app, cfg.temp_idle_ms);

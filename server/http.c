@@ -58,6 +58,7 @@ struct http {
     int                 fd;
     http_hooks_t        hooks;
     flag_t              stopping;
+    flag_t              state;      /* enum http_state, for /healthz */
     counter_t           requests[NCODES + 1];
     /* connections, under conn_lock (also held while one is shut down, so
      * its fd is not closed meanwhile: libmicrohttpd tells us of the close
@@ -390,17 +391,31 @@ static int conn_count(http_t *h)
 
 /* ---- handlers ---------------------------------------------------------- */
 
+/* GET /healthz: 200 "ok" once the daemon is ready (http_set_state),
+ * else 503 "starting" or "stopping", so probes and load balancers send
+ * nothing to a daemon whose saved queries are not all running yet. */
 static enum MHD_Result h_health(ctx_t *c)
 {
+    int state = flag_get(&c->h->state);
+    int code = state == HTTP_READY ? 200 : 503;
     json_t *j = json_object();
-    json_object_set_new(j, "status", json_string("ok"));
+    json_object_set_new(j, "status",
+                        json_string(state == HTTP_READY      ? "ok"
+                                    : state == HTTP_STOPPING ? "stopping"
+                                                             : "starting"));
     if (c->anon)            /* --health-open without the token: no more */
-        return send_json(c, 200, j);
+        return send_json(c, code, j);
     json_object_set_new(j, "version", json_string(FLOWSQL_VERSION));
     json_object_set_new(j, "uptime_ms",
                         json_integer(time_now_ms() - c->h->app->started_ms));
     json_object_set_new(j, "queries", json_integer(engine_count(c->h->app->engine)));
-    return send_json(c, 200, j);
+    return send_json(c, code, j);
+}
+
+void http_set_state(http_t *h, int state)
+{
+    if (h)
+        flag_set(&h->state, state);
 }
 
 /* The per-query metrics: one family per statistic, each with its HELP

@@ -53,6 +53,13 @@ typedef struct http_hooks {
 
 void http_set_hooks(http_t *h, const http_hooks_t *hooks);
 
+/* Readiness, as GET /healthz reports it: HTTP_STARTING (503 "starting",
+ * from http_start until the daemon has loaded its saved queries and
+ * bound its inputs), HTTP_READY (200 "ok"), HTTP_STOPPING (503
+ * "stopping", once a shutdown began). */
+enum http_state { HTTP_STARTING, HTTP_READY, HTTP_STOPPING };
+void http_set_state(http_t *h, int state);
+
 /* The route table, for the OpenAPI consistency test: fills method and
  * pattern of route i; returns 0, or -1 past the end. */
 int http_route(int i, const char **method, const char **pattern);

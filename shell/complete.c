@@ -11,7 +11,13 @@
  *   DROP QUERY [IF EXISTS]            query names
  *   FROM                              flows and query names (stored
  *                                     tables for ad hoc SQL)
- *   WITH (                            CREATE QUERY options
+ *   WITH (, WITH (... ,               CREATE QUERY options (the parser's
+ *                                     list, sema_option)
+ *   WITH (... option =                its usual values (true/false,
+ *                                     durations)
+ *   f( and its later arguments        fields (and DISTINCT if f is an
+ *                                     aggregate): inside the innermost
+ *                                     open '(' of a function
  *   anywhere else                     keywords, fields, functions
  *
  * Query names are asked from the server (GET /api/v1/queries, at most
@@ -21,11 +27,13 @@
 #include "shell/shell.h"
 #include "engine/func.h"
 #include "engine/schema.h"
+#include "parser/ast.h"
 #include "util/arena.h"
 #include "util/timeutil.h"
 
 #include <ctype.h>
 #include <editline/readline.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,11 +46,6 @@ static const char *const keywords[] = {
     "KEEP", "DATA", "AND", "OR", "NOT", "IN", "BETWEEN", "CASE", "WHEN",
     "THEN", "ELSE", "END", "DISTINCT", "TRUE", "FALSE", "LAST", "SINCE",
     "UNTIL", "ANALYZE", NULL,
-};
-
-static const char *const options[] = {
-    "retention", "max_groups", "kafka_topic", "elasticsearch_index",
-    "store", "description", NULL,
 };
 
 static shell_t *csh;
@@ -185,13 +188,89 @@ static int in_with(const char *s)
     return *q == '(' && !strchr(q, ')');
 }
 
+/* The option whose value is being typed: s ends with "name =" (blanks
+ * around '=' or not). Its name into key (lower case), or 0. */
+static int option_before_eq(const char *s, char *key, size_t size)
+{
+    const char *p = s + strlen(s);
+    while (p > s && isspace((unsigned char)p[-1]))
+        p--;
+    if (p == s || p[-1] != '=')
+        return 0;
+    p--;
+    while (p > s && isspace((unsigned char)p[-1]))
+        p--;
+    const char *e = p;
+    while (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+        p--;
+    size_t n = (size_t)(e - p);
+    if (!n || n >= size)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        key[i] = (char)tolower((unsigned char)p[i]);
+    key[n] = 0;
+    return 1;
+}
+
+/* The function whose argument list the end of s is in: the word before
+ * the innermost '(' not yet closed (quoted text skipped). Its id, or -1
+ * when that '(' is not a function's (WITH (, IN (, a subexpression). */
+static int in_call(const char *s)
+{
+    int depth = 0;
+    const char *opens[64];
+    char quote = 0;
+    for (const char *p = s; *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '(') {
+            if (depth < 64)
+                opens[depth] = p;
+            depth++;
+        } else if (*p == ')' && depth > 0) {
+            depth--;
+        }
+    }
+    if (depth == 0 || depth > 64)
+        return -1;
+    const char *p = opens[depth - 1];
+    while (p > s && isspace((unsigned char)p[-1]))
+        p--;
+    const char *e = p;
+    while (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+        p--;
+    char name[32];
+    size_t n = (size_t)(e - p);
+    if (!n || n >= sizeof(name))
+        return -1;
+    memcpy(name, p, n);
+    name[n] = 0;
+    return func_lookup(name);
+}
+
+/* Every flow field as a candidate. */
+static void add_fields(void)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        if (*schema_fields[i].name)  /* a free custom slot has none */
+            add(schema_fields[i].name, 0);
+}
+
 static char **attempt(const char *text, int start, int end)
 {
     (void)end;
     cand.n = 0;
     rl_attempted_completion_over = 1;
     rl_completion_append_character = ' ';
-    char *line = rl_copy_text(0, start);
+    /* The line before the word. Not rl_copy_text(0, start): libedit's
+     * (3.1-20221030) drops the last character, the '(' of "WITH (" or
+     * "sum(" and the '=' of "store=". */
+    char *line = xstrdup(rl_line_buffer ? rl_line_buffer : "");
+    if (start >= 0 && (size_t)start < strlen(line))
+        line[start] = 0;
     const char *p = line;
     while (isspace((unsigned char)*p))
         p++;
@@ -201,6 +280,7 @@ static char **attempt(const char *text, int start, int end)
         sbuf_addn(&ctx, csh->split->buf.s, csh->split->buf.len);
     sbuf_add(&ctx, line);
     char w[3][32];
+    int fn;
     last_words(sbuf_str(&ctx), w, 3);
 
     if (*p == '\\' || (!*p && text[0] == '\\')) {
@@ -247,14 +327,26 @@ static char **attempt(const char *text, int start, int end)
         add("flows", 0);
         add_names();
     } else if (in_with(sbuf_str(&ctx))) {
-        for (int i = 0; options[i]; i++)
-            add(options[i], 0);
+        char key[32];
+        const char *const *vals = NULL;
+        if (option_before_eq(sbuf_str(&ctx), key, sizeof(key))) {
+            for (int i = 0; sema_option(i, NULL); i++)
+                if (!strcmp(sema_option(i, NULL), key))
+                    sema_option(i, &vals);
+            for (int i = 0; vals && vals[i]; i++)
+                add(vals[i], 0);
+        } else {
+            for (int i = 0; sema_option(i, NULL); i++)
+                add(sema_option(i, NULL), 0);
+        }
+    } else if ((fn = in_call(sbuf_str(&ctx))) >= 0) {
+        add_fields();
+        if (func_table[fn].is_agg)
+            add("DISTINCT", 1);
     } else {
         for (int i = 0; keywords[i]; i++)
             add(keywords[i], 1);
-        for (int i = 0; i < F_COUNT; i++)
-            if (*schema_fields[i].name)  /* a free custom slot has none */
-                add(schema_fields[i].name, 0);
+        add_fields();
         for (int i = 0; i < FN_COUNT_; i++)
             if (func_lookup(func_table[i].name) == i &&
                 schema_lookup(func_table[i].name,

@@ -62,6 +62,16 @@ static int banner(shell_t *sh)
         fprintf(stderr, "flowsql %s: %s\nStatements fail until flowsqld "
                 "answers there (--url sets another address).\n",
                 FLOWSQL_VERSION, err);
+    } else if (r.status == 503) {
+        /* not ready yet (or shutting down): /healthz says which */
+        json_t *j = sh_resp_json(&r);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        fprintf(stderr, "flowsql %s: flowsqld at %s is %s%s.\n",
+                FLOWSQL_VERSION, client_url(sh->cl), st ? st : "not ready",
+                st && !strcmp(st, "starting")
+                    ? " (loading its saved queries); statements may fail "
+                      "until it is ready" : "");
+        json_decref(j);
     } else if (r.status != 200) {
         fprintf(stderr, "flowsql %s: %s answers HTTP %ld", FLOWSQL_VERSION,
                 client_url(sh->cl), r.status);

@@ -1,5 +1,6 @@
 /* elastic.c - closed windows to Elasticsearch/OpenSearch; see elastic.h. */
 #include "sinks/elastic.h"
+#include "sinks/ecs.h"
 #include "sinks/format.h"
 #include "util/arena.h"
 #include "util/bqueue.h"
@@ -113,7 +114,9 @@ static const char *es_type(type_t t)
     }
 }
 
-json_t *es_template(const rowset_t *rs, const char *index_pattern, int legacy)
+/* The mapping of the flat documents (format_row_doc): the window fields
+ * and each column by its type. */
+static json_t *flat_properties(const rowset_t *rs)
 {
     json_t *props = json_object();
     json_object_set_new(props, "query", json_pack("{s:s}", "type", "keyword"));
@@ -125,6 +128,14 @@ json_t *es_template(const rowset_t *rs, const char *index_pattern, int legacy)
     for (int c = 0; c < rs->ncols; c++)
         json_object_set_new(props, rs->cols[c].name,
                             json_pack("{s:s}", "type", es_type(rs->cols[c].type)));
+    return props;
+}
+
+json_t *es_template(const rowset_t *rs, const char *index_pattern, int legacy,
+                    int fmt)
+{
+    json_t *props = fmt == FORMAT_ECS ? ecs_properties(rs, es_type)
+                                      : flat_properties(rs);
     json_t *mappings = json_pack("{s:o}", "properties", props);
     json_t *meta = json_pack("{s:s,s:s}", "created_by", "flowsqld",
                              "query", rs->query);
@@ -264,7 +275,8 @@ static void ensure_template(es_sink_t *s, const rowset_t *rs)
     es_index_name(pattern, rs->query, rs->wstart, 1, &ipat);
     int delay = s->cfg.backoff_ms;
     for (;;) {
-        json_t *body = es_template(rs, sbuf_str(&ipat), s->legacy);
+        json_t *body = es_template(rs, sbuf_str(&ipat), s->legacy,
+                                   s->cfg.format);
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         path.len = 0;
@@ -463,7 +475,7 @@ static void batch_add(es_sink_t *s, const rowset_t *rs, uint32_t r,
     size_t off = b->body.len;
     sbuf_printf(&b->body, "{\"index\":{\"_index\":\"%s\",\"_id\":\"%s\"}}\n",
                 index, id);
-    json_t *doc = format_row_doc(rs, r);
+    json_t *doc = format_doc(rs, r, s->cfg.format);
     char *text = json_dumps_short(doc, JSON_COMPACT);
     json_decref(doc);
     sbuf_add(&b->body, text);

@@ -6,14 +6,15 @@
  *     --> sender thread: index template (first window of each query),
  *         batches of _bulk (size and time limits), retries with backoff
  *
- * A document is format_row_doc() of the row. Its index is the query's
+ * A document is format_doc() of the row: format_row_doc() (flat, the
+ * default) or ecs_row_doc() (--es-format ecs, sinks/ecs.h). Its index is the query's
  * WITH (elasticsearch_index = '...') or the sink's pattern (%q: query
  * name; %Y %m %d: the window's UTC date); a pattern without a date part
  * gets the daily suffix -YYYY.MM.DD. Before the first document of a query
  * the sender installs an index template for the query's indices
  * (_index_template, or the legacy _template on servers without it) that
- * maps addresses as ip, times and window_start/window_end as date,
- * integers as long, so dashboards get the right types from the start.
+ * maps addresses as ip, times and window_start/window_end (ECS: also
+ * @timestamp) as date, integers as long, so dashboards get the right types from the start.
  *
  * Document ids are derived from (query, window, group key, instance), so
  * a batch sent twice after a timeout overwrites rather than duplicates,
@@ -49,6 +50,7 @@ typedef struct es_sink_config {
     int         flush_ms;     /* 0: 1000: oldest document waits at most */
     int         backoff_ms;   /* 0: 200: first retry delay, doubling */
     int         backoff_max_ms; /* 0: 30000 */
+    int         format;       /* FORMAT_FLAT (0) or FORMAT_ECS (format.h) */
 } es_sink_config_t;
 
 typedef struct es_sink_stats {
@@ -83,7 +85,7 @@ void    es_index_name(const char *pattern, const char *query, int64_t ms,
                       int wildcard, sbuf_t *out);
 /* The template body for a window's columns; legacy: _template shape. */
 json_t *es_template(const rowset_t *rs, const char *index_pattern,
-                    int legacy);
+                    int legacy, int fmt);
 /* The document id of row r as sent by this instance (host/pid). */
 void    es_doc_id(const char *instance, const rowset_t *rs, uint32_t r,
                   char out[33]);

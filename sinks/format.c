@@ -1,5 +1,6 @@
 /* format.c - windows as JSON and CSV; see format.h. */
 #include "sinks/format.h"
+#include "sinks/ecs.h"
 #include "util/timeutil.h"
 #include "util/jsonfmt.h"
 
@@ -59,6 +60,17 @@ json_t *format_row_doc(const rowset_t *rs, uint32_t r)
     json_object_update(o, row);
     json_decref(row);
     return o;
+}
+
+int format_parse(const char *name)
+{
+    return !strcmp(name, "flat") ? FORMAT_FLAT
+         : !strcmp(name, "ecs") ? FORMAT_ECS : -1;
+}
+
+json_t *format_doc(const rowset_t *rs, uint32_t r, int fmt)
+{
+    return fmt == FORMAT_ECS ? ecs_row_doc(rs, r) : format_row_doc(rs, r);
 }
 
 json_t *format_window(const rowset_t *rs)

@@ -27,6 +27,17 @@ json_t *format_row(const rowset_t *rs, uint32_t r);
  * window was cut by a start or a stop of the daemon, rowset_t.partial). */
 json_t *format_row_doc(const rowset_t *rs, uint32_t r);
 
+/* Document formats of the Kafka and Elasticsearch sinks (--kafka-format,
+ * --es-format): FORMAT_FLAT is format_row_doc(), FORMAT_ECS ecs_row_doc()
+ * (sinks/ecs.h). */
+enum doc_format { FORMAT_FLAT, FORMAT_ECS };
+
+/* The format named "flat" or "ecs", or -1. */
+int format_parse(const char *name);
+
+/* Row r as a document of the format. A new reference. */
+json_t *format_doc(const rowset_t *rs, uint32_t r, int fmt);
+
 /* A window: {"query", "window_start", "window_end", "window_start_ms",
  * "window_end_ms", "partial", "seq", "flows", "rows": [ {...}, ... ]}. */
 json_t *format_window(const rowset_t *rs);

@@ -20,6 +20,7 @@ struct kafka_sink {
     output_t         out;
     rd_kafka_t      *rk;
     char            *pattern;
+    int              format;        /* FORMAT_FLAT or FORMAT_ECS */
     bqueue_t         q;
     pthread_t        thr;
     flag_t           running;       /* read by kafka_sink_stats */
@@ -109,9 +110,9 @@ static void topic_of(const rowset_t *rs, const char *pattern, sbuf_t *topic)
     format_name(topic, opt && *opt ? opt : pattern, rs->query, rs->wstart);
 }
 
-static char *row_value(const rowset_t *rs, uint32_t r, sbuf_t *key)
+static char *row_value(const rowset_t *rs, uint32_t r, int fmt, sbuf_t *key)
 {
-    json_t *doc = format_row_doc(rs, r);
+    json_t *doc = format_doc(rs, r, fmt);
     char *s = json_dumps_short(doc, JSON_COMPACT);
     json_decref(doc);
     format_key(rs, r, key);
@@ -122,7 +123,7 @@ char *kafka_sink_message(const rowset_t *rs, uint32_t r, const char *pattern,
                          sbuf_t *topic, sbuf_t *key)
 {
     topic_of(rs, pattern ? pattern : "flowsql.%q", topic);
-    return row_value(rs, r, key);
+    return row_value(rs, r, FORMAT_FLAT, key);
 }
 
 /* ---- callbacks (run on the sink thread, inside rd_kafka_poll) ---------- */
@@ -190,7 +191,7 @@ static void produce_window(kafka_sink_t *k, rowset_t *rs)
     topic_of(rs, k->pattern, &topic);
     for (uint32_t r = 0; r < rs->nrows; r++) {
         key.len = 0;
-        char *val = row_value(rs, r, &key);
+        char *val = row_value(rs, r, k->format, &key);
         size_t vlen = strlen(val);
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -297,6 +298,7 @@ kafka_sink_t *kafka_sink_new(const kafka_sink_config_t *cfg, diag_t *err)
         free(k);
         return NULL;
     }
+    k->format = cfg->format;
     k->pattern = xstrdup(cfg->topic && *cfg->topic ? cfg->topic
                                                    : "flowsql.%q");
     bqueue_init(&k->q, cfg->queue_windows > 0 ? (size_t)cfg->queue_windows

@@ -8,7 +8,7 @@
  *
  * Each message's value is format_row_doc() of the row (query, window
  * start/end as ISO-8601 and ms, group and aggregate columns, addresses as
- * text); its key is format_key() of the row's group columns (no key for a
+ * text), or with --kafka-format ecs ecs_row_doc() (sinks/ecs.h); its key is format_key() of the row's group columns (no key for a
  * query without GROUP BY). The topic is the query's WITH (kafka_topic =
  * '...') or else the sink's pattern, %q standing for the query name.
  *
@@ -36,6 +36,7 @@ typedef struct kafka_sink_config {
     const char *topic;      /* default topic pattern; NULL: "flowsql.%q" */
     const char *props;      /* extra librdkafka properties "k=v,k=v" */
     int         queue_windows; /* window queue bound; 0: 1024 */
+    int         format;     /* FORMAT_FLAT (0) or FORMAT_ECS (format.h) */
 } kafka_sink_config_t;
 
 /* Counters, all monotonic but outq. Rows are result rows = messages. */

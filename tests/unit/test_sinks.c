@@ -6,6 +6,7 @@
  * 5xx, per-item errors), and both sinks' bounded queues with nothing
  * listening.
  */
+#include "sinks/ecs.h"
 #include "sinks/elastic.h"
 #include "sinks/format.h"
 #include "sinks/kafka.h"
@@ -199,7 +200,7 @@ static void test_es_template(void)
         {"first", TYPE_TIME, 0}, {"avg", TYPE_FLOAT, 0},
         {"name", TYPE_STRING, 1}, {"dur", TYPE_DURATION, 0}};
     memcpy(rs->cols, cols, sizeof(cols));
-    json_t *t = es_template(rs, "flowsql-q-*", 0);
+    json_t *t = es_template(rs, "flowsql-q-*", 0, FORMAT_FLAT);
     json_t *p = json_object_get(json_object_get(json_object_get(t,
                     "template"), "mappings"), "properties");
 #define TYPE_OF(f) json_string_value(json_object_get(json_object_get(p, f), "type"))
@@ -218,10 +219,50 @@ static void test_es_template(void)
     CHECK_STR(TYPE_OF("query"), "keyword");
     CHECK_STR(TYPE_OF("partial"), "boolean");
     json_decref(t);
-    t = es_template(rs, "flowsql-q-*", 1);   /* legacy _template */
+    t = es_template(rs, "flowsql-q-*", 1, FORMAT_FLAT);   /* legacy _template */
     p = json_object_get(json_object_get(t, "mappings"), "properties");
     CHECK_STR(TYPE_OF("srcip"), "ip");
     CHECK(json_object_get(t, "order") != NULL);
+    json_decref(t);
+    rowset_unref(rs);
+}
+
+/* An ECS document of a window without its query's plan: key columns
+ * map by name (srcip, proto), the rest goes under flowsql, and a column
+ * named "query" does not replace flowsql.query. */
+static void test_ecs_doc(void)
+{
+    rowset_t *rs = rowset_new("q", 4);
+    const rowset_col_t cols[4] = {
+        {"srcip", TYPE_IP, 1}, {"proto", TYPE_INT, 1},
+        {"bytes", TYPE_INT, 0}, {"query", TYPE_STRING, 0}};
+    memcpy(rs->cols, cols, sizeof(cols));
+    rs->wstart = 1767323045000;
+    rs->wend = 1767323046000;
+    value_t *row = rowset_add_row(rs);
+    CHECK(ipaddr_parse("10.1.2.3", &row[0].ip) == 0);
+    row[1].i = 58;
+    row[2].i = 1234;
+    row[3].s = rowset_strdup(rs, "x");
+    json_t *d = ecs_row_doc(rs, 0);
+    char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_STR(txt, "{\"@timestamp\":\"2026-01-02T03:04:05.000Z\","
+              "\"ecs\":{\"version\":\"8.11.0\"},\"event\":{\"category\":"
+              "[\"network\"],\"dataset\":\"flowsql.q\",\"kind\":\"metric\","
+              "\"module\":\"flowsql\",\"type\":[\"info\"]},\"flowsql\":{"
+              "\"bytes\":1234,\"query\":\"q\",\"query_\":\"x\",\"window\":{"
+              "\"end\":\"2026-01-02T03:04:06.000Z\",\"partial\":false,"
+              "\"start\":\"2026-01-02T03:04:05.000Z\"}},\"network\":{"
+              "\"iana_number\":\"58\",\"transport\":\"ipv6-icmp\"},"
+              "\"source\":{\"ip\":\"10.1.2.3\"}}");
+    free(txt);
+    json_decref(d);
+    json_t *t = es_template(rs, "flowsql-q-*", 0, FORMAT_ECS);
+    json_t *p = json_object_get(json_object_get(json_object_get(t,
+                    "template"), "mappings"), "properties");
+    CHECK_STR(TYPE_OF("@timestamp"), "date");
+    p = json_object_get(json_object_get(p, "source"), "properties");
+    CHECK_STR(TYPE_OF("ip"), "ip");
     json_decref(t);
     rowset_unref(rs);
 }
@@ -586,6 +627,7 @@ int main(void)
     RUN(test_kafka_props);
     RUN(test_es_names);
     RUN(test_es_template);
+    RUN(test_ecs_doc);
     RUN(test_es_retries);
     RUN(test_es_queue_bound);
     RUN(test_es_no_server);
