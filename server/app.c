@@ -146,7 +146,7 @@ int app_engine_threads(const config_t *cfg, diag_t *err)
     const char *v = cfg->engine_threads;
     if (strcmp(v, "auto") == 0) {
         /* Two: the queries split into units of which the largest (the
-         * host profiles' shared stage) is about half the work, so a third
+         * host profiles' shared stage) is about 60% of the work, so a third
          * thread adds little (docs/PERFORMANCE.md, issue 19: threads). */
         cpu_set_t set;
         int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
