@@ -5,6 +5,11 @@
  * for each scenario, each run in its own process so peak RSS is its own.
  *
  *   build/bench/bench_engine [flows-per-scenario [scenario-substring]]
+ *
+ * BENCH_THREADS=1,2,4 runs the saved-query scenarios (sharing on) on
+ * each number of engine threads (engine_config_t.threads), timed by the
+ * wall clock instead of the process's CPU time (which adds the threads'
+ * times up).
  */
 #include "engine/engine.h"
 #include "util/arena.h"
@@ -32,6 +37,8 @@ static uint32_t rnd(void)
 
 static flow_batch_t *pool[POOL];
 static int share_on;      /* engine_config_t.share for the next scenario */
+static int threads;       /* engine_config_t.threads for the next scenario */
+static int wall_clock;    /* time by the wall clock (BENCH_THREADS) */
 static int uniform_dst;   /* worst case: every flow to a random host */
 
 static void make_pool(uint32_t nsrc)
@@ -74,7 +81,7 @@ static void null_window(output_t *o, rowset_t *rs)
 static double cpu_seconds(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(wall_clock ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -106,7 +113,7 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
         return;
     }
     make_pool(nsrc);
-    engine_config_t cfg = {.share = share_on};
+    engine_config_t cfg = {.share = share_on, .threads = threads};
     engine_t *e = engine_new(&cfg);
     uint64_t windows = 0;
     output_t out = {"null", null_window, &windows};
@@ -158,6 +165,12 @@ static void scenario(const char *label, uint32_t nsrc, const char **sqls,
     }
     if (getenv("BENCH_MEMORY"))          /* what each query holds now */
         engine_foreach(e, print_memory, NULL);
+    if (threads > 1) {                   /* how busy each thread was */
+        fprintf(stderr, "  busy:");
+        for (int k = 0; k < engine_threads(e); k++)
+            fprintf(stderr, " %.2f s", (double)engine_thread_busy_ns(e, k) / 1e9);
+        fprintf(stderr, "\n");
+    }
     double c0 = cpu_seconds();
     engine_finish(e);
     double fin = cpu_seconds() - c0;
@@ -247,6 +260,29 @@ int main(int argc, char **argv)
              10000, 5000000);
     const char *saved[65];
     int nsaved = load_saved(saved, 64);
+    const char *tl = getenv("BENCH_THREADS");
+    if (nsaved && tl) {
+        /* The saved queries (and the card) with sharing, on 1..N threads */
+        saved[nsaved] = "CREATE QUERY design_card AS SELECT srcip, count(*) "
+                        "FROM flows WINDOW 10s GROUP BY srcip";
+        wall_clock = 1;
+        share_on = 1;
+        for (const char *t = tl; *t; t += *t == ',') {
+            char *end;
+            threads = (int)strtol(t, &end, 10);
+            if (end == t)
+                break;
+            t = end;
+            for (int card_too = 0; card_too < 2; card_too++) {
+                char label[64];
+                snprintf(label, sizeof(label), "%d saved%s, sharing, %d thr",
+                         nsaved, card_too ? " + card" : "", threads);
+                scenario(label, 100000, saved, nsaved + card_too, n / 4, 10000,
+                         5000000);
+            }
+        }
+        return 0;
+    }
     if (nsaved) {
         /* The saved queries, then with the design card as flowsqld runs
          * them; each with sharing off and on (engine/share.h). */

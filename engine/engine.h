@@ -24,6 +24,16 @@
  * batches it has processed, not by the wall clock (engine_clock()), so a
  * backlog delays windows instead of making their flows late. Flows that arrive for a window
  * already closed are counted as late, never silently dropped.
+ *
+ * Threads. With engine_config_t.threads = N > 1, engine_process(),
+ * engine_tick() and engine_finish() split the queries into units that
+ * share no state (a share group with its members, the queries reading
+ * one filter's selection, a query alone) and run the units on the
+ * calling thread and N - 1 workers of the engine, returning when all are
+ * done (fork-join, under the registry lock as before). Closed windows
+ * are handed to the outputs after the join, by the calling thread, in
+ * the order one thread would have produced them: every output sees the
+ * same windows, rows and order whatever N is.
  */
 #ifndef FLOWSQL_ENGINE_H
 #define FLOWSQL_ENGINE_H
@@ -50,6 +60,14 @@ typedef struct engine_config {
                                   (engine/share.h): queries with the same
                                   filter and keys share panes; off: every
                                   query runs alone */
+    int     threads;           /* threads that run the queries of a batch,
+                                  a tick or the finish, the calling one
+                                  included (0 or 1: the caller alone);
+                                  results are the same whatever it is */
+    int64_t parallel_min_ns;   /* a batch whose queries took less than
+                                  this (ns, averaged) runs on the calling
+                                  thread alone (0: 100 us; < 0: every
+                                  batch in parallel, for tests) */
 } engine_config_t;
 
 /* Counters of one query; all monotonic except groups and memory. */
@@ -120,6 +138,11 @@ void engine_tick(engine_t *e, int64_t now_ms);
 /* The longest one engine_tick held the engine thread since the start, in
  * ms: its windows' closes and its share groups' folds (any thread). */
 int64_t engine_tick_max_ms(engine_t *e);
+/* The threads that run queries (engine_config_t.threads, at least 1),
+ * and the time thread k (0: the calling one) spent running units of
+ * queries in parallel since the start, in ns (any thread). */
+int      engine_threads(engine_t *e);
+uint64_t engine_thread_busy_ns(engine_t *e, int k);
 /* The clock to tick with: now_ms, unless batches are still queued
  * (backlog > 0), then no later than the receive time of the last batch
  * processed. A received-time window must not close while flows received

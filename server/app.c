@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,29 @@ int app_meter_config(const config_t *cfg, meter_config_t *mc, diag_t *err)
     return meter_config_timeouts(mc, cfg->pcap_timeouts, err);
 }
 
+int app_engine_threads(const config_t *cfg, diag_t *err)
+{
+    const char *v = cfg->engine_threads;
+    if (strcmp(v, "auto") == 0) {
+        /* Two: the queries split into units of which the largest (the
+         * host profiles' shared stage) is about 60% of the work, so a third
+         * thread adds little (docs/PERFORMANCE.md, issue 19: threads). */
+        cpu_set_t set;
+        int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                             : 1;
+        return n >= 2 ? 2 : 1;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > 64) {
+        diag_set(err, "--engine-threads: '%s' is not auto or a number of "
+                 "threads from 1 to 64", v);
+        return -1;
+    }
+    return (int)n;
+}
+
 int app_init(app_t *a, const config_t *cfg, diag_t *err)
 {
     memset(a, 0, sizeof(*a));
@@ -156,6 +180,9 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
                  cfg->share_aggregation);
         return -1;
     }
+    int threads = app_engine_threads(cfg, err);
+    if (threads < 0)
+        return -1;
     if (strcmp(cfg->health_open, "on") && strcmp(cfg->health_open, "off")) {
         diag_set(err, "--health-open: '%s' is not on or off",
                  cfg->health_open);
@@ -184,6 +211,7 @@ int app_init(app_t *a, const config_t *cfg, diag_t *err)
         .max_groups = cfg->max_groups,
         .max_queries = cfg->max_queries,
         .share = share,
+        .threads = threads,
     };
     a->engine = engine_new(&ec);
     a->live = live_new(cfg->max_sse_clients);

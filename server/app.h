@@ -71,6 +71,9 @@ int  app_init(app_t *a, const config_t *cfg, diag_t *err);
 /* The meter's settings from the --pcap-* options; -1 with err when one
  * is wrong. */
 int  app_meter_config(const config_t *cfg, meter_config_t *mc, diag_t *err);
+/* The engine's threads from --engine-threads ("auto": 2 when the process
+ * may run on 2 CPUs or more, else 1); -1 with err when it is wrong. */
+int  app_engine_threads(const config_t *cfg, diag_t *err);
 /* o, or o behind the anonymizer when --anonymize-scope names scope (an
  * ANON_* bit) and not all (then the flows themselves are anonymized). */
 output_t *app_anon_output(app_t *a, output_t *o, unsigned scope);

@@ -124,6 +124,10 @@ static const opt_t opts[] = {
     {"share-aggregation", S(share_aggregation), "on", "queries with the "
      "same filter and keys share one aggregation (panes of the greatest "
      "common slice, rolled up per query; on or off; docs/ENGINE.md)"},
+    {"engine-threads", S(engine_threads), "auto", "threads that run the "
+     "queries (1-64): the engine thread and N-1 helpers, each taking whole "
+     "share groups or queries; the same rows whatever N; auto: 2 when the "
+     "process may use 2 CPUs or more, else 1 (docs/ENGINE.md, Threads)"},
     {"close-delay", M(close_delay_ms), "300ms", "wait after a window's end "
      "before closing it (receive-time windows)"},
     {"max-db-size", B(max_db_bytes), "0", "database size cap, oldest windows "

@@ -82,6 +82,7 @@ typedef struct config {
     char    *replay_allow;    /* networks IPFIX replays may be sent to */
     char    *renormalize;     /* "on" or "off": scale sampled counters */
     char    *share_aggregation; /* "on" or "off": engine_config_t.share */
+    char    *engine_threads;  /* "auto" or 1..64: engine_config_t.threads */
     char    *sampling_rate;   /* configured rates: CIDR=N,... */
     int64_t  job_timeout_ms;  /* a background job (history, replay) */
     int64_t  export_max_rows; /* a Parquet answer's row limit; 0: none */

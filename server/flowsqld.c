@@ -560,7 +560,8 @@ static int run_file(app_t *a)
 {
     engine_config_t ec = {.replay = 1, .max_groups = a->cfg.max_groups,
                           .max_queries = a->cfg.max_queries,
-                          .share = strcmp(a->cfg.share_aggregation, "on") == 0};
+                          .share = strcmp(a->cfg.share_aggregation, "on") == 0,
+                          .threads = app_engine_threads(&a->cfg, NULL)};
     engine_t *live = a->engine;
     a->engine = engine_new(&ec);
     output_t printer = {"stdout", print_window, NULL};

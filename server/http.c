@@ -514,6 +514,18 @@ static enum MHD_Result h_metrics(ctx_t *c)
                     "# TYPE flowsql_engine_close_seconds_max gauge\n"
                     "flowsql_engine_close_seconds_max %.3f\n",
                 engine_tick_max_ms(a->engine) / 1000.0);
+    sbuf_printf(&b, "# HELP flowsql_engine_threads threads that run the "
+                    "queries (--engine-threads)\n"
+                    "# TYPE flowsql_engine_threads gauge\n"
+                    "flowsql_engine_threads %d\n"
+                    "# HELP flowsql_engine_thread_busy_seconds_total time each "
+                    "engine thread spent running queries (thread 0: the "
+                    "engine thread)\n"
+                    "# TYPE flowsql_engine_thread_busy_seconds_total counter\n",
+                engine_threads(a->engine));
+    for (int k = 0; k < engine_threads(a->engine); k++)
+        sbuf_printf(&b, "flowsql_engine_thread_busy_seconds_total{thread=\"%d\"} "
+                        "%.3f\n", k, engine_thread_busy_ns(a->engine, k) / 1e9);
     sbuf_printf(&b, "# HELP flowsql_engine_queue_capacity_batches the most "
                     "batches the queue holds (--queue-flows / 2048)\n"
                     "# TYPE flowsql_engine_queue_capacity_batches gauge\n"

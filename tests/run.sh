@@ -26,6 +26,8 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # lists the races inside other projects' libraries, each with its reason.
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$top/tests/tsan/suppressions.txt"
 TSAN_E2E="tests/e2e/daemon.sh tests/e2e/reload.sh tests/e2e/pcap_dir.sh tests/e2e/pcap_if.sh"
+# the engine's helper threads (--engine-threads 2 and 4)
+TSAN_E2E="$TSAN_E2E tests/e2e/threads.sh"
 
 run_one() { # label command...
     label=$1; shift

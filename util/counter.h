@@ -66,6 +66,13 @@ static inline void ctr_set(counter_t *c, uint64_t v)
     atomic_store_explicit(c, v, CTR_RELAXED);
 }
 
+/* Add one and return the value before: hands out work items (indices)
+ * to threads that each take the next one not taken. */
+static inline uint64_t ctr_take(counter_t *c)
+{
+    return atomic_fetch_add_explicit(c, 1, CTR_RELAXED);
+}
+
 static inline void gauge_add(gauge_t *g, int64_t n)
 {
     atomic_fetch_add_explicit(g, n, CTR_RELAXED);

@@ -41,7 +41,8 @@
 # design card, --share-aggregation on / off), PEERS_PROFILE (1),
 # PEERS_UDP_ONLY (0; 1: stop after the UDP searches and runs),
 # PEERS_TIME_LIMIT (1200 s: no new
-# bisection step or whole-stream try starts past it).
+# bisection step or whole-stream try starts past it), PEERS_FLOWSQLD_ARGS
+# (more options for every flowsqld, e.g. "--engine-threads 1").
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -163,7 +164,7 @@ start_tool() {
             share="--share-aggregation ${tool#flowsqld_share_}" ;;
         esac
         HTTP=127.0.0.1:$($PS port)
-        "$FLOWSQLD" $share --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
+        "$FLOWSQLD" $share ${PEERS_FLOWSQLD_ARGS:-} --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
             --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
             --queries-dir "$dir/q" 2>"$dir/tool.log" &
         TPID=$!

@@ -16,6 +16,7 @@
 #include "tests/collect.h"
 #include "tests/test.h"
 
+#include <dirent.h>
 #include <sqlite3.h>
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -879,6 +880,163 @@ static void test_share_on_off(void)
             rounds, shared_total);
 }
 
+/* ---- one thread and several, byte for byte ---------------------------- */
+
+/* The saved queries of queries/ (the repository's): their statements and
+ * names into sql[] and names[] (malloc'ed); how many. */
+static int saved_queries(char **sql, char **names, int max)
+{
+    DIR *d = opendir("queries");
+    if (!d)
+        return 0;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)) && n < max) {
+        size_t l = strlen(de->d_name);
+        if (l < 5 || strcmp(de->d_name + l - 4, ".sql") != 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "queries/%s", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char *text = calloc(1, 65536);
+        size_t len = fread(text, 1, 65535, f);
+        fclose(f);
+        text[len] = 0;
+        sql[n] = text;
+        names[n] = strndup(de->d_name, l - 4);
+        n++;
+    }
+    closedir(d);
+    /* Registration order is part of the output's order: fix it. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+            t = sql[j]; sql[j] = sql[j - 1]; sql[j - 1] = t;
+        }
+    return n;
+}
+
+/* The saved queries and random ones (groups that share panes, filters
+ * shared by queries with other keys, queries alone) over the same stream
+ * on 1, 2 and 4 threads, every batch run in parallel: a live engine
+ * (windows closing as the clock moves, late flows, a drop and
+ * registrations mid-stream, sharing on and off) and a replay engine.
+ * Every window, row, row order and counter must be the same, and the
+ * workers must have run queries. */
+static void test_threads(void)
+{
+    int rounds = nsets / 8 + 1, saved = 0;
+    for (int round = 0; round < rounds; round++) {
+        enum { NSHAPES = 4, PER = 3, NB = 30, MAXQ = 64 };
+        char *sql[MAXQ], *names[MAXQ];
+        int nq = saved_queries(sql, names, MAXQ - NSHAPES * PER - 4);
+        saved = nq;
+        shape_t sh[NSHAPES + 1];
+        memset(sh, 0, sizeof(sh));
+        for (int g = 0; g <= NSHAPES; g++) {
+            sh[g].groups = 1;
+            sh[g].live = g != 3;
+            sh[g].engine_only = g != 1 && g != NSHAPES;
+        }
+        for (int g = 0; g < NSHAPES; g++)
+            for (int i = 0; i < PER; i++) {
+                qcase_t qc;
+                memset(&qc, 0, sizeof(qc));
+                gen_query_shaped(&qc, &sh[g]);
+                sql[nq] = strdup(sbuf_str(&qc.ours));
+                names[nq] = malloc(32);
+                snprintf(names[nq], 32, "s%dq%d", g, i);
+                nq++;
+                sbuf_free(&qc.ours);
+                sbuf_free(&qc.sql);
+            }
+        /* Mid-stream: j1 joins a running group, p0 and p1 form one. */
+        int base = nq;
+        sql[nq] = strdup(sql[saved + PER + 1]);
+        names[nq++] = strdup("j1");
+        for (int i = 0; i < 2; i++) {
+            qcase_t qc;
+            memset(&qc, 0, sizeof(qc));
+            gen_query_shaped(&qc, &sh[NSHAPES]);
+            sql[nq] = strdup(sbuf_str(&qc.ours));
+            names[nq] = malloc(32);
+            snprintf(names[nq], 32, "p%d", i);
+            nq++;
+            sbuf_free(&qc.ours);
+            sbuf_free(&qc.sql);
+        }
+        flow_batch_t *bs[NB];
+        for (int k = 0; k < NB; k++)
+            bs[k] = live_batch(k);
+        /* live sharing on, live sharing off, replay sharing on */
+        for (int mode = 0; mode < 3; mode++) {
+            static const int threads[] = {1, 2, 4};
+            char *out[3];
+            for (int t = 0; t < 3; t++) {
+                engine_config_t cfg = {.share = mode != 1, .replay = mode == 2,
+                                       .threads = threads[t],
+                                       .parallel_min_ns = -1};
+                engine_t *e = engine_new(&cfg);
+                CHECK(engine_threads(e) == threads[t]);
+                collect_t col;
+                collect_init(&col);
+                engine_add_output(e, &col.out);
+                for (int i = 0; i < base; i++)
+                    CHECK(reg(e, names[i], sql[i]) == 0);
+                for (int k = 0; k < NB; k++) {
+                    engine_process(e, bs[k]);
+                    engine_tick(e, BASE_MS + 1500LL * (k + 1));
+                    if (k == 7)
+                        CHECK(engine_drop(e, names[saved]) == 0);
+                    if (k == 10)
+                        CHECK(reg(e, names[base], sql[base]) == 0);
+                    if (k == 12)
+                        CHECK(reg(e, names[base + 1], sql[base + 1]) == 0);
+                    if (k == 17)
+                        CHECK(reg(e, names[base + 2], sql[base + 2]) == 0);
+                }
+                engine_finish(e);
+                out[t] = transcript(e, &col, names, nq);
+                uint64_t workers = 0;
+                for (int k = 1; k < threads[t]; k++)
+                    workers += engine_thread_busy_ns(e, k);
+                CHECK(threads[t] == 1 || workers > 0);
+                CHECK(col.n > 0);
+                collect_free(&col);
+                engine_free(e);
+            }
+            for (int t = 1; t < 3; t++)
+                if (strcmp(out[0], out[t]) != 0) {
+                    CHECK(!"one thread and several give different windows");
+                    const char *a = out[0], *b = out[t];
+                    int line = 1;
+                    while (*a && *a == *b) {
+                        line += *a == '\n';
+                        a++, b++;
+                    }
+                    fprintf(stderr, "mode %d, %d threads: first difference at "
+                            "line %d:\n  1: %.200s\n  %d: %.200s\n", mode,
+                            threads[t], line, a, threads[t], b);
+                }
+            for (int t = 0; t < 3; t++)
+                free(out[t]);
+        }
+        for (int k = 0; k < NB; k++)
+            flow_batch_free(bs[k]);
+        for (int i = 0; i < nq; i++) {
+            free(sql[i]);
+            free(names[i]);
+        }
+        for (int g = 0; g <= NSHAPES; g++)
+            shape_free(&sh[g]);
+    }
+    CHECK(saved >= 10);
+    fprintf(stderr, "threads 1/2/4: %d rounds, %d saved queries each\n",
+            rounds, saved);
+}
+
 int main(void)
 {
     const char *s = getenv("FLOWSQL_DIFF_SETS");
@@ -890,5 +1048,6 @@ int main(void)
     RUN(test_engine_vs_sqlite);
     RUN(test_shared_vs_sqlite);
     RUN(test_share_on_off);
+    RUN(test_threads);
     TEST_EXIT();
 }

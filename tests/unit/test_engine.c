@@ -15,9 +15,12 @@
 static engine_t *eng;
 static collect_t col;
 
+static int setup_threads;     /* engine_config_t.threads of setup() */
+
 static void setup(int replay)
 {
-    engine_config_t cfg = {.replay = replay};
+    engine_config_t cfg = {.replay = replay, .threads = setup_threads,
+                           .parallel_min_ns = setup_threads > 1 ? -1 : 0};
     eng = engine_new(&cfg);
     collect_init(&col);
     engine_add_output(eng, &col.out);
@@ -347,6 +350,8 @@ static void *churn_main(void *arg)
         plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
         if (engine_register(c->e, "churn", p, &err) < 0)
             plan_free(p);
+        query_stats_t st;
+        engine_stats(c->e, "steady", &st);
         engine_drop(c->e, "churn");
         ctr_inc(&c->cycles);
     }
@@ -358,6 +363,8 @@ static void test_register_drop_while_streaming(void)
     setup(1);
     CHECK(reg("steady", "SELECT count(*), sum(bytes) FROM flows WINDOW 1h "
                         "ON end LATENESS 1h") == 0);
+    CHECK(reg("other", "SELECT srcip, count(*) FROM flows WINDOW 1h "
+                       "ON end GROUP BY srcip") == 0);
     churn_t c = {.e = eng};
     pthread_t thr;
     pthread_create(&thr, NULL, churn_main, &c);
@@ -383,6 +390,16 @@ static void test_register_drop_while_streaming(void)
     CHECK(c.cycles >= 50);
     flow_batch_free(b);
     teardown();
+}
+
+/* The same on three engine threads, every batch in parallel: queries
+ * registered, dropped and read (stats) from another thread while the
+ * workers run the others (ThreadSanitizer checks the rest). */
+static void test_register_drop_on_threads(void)
+{
+    setup_threads = 3;
+    test_register_drop_while_streaming();
+    setup_threads = 0;
 }
 
 /* approx_count_distinct stays within its stated error (2.3% standard
@@ -677,6 +694,7 @@ int main(void)
     RUN(test_rows_mode);
     RUN(test_topk);
     RUN(test_register_drop_while_streaming);
+    RUN(test_register_drop_on_threads);
     RUN(test_hll_accuracy);
     RUN(test_sum_overflow);
     RUN(test_missing_fields_are_zero);
