@@ -312,7 +312,14 @@ int ipfix_check(tdomain_t *dom, const uint8_t *msg, size_t len,
                     goto bad;
                 if (!t->options)
                     *flow_records += *records - before;
-                if (o) {
+                if (*records == before) {
+                    /* padding only: libfixbuf 2.4 then loses the first
+                     * record of the next set, so it never sees one */
+                    if (!o) {
+                        memcpy(out, msg, (size_t)(p - msg));
+                        o = out + (p - msg);
+                    }
+                } else if (o) {
                     memcpy(o, p, slen);
                     o += slen;
                 }
