@@ -38,7 +38,8 @@
 # nfcapd -B and nfacctd_pipe_size can get), PEERS_TOOLS (which
 # searches: "flowsqld nfacctd nfcapd flowsqld_all"; also
 # flowsqld_share_on and flowsqld_share_off: every saved query and the
-# design card, --share-aggregation on / off), PEERS_PROFILE (1),
+# design card, --share-aggregation on / off; flowsqld_libfixbuf: the
+# design card with --ipfix-fast off), PEERS_PROFILE (1),
 # PEERS_UDP_ONLY (0; 1: stop after the UDP searches and runs),
 # PEERS_TIME_LIMIT (1200 s: no new
 # bisection step or whole-stream try starts past it).
@@ -150,10 +151,13 @@ start_tool() {
     mkdir -p "$dir"
     PORT=$($PS port)
     case $tool in
-    flowsqld|flowsqld_all|flowsqld_share_on|flowsqld_share_off)
+    flowsqld|flowsqld_all|flowsqld_share_on|flowsqld_share_off|flowsqld_libfixbuf)
         mkdir -p "$dir/q"
         local share=""
-        if [ "$tool" = flowsqld ]; then
+        if [ "$tool" = flowsqld_libfixbuf ]; then
+            echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
+            share="--ipfix-fast off"
+        elif [ "$tool" = flowsqld ]; then
             echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
         else
             cp queries/*.sql "$dir/q/"
