@@ -1000,8 +1000,10 @@ uint64_t decoder_run(decoder_t *d, const tprog_t *pg, const uint8_t *p,
     uint64_t flows = 0;
     fixrec_t r;
     xval_t xv[XF_NSLOTS];
+    /* zeroed once: every record writes the same fields, whole (a shorter
+     * octets value leaves the same tail of zeros each time) */
+    memset(&r, 0, sizeof(r));
     while ((size_t)(end - p) >= pg->reclen) {
-        memset(&r, 0, sizeof(r));
         if (!pg->var) {
             for (uint16_t k = 0; k < pg->nops; k++)
                 op_read(&r, xv, &pg->ops[k], p + pg->ops[k].off,
