@@ -280,7 +280,7 @@ per_source() {
     case $1 in
     flowsqld*)
         local tbl=design_card
-        [ "$1" != flowsqld ] && tbl=host_stats_10s
+        case $1 in flowsqld|flowsqld_libfixbuf) ;; *) tbl=host_stats_10s ;; esac
         sqlite3 -separator ' ' "$2/data/flowsql.db" \
             "SELECT hex(srcip), sum(flows), sum(packets), sum(bytes) FROM \"$tbl\" GROUP BY srcip" |
             awk "$HEX2IP"' { print ip($1), $2, $3, $4 }' | sort
