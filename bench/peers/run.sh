@@ -41,6 +41,8 @@
 # design card, --share-aggregation on / off; flowsqld_libfixbuf: the
 # design card with --ipfix-fast off), PEERS_PROFILE (1),
 # PEERS_UDP_ONLY (0; 1: stop after the UDP searches and runs),
+# PEERS_FLOWSQLD_ARGS (more options for every flowsqld, e.g.
+# "--archive off"),
 # PEERS_TIME_LIMIT (1200 s: no new
 # bisection step or whole-stream try starts past it).
 
@@ -167,7 +169,8 @@ start_tool() {
             share="--share-aggregation ${tool#flowsqld_share_}" ;;
         esac
         HTTP=127.0.0.1:$($PS port)
-        "$FLOWSQLD" $share --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
+        # shellcheck disable=SC2086
+        "$FLOWSQLD" $share ${PEERS_FLOWSQLD_ARGS:-} --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
             --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
             --queries-dir "$dir/q" 2>"$dir/tool.log" &
         TPID=$!
