@@ -97,6 +97,17 @@ ingest_t *ingest_start(const ingest_config_t *cfg, diag_t *err);
  * partly filled batch are handed over first (try_push) if they fit. */
 void ingest_stop(ingest_t *ing);
 
+/* IPFIX (and NetFlow v9, rewritten as IPFIX) data records whose
+ * template we could compile are read in place, not transcoded by
+ * libfixbuf (docs/INGEST.md, "Reading records in place"); on by default.
+ * Off: every record goes through libfixbuf, as before. The result is the
+ * same either way (tests/unit/test_ipfix_fast.c). Any thread, any time:
+ * decoders read it for each message. */
+void ingest_set_ipfix_fast(int on);
+int  ingest_ipfix_fast(void);
+/* Flow records read in place so far, all decoders together. */
+uint64_t ingest_ipfix_in_place(void);
+
 /* Give a batch back to the pool. Any thread. */
 void ingest_batch_release(ingest_t *ing, flow_batch_t *b);
 

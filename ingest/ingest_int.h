@@ -123,13 +123,20 @@ typedef struct tinfo {
 
 /* Our own mirror of a session-domain's templates, used to check data sets
  * and count their records before libfixbuf sees them. */
+typedef struct tprog tprog_t;    /* decode.c: a template compiled */
+
 typedef struct vtmpl {
     uint16_t tid;           /* 0 = free slot */
     uint8_t  options;
+    uint8_t  prog_state;    /* 0 not compiled yet, 1 prog, 2 libfixbuf's */
     uint16_t nvar;          /* variable-length fields */
     uint32_t fixed_len;     /* sum of the fixed-length fields */
     uint16_t nfields;
     uint16_t *lens;         /* nvar > 0: every field's length, 65535 = var */
+    uint8_t  *spec;         /* the field specifiers as sent (id, length,
+                               enterprise number), spec_len bytes */
+    uint32_t spec_len;
+    tprog_t  *prog;         /* prog_state 1: how to read its records */
 } vtmpl_t;
 
 /* ---- sessions ---------------------------------------------------------- */
@@ -183,8 +190,19 @@ struct tsession {
 
 /* ---- the decoder: one per receive thread or file read ------------------ */
 
+/* One of our fields (decode.c's table) as the information model names
+ * it: element, enterprise number, and whether it is an integer (read
+ * big-endian, reduced-length encoding allowed) or octets. */
+typedef struct fieldid {
+    uint32_t ent;
+    uint16_t num;
+    uint8_t  endian;
+    uint8_t  known;
+} fieldid_t;
+
 typedef struct decoder {
     fbInfoModel_t *model;
+    fieldid_t      fid[64];         /* decode.c's fields[] in the model */
     const char    *xname[XF_NSLOTS]; /* custom elements' names in model */
     sink_t        *sink;
     stats_table_t *stats;
@@ -217,6 +235,18 @@ void         decoder_fbuf_ready(fBuf_t *fb);
  * the internal template fbuf is set to (0: unknown), kept per fbuf.
  * Returns the number of flow records seen (not counting options). */
 uint64_t    decoder_drain(decoder_t *d, fBuf_t *fbuf, uint16_t *int_tid);
+/* The template whose field specifiers (as sent, spec_len bytes, nfields
+ * of them) are spec compiled into a program that reads its data records
+ * in place, or NULL when libfixbuf must read them (a field of ours sent
+ * variable-length, a custom element we cannot read the same way). */
+tprog_t    *decoder_compile(decoder_t *d, const uint8_t *spec,
+                            uint32_t spec_len, uint16_t nfields,
+                            int options);
+/* Read every record of one data set (body..end) with its template's
+ * program, as decoder_drain would have: flow records to the sink,
+ * options records into d->dom. Returns the number of flow records. */
+uint64_t    decoder_run(decoder_t *d, const tprog_t *pg, const uint8_t *p,
+                        const uint8_t *end);
 void        decoder_route_glib_logs(void);
 
 /* session.c */

@@ -30,7 +30,12 @@ tdomain_t *tsession_domain(decoder_t *d, tsession_t *ts, uint32_t domain)
 static void tmpl_release(vtmpl_t *t)
 {
     free(t->lens);
+    free(t->spec);
+    free(t->prog);
     t->lens = NULL;
+    t->spec = NULL;
+    t->prog = NULL;
+    t->prog_state = 0;
 }
 
 void tsession_free_state(tsession_t *ts)
@@ -88,8 +93,21 @@ void tdomain_tmpl_put(tdomain_t *dom, const vtmpl_t *t)
 {
     vtmpl_t *old = tdomain_tmpl_find(dom, t->tid);
     if (old) {
+        /* the same definition again (exporters resend them): keep its
+         * compiled program */
+        tprog_t *prog = NULL;
+        uint8_t state = 0;
+        if (old->options == t->options && old->spec_len == t->spec_len &&
+            old->spec && t->spec &&
+            memcmp(old->spec, t->spec, t->spec_len) == 0) {
+            prog = old->prog;
+            state = old->prog_state;
+            old->prog = NULL;
+        }
         tmpl_release(old);
         *old = *t;
+        old->prog = prog;
+        old->prog_state = state;
         return;
     }
     if (dom->ntmpl >= TEMPLATES_PER_DOMAIN) {

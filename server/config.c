@@ -34,6 +34,9 @@ static const opt_t opts[] = {
     {"netflow-port", I(netflow_port), "2055", "NetFlow v9 and v5 over UDP (0: off)"},
     {"sflow-port", I(sflow_port), "6343", "sFlow v5 over UDP (0: off)"},
     {"rcvbuf", B(rcvbuf), "32M", "socket receive buffer of the collectors"},
+    {"ipfix-fast", S(ipfix_fast), "on", "on: read IPFIX and NetFlow v9 "
+     "data records in place where their template allows (libfixbuf keeps "
+     "the templates); off: every record through libfixbuf's transcoder"},
     {"tcp-connections", I(tcp_conns), "256", "IPFIX/TCP connections at "
      "once; when all are taken, the oldest that has not sent a message "
      "yet is closed for a new one, else the new one is refused"},

@@ -21,6 +21,7 @@ typedef struct config {
     int      ipfix_port;      /* IPFIX over UDP and TCP; 0: off */
     int      netflow_port;    /* NetFlow v9/v5 over UDP; 0: off */
     int      sflow_port;      /* sFlow v5 over UDP; 0: off */
+    char    *ipfix_fast;      /* "on" / "off": ingest_set_ipfix_fast */
     int      rcvbuf;          /* socket receive buffer, bytes */
     int      tcp_conns;       /* IPFIX/TCP connections at most */
     int      tcp_per_source;  /* of them from one address */

@@ -626,6 +626,13 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc < 0 ? 2 : 0;
     }
+    if (strcmp(cfg.ipfix_fast, "on") && strcmp(cfg.ipfix_fast, "off")) {
+        fprintf(stderr, "flowsqld: --ipfix-fast: '%s' is not on or off\n",
+                cfg.ipfix_fast);
+        config_free(&cfg);
+        return 2;
+    }
+    ingest_set_ipfix_fast(strcmp(cfg.ipfix_fast, "on") == 0);
     int lvl = log_level_parse(cfg.log_level);
     if (lvl < 0) {
         fprintf(stderr, "flowsqld: --log-level: '%s' is not error, warn, "

@@ -38,11 +38,13 @@
 # nfcapd -B and nfacctd_pipe_size can get), PEERS_TOOLS (which
 # searches: "flowsqld nfacctd nfcapd flowsqld_all"; also
 # flowsqld_share_on and flowsqld_share_off: every saved query and the
-# design card, --share-aggregation on / off), PEERS_PROFILE (1),
+# design card, --share-aggregation on / off; flowsqld_libfixbuf: the
+# design card with --ipfix-fast off), PEERS_PROFILE (1),
 # PEERS_UDP_ONLY (0; 1: stop after the UDP searches and runs),
+# PEERS_FLOWSQLD_ARGS (more options for every flowsqld, e.g.
+# "--archive off" or "--engine-threads 1"),
 # PEERS_TIME_LIMIT (1200 s: no new
-# bisection step or whole-stream try starts past it), PEERS_FLOWSQLD_ARGS
-# (more options for every flowsqld, e.g. "--engine-threads 1").
+# bisection step or whole-stream try starts past it).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -151,10 +153,13 @@ start_tool() {
     mkdir -p "$dir"
     PORT=$($PS port)
     case $tool in
-    flowsqld|flowsqld_all|flowsqld_share_on|flowsqld_share_off)
+    flowsqld|flowsqld_all|flowsqld_share_on|flowsqld_share_off|flowsqld_libfixbuf)
         mkdir -p "$dir/q"
         local share=""
-        if [ "$tool" = flowsqld ]; then
+        if [ "$tool" = flowsqld_libfixbuf ]; then
+            echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
+            share="--ipfix-fast off"
+        elif [ "$tool" = flowsqld ]; then
             echo "$DESIGN_SQL" >"$dir/q/design_card.sql"
         else
             cp queries/*.sql "$dir/q/"
@@ -164,6 +169,7 @@ start_tool() {
             share="--share-aggregation ${tool#flowsqld_share_}" ;;
         esac
         HTTP=127.0.0.1:$($PS port)
+        # shellcheck disable=SC2086
         "$FLOWSQLD" $share ${PEERS_FLOWSQLD_ARGS:-} --listen 127.0.0.1 --ipfix-port "$PORT" --netflow-port 0 --sflow-port 0 \
             --http "$HTTP" --rcvbuf "$RCVBUF" --data-dir "$dir/data" \
             --queries-dir "$dir/q" 2>"$dir/tool.log" &
@@ -277,7 +283,7 @@ per_source() {
     case $1 in
     flowsqld*)
         local tbl=design_card
-        [ "$1" != flowsqld ] && tbl=host_stats_10s
+        case $1 in flowsqld|flowsqld_libfixbuf) ;; *) tbl=host_stats_10s ;; esac
         sqlite3 -separator ' ' "$2/data/flowsql.db" \
             "SELECT hex(srcip), sum(flows), sum(packets), sum(bytes) FROM \"$tbl\" GROUP BY srcip" |
             awk "$HEX2IP"' { print ip($1), $2, $3, $4 }' | sort
