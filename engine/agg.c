@@ -1433,6 +1433,16 @@ int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
                     if (++np < PB)
                         continue;
                 }
+                /* A sketch's list or register is one more miss behind
+                 * its group's state: prefetched once the states came. */
+                for (int k = 0; approx && k < np; k++) {
+                    uintptr_t p = sketch_ptr(gtable_entry(dl, dst, pb[k].dg) + off);
+                    if (p & 1)
+                        __builtin_prefetch(hll_at((const uint8_t *)(p & ~(uintptr_t)1),
+                                                  (uint32_t)(pb[k].v[0] >> (64 - HLL_P))));
+                    else if (p)
+                        __builtin_prefetch((const void *)p);
+                }
                 for (int k = 0; k < np; k++) {
                     uint32_t dg = pb[k].dg;
                     uint8_t *dst_state = gtable_entry(dl, dst, dg) + off;
