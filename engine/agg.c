@@ -1281,6 +1281,42 @@ void gtable_merge_map(const agglayout_t *dl, gtable_t *dst,
     gtable_merge_step(dl, dst, sl, src, amap, &c, INT64_MAX);
 }
 
+/* Exact distinct pairs of aggregate sa of a source its owner gives up
+ * (c->take), whose groups all kept their numbers in a destination that
+ * was empty: the destination's aggregate a takes the source's set as it
+ * is (its memory moves from one account to the other) and each group its
+ * count, instead of a copy of every pair. The source gets the
+ * destination's empty set. 0 if the pairs must be copied: another
+ * aggregate of dst reads the same set, or the sets differ in kind. */
+static int pairs_move(const agglayout_t *dl, gtable_t *dst,
+                      const agglayout_t *sl, const int *amap,
+                      const merge_cursor_t *c, int a, int sa)
+{
+    gtable_t *src = c->take;
+    if (!c->ident || dl->aggs[a].fn != -FN_COUNT - 1 ||
+        sl->aggs[sa].fn != -FN_COUNT - 1)
+        return 0;
+    for (int b = 0; b < dl->naggs; b++)
+        if (b != a && (amap ? amap[b] : b) == sa)
+            return 0;
+    pairset_t *sp = &((pairset_t *)src->pairs)[sa];
+    pairset_t *dp = &((pairset_t *)dst->pairs)[a];
+    if (dp->n || sp->wide != dp->wide || sp->packs != dp->packs)
+        return 0;
+    size_t sb = pairset_bytes(sp), db = pairset_bytes(dp);
+    pairset_t t = *dp;
+    *dp = *sp;
+    *sp = t;
+    tmem_give(sl, src, sb);
+    tmem_force(dl, dst, sb);
+    tmem_give(dl, dst, db);
+    tmem_force(sl, src, db);
+    size_t doff = dl->aggs[a].off, soff = sl->aggs[sa].off;
+    for (uint32_t g = 0; g < src->n; g++)
+        memcpy(gtable_entry(dl, dst, g) + doff, gtable_entry(sl, src, g) + soff, 8);
+    return 1;
+}
+
 /* Work between two looks at the clock: groups or pair slots. */
 enum { MERGE_CHUNK = 8192 };
 
@@ -1296,6 +1332,7 @@ int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
          * a window merged from panes lists them as an unshared query
          * would; a stamped destination keeps the first arrival of each. */
         c->order = gtable_order(src);
+        c->ident = c->take == src && dst->n == 0;
     }
     uint32_t *map = c->map, *order = c->order;
     int stamp = dst->stamped && src->stamped && src->stamps;
@@ -1309,6 +1346,7 @@ int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
             uint32_t dg = find_or_add(dl, dst, (const uint64_t *)se, h);
             if (map)
                 map[g] = dg;
+            c->ident &= dg == g;
             if (dg == GROUP_NONE) {
                 dst->overflow += (uint64_t)group_flows(sl, se);
                 c->overflow += (uint64_t)group_flows(sl, se);
@@ -1352,6 +1390,8 @@ int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
         const pairset_t *sp = &((const pairset_t *)src->pairs)[sa];
         pairset_t *dp = &((pairset_t *)dst->pairs)[a];
         int st = sp->stride;
+        if (!c->i && sp->w && pairs_move(dl, dst, sl, amap, c, a, sa))
+            continue;
         /* At least the source's slots first: pairs taken in the source's
          * slot order into a smaller table with the same hashes (groups
          * often keep their numbers) pile up in one long run. */
@@ -1392,6 +1432,16 @@ int gtable_merge_step(const agglayout_t *dl, gtable_t *dst,
                                                        (size_t)dp->stride);
                     if (++np < PB)
                         continue;
+                }
+                /* A sketch's list or register is one more miss behind
+                 * its group's state: prefetched once the states came. */
+                for (int k = 0; approx && k < np; k++) {
+                    uintptr_t p = sketch_ptr(gtable_entry(dl, dst, pb[k].dg) + off);
+                    if (p & 1)
+                        __builtin_prefetch(hll_at((const uint8_t *)(p & ~(uintptr_t)1),
+                                                  (uint32_t)(pb[k].v[0] >> (64 - HLL_P))));
+                    else if (p)
+                        __builtin_prefetch((const void *)p);
                 }
                 for (int k = 0; k < np; k++) {
                     uint32_t dg = pb[k].dg;

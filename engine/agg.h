@@ -126,6 +126,11 @@ typedef struct merge_cursor {
     uint64_t  i;           /* next pair slot of aggregate a */
     int       begun;
     uint64_t  overflow;    /* flows and values this merge refused */
+    /* The source itself when its owner gives it up after this merge (a
+     * shared stage's pane folded into its last member): the distinct
+     * pairs may then be moved instead of copied. NULL: copy. */
+    gtable_t *take;
+    int       ident;       /* every source group kept its number */
 } merge_cursor_t;
 
 /* gtable_merge_map in steps: merge until done (1) or until the monotonic

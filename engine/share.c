@@ -24,8 +24,9 @@ struct share {
     member_t *m;
     int       n, cap;
     uint64_t  serial, tick_serial;
-    /* A stage pane folded in steps (share_advance): members before fk
-     * have it, member fk is at cur. Its members' windows wait. */
+    /* A stage pane folded in steps (share_advance): the members before
+     * the fk-th (fold_order) have it, the fk-th is at cur. Its members'
+     * windows wait. */
     int       pending, fk;
     int64_t   pending_start, pending_end;
     int64_t   deadline;
@@ -431,8 +432,23 @@ void share_process(share_t *s, const flow_batch_t *b, const uint32_t *sel,
     }
 }
 
-/* Fold stage pane p into every member that takes it, from member fk on,
- * until s->deadline: 1 when done (the stage may release it). */
+/* The member folding a stage pane k-th: the others in their order, and
+ * last the last whose slide is the stage's (its pane is the stage pane's
+ * copy, so it takes the stage pane's pairs instead, fold_pane). */
+static member_t *fold_order(share_t *s, int k)
+{
+    int t = -1;
+    for (int i = 0; i < s->n; i++)
+        if (s->m[i].q->P == s->G)
+            t = i;
+    if (t < 0 || k < t)
+        return &s->m[k];
+    return k == s->n - 1 ? &s->m[t] : &s->m[k + 1];
+}
+
+/* Fold stage pane p into every member that takes it, from the fk-th on
+ * (fold_order), until s->deadline: 1 when done (the stage may release
+ * it). The last member may take its pairs: the stage drops it after. */
 static int fold_pane(void *ctx, const pane_t *p)
 {
     share_t *s = ctx;
@@ -444,7 +460,8 @@ static int fold_pane(void *ctx, const pane_t *p)
         s->pending_end = start + s->G;
     }
     for (; s->fk < s->n; s->fk++) {
-        member_t *m = &s->m[s->fk];
+        member_t *m = fold_order(s, s->fk);
+        s->cur.take = s->fk == s->n - 1 ? p->t : NULL;
         if (start >= m->from &&
             !query_fold_step(m->q, &s->stage->layout, s->G, p, m->amap,
                              &s->cur, s->deadline))

@@ -3,6 +3,7 @@
  * overlaps, lateness, caps, ordering, dropping a query mid-stream.
  */
 #include "engine/engine.h"
+#include "engine/mem.h"
 #include "engine/qhandle.h"
 #include "engine/schema.h"
 #include "tests/collect.h"
@@ -680,6 +681,69 @@ static void test_share_fold_sliced(void)
     }
 }
 
+/* The member whose slide is the stage's slice takes the stage pane's
+ * distinct pairs instead of a copy: after the fold of one 10 s pane of
+ * 400k (host, port) pairs into a 10 s and a 30 s member, the engine
+ * holds about two sets of them (each member's), not three (the stage's
+ * spare kept its own); the windows are those of sharing off. */
+static void test_share_stage_pane_taken(void)
+{
+    enum { NH = 1000, NP = 400, NG = NH * NP,
+           NB = (NG + FLOW_BATCH_MAX - 1) / FLOW_BATCH_MAX };
+    static const char *const win[2] = {"10s", "30s"};
+    static const char *const name[2] = {"m10", "m30"};
+    int64_t now = time_now_ms();
+    int64_t base = now - now % 60000 - 180000;
+    char *text[2][2];
+    int64_t before = 0, after = 0;
+    for (int share = 0; share < 2; share++) {
+        engine_config_t cfg = {.share = share};
+        eng = engine_new(&cfg);
+        collect_init(&col);
+        engine_add_output(eng, &col.out);
+        for (int q = 0; q < 2; q++) {
+            char sql[256];
+            snprintf(sql, sizeof(sql),
+                     "SELECT srcip, count(*) AS flows, count(DISTINCT dstport) "
+                     "AS ports FROM flows WINDOW %s GROUP BY srcip", win[q]);
+            CHECK(reg(name[q], sql) == 0);
+        }
+        for (int k = 0; k < NB; k++) {
+            flow_batch_t *b = flow_batch_new();
+            for (int i = 0; i < FLOW_BATCH_MAX && k * FLOW_BATCH_MAX + i < NG; i++) {
+                uint32_t g = (uint32_t)(k * FLOW_BATCH_MAX + i);
+                add(b, A + g % NH, C, 0, 0, base + g % 9000, 6,
+                    1000 + (int)(g / NH), 1, 100);
+            }
+            engine_process(eng, b);
+            flow_batch_free(b);
+        }
+        if (share)
+            before = mem_used();
+        /* The pane [base, base+10s) folded, no window of m30 closed. */
+        for (int i = 0; i < 100; i++)
+            engine_tick(eng, base + 10300);
+        if (share)
+            after = mem_used();
+        for (int i = 0; i < 5000 && col.n < 2; i++)
+            engine_tick(eng, base + 60300);
+        CHECK_INT(col.n, 2);
+        for (int q = 0; q < 2; q++)
+            text[share][q] = collect_text(&col, name[q]);
+        teardown();
+    }
+    printf("  held before the fold %lld KB, after %lld KB\n",
+           (long long)before / 1024, (long long)after / 1024);
+    CHECK(before > 0 && after * 2 < before * 5);
+    for (int q = 0; q < 2; q++) {
+        CHECK(text[0][q] && text[1][q] && strlen(text[0][q]) > 10000);
+        CHECK(text[0][q] && text[1][q] && strcmp(text[0][q], text[1][q]) == 0);
+        CHECK(text[1][q] && strstr(text[1][q], "|400|400"));
+        free(text[0][q]);
+        free(text[1][q]);
+    }
+}
+
 int main(void)
 {
     RUN(test_tumbling_edges);
@@ -702,5 +766,6 @@ int main(void)
     RUN(test_partial_windows);
     RUN(test_names_and_handles);
     RUN(test_share_fold_sliced);
+    RUN(test_share_stage_pane_taken);
     TEST_EXIT();
 }
