@@ -40,6 +40,8 @@ static void *engine_main(void *arg)
             enrich_batch(b, engine_fields(a->engine));
             if (a->anon && (a->anon_scope & ANON_ALL))
                 anon_batch(a->anon, b);
+            if (a->publish)
+                a->publish(a->publish_ctx, b);
             engine_process(a->engine, b);
             if (a->anon && (a->anon_scope & (ANON_ALL | ANON_ARCHIVE)) ==
                                ANON_ARCHIVE)
