@@ -66,6 +66,8 @@ typedef struct app {
      * it, after sampling and anonymization of the flows; set before
      * app_start, called on the engine thread, must not keep the batch */
     void           (*publish)(void *ctx, const flow_batch_t *b);
+    /* and at each tick, the clock the engine closes windows by */
+    void           (*publish_tick)(void *ctx, int64_t clock_ms);
     void            *publish_ctx;
     pthread_mutex_t  release_lock;
     void           (*release)(void *ctx, flow_batch_t *b);

@@ -242,6 +242,8 @@ static const opt_t opts[] = {
      "srcip, dstip, exporter or nexthop"},
     {"flows-partitions", S(flows_partitions), "auto", "partitions of "
      "--flows-topic: auto (from the brokers) or a count"},
+    {"flows-marker-interval", M(flows_marker_ms), "100ms", "watermark "
+     "markers of --flows-topic to every partition, at most this often"},
     {"log-level", S(log_level), "info", "error, warn, info or debug"},
     {"config", S(config_file), "", "config file of name = value lines "
      "(docs/CONFIG.md; also FLOWSQL_CONFIG)"},

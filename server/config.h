@@ -109,6 +109,7 @@ typedef struct config {
     char    *flows_topic;     /* collector role: publish flows (SCALE_OUT) */
     char    *flows_key;       /* its partition key column */
     char    *flows_partitions;/* "auto" or a count */
+    int64_t  flows_marker_ms; /* watermark markers every ... */
     /* misc */
     char    *log_level;
     char    *config_file;

@@ -144,6 +144,11 @@ static void extras_publish(void *ctx, const flow_batch_t *b)
     flowtopic_publish(ctx, b);
 }
 
+static void extras_publish_tick(void *ctx, int64_t clock_ms)
+{
+    flowtopic_tick(ctx, clock_ms);
+}
+
 static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                           diag_t *err)
 {
@@ -170,10 +175,13 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                                  .topic = c->flows_topic,
                                  .key = c->flows_key,
                                  .partitions = c->flows_partitions,
-                                 .props = c->kafka_props};
+                                 .props = c->kafka_props,
+                                 .marker_ms = c->flows_marker_ms,
+                                 .close_delay_ms = c->close_delay_ms};
         if (!(x->flows = flowtopic_new(&fc, err)))
             return -1;
         app->publish = extras_publish;
+        app->publish_tick = extras_publish_tick;
         app->publish_ctx = x->flows;
     }
     if (*c->es_url) {

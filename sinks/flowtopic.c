@@ -25,13 +25,16 @@ struct flowtopic {
     pthread_t         thr;
     flag_t            closing;
     log_limit_t       lim_err, lim_dr, lim_drop;
+    int64_t           marker_ms, close_delay_ms;
     /* engine thread only */
+    int64_t           watermark;    /* last sent in markers, 0 none */
+    int64_t           last_marker;  /* clock of the last markers */
     uint64_t         *seq;          /* per partition */
     uint32_t         *part, *idx;   /* per flow of the batch */
     uint32_t          start[FT_MAX_PARTITIONS + 1];
     sbuf_t            msg;
     /* the HTTP thread reads them */
-    counter_t mq, md, mf, fq, fd, ff, fdrop, retries, errors;
+    counter_t mq, md, mf, fq, fd, ff, fdrop, mk, mkdrop, retries, errors;
 };
 
 /* ---- callbacks (poll thread) -------------------------------------------- */
@@ -152,7 +155,8 @@ void flowtopic_publish(flowtopic_t *t, const flow_batch_t *b)
             continue;
         const uint32_t *idx = t->idx + from;
         from = to;
-        flowwire_meta_t meta = {.seq = ++t->seq[p]};
+        flowwire_meta_t meta = {.seq = ++t->seq[p],
+                                .watermark = t->watermark};
         t->msg.len = 0;
         flowwire_encode(b, idx, n, &meta, &t->msg);
         rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -169,6 +173,38 @@ void flowtopic_publish(flowtopic_t *t, const flow_batch_t *b)
             log_limited(&t->lim_drop, LOG_WARN, "flows-topic",
                         "dropping %u flows for %s [%d]: %s", n, t->topic,
                         (int)p, rd_kafka_err2str(e));
+        }
+    }
+}
+
+/* A marker to every partition, in order after the flows already
+ * produced to it (one producer, one partition: Kafka keeps the order,
+ * and the idempotent producer keeps it across retries). Markers have no
+ * key and an opaque of 0 flows. */
+void flowtopic_tick(flowtopic_t *t, int64_t clock_ms)
+{
+    int32_t np = (int32_t)gauge_get(&t->partitions);
+    int64_t w = clock_ms - t->close_delay_ms;
+    if (np <= 0 || clock_ms - t->last_marker < t->marker_ms ||
+        w <= t->watermark)
+        return;
+    t->last_marker = clock_ms;
+    t->watermark = w;
+    for (int32_t p = 0; p < np; p++) {
+        flowwire_meta_t meta = {.seq = ++t->seq[p], .watermark = w};
+        t->msg.len = 0;
+        flowwire_encode(NULL, NULL, 0, &meta, &t->msg);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            t->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(p),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE(t->msg.s, t->msg.len),
+            RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ctr_add(&t->mk, 1);
+        } else {
+            /* the next marker says as much: nothing is lost but time */
+            t->seq[p]--;
+            ctr_add(&t->mkdrop, 1);
         }
     }
 }
@@ -256,6 +292,8 @@ flowtopic_t *flowtopic_new(const flowtopic_config_t *cfg, diag_t *err)
     rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     t->topic = xstrdup(cfg->topic);
+    t->marker_ms = cfg->marker_ms > 0 ? cfg->marker_ms : 100;
+    t->close_delay_ms = cfg->close_delay_ms;
     t->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
     if (!t->rk) {
         diag_set(err, "kafka producer for --flows-topic: %s", es);
@@ -326,6 +364,8 @@ void flowtopic_stats(flowtopic_t *t, flowtopic_stats_t *s)
     s->flows_delivered = ctr_get(&t->fd);
     s->flows_failed = ctr_get(&t->ff);
     s->flows_dropped = ctr_get(&t->fdrop);
+    s->markers = ctr_get(&t->mk);
+    s->markers_dropped = ctr_get(&t->mkdrop);
     s->retries = ctr_get(&t->retries);
     s->errors = ctr_get(&t->errors);
     s->waiting = (uint64_t)rd_kafka_outq_len(t->rk);
@@ -355,6 +395,11 @@ void flowtopic_metrics(flowtopic_t *t, sbuf_t *b)
         {"flowsql_flows_topic_flows_dropped_total", "counter",
          "flows not published (client queue full, partitions unknown)",
          s.flows_dropped},
+        {"flowsql_flows_topic_markers_total", "counter",
+         "watermark markers handed to the Kafka client", s.markers},
+        {"flowsql_flows_topic_markers_dropped_total", "counter",
+         "watermark markers not sent (client queue full)",
+         s.markers_dropped},
         {"flowsql_flows_topic_retries_total", "counter",
          "produce requests sent again by the Kafka client", s.retries},
         {"flowsql_flows_topic_errors_total", "counter",

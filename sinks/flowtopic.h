@@ -31,11 +31,14 @@ typedef struct flowtopic_config {
     const char *key;        /* srcip, dstip, exporter or nexthop */
     const char *partitions; /* "auto" or a count */
     const char *props;      /* extra librdkafka properties "k=v,k=v" */
+    int64_t     marker_ms;  /* markers at most this often; 0: 100 ms */
+    int64_t     close_delay_ms; /* the engine's --close-delay */
 } flowtopic_config_t;
 
 typedef struct flowtopic_stats {
     uint64_t messages_queued, messages_delivered, messages_failed;
     uint64_t flows_queued, flows_delivered, flows_failed, flows_dropped;
+    uint64_t markers, markers_dropped;
     uint64_t retries, errors;
     uint64_t waiting;        /* messages in librdkafka now */
     int64_t  partitions;     /* 0 while unknown (auto, brokers down) */
@@ -49,6 +52,14 @@ flowtopic_t *flowtopic_new(const flowtopic_config_t *cfg, diag_t *err);
 
 /* Publish the flows of b. Engine thread only; b is not kept. */
 void flowtopic_publish(flowtopic_t *t, const flow_batch_t *b);
+
+/* The engine's tick (engine thread): every marker interval, send every
+ * partition a marker whose watermark is clock_ms - close_delay, the end
+ * up to which the collector's engine has closed its received-time
+ * windows. Flow messages carry the last watermark sent. A worker applies
+ * a message's watermark before its flows, so the flows a one-node
+ * engine counted late are late on the workers too (SCALE_OUT.md). */
+void flowtopic_tick(flowtopic_t *t, int64_t clock_ms);
 
 /* Wait up to timeout_ms for what is queued to be delivered, then free.
  * NULL is fine. */

@@ -3,7 +3,11 @@
  * reads a topic of flowwire messages (docs/SCALE_OUT.md) from the start
  * of every partition to its end and prints one line a flow,
  * "partition srcip dstip packets bytes received", then, on stderr, the
- * messages, flows and bad messages it read.
+ * messages, flows and bad messages it read, and per partition one line
+ *   "partition P: M messages, K markers, seq contiguous|broken,
+ *    watermark monotone|broken, last W"
+ * (sequence numbers must run 1, 2, 3... with no gap or repeat, the
+ * watermark never go back).
  *
  *   flowsdump BROKERS TOPIC            dump
  *   flowsdump --create N BROKERS TOPIC create TOPIC with N partitions
@@ -92,6 +96,12 @@ static int dump(const char *brokers, const char *topic)
             RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+    struct part {
+        unsigned long long msgs, markers;
+        uint64_t seq;
+        int64_t  wm;
+        int      seq_bad, wm_bad;
+    } *pt = calloc((size_t)np, sizeof(*pt));
     flow_batch_t *b = flow_batch_new();
     unsigned long long msgs = 0, flows = 0, bad = 0;
     int eof = 0, idle = 0;
@@ -108,8 +118,18 @@ static int dump(const char *brokers, const char *topic)
             fprintf(stderr, "flowsdump: %s\n", rd_kafka_message_errstr(m));
         } else {
             diag_t err = {0};
+            flowwire_meta_t meta;
             msgs++;
-            if (flowwire_decode(m->payload, m->len, b, NULL, &err) < 0) {
+            if (flowwire_decode(m->payload, m->len, b, &meta, &err) == 0 &&
+                m->partition >= 0 && m->partition < np) {
+                struct part *q = &pt[m->partition];
+                q->msgs++;
+                q->markers += (meta.flags & FLOWWIRE_F_MARKER) != 0;
+                q->seq_bad |= meta.seq != q->seq + 1;
+                q->seq = meta.seq;
+                q->wm_bad |= meta.watermark < q->wm;
+                q->wm = meta.watermark;
+            } else {
                 fprintf(stderr, "flowsdump: partition %d offset %lld: %s\n",
                         (int)m->partition, (long long)m->offset, err.msg);
                 bad++;
@@ -126,6 +146,12 @@ static int dump(const char *brokers, const char *topic)
         }
         rd_kafka_message_destroy(m);
     }
+    for (int p = 0; p < np; p++)
+        fprintf(stderr, "partition %d: %llu messages, %llu markers, seq %s, "
+                "watermark %s, last %lld\n", p, pt[p].msgs, pt[p].markers,
+                pt[p].seq_bad ? "broken" : "contiguous",
+                pt[p].wm_bad ? "broken" : "monotone", (long long)pt[p].wm);
+    free(pt);
     fprintf(stderr, "flowsdump: %d partitions, %llu messages, %llu flows, "
             "%llu bad%s\n", np, msgs, flows, bad,
             eof < np ? ", not every partition read to its end" : "");
