@@ -312,7 +312,7 @@ flowtopic_t *flowtopic_new(const flowtopic_config_t *cfg, diag_t *err)
     t->part = xcalloc(FLOW_BATCH_MAX, sizeof(*t->part));
     t->idx = xcalloc(FLOW_BATCH_MAX, sizeof(*t->idx));
     if (t->auto_parts) {
-        int32_t n = fetch_partitions(t, 10000);
+        int32_t n = fetch_partitions(t, 3000);
         if (n > 0)
             gauge_set(&t->partitions, n);
         else

@@ -45,7 +45,7 @@ typedef struct flowtopic_stats {
 } flowtopic_stats_t;
 
 /* Check the options and create the producer. With partitions "auto" the
- * topic's partition count is read from the brokers (up to 10 s here,
+ * topic's partition count is read from the brokers (up to 3 s here,
  * then again in the background); flows published before it is known are
  * dropped and counted. NULL with err set on a bad option. */
 flowtopic_t *flowtopic_new(const flowtopic_config_t *cfg, diag_t *err);

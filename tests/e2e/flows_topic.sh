@@ -7,7 +7,8 @@
 # flowgen's own count), each source's flows all in one partition, every
 # partition used; every partition gets watermark markers, its messages'
 # sequence numbers run without gap or repeat; the metrics count the
-# deliveries and are those SCALE_OUT.md lists; bad options are refused.
+# deliveries and are those SCALE_OUT.md lists; bad options are refused;
+# flows for a topic that does not exist are counted as dropped.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../servers/servers.sh"
 
@@ -97,5 +98,19 @@ if command -v promtool >/dev/null; then
 fi
 stop_flowsqld
 eq "flowsqld stops cleanly" "$STATUS" 0
+
+# A topic that does not exist (and is not created): the partition count
+# stays unknown, flows are dropped and counted, never lost silently
+IPFIX=$(free_port)
+start_flowsqld --kafka-brokers "$KAFKA" --flows-topic flows.missing \
+    --kafka-props allow.auto.create.topics=false || exit 1
+eq "a missing topic: partitions unknown" \
+   "$(metric flowsql_flows_topic_partitions)" 0
+"$B/flowgen" --tcp "127.0.0.1:$IPFIX" --flows 2000 --rate 20000 \
+    --sources 10 2>/dev/null
+check "its flows are counted as dropped, all 2000" \
+    wait_metric flowsql_flows_topic_flows_dropped_total 2000 20
+check "and logged" grep -q "dropping .* flows: the partition count of flows.missing is not known" "$T/flowsqld.log"
+stop_flowsqld
 kafka_stop
 exit 0
