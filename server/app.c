@@ -40,6 +40,8 @@ static void *engine_main(void *arg)
             enrich_batch(b, engine_fields(a->engine));
             if (a->anon && (a->anon_scope & ANON_ALL))
                 anon_batch(a->anon, b);
+            if (a->publish)
+                a->publish(a->publish_ctx, b);
             engine_process(a->engine, b);
             if (a->anon && (a->anon_scope & (ANON_ALL | ANON_ARCHIVE)) ==
                                ANON_ARCHIVE)
@@ -59,8 +61,11 @@ static void *engine_main(void *arg)
         }
         int64_t now = time_now_ms();
         if (now - last_tick >= 50) {
-            engine_tick(a->engine, engine_clock(a->engine, now,
-                                                bqueue_len(&a->flows)));
+            int64_t clock = engine_clock(a->engine, now,
+                                         bqueue_len(&a->flows));
+            engine_tick(a->engine, clock);
+            if (a->publish_tick)
+                a->publish_tick(a->publish_ctx, clock);
             last_tick = now;
         }
     }

@@ -62,6 +62,13 @@ typedef struct app {
                                      app_start) */
     /* batches go back to whoever made them (under release_lock, so the
      * collectors can be stopped while the engine still works) */
+    /* --flows-topic (docs/SCALE_OUT.md): each batch as the engine takes
+     * it, after sampling and anonymization of the flows; set before
+     * app_start, called on the engine thread, must not keep the batch */
+    void           (*publish)(void *ctx, const flow_batch_t *b);
+    /* and at each tick, the clock the engine closes windows by */
+    void           (*publish_tick)(void *ctx, int64_t clock_ms);
+    void            *publish_ctx;
     pthread_mutex_t  release_lock;
     void           (*release)(void *ctx, flow_batch_t *b);
     void            *release_ctx;

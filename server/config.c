@@ -235,6 +235,15 @@ static const opt_t opts[] = {
      "@timestamp, source.ip, ...; docs/OUTPUTS.md)"},
     {"kafka-input", S(kafka_input), "", "read IPFIXCol JSON flows from "
      "brokers/topic"},
+    {"flows-topic", S(flows_topic), "", "collector role: publish every "
+     "received flow to this Kafka topic of --kafka-brokers, binary, "
+     "partitioned by --flows-key (docs/SCALE_OUT.md; empty: off)"},
+    {"flows-key", S(flows_key), "srcip", "partition key of --flows-topic: "
+     "srcip, dstip, exporter or nexthop"},
+    {"flows-partitions", S(flows_partitions), "auto", "partitions of "
+     "--flows-topic: auto (from the brokers) or a count"},
+    {"flows-marker-interval", M(flows_marker_ms), "100ms", "watermark "
+     "markers of --flows-topic to every partition, at most this often"},
     {"log-level", S(log_level), "info", "error, warn, info or debug"},
     {"config", S(config_file), "", "config file of name = value lines "
      "(docs/CONFIG.md; also FLOWSQL_CONFIG)"},

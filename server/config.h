@@ -106,6 +106,10 @@ typedef struct config {
     char    *es_user, *es_password, *es_api_key, *es_ca;
     char    *es_format;       /* "flat" or "ecs" */
     char    *kafka_input;     /* brokers:topic of IPFIXCol JSON flows */
+    char    *flows_topic;     /* collector role: publish flows (SCALE_OUT) */
+    char    *flows_key;       /* its partition key column */
+    char    *flows_partitions;/* "auto" or a count */
+    int64_t  flows_marker_ms; /* watermark markers every ... */
     /* misc */
     char    *log_level;
     char    *config_file;

@@ -24,6 +24,7 @@
 #include "server/results.h"
 #include "sinks/elastic.h"
 #include "sinks/format.h"
+#include "sinks/flowtopic.h"
 #include "sinks/kafka.h"
 #include "storage/store.h"
 #include "util/log.h"
@@ -48,6 +49,7 @@ typedef struct extras {
     kafka_sink_t *kafka;
     es_sink_t    *es;
     kafka_json_t *kin;
+    flowtopic_t  *flows;        /* --flows-topic */
     app_t        *app;
 } extras_t;
 
@@ -137,6 +139,16 @@ static void stop_pcap(daemon_ctx_t *d)
     pcapdir_stop(pd);
 }
 
+static void extras_publish(void *ctx, const flow_batch_t *b)
+{
+    flowtopic_publish(ctx, b);
+}
+
+static void extras_publish_tick(void *ctx, int64_t clock_ms)
+{
+    flowtopic_tick(ctx, clock_ms);
+}
+
 static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                           diag_t *err)
 {
@@ -157,6 +169,20 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
         engine_add_output(app->engine,
                           app_anon_output(app, kafka_sink_output(x->kafka),
                                           ANON_KAFKA));
+    }
+    if (*c->flows_topic) {
+        flowtopic_config_t fc = {.brokers = c->kafka_brokers,
+                                 .topic = c->flows_topic,
+                                 .key = c->flows_key,
+                                 .partitions = c->flows_partitions,
+                                 .props = c->kafka_props,
+                                 .marker_ms = c->flows_marker_ms,
+                                 .close_delay_ms = c->close_delay_ms};
+        if (!(x->flows = flowtopic_new(&fc, err)))
+            return -1;
+        app->publish = extras_publish;
+        app->publish_tick = extras_publish_tick;
+        app->publish_ctx = x->flows;
     }
     if (*c->es_url) {
         es_sink_config_t ec = {.url = c->es_url, .index = c->es_index,
@@ -210,6 +236,8 @@ static void extras_metrics(extras_t *x, sbuf_t *out)
         es_sink_metrics(x->es, out);
     if (x->kin)
         kafka_json_metrics(x->kin, out);
+    if (x->flows)
+        flowtopic_metrics(x->flows, out);
 }
 
 /* After the engine closed its last windows: flush, within a time limit.
@@ -237,11 +265,14 @@ static void extras_free(daemon_ctx_t *d)
     pthread_mutex_lock(&d->lock);
     kafka_sink_t *kafka = x->kafka;
     es_sink_t *es = x->es;
+    flowtopic_t *flows = x->flows;
     x->kafka = NULL;
     x->es = NULL;
+    x->flows = NULL;
     pthread_mutex_unlock(&d->lock);
     kafka_sink_free(kafka);
     es_sink_free(es);
+    flowtopic_free(flows, FLUSH_MS);
 }
 
 static void release_batch(void *ctx, flow_batch_t *b)

@@ -158,10 +158,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
  * txretries (requests sent again after an error) and req_timeouts
  * (requests that got no answer in socket.timeout.ms: their messages go
  * out again). */
-static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+uint64_t kafka_stats_retries(const char *json, size_t len)
 {
-    (void)rk;
-    kafka_sink_t *k = opaque;
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *brokers = json_object_get(root, "brokers");
     const char *name;
@@ -170,10 +168,18 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     json_object_foreach(brokers, name, b)
         sum += (uint64_t)json_integer_value(json_object_get(b, "txretries")) +
                (uint64_t)json_integer_value(json_object_get(b, "req_timeouts"));
+    json_decref(root);
+    return sum;
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    kafka_sink_t *k = opaque;
+    uint64_t sum = kafka_stats_retries(json, len);
     /* Broker entries come and go; keep the counter monotonic. */
     if (sum > ctr_get(&k->retries))
         ctr_set(&k->retries, sum);
-    json_decref(root);
     return 0; /* librdkafka frees json */
 }
 

@@ -83,6 +83,10 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *v,
 int kafka_props_apply(rd_kafka_conf_t *conf, const char *props,
                       diag_t *err);
 
+/* The retry count in one librdkafka statistics document: the sum over
+ * brokers of txretries and req_timeouts. Shared with flowtopic.c. */
+uint64_t kafka_stats_retries(const char *json, size_t len);
+
 /* Route librdkafka's own log lines through util/log: errors are also
  * reported to the error callbacks (counted and logged there), so they go
  * to debug; warnings (a property that does not apply...) to warn. */
