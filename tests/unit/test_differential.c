@@ -761,6 +761,34 @@ static int reg(engine_t *e, const char *name, const char *sql)
     return 0;
 }
 
+/* A shaped random query (gen_query_shaped) as sql[nq], named name;
+ * returns nq + 1. */
+static int add_shaped(char **sql, char **names, int nq, shape_t *sh,
+                      const char *name)
+{
+    qcase_t qc;
+    memset(&qc, 0, sizeof(qc));
+    gen_query_shaped(&qc, sh);
+    sql[nq] = strdup(sbuf_str(&qc.ours));
+    names[nq] = strdup(name);
+    sbuf_free(&qc.ours);
+    sbuf_free(&qc.sql);
+    return nq + 1;
+}
+
+/* Shapes 0..n for the sharing tests: one group each, shape 3 on flow
+ * time; j1 must join s1's group and p0, p1 (shape n) form one: their
+ * aggregates merge exactly over longer panes. */
+static void share_shapes(shape_t *sh, int n)
+{
+    memset(sh, 0, sizeof(*sh) * (size_t)(n + 1));
+    for (int g = 0; g <= n; g++) {
+        sh[g].groups = 1;
+        sh[g].live = g != 3;
+        sh[g].engine_only = g != 1 && g != n;
+    }
+}
+
 /* The same queries over the same live stream, once with sharing off and
  * once on, windows closing as the clock moves, flows arriving late,
  * queries dropped and registered mid-stream (one joining a running group,
@@ -774,42 +802,20 @@ static void test_share_on_off(void)
         char *sql[NSHAPES * PER + 8], *names[NSHAPES * PER + 8];
         int nq = 0;
         shape_t sh[NSHAPES + 1];
-        memset(sh, 0, sizeof(sh));
-        for (int g = 0; g <= NSHAPES; g++) {
-            sh[g].groups = 1;
-            sh[g].live = g != 3;        /* shape 3: flow time */
-            /* j1 must join s1's group and p0, p1 form one: their
-             * aggregates merge exactly over longer panes. */
-            sh[g].engine_only = g != 1 && g != NSHAPES;
-        }
+        share_shapes(sh, NSHAPES);
         for (int g = 0; g < NSHAPES; g++)
             for (int i = 0; i < PER; i++) {
-                qcase_t qc;
-                memset(&qc, 0, sizeof(qc));
-                gen_query_shaped(&qc, &sh[g]);
-                sql[nq] = strdup(sbuf_str(&qc.ours));
-                names[nq] = malloc(32);
-                snprintf(names[nq], 32, "s%dq%d", g, i);
-                nq++;
-                sbuf_free(&qc.ours);
-                sbuf_free(&qc.sql);
+                char name[32];
+                snprintf(name, sizeof(name), "s%dq%d", g, i);
+                nq = add_shaped(sql, names, nq, &sh[g], name);
             }
         /* Mid-stream: j1 (s1q1's statement again, joins the running
          * group), p0 then p1 (a new shape: alone, then a group). */
         int base = nq;
         sql[nq] = strdup(sql[1 * PER + 1]);
         names[nq++] = strdup("j1");
-        for (int i = 0; i < 2; i++) {
-            qcase_t qc;
-            memset(&qc, 0, sizeof(qc));
-            gen_query_shaped(&qc, &sh[NSHAPES]);
-            sql[nq] = strdup(sbuf_str(&qc.ours));
-            names[nq] = malloc(32);
-            snprintf(names[nq], 32, "p%d", i);
-            nq++;
-            sbuf_free(&qc.ours);
-            sbuf_free(&qc.sql);
-        }
+        nq = add_shaped(sql, names, nq, &sh[NSHAPES], "p0");
+        nq = add_shaped(sql, names, nq, &sh[NSHAPES], "p1");
         flow_batch_t *bs[NB];
         for (int k = 0; k < NB; k++)
             bs[k] = live_batch(k);
@@ -934,39 +940,19 @@ static void test_threads(void)
         int nq = saved_queries(sql, names, MAXQ - NSHAPES * PER - 4);
         saved = nq;
         shape_t sh[NSHAPES + 1];
-        memset(sh, 0, sizeof(sh));
-        for (int g = 0; g <= NSHAPES; g++) {
-            sh[g].groups = 1;
-            sh[g].live = g != 3;
-            sh[g].engine_only = g != 1 && g != NSHAPES;
-        }
+        share_shapes(sh, NSHAPES);
         for (int g = 0; g < NSHAPES; g++)
             for (int i = 0; i < PER; i++) {
-                qcase_t qc;
-                memset(&qc, 0, sizeof(qc));
-                gen_query_shaped(&qc, &sh[g]);
-                sql[nq] = strdup(sbuf_str(&qc.ours));
-                names[nq] = malloc(32);
-                snprintf(names[nq], 32, "s%dq%d", g, i);
-                nq++;
-                sbuf_free(&qc.ours);
-                sbuf_free(&qc.sql);
+                char name[32];
+                snprintf(name, sizeof(name), "s%dq%d", g, i);
+                nq = add_shaped(sql, names, nq, &sh[g], name);
             }
         /* Mid-stream: j1 joins a running group, p0 and p1 form one. */
         int base = nq;
         sql[nq] = strdup(sql[saved + PER + 1]);
         names[nq++] = strdup("j1");
-        for (int i = 0; i < 2; i++) {
-            qcase_t qc;
-            memset(&qc, 0, sizeof(qc));
-            gen_query_shaped(&qc, &sh[NSHAPES]);
-            sql[nq] = strdup(sbuf_str(&qc.ours));
-            names[nq] = malloc(32);
-            snprintf(names[nq], 32, "p%d", i);
-            nq++;
-            sbuf_free(&qc.ours);
-            sbuf_free(&qc.sql);
-        }
+        nq = add_shaped(sql, names, nq, &sh[NSHAPES], "p0");
+        nq = add_shaped(sql, names, nq, &sh[NSHAPES], "p1");
         flow_batch_t *bs[NB];
         for (int k = 0; k < NB; k++)
             bs[k] = live_batch(k);
