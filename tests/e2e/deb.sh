@@ -78,10 +78,7 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs \
     "$T/root/usr/bin/flowsqld" --config "$T/svc.conf" 2>"$T/svc.log" &
 SVC=$!
 PIDS="$PIDS $SVC"
-i=0
-until curl -sf "http://127.0.0.1:$HP/healthz" >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
+wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$HP/healthz"
 # /healthz says ok once the saved queries are all loaded (ready.sh)
 want=$(ls "$T/root/etc/flowsql/queries" | wc -l)
 n=$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')
@@ -152,10 +149,7 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs \
     2>"$T/isvc.log" &
 SVC=$!
 PIDS="$PIDS $SVC"
-i=0
-until curl -sf "http://127.0.0.1:$HP/healthz" >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
+wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$HP/healthz"
 eq "installed: /usr/bin/flowsqld runs the queries of /etc/flowsql/queries" \
    "$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')" \
    "$(ls /etc/flowsql/queries/*.sql | wc -l)"

@@ -138,17 +138,10 @@ JOURNAL_STREAM=$(stat -c '%d:%i' "$T/d.log") \
     "$D/usr/local/bin/flowsqld" --config "$T/test.conf" 2>>"$T/d.log" &
 DPID=$!
 PIDS="$PIDS $DPID"
-i=0
-until curl -sf "http://127.0.0.1:$HP/healthz" >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
-# (/healthz answers before the saved queries are all loaded: wait.)
+wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$HP/healthz"
+# /healthz says ok once the saved queries are all loaded (ready.sh)
 want=$(ls "$top"/queries/*.sql | wc -l)
-for i in $(seq 1 50); do
-    n=$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')
-    [ "$n" = "$want" ] && break
-    sleep 0.2
-done
+n=$(curl -s "http://127.0.0.1:$HP/api/v1/queries" | jq '.queries | length')
 eq "the installed flowsqld, the sample config: the installed queries" "$n" "$want"
 check "its database is in the configured data dir" \
     test -f "$D/var/lib/flowsql/flowsql.db"
