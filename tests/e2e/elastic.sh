@@ -24,14 +24,6 @@ gen_flows() { # NET COUNT: IPFIXCol2 JSON, sources NET.0-9, 100 bytes each
     }'
 }
 publish() { kcat -b "$KAFKA" -P -t flows.in -X queue.buffering.max.ms=10; }
-metric() { curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
-wait_metric() { # NAME VALUE [SECONDS]
-    i=0
-    while [ "$(metric "$1")" != "$2" ]; do
-        i=$((i + 1)); [ $i -gt $((${3:-30} * 10)) ] && return 1
-        sleep 0.1
-    done
-}
 wait_above() { # NAME VALUE: until the metric exceeds VALUE (30 s)
     i=0
     while [ "$(metric "$1")" -le "$2" ]; do

@@ -31,16 +31,6 @@ case $out in *"--flows-topic needs --kafka-brokers"*)
     ok "--flows-topic without brokers is refused" ;;
 *) fail "--flows-topic without brokers is refused" "$out" ;; esac
 
-metric() { # NAME: its value in /metrics
-    curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-wait_metric() { # NAME VALUE [SECONDS]
-    i=0
-    while [ "$(metric "$1")" != "$2" ]; do
-        i=$((i + 1)); [ $i -gt $((${3:-30} * 10)) ] && return 1
-        sleep 0.1
-    done
-}
 
 start_flowsqld --kafka-brokers "$KAFKA" --flows-topic flows.part || exit 1
 eq "the partition count is read from the brokers" \

@@ -34,17 +34,6 @@ gen_flows() {
 publish() { # TOPIC < lines
     kcat -b "$KAFKA" -P -t "$1" -X queue.buffering.max.ms=10
 }
-metric() { # NAME: its value in /metrics
-    curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-# wait_metric NAME VALUE [SECONDS]
-wait_metric() {
-    i=0
-    while [ "$(metric "$1")" != "$2" ]; do
-        i=$((i + 1)); [ $i -gt $((${3:-30} * 10)) ] && return 1
-        sleep 0.1
-    done
-}
 # rows TOPIC: "key<TAB>json" of every message in the topic
 rows() {
     kcat -b "$KAFKA" -C -t "$1" -e -q -o beginning -f '%k\t%s\n' 2>/dev/null

@@ -91,6 +91,21 @@ wait_until() {
     return 0
 }
 
+# metric NAME{LABELS}: the value of that sample in the daemon's /metrics
+metric() {
+    curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+# wait_metric NAME{LABELS} VALUE [SECONDS]: until the sample has that
+# value (30 s by default)
+wait_metric() {
+    i=0
+    while [ "$(metric "$1")" != "$2" ]; do
+        i=$((i + 1)); [ $i -gt $((${3:-30} * 10)) ] && return 1
+        sleep 0.1
+    done
+}
+
 # json_is PATH JQ_FILTER VALUE: GET PATH and compare a field (for wait_until)
 json_is() {
     [ "$(curl -s ${TOKEN:+-H "Authorization: Bearer $TOKEN"} "http://$HTTP$1" | jq -r "$2")" = "$3" ]

@@ -20,9 +20,6 @@ FROM flows WINDOW 1h GROUP BY srcip
 EOF
 T0=1767225600        # 2026-01-01; each group of files an hour apart
 
-metric() {  # metric NAME{LABELS}: its value now
-    curl -s "http://$HTTP/metrics" | grep -F "$1 " | sed 's/.* //'
-}
 files_are() {  # files_are RESULT N
     [ "$(metric "flowsql_pcap_files_total{result=\"$1\"}")" = "$2" ]
 }

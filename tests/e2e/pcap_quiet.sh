@@ -14,9 +14,6 @@ CREATE QUERY per_src AS
 SELECT srcip, count(*) AS flows, sum(packets) AS packets
 FROM flows WINDOW 1s GROUP BY srcip
 SQL
-metric() {  # metric NAME{LABELS}: its value now
-    curl -s "http://$HTTP/metrics" | grep -F "$1 " | sed 's/.* //'
-}
 files_done() { [ "$(metric 'flowsql_pcap_files_total{result="done"}')" = 1 ]; }
 exported() { [ "$(metric 'flowsql_pcap_flows_total{source="dir"}')" = "$1" ]; }
 
