@@ -272,17 +272,11 @@ flowtopic_t *flowtopic_new(const flowtopic_config_t *cfg, diag_t *err)
         }
         gauge_set(&t->partitions, n);
     }
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char es[512];
-    if (kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, err) < 0 ||
-        kafka_conf_set(conf, "client.id", "flowsqld-collector", err) < 0 ||
-        kafka_conf_set(conf, "message.timeout.ms", "0", err) < 0 ||
-        kafka_conf_set(conf, "linger.ms", "20", err) < 0 ||
-        kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err) < 0 ||
-        kafka_conf_set(conf, "statistics.interval.ms", "1000", err) < 0 ||
-        kafka_conf_set(conf, "enable.idempotence", "true", err) < 0 ||
-        kafka_props_apply(conf, cfg->props, err) < 0) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = kafka_producer_conf(cfg->brokers,
+                                                "flowsqld-collector", "20",
+                                                cfg->props, err);
+    if (!conf) {
         free(t);
         return NULL;
     }
@@ -290,7 +284,6 @@ flowtopic_t *flowtopic_new(const flowtopic_config_t *cfg, diag_t *err)
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     t->topic = xstrdup(cfg->topic);
     t->marker_ms = cfg->marker_ms > 0 ? cfg->marker_ms : 100;
     t->close_delay_ms = cfg->close_delay_ms;

@@ -158,6 +158,28 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
  * txretries (requests sent again after an error) and req_timeouts
  * (requests that got no answer in socket.timeout.ms: their messages go
  * out again). */
+rd_kafka_conf_t *kafka_producer_conf(const char *brokers,
+                                     const char *client_id,
+                                     const char *linger_ms,
+                                     const char *props, diag_t *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Our defaults first, so the operator's properties override them. */
+    if (kafka_conf_set(conf, "bootstrap.servers", brokers, err) < 0 ||
+        kafka_conf_set(conf, "client.id", client_id, err) < 0 ||
+        kafka_conf_set(conf, "message.timeout.ms", "0", err) < 0 ||
+        kafka_conf_set(conf, "linger.ms", linger_ms, err) < 0 ||
+        kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err) < 0 ||
+        kafka_conf_set(conf, "statistics.interval.ms", "1000", err) < 0 ||
+        kafka_conf_set(conf, "enable.idempotence", "true", err) < 0 ||
+        kafka_props_apply(conf, props, err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    return conf;
+}
+
 uint64_t kafka_stats_retries(const char *json, size_t len)
 {
     json_t *root = json_loadb(json, len, 0, NULL);
@@ -277,18 +299,10 @@ static void on_window(output_t *o, rowset_t *rs)
 kafka_sink_t *kafka_sink_new(const kafka_sink_config_t *cfg, diag_t *err)
 {
     kafka_sink_t *k = xcalloc(1, sizeof(*k));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char es[512];
-    /* Our defaults first, so the operator's properties override them. */
-    if (kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, err) < 0 ||
-        kafka_conf_set(conf, "client.id", "flowsqld", err) < 0 ||
-        kafka_conf_set(conf, "message.timeout.ms", "0", err) < 0 ||
-        kafka_conf_set(conf, "linger.ms", "50", err) < 0 ||
-        kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err) < 0 ||
-        kafka_conf_set(conf, "statistics.interval.ms", "1000", err) < 0 ||
-        kafka_conf_set(conf, "enable.idempotence", "true", err) < 0 ||
-        kafka_props_apply(conf, cfg->props, err) < 0) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = kafka_producer_conf(cfg->brokers, "flowsqld",
+                                                "50", cfg->props, err);
+    if (!conf) {
         free(k);
         return NULL;
     }
@@ -296,7 +310,6 @@ kafka_sink_t *kafka_sink_new(const kafka_sink_config_t *cfg, diag_t *err)
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof(es));
     if (!k->rk) {
         diag_set(err, "kafka producer: %s", es);

@@ -83,6 +83,17 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *v,
 int kafka_props_apply(rd_kafka_conf_t *conf, const char *props,
                       diag_t *err);
 
+/* A producer's librdkafka configuration: our defaults (brokers, client
+ * id, linger, no message timeout: delivery is retried until it succeeds
+ * or the queue is full, 100k queued messages, statistics every second,
+ * idempotence), then the operator's "k=v,..." props over them, and our
+ * log callback. NULL with err set on a refused property. Shared by the
+ * results output and the flows topic (flowtopic.c). */
+rd_kafka_conf_t *kafka_producer_conf(const char *brokers,
+                                     const char *client_id,
+                                     const char *linger_ms,
+                                     const char *props, diag_t *err);
+
 /* The retry count in one librdkafka statistics document: the sum over
  * brokers of txretries and req_timeouts. Shared with flowtopic.c. */
 uint64_t kafka_stats_retries(const char *json, size_t len);
