@@ -95,6 +95,33 @@ static void take(void *ctx, flow_batch_t *b)
     s->records += b->n;
 }
 
+/* The input is chunks: a byte (raw: under 0xf8 a datagram for the
+ * listener of raw % 4, else a packet for the meter), a 2-byte length and
+ * that many bytes (cut at the end). Reads the chunk header at *off:
+ * returns raw, leaves *off on the payload and *len its length. */
+static int next_chunk(const uint8_t *data, size_t size, size_t *off,
+                      size_t *len)
+{
+    int raw = data[(*off)++];
+    *len = 0;
+    if (size - *off >= 2) {
+        *len = (size_t)data[*off] << 8 | data[*off + 1];
+        *off += 2;
+    }
+    if (*len > size - *off)
+        *len = size - *off;
+    return raw;
+}
+
+static enum ingest_listener listener_of(int raw)
+{
+    int kind = raw % 4;
+    return kind == 0   ? INGEST_IPFIX_UDP
+           : kind == 1 ? INGEST_NETFLOW
+           : kind == 2 ? INGEST_IPFIX_TCP
+                       : INGEST_SFLOW;
+}
+
 /* The datagrams of the input decoded again, with fast on or off: the
  * records' hash and count. */
 static seen_t replay(const uint8_t *data, size_t size, int fast)
@@ -107,21 +134,10 @@ static seen_t replay(const uint8_t *data, size_t size, int fast)
     int64_t now = 1700000000000LL;
     size_t off = 0;
     while (off < size) {
-        int raw = data[off++];
-        size_t len = 0;
-        if (size - off >= 2) {
-            len = (size_t)data[off] << 8 | data[off + 1];
-            off += 2;
-        }
-        if (len > size - off)
-            len = size - off;
+        size_t len;
+        int raw = next_chunk(data, size, &off, &len);
         if (raw < 0xf8) {
-            int kind = raw % 4;
-            ingest_mem_feed(m, kind == 0   ? INGEST_IPFIX_UDP
-                               : kind == 1 ? INGEST_NETFLOW
-                               : kind == 2 ? INGEST_IPFIX_TCP
-                                           : INGEST_SFLOW,
-                            data + off, len, now);
+            ingest_mem_feed(m, listener_of(raw), data + off, len, now);
             now += 1000;
         }
         off += len;
@@ -184,15 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t ts_us = 1700000000000000LL;
     size_t off = 0;
     while (off < size) {
-        int raw = data[off++];
-        int kind = raw % 4;
-        size_t len = 0;
-        if (size - off >= 2) {
-            len = (size_t)data[off] << 8 | data[off + 1];
-            off += 2;
-        }
-        if (len > size - off)
-            len = size - off;
+        size_t len;
+        int raw = next_chunk(data, size, &off, &len);
         if (raw >= 0xf8) { /* a packet for the meter */
             if (len > 0) {
                 uint8_t *pk = malloc(len - 1 ? len - 1 : 1); /* exact */
@@ -205,10 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ts_us += 1000 * (raw - 0xf7);
             continue;
         }
-        enum ingest_listener on = kind == 0   ? INGEST_IPFIX_UDP
-                                  : kind == 1 ? INGEST_NETFLOW
-                                  : kind == 2 ? INGEST_IPFIX_TCP
-                                              : INGEST_SFLOW;
+        enum ingest_listener on = listener_of(raw);
         if (on == INGEST_SFLOW)
             seen.sflow = 1;
         totals_t before = totals(m);
