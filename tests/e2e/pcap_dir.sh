@@ -49,7 +49,7 @@ startup_error "done without a directory" "--pcap-done is for --pcap-dir, which i
 # ---- 20 files while running --------------------------------------------
 $GEN series "$STAGE" cap 0 20 "$T0" --hosts 10 >"$T/exp1.txt"
 start_flowsqld --pcap-dir "$IN" || exit 1
-# (the REST API answers before the directory is watched)
+# (/healthz says ok once the directory is watched; ready.sh)
 check "the done directory is created" wait_until 10 test -d "$IN/done/failed"
 for f in $(cd "$STAGE" && ls); do
     n=${f#cap-}; n=${n%%.*}; n=${n#0}; n=${n#0}
