@@ -519,6 +519,13 @@ static void to_outputs(engine_t *e, rowset_t *rs)
     rowset_unref(rs);
 }
 
+void engine_deliver(engine_t *e, rowset_t *rs)
+{
+    pthread_mutex_lock(&e->lock);
+    to_outputs(e, rs);
+    pthread_mutex_unlock(&e->lock);
+}
+
 static void deliver(void *ctx, rowset_t *rs)
 {
     delivery_t *d = ctx;

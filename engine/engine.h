@@ -131,6 +131,12 @@ int  engine_count(engine_t *e);
  * included: what to enrich a batch with before engine_process(). */
 uint64_t engine_fields(engine_t *e);
 
+/* Hand a window made elsewhere (the merge stage of scale-out, whose
+ * rows come from the workers' partials) to every output, as the engine's
+ * own windows are: one at a time with them (under the registry lock).
+ * Takes the caller's reference to rs. */
+void engine_deliver(engine_t *e, rowset_t *rs);
+
 /* Run every query over one batch (engine thread). */
 void engine_process(engine_t *e, const flow_batch_t *b);
 /* Close every window that is due at wall-clock now_ms (engine thread). */

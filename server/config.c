@@ -244,6 +244,20 @@ static const opt_t opts[] = {
      "--flows-topic: auto (from the brokers) or a count"},
     {"flows-marker-interval", M(flows_marker_ms), "100ms", "watermark "
      "markers of --flows-topic to every partition, at most this often"},
+    {"worker", S(worker), "off", "worker role: on to run the queries over "
+     "--flows-topic in consumer group --worker-group, the windows' state "
+     "to --partials-topic (docs/SCALE_OUT.md)"},
+    {"worker-group", S(worker_group), "flowsql-workers", "consumer group "
+     "of the workers"},
+    {"partials-topic", S(partials_topic), "flowsql.partials", "topic of "
+     "the workers' partial window states, read by --merge"},
+    {"merge", S(merge), "off", "merge stage: on to merge --partials-topic "
+     "into the final rows, written to this daemon's outputs"},
+    {"merge-group", S(merge_group), "flowsql-merge", "consumer group of "
+     "the merge stage"},
+    {"instance-name", S(instance_name), "", "the name in Elasticsearch "
+     "document ids (empty: host/pid; a merge stage: merge/<group>, the "
+     "same for every instance, so a window written twice is one document)"},
     {"log-level", S(log_level), "info", "error, warn, info or debug"},
     {"config", S(config_file), "", "config file of name = value lines "
      "(docs/CONFIG.md; also FLOWSQL_CONFIG)"},

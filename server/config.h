@@ -110,6 +110,12 @@ typedef struct config {
     char    *flows_key;       /* its partition key column */
     char    *flows_partitions;/* "auto" or a count */
     int64_t  flows_marker_ms; /* watermark markers every ... */
+    char    *worker;          /* "on": the worker role (SCALE_OUT) */
+    char    *worker_group;
+    char    *partials_topic;
+    char    *merge;           /* "on": the merge stage */
+    char    *merge_group;
+    char    *instance_name;   /* in ES document ids; "" host/pid */
     /* misc */
     char    *log_level;
     char    *config_file;

@@ -559,10 +559,15 @@ es_sink_t *es_sink_new(const es_sink_config_t *cfg, diag_t *err)
     pthread_once(&curl_once, curl_init_once);
     es_sink_t *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
+    s->cfg.instance = NULL;   /* copied into s->instance */
     s->url = xstrdup(cfg->url);
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    snprintf(s->instance, sizeof(s->instance), "%s/%d", host, (int)getpid());
+    if (cfg->instance && *cfg->instance)
+        snprintf(s->instance, sizeof(s->instance), "%s", cfg->instance);
+    else
+        snprintf(s->instance, sizeof(s->instance), "%s/%d", host,
+                 (int)getpid());
     size_t n = strlen(s->url);
     while (n > 0 && s->url[n - 1] == '/')
         s->url[--n] = 0;

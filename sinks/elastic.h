@@ -51,6 +51,8 @@ typedef struct es_sink_config {
     int         backoff_ms;   /* 0: 200: first retry delay, doubling */
     int         backoff_max_ms; /* 0: 30000 */
     int         format;       /* FORMAT_FLAT (0) or FORMAT_ECS (format.h) */
+    const char *instance;     /* the name in document ids; NULL or "":
+                                 host/pid (--instance-name) */
 } es_sink_config_t;
 
 typedef struct es_sink_stats {
