@@ -11,6 +11,7 @@
  *
  *   flowsdump BROKERS TOPIC            dump
  *   flowsdump --create N BROKERS TOPIC create TOPIC with N partitions
+ *                                      (the brokers' default replication)
  */
 #include "ingest/flowwire.h"
 
@@ -45,7 +46,7 @@ static int create(const char *brokers, const char *topic, int parts)
 {
     rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, brokers);
     char es[512];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, 1, es,
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, -1, es,
                                                     sizeof(es));
     if (!nt) {
         fprintf(stderr, "flowsdump: %s\n", es);
