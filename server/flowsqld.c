@@ -25,6 +25,8 @@
 #include "sinks/elastic.h"
 #include "sinks/format.h"
 #include "sinks/flowtopic.h"
+#include "server/merge.h"
+#include "server/worker.h"
 #include "sinks/kafka.h"
 #include "storage/store.h"
 #include "util/log.h"
@@ -50,6 +52,8 @@ typedef struct extras {
     es_sink_t    *es;
     kafka_json_t *kin;
     flowtopic_t  *flows;        /* --flows-topic */
+    worker_t     *worker;       /* --worker */
+    merge_t      *merge;        /* --merge */
     app_t        *app;
 } extras_t;
 
@@ -139,6 +143,64 @@ static void stop_pcap(daemon_ctx_t *d)
     pcapdir_stop(pd);
 }
 
+static int on(const char *v)
+{
+    return strcmp(v, "on") == 0;
+}
+
+/* The roles of scale-out (docs/SCALE_OUT.md), once the queries are
+ * registered: a worker and a merge stage run the saved queries. */
+static int extras_roles(daemon_ctx_t *d, const config_t *c, diag_t *err)
+{
+    const char *names[] = {"worker", "merge"}, *vals[] = {c->worker, c->merge};
+    for (int i = 0; i < 2; i++)
+        if (!on(vals[i]) && strcmp(vals[i], "off") != 0) {
+            diag_set(err, "--%s '%s': must be on or off", names[i], vals[i]);
+            return -1;
+        }
+    worker_t *w = NULL;
+    merge_t *m = NULL;
+    if (on(c->worker)) {
+        worker_config_t wc = {.brokers = c->kafka_brokers,
+                              .flows_topic = c->flows_topic,
+                              .partials_topic = c->partials_topic,
+                              .group = c->worker_group,
+                              .props = c->kafka_props,
+                              .registry = d->app->engine,
+                              .share = on(c->share_aggregation),
+                              .max_groups = c->max_groups};
+        if (!(w = worker_start(&wc, err)))
+            return -1;
+    }
+    if (on(c->merge)) {
+        merge_config_t mc = {.brokers = c->kafka_brokers,
+                             .partials_topic = c->partials_topic,
+                             .group = c->merge_group, .props = c->kafka_props,
+                             .registry = d->app->engine};
+        if (!(m = merge_start(&mc, err))) {
+            worker_stop(w);
+            return -1;
+        }
+    }
+    pthread_mutex_lock(&d->lock);
+    d->extras->worker = w;
+    d->extras->merge = m;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+static void extras_stop_roles(daemon_ctx_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    worker_t *w = d->extras->worker;
+    merge_t *m = d->extras->merge;
+    d->extras->worker = NULL;
+    d->extras->merge = NULL;
+    pthread_mutex_unlock(&d->lock);
+    worker_stop(w);
+    merge_stop(m);
+}
+
 static void extras_publish(void *ctx, const flow_batch_t *b)
 {
     flowtopic_publish(ctx, b);
@@ -189,6 +251,16 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                                .user = c->es_user, .password = c->es_password,
                                .api_key = c->es_api_key, .ca = c->es_ca,
                                .format = efmt};
+        /* Merged windows get the same ids from any merge instance: a
+         * window emitted again after a restart overwrites itself. */
+        char inst[300];
+        if (*c->instance_name)
+            snprintf(inst, sizeof(inst), "%s", c->instance_name);
+        else if (on(c->merge))
+            snprintf(inst, sizeof(inst), "merge/%s", c->merge_group);
+        else
+            inst[0] = 0;
+        ec.instance = inst;
         if (!(x->es = es_sink_new(&ec, err)))
             return -1;
         engine_add_output(app->engine,
@@ -238,6 +310,10 @@ static void extras_metrics(extras_t *x, sbuf_t *out)
         kafka_json_metrics(x->kin, out);
     if (x->flows)
         flowtopic_metrics(x->flows, out);
+    if (x->worker)
+        worker_metrics(x->worker, out);
+    if (x->merge)
+        merge_metrics(x->merge, out);
 }
 
 /* After the engine closed its last windows: flush, within a time limit.
@@ -806,7 +882,8 @@ int main(int argc, char **argv)
         goto fail;
     app_load_saved(&app);
     app_resume_catalog(&app);
-    if (start_pcap(&dctx, &cfg, &err) < 0)
+    if (start_pcap(&dctx, &cfg, &err) < 0 ||
+        extras_roles(&dctx, &cfg, &err) < 0)
         goto fail;
     http_set_state(http, HTTP_READY);
     log_info("main", "flowsqld %s running (pid %d): IPFIX udp+tcp/%d, "
@@ -843,6 +920,7 @@ int main(int argc, char **argv)
         archive_set_release(app.archive, NULL, NULL);
     stop_ingest(&dctx);
     extras_stop_input(&dctx);
+    extras_stop_roles(&dctx);
     stop_pcap(&dctx);
     app_stop(&app);
     if (store_flush(app.store, FLUSH_MS) != STORE_OK)
@@ -870,6 +948,7 @@ fail:
         archive_set_release(app.archive, NULL, NULL);
     stop_ingest(&dctx);
     extras_stop_input(&dctx);
+    extras_stop_roles(&dctx);
     stop_pcap(&dctx);
     http_stop(http);
     app_stop(&app);

@@ -30,7 +30,7 @@ int partmsg_decode(const void *buf, size_t len, partmsg_t *m, diag_t *err)
     const uint8_t *p = buf;
     memset(m, 0, sizeof(*m));
     if (len < 8 || memcmp(p, PARTMSG_MAGIC, 4) != 0) {
-        diag_set(err, "not a partials message (no FSQP magic)");
+        diag_set(err, "not a partials message (no FSQM magic)");
         return -1;
     }
     if (p[4] != PARTMSG_VERSION) {

@@ -18,7 +18,7 @@
  *
  * Layout, little-endian:
  *
- *   0  4  magic "FSQP"        24  8  wstart (ms)
+ *   0  4  magic "FSQM"        24  8  wstart (ms)
  *   4  1  version (1)         32  8  wend (ms)
  *   5  1  type                40  8  attempt
  *   6  2  header length (64)  48  8  offset of this chunk in the state
@@ -35,7 +35,7 @@
 #include "util/diag.h"
 #include "util/sbuf.h"
 
-#define PARTMSG_MAGIC   "FSQP"
+#define PARTMSG_MAGIC   "FSQM"
 #define PARTMSG_VERSION 1
 #define PARTMSG_HDR     64
 #define PARTMSG_CHUNK   (512 * 1024)
