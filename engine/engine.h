@@ -68,6 +68,20 @@ typedef struct engine_config {
                                   this (ns, averaged) runs on the calling
                                   thread alone (0: 100 us; < 0: every
                                   batch in parallel, for tests) */
+    int     worker;            /* a scale-out worker (docs/SCALE_OUT.md):
+                                  no clock; received-time windows on the
+                                  flows' received times, closed only by
+                                  engine_tick(e, watermark); flow-time
+                                  windows (ON end|start) and rows plans
+                                  are refused (ENGINE_EINVALID) */
+    int     partial;           /* (implies worker) closed windows leave as
+                                  rowsets with no rows and their group
+                                  table encoded (rowset_t.state,
+                                  engine/partial.h) */
+    int     has_floor;         /* windows ending at or before
+                                  emit_floor_ms close without being
+                                  emitted (a predecessor wrote them) */
+    int64_t emit_floor_ms;
 } engine_config_t;
 
 /* Counters of one query; all monotonic except groups and memory. */

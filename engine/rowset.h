@@ -60,6 +60,10 @@ typedef struct rowset {
     uint64_t      overflow;  /* flows dropped: group cap or memory budget */
     int64_t       mem_bytes; /* charged to the memory budget (mem.h) until
                                 the last reference goes */
+    /* A worker's engine (engine_config_t.partial): no rows, the window's
+     * group table encoded (engine/partial.h), in the arena. */
+    const uint8_t *state;
+    uint64_t      state_len;
 } rowset_t;
 
 rowset_t *rowset_new(const char *query, int ncols);
