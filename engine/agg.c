@@ -480,16 +480,6 @@ static int64_t hll_estimate(const uint8_t *regs)
 
 /* ---- topk (Space-Saving) --------------------------------------------------- */
 
-typedef struct tk_entry {
-    value_t v;
-    int64_t count, err;
-} tk_entry_t;
-
-typedef struct topk {
-    int        m, n;
-    tk_entry_t e[];
-} topk_t;
-
 static size_t topk_bytes(int m)
 {
     return sizeof(topk_t) + (size_t)m * sizeof(tk_entry_t);
@@ -1580,4 +1570,75 @@ value_t agg_final(const agglayout_t *l, const gtable_t *t, uint32_t g, int a,
         break;
     }
     return v;
+}
+
+/* ---- the parts of a table, for its encoding (engine/partial.c) ---------- */
+
+uint32_t gtable_key_group(const agglayout_t *l, gtable_t *t,
+                          const uint64_t *key)
+{
+    return find_or_add(l, t, key, agg_hash(key, l->key_size / 8));
+}
+
+int gtable_pair_next(const gtable_t *t, int a, uint64_t *pos, uint32_t *g,
+                     uint64_t v[2])
+{
+    const pairset_t *p = &((const pairset_t *)t->pairs)[a];
+    for (; p->w && *pos <= p->mask; ++*pos) {
+        const uint64_t *e = p->w + (size_t)*pos * (size_t)p->stride;
+        if (e[0]) {
+            *g = pair_at(p, e, v);
+            ++*pos;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+uint64_t gtable_pairs(const gtable_t *t, int a)
+{
+    return ((const pairset_t *)t->pairs)[a].n;
+}
+
+int gtable_pair_add(const agglayout_t *l, gtable_t *t, int a, uint32_t g,
+                    const uint64_t v[2])
+{
+    pairset_t *p = &((pairset_t *)t->pairs)[a];
+    int added = pairset_add(l, t, p, g, v, pair_hash(g, v, p->wide));
+    if (added > 0)
+        ++*(int64_t *)(gtable_entry(l, t, g) + l->aggs[a].off);
+    return added;
+}
+
+int64_t gtable_sketch_view(const uint8_t *st, const uint64_t **list,
+                           const uint8_t **regs)
+{
+    int64_t n;
+    memcpy(&n, st, 8);
+    *regs = sketch_regs(st);
+    *list = *regs ? NULL : sketch_list(st);
+    return n;
+}
+
+int gtable_sketch_add(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                      uint64_t h)
+{
+    return sketch_add(l, t, st, h);
+}
+
+int gtable_sketch_load(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                       const uint8_t *regs)
+{
+    if (sketch_ptr(st) || !tmem_take(l, t, HLL_BYTES))
+        return 0;
+    uint8_t *r = xcalloc(HLL_BYTES, 1);
+    memcpy(r, regs, AGG_HLL_BYTES);
+    uintptr_t p = (uintptr_t)r | 1;
+    memcpy(st + 8, &p, sizeof(p));
+    return 1;
+}
+
+topk_t *gtable_topk_new(const agglayout_t *l, gtable_t *t, int m)
+{
+    return topk_new(l, t, m);
 }

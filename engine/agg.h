@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/func.h"
 #include "engine/mem.h"
 #include "engine/plan.h"
 #include "engine/rowset.h"
@@ -157,5 +158,50 @@ uint32_t *gtable_order(const gtable_t *t);
  * into rs's arena. */
 value_t agg_final(const agglayout_t *l, const gtable_t *t, uint32_t g, int a,
                   rowset_t *rs);
+
+/* ---- a table's parts, for its encoding (engine/partial.c) ----------- */
+
+/* topk's counters (Space-Saving): m of them, n in use. */
+typedef struct tk_entry {
+    value_t v;
+    int64_t count, err;
+} tk_entry_t;
+
+typedef struct topk {
+    int        m, n;
+    tk_entry_t e[];
+} topk_t;
+
+/* The bytes of an approx_count_distinct's registers that hold them. */
+#define AGG_HLL_BYTES ((1u << HLL_P) * 6 / 8)
+
+/* The group of key (key_size bytes), created with the initial states if
+ * new; GROUP_NONE when the cap or the budget refuses it. */
+uint32_t gtable_key_group(const agglayout_t *l, gtable_t *t,
+                          const uint64_t *key);
+/* The (group, value) pairs of count(DISTINCT) aggregate a: how many, and
+ * the next one from *pos (start at 0): 1, or 0 at the end. A value is
+ * two words (an address: its 16 bytes; else the first word). */
+uint64_t gtable_pairs(const gtable_t *t, int a);
+int      gtable_pair_next(const gtable_t *t, int a, uint64_t *pos,
+                          uint32_t *g, uint64_t v[2]);
+/* Add a pair, counting it in group g's state: 1 if new, 0 if it was
+ * there, -1 if the budget refused it. */
+int      gtable_pair_add(const agglayout_t *l, gtable_t *t, int a, uint32_t g,
+                         const uint64_t v[2]);
+/* A sketch's state st: its count while a list, and its list of hashes or
+ * (NULL list) its AGG_HLL_BYTES of registers. */
+int64_t  gtable_sketch_view(const uint8_t *st, const uint64_t **list,
+                            const uint8_t **regs);
+/* Add a hash to an empty or listed sketch (as a flow does): 1, 0, or -1
+ * if the budget refused it. */
+int      gtable_sketch_add(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                           uint64_t h);
+/* Give an empty sketch these registers: 0 if it is not empty or the
+ * budget refused them. */
+int      gtable_sketch_load(const agglayout_t *l, gtable_t *t, uint8_t *st,
+                            const uint8_t *regs);
+/* m counters, charged to t (NULL if the budget refused them). */
+topk_t  *gtable_topk_new(const agglayout_t *l, gtable_t *t, int m);
 
 #endif

@@ -13,6 +13,7 @@
  * Either way the same input gives the same rows in the same order.
  */
 #include "engine/func.h"
+#include "engine/partial.h"
 #include "engine/query.h"
 
 #include <stdlib.h>
@@ -262,6 +263,25 @@ rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
     free(r);
     free(cv);
     free(order);
+    return finish(q, &c, rs);
+}
+
+rowset_t *emit_state(query_t *q, const gtable_t *t, int64_t wstart,
+                     int64_t wend)
+{
+    rowset_t *rs = new_rowset(q, wstart, wend);
+    rs->flows = t->flows;
+    rs->groups = t->n;
+    rs->overflow = t->overflow;
+    q->st.arith_overflows += t->sum_overflow;
+    sbuf_t b = SBUF_INIT;
+    partial_encode(q->plan, &q->layout, t, &b);
+    uint8_t *st = arena_alloc(rs->arena, b.len ? b.len : 1);
+    memcpy(st, b.s, b.len);
+    rs->state = st;
+    rs->state_len = b.len;
+    sbuf_free(&b);
+    collector_t c = {.q = q, .limit = -1};
     return finish(q, &c, rs);
 }
 

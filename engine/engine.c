@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "engine/xfield.h"
 #include "engine/schema.h"
+#include "engine/partial.h"
 #include "engine/pushdown.h"
 #include "engine/qhandle.h"
 #include "engine/query.h"
@@ -143,7 +144,12 @@ engine_t *engine_new(const engine_config_t *cfg)
     pthread_mutex_init(&e->lock, NULL);
     if (cfg)
         e->cfg = *cfg;
-    if (e->cfg.close_delay_ms <= 0)
+    if (e->cfg.partial)
+        e->cfg.worker = 1;
+    /* A worker's watermark already has the collector's delay in it. */
+    if (e->cfg.worker && e->cfg.close_delay_ms < 0)
+        e->cfg.close_delay_ms = 0;
+    if (!e->cfg.worker && e->cfg.close_delay_ms <= 0)
         e->cfg.close_delay_ms = 300;
     if (e->cfg.max_groups <= 0)
         e->cfg.max_groups = PLAN_DEFAULT_MAX_GROUPS;
@@ -387,8 +393,15 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
                  "e.g. FROM flows WINDOW 10s");
         return ENGINE_EINVALID;
     }
+    /* A worker's windows leave as partials (or could): only those the
+     * merge stage can make whole. */
+    if (e->cfg.worker && !partial_mergeable(plan, err))
+        return ENGINE_EINVALID;
     /* Compile outside the lock: it allocates the vector registers. */
     query_t *q = query_new(h->name, h->plan, rmode(e));
+    q->emit_state = e->cfg.partial;
+    q->has_floor = e->cfg.has_floor;
+    q->floor = e->cfg.emit_floor_ms;
     pthread_mutex_lock(&e->lock);
     int rc = ENGINE_OK;
     if (find(e, h->name) >= 0) {
@@ -409,7 +422,8 @@ int engine_register_handle(engine_t *e, qhandle_t *h, diag_t *err)
     }
     qhandle_ref(h);
     e->q[e->nq++] = (entry_t){.h = h, .q = q,
-                              .since = e->cfg.replay ? 0 : time_now_ms()};
+                              .since = e->cfg.replay || e->cfg.worker
+                                           ? INT64_MIN : time_now_ms()};
     if (e->cfg.share)
         place_shared(e, e->nq - 1);
     refilter(e);
@@ -574,8 +588,10 @@ static void share_fold(engine_t *e, share_t *sh, int64_t now_ms, int finish,
     int64_t t = finish ? INT64_MAX
               : share_threshold(sh, e->cfg.replay != 0, now_ms,
                                 e->cfg.close_delay_ms);
-    int64_t deadline = finish || e->cfg.replay ? INT64_MAX
-                                               : time_mono_ms() + slice_ms;
+    /* A worker's tick must hand out every window it closes: its
+     * caller takes "engine_tick(W) returned" for "written up to W". */
+    int64_t deadline = finish || e->cfg.replay || e->cfg.worker
+                           ? INT64_MAX : time_mono_ms() + slice_ms;
     share_advance(sh, t, deadline);
 }
 
@@ -648,7 +664,8 @@ static void finish_entry(engine_t *e, int i, int64_t now, int hold)
     query_t *q = e->q[i].q;
     delivery_t d = {e, &e->q[i], INT64_MAX, hold};
     if (!e->cfg.replay)
-        d.due = query_threshold(q, 0, now, e->cfg.close_delay_ms);
+        d.due = query_threshold(q, 0, e->cfg.worker ? e->now : now,
+                                e->cfg.close_delay_ms);
     if (e->q[i].sh)
         share_fold(e, e->q[i].sh, 0, 1, 0);
     query_advance(q, INT64_MAX, deliver, &d);
@@ -763,7 +780,8 @@ void engine_process(engine_t *e, const flow_batch_t *b)
     pthread_mutex_lock(&e->lock);
     e->serial++;
     e->ticks++;
-    job_t j = {PHASE_PROCESS, b, e->cfg.replay ? 0 : time_now_ms()};
+    job_t j = {PHASE_PROCESS, b,
+               e->cfg.replay || e->cfg.worker ? 0 : time_now_ms()};
     run_phase(e, &j);
     pthread_mutex_unlock(&e->lock);
 }

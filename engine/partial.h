@@ -42,6 +42,12 @@ struct qhandle;
  * types, the aggregates, their arguments and types. */
 uint64_t partial_fingerprint(const plan_t *p);
 
+/* Can plan p's windows be made of partials: an aggregate plan (a rows
+ * plan has no group state), windows on received time (a flow-time
+ * window has no bound the collector's watermark gives), no sketch of
+ * strings (it hashes this process's copy of each). 0 with err set. */
+int partial_mergeable(const plan_t *p, diag_t *err);
+
 /* Append the encoding of table t (layout l of plan p) to out. */
 void partial_encode(const plan_t *p, const agglayout_t *l, const gtable_t *t,
                     sbuf_t *out);

@@ -518,6 +518,9 @@ static void release_before(query_t *q, int64_t closed_end)
 static void emit_window(query_t *q, int64_t S, int64_t E,
                         void (*emit)(void *ctx, rowset_t *rs), void *ctx)
 {
+    /* A predecessor emitted it (a scale-out worker's floor). */
+    if (q->has_floor && E <= q->floor)
+        return;
     /* Panes idx in [S/P, E/P). */
     int64_t lo = floor_div(S, q->P), hi = floor_div(E, q->P);
     pane_t *in[1024];
@@ -534,11 +537,13 @@ static void emit_window(query_t *q, int64_t S, int64_t E,
             free(ps);
         return;
     }
+    rowset_t *(*groups)(query_t *, const gtable_t *, int64_t, int64_t) =
+        q->emit_state ? emit_state : emit_groups;
     rowset_t *rs;
     if (q->rows_mode) {
         rs = emit_rows(q, ps, n, S, E);
     } else if (n == 1 && q->size == q->P) {
-        rs = emit_groups(q, ps[0]->t, S, E);
+        rs = groups(q, ps[0]->t, S, E);
     } else {
         if (!q->scratch)
             q->scratch = gtable_new(&q->layout);
@@ -550,7 +555,7 @@ static void emit_window(query_t *q, int64_t S, int64_t E,
         /* Panes counted their own refusals; the window's cap refusing
          * groups while merging is new. */
         q->st.flows_overflow += q->scratch->overflow - counted;
-        rs = emit_groups(q, q->scratch, S, E);
+        rs = groups(q, q->scratch, S, E);
         gtable_clear(&q->layout, q->scratch);
     }
     if (ps != in)

@@ -58,6 +58,10 @@ typedef struct query {
     uint64_t     stamp_base; /* this batch's: serial << 11 */
     int64_t      batch_max;  /* the last batch's latest flow time moving
                                 the watermark (flow time), or INT64_MIN */
+    /* a scale-out worker's (engine_config_t.partial, has_floor) */
+    int          emit_state; /* windows leave as their table encoded */
+    int          has_floor;  /* windows ending at or before floor close */
+    int64_t      floor;      /* without being emitted */
 
     /* memory (mem.h): what the query holds, and the budget's refusals */
     memacct_t    mem;
@@ -134,6 +138,10 @@ void query_usage(const query_t *q, uint64_t *groups, uint64_t *bytes);
  * (rows plans); emit.c. */
 rowset_t *emit_groups(query_t *q, const gtable_t *t, int64_t wstart,
                       int64_t wend);
+/* The rowset of a window whose table leaves encoded (engine/partial.h):
+ * no rows, rs->state holds it. */
+rowset_t *emit_state(query_t *q, const gtable_t *t, int64_t wstart,
+                     int64_t wend);
 rowset_t *emit_rows(query_t *q, pane_t *const *panes, int n, int64_t wstart,
                     int64_t wend);
 /* The output order of two records of q->width values (ORDER BY keys,
