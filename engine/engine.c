@@ -654,6 +654,8 @@ static void tick_entry(engine_t *e, int i, int64_t now_ms, int hold)
         t = h < t ? h : t;
     }
     query_advance(q, t, deliver, &d);
+    if (e->cfg.worker)
+        query_seal(q, t);
     if (q->st.windows != before)
         log_slow(q, "closing its window", time_now_ms() - t0);
 }

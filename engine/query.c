@@ -598,6 +598,17 @@ void query_advance(query_t *q, int64_t threshold,
         mem_episode(q);
 }
 
+void query_seal(query_t *q, int64_t threshold)
+{
+    if (q->global || threshold == INT64_MIN)
+        return;
+    int64_t E = floor_div(threshold, q->P) * q->P;
+    if (!q->have_closed || E > q->closed_end) {
+        q->closed_end = E;
+        q->have_closed = 1;
+    }
+}
+
 uint32_t query_filter(query_t *q, const flow_batch_t *b, uint32_t *out)
 {
     if (!q->filter) {

@@ -124,6 +124,12 @@ int query_fold_step(query_t *m, const agglayout_t *sl, int64_t G,
 void query_advance(query_t *q, int64_t threshold,
                    void (*emit)(void *ctx, rowset_t *rs), void *ctx);
 
+/* A scale-out worker's windows ending at or before threshold are closed
+ * whether they held flows or not: a flow for one of them is late on
+ * every worker alike, decided by the watermark alone (after
+ * query_advance at that threshold). */
+void query_seal(query_t *q, int64_t threshold);
+
 /* The watermark for a live engine at now_ms (received-time windows use
  * the clock minus delay). */
 int64_t query_threshold(const query_t *q, int replay, int64_t now_ms,
