@@ -19,7 +19,11 @@
  * same input always gives the same rows. A history engine (replay and
  * history set: flows read back from the archive) keeps received-time
  * windows on the received times the archive kept, so it gives the rows
- * a live run gave for every complete window. A live engine that falls behind
+ * a live run gave for every complete window. A scale-out worker
+ * (engine_config_t.worker) has no clock either: received-time windows
+ * stay on the flows' received times and close only in engine_tick(e, W),
+ * W the watermark: every window ending at or before W (flows or not) is
+ * closed and handed out before it returns. A live engine that falls behind
  * its queue closes received-time windows by the receive times of the
  * batches it has processed, not by the wall clock (engine_clock()), so a
  * backlog delays windows instead of making their flows late. Flows that arrive for a window
