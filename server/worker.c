@@ -585,11 +585,11 @@ static void *worker_main(void *arg)
         for (int32_t i = 0; i < w->nparts; i++)
             if (w->parts[i] && w->parts[i]->failed)
                 rebuild(w, w->parts[i]);
-        if (w->npartials <= 0 && time_now_ms() - w->last_progress >= 1000) {
-            w->npartials = partitions_of(w->prod, w->cfg.partials_topic, 500);
-            w->last_progress = time_now_ms();
-        }
         int64_t now = time_mono_ms();
+        if (w->npartials <= 0 && now - w->last_progress >= PROGRESS_MS) {
+            w->npartials = partitions_of(w->prod, w->cfg.partials_topic, 500);
+            now = time_mono_ms();
+        }
         int progress = now - w->last_progress >= PROGRESS_MS;
         if ((w->dirty && now - w->last_commit >= COMMIT_MS) || progress) {
             w->dirty = 0;
