@@ -410,7 +410,7 @@ bench-archive-query: deps
 	$(MAKE) -j2 $(B)/flowgen $(B)/bench/bench_aquery
 	B=$(B) FLOWS=$(AQ_FLOWS) bench/archive_query.sh
 
-# Scale-out on a one-node Kafka broker: the collector's publish rate, 1..2
+# Scale-out on a one-node Kafka broker: the collector's publish rate, 1..3
 # workers on a filled topic, a window's end to its merged rows
 # (bench/scale_out.sh; docs/PERFORMANCE.md, "Scale-out").
 bench-scale-out: deps deps-test

@@ -24,7 +24,7 @@
 # Every process shares the machine's cores with the broker's JVM: the
 # figures are what this box does with everything on it, not what each
 # part does on its own cores. Settings (environment): SO_FLOWS (2000000),
-# SO_PARTS (4), SO_WORKERS (2), SO_RATE (20000), SO_SECONDS (30).
+# SO_PARTS (4), SO_WORKERS (3), SO_RATE (20000), SO_SECONDS (30).
 cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 export FLOWSQL_BUILD="$top/${B:-build}"
@@ -32,7 +32,7 @@ export FLOWSQL_BUILD="$top/${B:-build}"
 . tests/servers/servers.sh
 SO_FLOWS=${SO_FLOWS:-2000000}
 SO_PARTS=${SO_PARTS:-4}
-SO_WORKERS=${SO_WORKERS:-2}
+SO_WORKERS=${SO_WORKERS:-3}
 SO_RATE=${SO_RATE:-20000}
 SO_SECONDS=${SO_SECONDS:-30}
 export LC_ALL=C
