@@ -21,6 +21,8 @@
 #                (bench/peers/run.sh, about 20 minutes, never in make test)
 #   make bench-soak  RSS under a steady load: all saved queries, stalled
 #                stream readers, 300k flows/s for 30 min (bench/soak.sh)
+#   make bench-scale-out  scale-out on one Kafka broker: collector
+#                publish rate, workers' flows/s, window end to merged rows
 #   make fuzz    every libFuzzer target (FUZZ_TARGETS) for FUZZ_SECONDS
 #                each; make fuzz-NAME for one
 #   make bench-web  the web interface with 100k-row windows: render times
@@ -101,7 +103,8 @@ TOOLS    := $(if $(wildcard server/flowsqld.c),$(B)/flowsqld) \
 .PHONY: all run test unit check deps deps-test deps-web deps-node web-shots \
         bench-web servers bench bench-ingest bench-sflow bench-pcap \
         bench-peers bench-soak bench-parquet bench-archive \
-        bench-archive-ingest bench-archive-query bench-enrich fuzz clean \
+        bench-archive-ingest bench-archive-query bench-enrich bench-scale-out \
+        fuzz clean \
         install uninstall deb FORCE
 .DEFAULT_GOAL := all
 
@@ -406,6 +409,13 @@ bench-archive-query: deps
 	$(call install_missing,nfdump)
 	$(MAKE) -j2 $(B)/flowgen $(B)/bench/bench_aquery
 	B=$(B) FLOWS=$(AQ_FLOWS) bench/archive_query.sh
+
+# Scale-out on a one-node Kafka broker: the collector's publish rate, 1..3
+# workers on a filled topic, a window's end to its merged rows
+# (bench/scale_out.sh; docs/PERFORMANCE.md, "Scale-out").
+bench-scale-out: deps deps-test
+	$(MAKE) -j2 $(B)/flowsqld $(B)/flowgen $(B)/tools/flowsdump
+	B=$(B) bench/scale_out.sh
 
 # The peers it measures, and what it reads their answers with.
 DEB_PEERS := nfdump pmacct sqlite3 curl jq

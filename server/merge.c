@@ -418,25 +418,15 @@ merge_t *merge_start(const merge_config_t *cfg, diag_t *err)
         diag_set(err, "--merge needs --kafka-brokers");
         return NULL;
     }
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (kafka_conf_set(c, "bootstrap.servers", cfg->brokers, err) < 0 ||
-        kafka_conf_set(c, "group.id", cfg->group, err) < 0 ||
-        kafka_conf_set(c, "client.id", "flowsqld-merge", err) < 0 ||
-        kafka_conf_set(c, "enable.auto.commit", "false", err) < 0 ||
-        kafka_conf_set(c, "auto.offset.reset", "earliest", err) < 0 ||
-        kafka_conf_set(c, "session.timeout.ms", "6000", err) < 0 ||
-        kafka_conf_set(c, "heartbeat.interval.ms", "1000", err) < 0 ||
-        kafka_conf_set(c, "fetch.wait.max.ms", "50", err) < 0 ||
-        kafka_props_apply(c, cfg->props, err) < 0) {
-        rd_kafka_conf_destroy(c);
+    rd_kafka_conf_t *c = kafka_group_conf(cfg->brokers, cfg->group,
+                                          "flowsqld-merge", cfg->props, err);
+    if (!c)
         return NULL;
-    }
     merge_t *m = calloc(1, sizeof(*m));
     m->cfg = *cfg;
     rd_kafka_conf_set_opaque(c, m);
     rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
     rd_kafka_conf_set_error_cb(c, on_error);
-    rd_kafka_conf_set_log_cb(c, kafka_log_cb);
     char es[512];
     if (!(m->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es)))) {
         diag_set(err, "merge: kafka consumer: %s", es);

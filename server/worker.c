@@ -306,33 +306,35 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 /* ---- flows in ----------------------------------------------------------------- */
 
+/* Room for one more in a FIFO ring of n elements from head (doubling,
+ * unwrapped to head 0 when it grows): the ring, maybe moved. */
+static void *ring_reserve(void *ring, size_t elem, size_t *head, size_t n,
+                          size_t *cap, size_t first_cap)
+{
+    if (n < *cap)
+        return ring;
+    size_t ncap = *cap ? *cap * 2 : first_cap;
+    uint8_t *nr = malloc(ncap * elem);
+    for (size_t i = 0; i < n; i++)
+        memcpy(nr + i * elem, (uint8_t *)ring + (*head + i) % *cap * elem,
+               elem);
+    free(ring);
+    *head = 0;
+    *cap = ncap;
+    return nr;
+}
+
 static void fifo_push_pending(wpart_t *p, int64_t off, int64_t need)
 {
-    if (p->pn == p->pcap) {
-        size_t cap = p->pcap ? p->pcap * 2 : 256;
-        pending_t *n = malloc(cap * sizeof(*n));
-        for (size_t i = 0; i < p->pn; i++)
-            n[i] = p->pend[(p->phead + i) % p->pcap];
-        free(p->pend);
-        p->pend = n;
-        p->phead = 0;
-        p->pcap = cap;
-    }
+    p->pend = ring_reserve(p->pend, sizeof(*p->pend), &p->phead, p->pn,
+                           &p->pcap, 256);
     p->pend[(p->phead + p->pn++) % p->pcap] = (pending_t){off, need};
 }
 
 static void fifo_push_mark(wpart_t *p, int64_t wm, uint64_t seq)
 {
-    if (p->mn == p->mcap) {
-        size_t cap = p->mcap ? p->mcap * 2 : 64;
-        closemark_t *n = malloc(cap * sizeof(*n));
-        for (size_t i = 0; i < p->mn; i++)
-            n[i] = p->marks[(p->mhead + i) % p->mcap];
-        free(p->marks);
-        p->marks = n;
-        p->mhead = 0;
-        p->mcap = cap;
-    }
+    p->marks = ring_reserve(p->marks, sizeof(*p->marks), &p->mhead, p->mn,
+                            &p->mcap, 64);
     p->marks[(p->mhead + p->mn++) % p->mcap] = (closemark_t){wm, seq};
 }
 
@@ -585,11 +587,11 @@ static void *worker_main(void *arg)
         for (int32_t i = 0; i < w->nparts; i++)
             if (w->parts[i] && w->parts[i]->failed)
                 rebuild(w, w->parts[i]);
-        if (w->npartials <= 0 && time_now_ms() - w->last_progress >= 1000) {
-            w->npartials = partitions_of(w->prod, w->cfg.partials_topic, 500);
-            w->last_progress = time_now_ms();
-        }
         int64_t now = time_mono_ms();
+        if (w->npartials <= 0 && now - w->last_progress >= PROGRESS_MS) {
+            w->npartials = partitions_of(w->prod, w->cfg.partials_topic, 500);
+            now = time_mono_ms();
+        }
         int progress = now - w->last_progress >= PROGRESS_MS;
         if ((w->dirty && now - w->last_commit >= COMMIT_MS) || progress) {
             w->dirty = 0;
@@ -636,24 +638,15 @@ worker_t *worker_start(const worker_config_t *cfg, diag_t *err)
     /* A worker's partitions move only when a worker joins or leaves: a
      * short session (6 s) so that the partitions of a dead one move
      * soon; offsets are ours (committed with the written watermark). */
-    rd_kafka_conf_t *cc = rd_kafka_conf_new();
-    if (kafka_conf_set(cc, "bootstrap.servers", cfg->brokers, err) < 0 ||
-        kafka_conf_set(cc, "group.id", cfg->group, err) < 0 ||
-        kafka_conf_set(cc, "client.id", "flowsqld-worker", err) < 0 ||
-        kafka_conf_set(cc, "enable.auto.commit", "false", err) < 0 ||
-        kafka_conf_set(cc, "auto.offset.reset", "earliest", err) < 0 ||
-        kafka_conf_set(cc, "session.timeout.ms", "6000", err) < 0 ||
-        kafka_conf_set(cc, "heartbeat.interval.ms", "1000", err) < 0 ||
-        kafka_conf_set(cc, "fetch.wait.max.ms", "50", err) < 0 ||
-        kafka_props_apply(cc, cfg->props, err) < 0) {
-        rd_kafka_conf_destroy(cc);
+    rd_kafka_conf_t *cc = kafka_group_conf(cfg->brokers, cfg->group,
+                                           "flowsqld-worker", cfg->props, err);
+    if (!cc) {
         free(w);
         return NULL;
     }
     rd_kafka_conf_set_opaque(cc, w);
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_error_cb(cc, on_error);
-    rd_kafka_conf_set_log_cb(cc, kafka_log_cb);
     rd_kafka_conf_t *pc = kafka_producer_conf(cfg->brokers, "flowsqld-worker",
                                               "5", cfg->props, err);
     if (!pc) {

@@ -180,6 +180,27 @@ rd_kafka_conf_t *kafka_producer_conf(const char *brokers,
     return conf;
 }
 
+rd_kafka_conf_t *kafka_group_conf(const char *brokers, const char *group,
+                                  const char *client_id, const char *props,
+                                  diag_t *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_set(conf, "bootstrap.servers", brokers, err) < 0 ||
+        kafka_conf_set(conf, "group.id", group, err) < 0 ||
+        kafka_conf_set(conf, "client.id", client_id, err) < 0 ||
+        kafka_conf_set(conf, "enable.auto.commit", "false", err) < 0 ||
+        kafka_conf_set(conf, "auto.offset.reset", "earliest", err) < 0 ||
+        kafka_conf_set(conf, "session.timeout.ms", "6000", err) < 0 ||
+        kafka_conf_set(conf, "heartbeat.interval.ms", "1000", err) < 0 ||
+        kafka_conf_set(conf, "fetch.wait.max.ms", "50", err) < 0 ||
+        kafka_props_apply(conf, props, err) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    return conf;
+}
+
 uint64_t kafka_stats_retries(const char *json, size_t len)
 {
     json_t *root = json_loadb(json, len, 0, NULL);

@@ -94,6 +94,16 @@ rd_kafka_conf_t *kafka_producer_conf(const char *brokers,
                                      const char *linger_ms,
                                      const char *props, diag_t *err);
 
+/* The consumer configuration of scale-out's workers and merge stage: the
+ * brokers, group and client id, offsets committed by the caller only
+ * (enable.auto.commit off, commits carry the "w=" metadata), a new group
+ * from the start of the topic, a 6 s session (a dead member's partitions
+ * move soon), 50 ms fetch waits; then the operator's props and our log
+ * callback. NULL with err set on a refused property. */
+rd_kafka_conf_t *kafka_group_conf(const char *brokers, const char *group,
+                                  const char *client_id, const char *props,
+                                  diag_t *err);
+
 /* The retry count in one librdkafka statistics document: the sum over
  * brokers of txretries and req_timeouts. Shared with flowtopic.c. */
 uint64_t kafka_stats_retries(const char *json, size_t len);

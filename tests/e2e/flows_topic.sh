@@ -76,16 +76,9 @@ eq "every partition holds flows" \
 
 # SCALE_OUT.md lists exactly the flows-topic metrics /metrics has
 curl -s "http://$HTTP/metrics" >"$T/metrics.txt"
-grep -o '^flowsql_flows_topic_[a-z_]*' "$T/metrics.txt" | sort -u >"$T/m.have"
-grep -o '^| `flowsql_flows_topic_[a-z_]*`' "$(dirname "$0")/../../docs/SCALE_OUT.md" | \
-    sed 's/^| `//; s/`$//' | sort -u >"$T/m.doc"
-check "every flows-topic metric is in SCALE_OUT.md, and only those" \
-    cmp -s "$T/m.have" "$T/m.doc"
-comm -3 "$T/m.have" "$T/m.doc" >&2
-if command -v promtool >/dev/null; then
-    eq "promtool check metrics is clean" \
-       "$(promtool check metrics <"$T/metrics.txt" 2>&1 | head -n 5 | tr '\n' ' ')" ""
-fi
+metrics_documented flows-topic "$T/metrics.txt" flowsql_flows_topic_ \
+    "$(dirname "$0")/../../docs/SCALE_OUT.md"
+promtool_clean "$T/metrics.txt"
 stop_flowsqld
 eq "flowsqld stops cleanly" "$STATUS" 0
 

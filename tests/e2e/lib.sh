@@ -106,6 +106,25 @@ wait_metric() {
     done
 }
 
+# metrics_documented WHAT FILE PREFIX DOC: the metrics in FILE (a saved
+# /metrics) whose names begin with PREFIX are exactly those DOC's tables
+# list as rows "| `name` |".
+metrics_documented() {
+    grep -o "^$3[a-z_]*" "$2" | sort -u >"$T/m.have"
+    grep -o "^| \`$3[a-z_]*\`" "$4" | sed 's/^| `//; s/`$//' | sort -u >"$T/m.doc"
+    check "every $1 metric is in $(basename "$4"), and only those" \
+        cmp -s "$T/m.have" "$T/m.doc"
+    comm -3 "$T/m.have" "$T/m.doc" >&2
+}
+
+# promtool_clean FILE: Prometheus' linter finds nothing in a saved
+# /metrics (skipped without promtool)
+promtool_clean() {
+    command -v promtool >/dev/null || return 0
+    eq "promtool check metrics is clean" \
+       "$(promtool check metrics <"$1" 2>&1 | head -n 5 | tr '\n' ' ')" ""
+}
+
 # json_is PATH JQ_FILTER VALUE: GET PATH and compare a field (for wait_until)
 json_is() {
     [ "$(curl -s ${TOKEN:+-H "Authorization: Bearer $TOKEN"} "http://$HTTP$1" | jq -r "$2")" = "$3" ]
