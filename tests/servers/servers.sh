@@ -9,6 +9,9 @@
 #   kafka_start            single-node KRaft broker+controller; sets KAFKA
 #                          (host:port) and KAFKA_PID
 #   kafka_stop / kafka_restart   (same ports, same data: a broker outage)
+#   kafka_cluster_start N  N KRaft nodes, KAFKA the bootstrap list; the
+#                          kafka_node_* functions kill, stop and restart
+#                          one ("a Kafka cluster" below)
 #   opensearch_start       single-node OpenSearch (CodeLibs' runner); sets
 #                          ES_URL and ES_PID
 #   servers_missing        prints what is missing to run them, if anything
@@ -141,7 +144,8 @@ kafka_wait_brokers() {
         for p in $1; do kill -0 "$p" 2>/dev/null || i=1000; done
         if [ $i -gt 240 ]; then
             echo "$3 did not start:" >&2
-            tail -20 "$T"/kafka/*stdout.log "$T"/kafka/*broker.log >&2
+            tail -20 "$T"/kafka/stdout.log "$T"/kafka/broker.log \
+                "$T"/kafka/n*/stdout.log "$T"/kafka/n*/broker.log >&2 2>/dev/null
             return 1
         fi
         sleep 0.25
