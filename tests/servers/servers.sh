@@ -9,6 +9,9 @@
 #   kafka_start            single-node KRaft broker+controller; sets KAFKA
 #                          (host:port) and KAFKA_PID
 #   kafka_stop / kafka_restart   (same ports, same data: a broker outage)
+#   kafka_cluster_start N  N KRaft nodes, KAFKA the bootstrap list; the
+#                          kafka_node_* functions kill, stop and restart
+#                          one ("a Kafka cluster" below)
 #   opensearch_start       single-node OpenSearch (CodeLibs' runner); sets
 #                          ES_URL and ES_PID
 #   servers_missing        prints what is missing to run them, if anything
@@ -60,43 +63,93 @@ servers_fetch() {
 
 # ---- Kafka -------------------------------------------------------------
 
+# kafka_write_config DIR NODE PORT CONTROLLER_PORT VOTERS REPLICAS: DIR's
+# server.properties and log4j2.properties for KRaft node NODE (broker and
+# controller in one JVM), its data in DIR/data. REPLICAS (the cluster's
+# size) sets the replication of the internal topics and of new topics;
+# from 3 up a write with acks=all needs 2 in-sync replicas, so one node
+# may be down. Heartbeats are shortened so that a node killed with
+# kill -9 is fenced, and its partitions' leadership moves, in ~3 s
+# (on a cluster only: a single node paused with SIGSTOP must stay).
 kafka_write_config() {
-    mkdir -p "$T/kafka"
-    cat >"$T/kafka/server.properties" <<EOF
+    dir=$1
+    rf=$(( $6 < 3 ? $6 : 3 ))
+    isr=$(( $6 < 3 ? 1 : 2 ))
+    mkdir -p "$dir"
+    cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$2
+controller.quorum.voters=$5
+listeners=PLAINTEXT://127.0.0.1:$3,CONTROLLER://127.0.0.1:$4
+advertised.listeners=PLAINTEXT://127.0.0.1:$3
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-log.dirs=$T/kafka/data
+log.dirs=$dir/data
 num.partitions=${KAFKA_PARTITIONS:-1}
-offsets.topic.replication.factor=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$6
 offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$6
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$6
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
-    cat >"$T/kafka/log4j2.properties" <<EOF
+    [ "$6" -gt 1 ] && cat >>"$dir/server.properties" <<EOF
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
+EOF
+    cat >"$dir/log4j2.properties" <<EOF
 rootLogger.level=WARN
 rootLogger.appenderRef.f.ref=F
 appender.f.type=File
 appender.f.name=F
-appender.f.fileName=$T/kafka/broker.log
+appender.f.fileName=$dir/broker.log
 appender.f.layout.type=PatternLayout
 appender.f.layout.pattern=[%d] %p %m (%c)%n
 EOF
 }
 
-kafka_java() { # class args... (exec: in the background, $! is the JVM)
-    exec "$JAVA" -Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-        -Dlog4j2.configurationFile="$T/kafka/log4j2.properties" \
+kafka_java() { # DIR class args... (exec: in the background, $! is the JVM)
+    dir=$1; shift
+    exec "$JAVA" -Xms64m -Xmx${KAFKA_HEAP:-384m} -XX:+UseSerialGC \
+        -XX:TieredStopAtLevel=1 \
+        -Dlog4j2.configurationFile="$dir/log4j2.properties" \
         -cp "$KAFKA_LIB/*" "$@"
+}
+
+# kafka_format DIR CLUSTER_ID: DIR/data formatted as a node of that cluster
+kafka_format() {
+    if ! (kafka_java "$1" kafka.tools.StorageTool format -t "$2" \
+            -c "$1/server.properties") >"$1/format.log" 2>&1; then
+        echo "kafka storage format failed:" >&2
+        cat "$1/format.log" >&2
+        return 1
+    fi
+}
+
+kafka_cluster_id() {
+    (kafka_java "$T/kafka" kafka.tools.StorageTool random-uuid) 2>/dev/null | tail -1
+}
+
+# kafka_wait_brokers PIDS N WHO: until a metadata request sees N brokers
+# (60 s at most, each PID must stay alive meanwhile)
+kafka_wait_brokers() {
+    i=0
+    until [ "$(kafka_brokers | wc -w)" -eq "$2" ]; do
+        i=$((i + 1))
+        for p in $1; do kill -0 "$p" 2>/dev/null || i=1000; done
+        if [ $i -gt 240 ]; then
+            echo "$3 did not start:" >&2
+            tail -20 "$T"/kafka/stdout.log "$T"/kafka/broker.log \
+                "$T"/kafka/n*/stdout.log "$T"/kafka/n*/broker.log >&2 2>/dev/null
+            return 1
+        fi
+        sleep 0.25
+    done
 }
 
 kafka_start() {
@@ -104,32 +157,18 @@ kafka_start() {
     KAFKA_PORT=$(free_port)
     KAFKA_CONTROLLER_PORT=$(free_port)
     KAFKA=127.0.0.1:$KAFKA_PORT
-    kafka_write_config
-    if ! (kafka_java kafka.tools.StorageTool format -t \
-            "$( (kafka_java kafka.tools.StorageTool random-uuid) 2>/dev/null | tail -1)" \
-            -c "$T/kafka/server.properties") >"$T/kafka/format.log" 2>&1; then
-        echo "kafka storage format failed:" >&2
-        cat "$T/kafka/format.log" >&2
-        return 1
-    fi
+    kafka_write_config "$T/kafka" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" \
+        "1@127.0.0.1:$KAFKA_CONTROLLER_PORT" 1
+    kafka_format "$T/kafka" "$(kafka_cluster_id)" || return 1
     kafka_run
 }
 
 kafka_run() {
-    (kafka_java kafka.Kafka "$T/kafka/server.properties") \
+    (kafka_java "$T/kafka" kafka.Kafka "$T/kafka/server.properties") \
         >>"$T/kafka/stdout.log" 2>&1 &
     KAFKA_PID=$!
     PIDS="$PIDS $KAFKA_PID"
-    i=0
-    until kcat -b "$KAFKA" -L -m 2 2>/dev/null | grep -q '1 brokers'; do
-        i=$((i + 1))
-        if [ $i -gt 240 ] || ! kill -0 "$KAFKA_PID" 2>/dev/null; then
-            echo "the Kafka broker did not start:" >&2
-            tail -20 "$T/kafka/stdout.log" "$T/kafka/broker.log" >&2
-            return 1
-        fi
-        sleep 0.25
-    done
+    kafka_wait_brokers "$KAFKA_PID" 1 "the Kafka broker"
 }
 
 # stop_server PID TRIES: SIGTERM, then SIGKILL after TRIES x 0.2 s
@@ -143,9 +182,145 @@ stop_server() {
     wait "$1" 2>/dev/null
 }
 
-kafka_stop() { stop_server "$KAFKA_PID" 150; }
+# kafka_stop: the single broker, or every node of a cluster
+kafka_stop() {
+    if [ -n "$KAFKA_NODES" ]; then kafka_cluster_stop; return; fi
+    stop_server "$KAFKA_PID" 150
+}
 
 kafka_restart() { kafka_stop; kafka_run; }
+
+# ---- a Kafka cluster -----------------------------------------------------
+#
+# kafka_cluster_start N   N KRaft nodes (broker+controller each, all N
+#                         voters of the quorum) on free loopback ports,
+#                         node I in $T/kafka/nI; sets KAFKA (the bootstrap
+#                         list), KAFKA_NODES=N and KAFKA_PID_1..N; returns
+#                         once a metadata request sees all N brokers.
+#                         New topics get min(3,N) replicas; from N=3 up
+#                         min.insync.replicas is 2.
+# kafka_node_kill I       kill -9 node I (a crash)
+# kafka_node_stop I       stop node I cleanly (SIGTERM, controlled shutdown)
+# kafka_node_start I      restart node I (same config, same data); returns
+#                         once the cluster's metadata lists it again
+# kafka_cluster_stop      stop every node still running (kafka_stop does it too)
+# kafka_topic_create NAME PARTITIONS [RF]   (flowsdump --create) and wait
+#                         until every partition has a leader
+# kafka_isr_full TOPIC    true when every partition's ISR holds all its replicas
+# kafka_brokers [HOST:PORT]  the ids of the brokers a metadata request
+#                         (of that broker, else of any) sees: "1 2 3"
+#
+# Each node has a heap of at most $KAFKA_HEAP (256m here).
+
+kafka_cluster_start() {
+    KAFKA_LIB=$(servers_fetch kafka) || return 1
+    KAFKA_HEAP=${KAFKA_HEAP:-256m}
+    KAFKA_NODES=$1
+    KAFKA=""
+    k_voters=""
+    k_n=1
+    while [ $k_n -le "$1" ]; do
+        eval "KAFKA_PORT_$k_n=$(free_port) KAFKA_CPORT_$k_n=$(free_port)"
+        eval "KAFKA=\${KAFKA:+\$KAFKA,}127.0.0.1:\$KAFKA_PORT_$k_n"
+        eval "k_voters=\${k_voters:+\$k_voters,}$k_n@127.0.0.1:\$KAFKA_CPORT_$k_n"
+        k_n=$((k_n + 1))
+    done
+    mkdir -p "$T/kafka"
+    k_id=$(kafka_cluster_id)
+    k_pids=""
+    k_n=1
+    while [ $k_n -le "$1" ]; do
+        eval "kafka_write_config \"\$T/kafka/n$k_n\" $k_n \$KAFKA_PORT_$k_n \$KAFKA_CPORT_$k_n \"\$k_voters\" $1"
+        kafka_format "$T/kafka/n$k_n" "$k_id" || return 1
+        kafka_node_run "$k_n"
+        eval "k_pids=\"\$k_pids \$KAFKA_PID_$k_n\""
+        k_n=$((k_n + 1))
+    done
+    kafka_wait_brokers "$k_pids" "$1" "the Kafka cluster"
+}
+
+kafka_node_run() { # I: node I's JVM in the background
+    (kafka_java "$T/kafka/n$1" kafka.Kafka "$T/kafka/n$1/server.properties") \
+        >>"$T/kafka/n$1/stdout.log" 2>&1 &
+    eval "KAFKA_PID_$1=$!"
+    PIDS="$PIDS $!"
+}
+
+kafka_node_pid() { eval "echo \$KAFKA_PID_$1"; }
+
+kafka_node_kill() {
+    k_p=$(kafka_node_pid "$1")
+    kill -9 "$k_p" 2>/dev/null
+    wait "$k_p" 2>/dev/null
+    return 0
+}
+
+kafka_node_stop() { stop_server "$(kafka_node_pid "$1")" 150; }
+
+kafka_node_start() {
+    kafka_node_run "$1"
+    k_p=$(kafka_node_pid "$1")
+    k_i=0
+    # asked of node I itself: the others list it until they fence it
+    until kafka_brokers "127.0.0.1:$(eval "echo \$KAFKA_PORT_$1")" | grep -qw "$1"; do
+        k_i=$((k_i + 1))
+        if [ $k_i -gt 240 ] || ! kill -0 "$k_p" 2>/dev/null; then
+            echo "Kafka node $1 did not rejoin:" >&2
+            tail -20 "$T/kafka/n$1/stdout.log" "$T/kafka/n$1/broker.log" >&2
+            return 1
+        fi
+        sleep 0.25
+    done
+}
+
+# All nodes at once: stopped one after another, the last ones would wait
+# for a quorum that is gone before they may shut down.
+kafka_cluster_stop() {
+    k_pids=""
+    k_n=1
+    while [ $k_n -le "$KAFKA_NODES" ]; do
+        k_pids="$k_pids $(kafka_node_pid $k_n)"
+        k_n=$((k_n + 1))
+    done
+    kill $k_pids 2>/dev/null
+    k_i=0
+    for k_p in $k_pids; do
+        while kill -0 "$k_p" 2>/dev/null && [ $k_i -lt 150 ]; do
+            sleep 0.2; k_i=$((k_i + 1))
+        done
+        kill -9 "$k_p" 2>/dev/null
+        wait "$k_p" 2>/dev/null
+    done
+    return 0
+}
+
+kafka_brokers() { # [BOOTSTRAP]
+    kcat -b "${1:-$KAFKA}" -L -m 2 2>/dev/null |
+        awk '$1 == "broker" && $3 == "at" {print $2}' | sort -n | tr '\n' ' ' |
+        sed 's/ $//'
+}
+
+# kafka_partitions TOPIC: "partition leader replicas isrs" a partition
+kafka_partitions() {
+    kcat -b "$KAFKA" -L -m 2 -t "$1" 2>/dev/null |
+        sed -n 's/^ *partition \([0-9]*\), leader \(-*[0-9]*\), replicas: \([0-9,]*\), isrs: \([0-9,]*\).*/\1 \2 \3 \4/p'
+}
+
+kafka_topic_create() {
+    "$B/tools/flowsdump" --create "$2" "$KAFKA" "$1" ${3:+"$3"} || return 1
+    i=0
+    until [ "$(kafka_partitions "$1" | awk '$2 >= 0' | wc -l)" -eq "$2" ]; do
+        i=$((i + 1))
+        [ $i -gt 120 ] && { echo "topic $1: not every partition has a leader" >&2; return 1; }
+        sleep 0.25
+    done
+}
+
+kafka_isr_full() {
+    kafka_partitions "$1" | awk '
+        { n++; if (split($3, r, ",") != split($4, s, ",")) short++ }
+        END { exit !(n > 0 && short == 0) }'
+}
 
 # kafka_count TOPIC: messages in the topic now
 kafka_count() {

@@ -10,8 +10,10 @@
  * watermark never go back).
  *
  *   flowsdump BROKERS TOPIC            dump
- *   flowsdump --create N BROKERS TOPIC create TOPIC with N partitions
- *                                      (the brokers' default replication)
+ *   flowsdump --create N BROKERS TOPIC [RF]
+ *                                      create TOPIC with N partitions of RF
+ *                                      replicas (default: the brokers'
+ *                                      default.replication.factor)
  */
 #include "ingest/flowwire.h"
 
@@ -42,11 +44,11 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
     return rk;
 }
 
-static int create(const char *brokers, const char *topic, int parts)
+static int create(const char *brokers, const char *topic, int parts, int rf)
 {
     rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, brokers);
     char es[512];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, -1, es,
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, rf, es,
                                                     sizeof(es));
     if (!nt) {
         fprintf(stderr, "flowsdump: %s\n", es);
@@ -164,10 +166,12 @@ static int dump(const char *brokers, const char *topic)
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && strcmp(argv[1], "--create") == 0)
-        return create(argv[3], argv[4], atoi(argv[2]));
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "--create") == 0)
+        return create(argv[3], argv[4], atoi(argv[2]),
+                      argc == 6 ? atoi(argv[5]) : -1);
     if (argc == 3)
         return dump(argv[1], argv[2]);
-    fprintf(stderr, "usage: flowsdump [--create N] BROKERS TOPIC\n");
+    fprintf(stderr, "usage: flowsdump BROKERS TOPIC\n"
+            "       flowsdump --create N BROKERS TOPIC [RF]\n");
     return 2;
 }
