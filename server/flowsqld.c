@@ -232,7 +232,10 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                           app_anon_output(app, kafka_sink_output(x->kafka),
                                           ANON_KAFKA));
     }
-    if (*c->flows_topic) {
+    /* A worker reads --flows-topic: publishing there too (its own
+     * markers, on its own clock) would close the other workers'
+     * windows early. */
+    if (*c->flows_topic && !on(c->worker)) {
         flowtopic_config_t fc = {.brokers = c->kafka_brokers,
                                  .topic = c->flows_topic,
                                  .key = c->flows_key,
