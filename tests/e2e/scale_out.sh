@@ -89,6 +89,11 @@ eq "the workers run every saved query" \
 GEN=$!
 PIDS="$PIDS $GEN"
 sleep 12
+# the 5 s windows merged so far, in normal operation (the issue's target
+# is 2 s; 3 s leaves room for a loaded machine)
+d0=$(rmetric merge flowsql_merge_delay_seconds_max)
+check "before any failure, merged rows come within 3 s of the window's end (max $d0 s)" \
+    awk -v d="$d0" 'BEGIN {exit !(d > 0 && d < 3)}'
 # kill -9 a worker mid-window (every window size is open now), restart it
 kill -9 "$w2_PID"
 ok "worker 2 killed with kill -9 mid-stream"
@@ -174,8 +179,10 @@ check "the successor took over: rebalances counted on worker 1" \
 eq "no partial went undelivered, no state refused" \
    "$(rmetric w1 flowsql_worker_partials_failed_total) $(rmetric merge flowsql_merge_bad_total)" "0 0"
 d=$(rmetric merge flowsql_merge_delay_seconds_max)
-check "a window's merged rows come within 5 s of its end (max $d s)" \
-    awk -v d="$d" 'BEGIN {exit !(d > 0 && d < 5)}'
+# with failures: a dead worker's partitions wait for the group to notice
+# (session.timeout.ms, 6 s) and their windows to be rebuilt
+check "through the failures, merged rows come within 15 s of the window's end (max $d s)" \
+    awk -v d="$d" 'BEGIN {exit !(d > 0 && d < 15)}'
 if [ $BROKERS = 3 ]; then
     check "the broker outage shows in the workers' metrics (client errors)" \
         test "$(rmetric w1 flowsql_worker_errors_total)" -gt 0
