@@ -41,6 +41,11 @@ flow 203.0.113.99 10.77.0.5 53 33001 17 . 1 120 600          # busy client, 1 re
 for r in $(seq 1 20); do
     flow 203.0.113.$r 10.77.0.6 53 33002 17 . 1 120 5         # 100 from 20: below 500
 done
+# --- dns_resolvers: a resolver asked and answering; answers unasked -----
+flow 10.77.1.1 203.0.113.53 33010 53 17 . 1 70 3 a           # 3 clients ask
+flow 203.0.113.53 10.77.1.1 53 33010 17 . 1 300 3 d          # and get answers
+flow 198.51.100.53 10.77.2.0 53 33000 17 . 1 60 40 d         # probes from port 53
+# (the reflectors above answer 10.66.0.5 and 10.77.0.5/6, who never asked)
 # --- syn_flood: unanswered SYNs toward one host ---------------------------
 flow 198.18.0.1 10.66.0.6 50000 80 6 S 1 40 1500 a            # attack: 1500, spoofed
 flow 198.19.0.1 10.77.0.7 50001 80 6 FSPA 10 5000 1500 a      # 1500 real visits
@@ -80,6 +85,10 @@ eq "bruteforce_rdp names the guesser only" \
    "$(sql "SELECT DISTINCT ip_text(srcip), ip_text(dstip) FROM bruteforce_rdp")" "10.66.0.4 192.168.4.5"
 eq "dns_amplification names the victim only" \
    "$(sql "SELECT DISTINCT ip_text(target) FROM dns_amplification")" "10.66.0.5"
+eq "dns_resolvers names the resolver asked only (not reflectors, not a port-53 scanner)" \
+   "$(sql "SELECT DISTINCT ip_text(resolver) FROM dns_resolvers")" "203.0.113.53"
+eq "dns_resolvers counts its clients, their queries and its answers" \
+   "$(sql "SELECT max(clients), sum(queries), sum(responses), sum(bytes) FROM dns_resolvers")" "3 3 3 900"
 eq "syn_flood names the target only" \
    "$(sql "SELECT DISTINCT ip_text(target) FROM syn_flood")" "10.66.0.6"
 eq "volumetric_dos names the target only" \
