@@ -46,6 +46,17 @@ flow 10.77.1.1 203.0.113.53 33010 53 17 . 1 70 3 a           # 3 clients ask
 flow 203.0.113.53 10.77.1.1 53 33010 17 . 1 300 3 d          # and get answers
 flow 198.51.100.53 10.77.2.0 53 33000 17 . 1 60 40 d         # probes from port 53
 # (the reflectors above answer 10.66.0.5 and 10.77.0.5/6, who never asked)
+flow 10.77.1.10 10.77.0.53 33020 53 17 . 1 70 1              # an inside resolver
+flow 10.77.0.53 10.77.1.10 53 33020 17 . 1 200 1
+# --- dns_open_resolvers: an inside server answering the outside ----------
+flow 198.51.100.1 10.77.0.54 33030 53 17 . 1 70 5 a          # 5 outside clients
+flow 10.77.0.54 198.51.100.1 53 33030 17 . 1 400 5 d
+# --- reflection_ddos: NTP answers converging on one host -------------------
+for i in $(seq 1 20); do
+    flow 192.0.2.1 10.66.0.10 123 80 17 . 10 5000 15 a        # 15 reflectors, 1.5 MB
+done
+flow 192.0.2.123 10.77.0.20 123 123 17 . 1 76 2 a            # a client's 2 NTP servers
+flow 10.77.3.1 10.77.0.21 1900 50000 17 . 1 300 12 a          # SSDP on the LAN: small
 # --- syn_flood: unanswered SYNs toward one host ---------------------------
 flow 198.18.0.1 10.66.0.6 50000 80 6 S 1 40 1500 a            # attack: 1500, spoofed
 flow 198.19.0.1 10.77.0.7 50001 80 6 FSPA 10 5000 1500 a      # 1500 real visits
@@ -85,10 +96,22 @@ eq "bruteforce_rdp names the guesser only" \
    "$(sql "SELECT DISTINCT ip_text(srcip), ip_text(dstip) FROM bruteforce_rdp")" "10.66.0.4 192.168.4.5"
 eq "dns_amplification names the victim only" \
    "$(sql "SELECT DISTINCT ip_text(target) FROM dns_amplification")" "10.66.0.5"
-eq "dns_resolvers names the resolver asked only (not reflectors, not a port-53 scanner)" \
-   "$(sql "SELECT DISTINCT ip_text(resolver) FROM dns_resolvers")" "203.0.113.53"
-eq "dns_resolvers counts its clients, their queries and its answers" \
-   "$(sql "SELECT max(clients), sum(queries), sum(responses), sum(bytes) FROM dns_resolvers")" "3 3 3 900"
+eq "dns_resolvers names the resolvers asked only (not reflectors, not port-53 probes)" \
+   "$(sql "SELECT DISTINCT ip_text(resolver) FROM dns_resolvers ORDER BY 1")" \
+   "$(printf '10.77.0.53\n203.0.113.53')"
+eq "dns_resolvers counts a resolver's clients, their queries and its answers" \
+   "$(sql "SELECT max(clients), sum(queries), sum(responses), sum(bytes) FROM dns_resolvers WHERE resolver = ip('203.0.113.53')")" "3 3 3 900"
+eq "dns_external_resolvers names the clients of the outside resolver only" \
+   "$(sql "SELECT DISTINCT ip_text(client), ip_text(resolver) FROM dns_external_resolvers ORDER BY 1")" \
+   "$(printf '10.77.1.1 203.0.113.53\n10.77.1.2 203.0.113.53\n10.77.1.3 203.0.113.53')"
+eq "dns_open_resolvers names the inside server answering the outside only" \
+   "$(sql "SELECT DISTINCT ip_text(server) FROM dns_open_resolvers")" "10.77.0.54"
+eq "dns_open_resolvers counts its outside clients and answers" \
+   "$(sql "SELECT max(clients), sum(queries), sum(answers), sum(bytes) FROM dns_open_resolvers")" "5 5 5 2000"
+eq "reflection_ddos names the NTP flood's target (besides the DNS one)" \
+   "$(sql "SELECT DISTINCT ip_text(target), service FROM reflection_ddos WHERE target <> ip('10.66.0.5')")" "10.66.0.10 ntp"
+eq "reflection_ddos counts its 15 reflectors" \
+   "$(sql "SELECT max(reflectors) FROM reflection_ddos WHERE target = ip('10.66.0.10')")" 15
 eq "syn_flood names the target only" \
    "$(sql "SELECT DISTINCT ip_text(target) FROM syn_flood")" "10.66.0.6"
 eq "volumetric_dos names the target only" \
