@@ -188,7 +188,23 @@ typedef struct inset {
     double   *floats;
     const char **strs;
     netmatch_t *match;  /* addresses: the networks (netset.h) */
+    char     *name;     /* a named set's: its matcher follows reloads */
+    uint64_t  gen;      /* netset_generation() when match was taken */
 } inset_t;
+
+/* A named set's networks changed (a file reloaded): take the new ones. */
+static void inset_refresh(inset_t *s)
+{
+    uint64_t g = netset_generation();
+    if (g == s->gen)
+        return;
+    netmatch_t *m = netset_match(s->name);
+    if (m) {
+        netmatch_unref(s->match);
+        s->match = m;
+    }
+    s->gen = g;
+}
 
 typedef struct xop {
     int      code;
@@ -334,6 +350,8 @@ static int compile_in(expr_t *x, const ast_t *n)
         any_float |= items[i]->type == TYPE_FLOAT;
     if (t == TYPE_IP && n->name) {
         code = O_IN_IP;      /* a named set, checked by sema */
+        s->name = xstrdup(n->name);
+        s->gen = netset_generation();
         s->match = netset_match(n->name);
         if (!s->match)
             s->match = netmatch_new(NULL, NULL, 0);
@@ -590,6 +608,7 @@ void expr_free(expr_t *x)
             free(s->floats);
             free(s->strs);
             netmatch_unref(s->match);
+            free(s->name);
             free(s);
         }
     }
@@ -807,6 +826,8 @@ const void *expr_eval(expr_t *x, const uint32_t *sel, uint32_t n)
             }
             break;
         case O_IN_IP:
+            if (o->set->name)
+                inset_refresh(o->set);
             netmatch_eval(o->set->match, ap, sel, n, d, (int)o->k);
             break;
         case O_NETWORK: {

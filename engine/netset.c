@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,12 +213,17 @@ void netmatch_size(const netmatch_t *m, size_t *ranges4, size_t *ranges6,
 typedef struct netset {
     char          *name;
     netmatch_t    *match;
+    char          *file;        /* defined from "@file": reloadable */
+    struct stat    st;          /* the file as last read */
     struct netset *next;
 } netset_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static netset_t *sets;
 static int defaults_done;
+/* Bumped whenever a set's networks change: compiled `IN name` operators
+ * compare it once per batch and take the new matcher (netset_current). */
+static _Atomic uint64_t generation = 1;
 
 static int define_locked(const char *name, const char *cidrs, diag_t *err);
 
@@ -226,6 +232,9 @@ static void ensure_defaults(void)
     if (!defaults_done) {
         defaults_done = 1;
         define_locked("monitored", NETSET_DEFAULT_MONITORED, NULL);
+        /* empty until --network-sets fills it: the saved query
+         * blocklist_hits loads either way */
+        define_locked("blocklist", "", NULL);
     }
 }
 
@@ -306,8 +315,12 @@ static int define_locked(const char *name, const char *cidrs, diag_t *err)
     const char *file = NULL;
     while (isspace((unsigned char)*cidrs))
         cidrs++;
+    struct stat st;
+    memset(&st, 0, sizeof(st));
     if (*cidrs == '@') {
         file = cidrs + 1;
+        if (stat(file, &st) < 0)        /* before the read: a change */
+            memset(&st, 0, sizeof(st)); /* during it is seen next time */
         diag_t ferr;
         diag_clear(&ferr);
         text = file_read_regular(file, NETSET_MAX_FILE, NULL, &ferr);
@@ -335,9 +348,57 @@ static int define_locked(const char *name, const char *cidrs, diag_t *err)
         s->next = sets;
         sets = s;
     }
-    netmatch_unref(s->match);   /* queries compiled before keep theirs */
+    netmatch_unref(s->match);   /* operators holding it keep theirs */
     s->match = m;
+    free(s->file);
+    s->file = file ? xstrdup(file) : NULL;
+    s->st = st;
+    atomic_fetch_add(&generation, 1);
     return 0;
+}
+
+/* Has the file changed since it was read (a new inode: an editor's or
+ * an rsync's rename; or another size or modification time)? */
+static int file_changed(const netset_t *s, struct stat *now)
+{
+    if (stat(s->file, now) < 0)
+        return 0;               /* gone for a moment: keep what we have */
+    return now->st_ino != s->st.st_ino || now->st_size != s->st.st_size ||
+           now->st_mtim.tv_sec != s->st.st_mtim.tv_sec ||
+           now->st_mtim.tv_nsec != s->st.st_mtim.tv_nsec;
+}
+
+int netset_reload(int *errors, diag_t *err)
+{
+    int n = 0;
+    *errors = 0;
+    pthread_mutex_lock(&lock);
+    for (netset_t *s = sets; s; s = s->next) {
+        struct stat now;
+        if (!s->file || !file_changed(s, &now))
+            continue;
+        char *spec = xcalloc(1, strlen(s->file) + 2);
+        spec[0] = '@';
+        strcpy(spec + 1, s->file);
+        diag_t e;
+        diag_clear(&e);
+        if (define_locked(s->name, spec, &e) == 0) {
+            n++;
+        } else {
+            /* keep the old networks; try again when the file changes */
+            s->st = now;
+            if (!(*errors)++)
+                diag_set(err, "%s", e.msg);
+        }
+        free(spec);
+    }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+uint64_t netset_generation(void)
+{
+    return atomic_load_explicit(&generation, memory_order_acquire);
 }
 
 int netset_define(const char *name, const char *cidrs, diag_t *err)

@@ -16,9 +16,13 @@
  * only the ranges of the address's /16.
  *
  * The named sets are one process-wide table, set from flowsqld's options
- * at start. A query takes a reference to a set's matcher when it is
- * compiled, so redefining a set affects queries registered afterwards
- * (flowsqld reads the options at start only: change them and restart).
+ * at start. A set read from a file ("@path": a blocklist, a list of
+ * customers' networks) is read again when the file changes
+ * (netset_reload, which flowsqld calls every few seconds and on SIGHUP):
+ * every `IN name` operator, in queries registered before or after,
+ * compares netset_generation() once per batch and takes the new networks
+ * from its next batch on. A file that no longer parses keeps the old
+ * networks (and says why).
  */
 #ifndef FLOWSQL_NETSET_H
 #define FLOWSQL_NETSET_H
@@ -69,6 +73,14 @@ int netset_exists(const char *name);
 /* A reference to set name's matcher (netmatch_unref it), or NULL if there
  * is no such set. */
 netmatch_t *netset_match(const char *name);
+
+/* Read again every set defined from a file that changed since it was
+ * read: the number of sets reloaded; *errors counts files that did not
+ * parse (their sets keep their networks), err says why for the first. */
+int netset_reload(int *errors, diag_t *err);
+
+/* Changes whenever some set's networks change. */
+uint64_t netset_generation(void);
 
 /* The names of the defined sets, comma-separated, into buf. */
 void netset_names(char *buf, size_t size);

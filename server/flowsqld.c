@@ -453,6 +453,27 @@ static archive_t *open_archive(const config_t *cfg, int *off, diag_t *err)
 
 /* ---- metrics of the parts app.c does not know ------------------------- */
 
+/* Network sets read from files (--network-sets name=@file): read again
+ * once a second when a file changed, and on SIGHUP (engine/netset.h). */
+static counter_t netset_reloads, netset_reload_errors;
+
+static void reload_netsets(void)
+{
+    int errors;
+    diag_t err;
+    diag_clear(&err);
+    int n = netset_reload(&errors, &err);
+    if (n)
+        log_info("main", "%d network set%s read again from %s file%s", n,
+                 n == 1 ? "" : "s", n == 1 ? "its" : "their",
+                 n == 1 ? "" : "s");
+    if (errors)
+        log_error("main", "network sets not reloaded (the previous networks "
+                  "stay in use): %s", err.msg);
+    ctr_add(&netset_reloads, (uint64_t)n);
+    ctr_add(&netset_reload_errors, (uint64_t)errors);
+}
+
 static void metrics(void *ctx, sbuf_t *b)
 {
     daemon_ctx_t *d = ctx;
@@ -582,6 +603,15 @@ static void metrics(void *ctx, sbuf_t *b)
         "flowsql_string_table_overflows_total %llu\n",
         (unsigned long long)xfield_strings(),
         (unsigned long long)ctr_get(&xf_string_overflows));
+    sbuf_printf(b,
+        "# HELP flowsql_netset_reloads_total network sets read again from their changed files\n"
+        "# TYPE flowsql_netset_reloads_total counter\n"
+        "flowsql_netset_reloads_total %llu\n"
+        "# HELP flowsql_netset_reload_errors_total changed network set files refused (the previous networks stay in use)\n"
+        "# TYPE flowsql_netset_reload_errors_total counter\n"
+        "flowsql_netset_reload_errors_total %llu\n",
+        (unsigned long long)ctr_get(&netset_reloads),
+        (unsigned long long)ctr_get(&netset_reload_errors));
     if (d->app->store) {
         store_stats_t s;
         store_stats(d->app->store, &s);
@@ -914,6 +944,7 @@ int main(int argc, char **argv)
             break;
         }
         app_reap_temporary(&app, cfg.temp_idle_ms);
+        reload_netsets();
     }
     /* Stop intake, close every window as it stands, then flush the
      * outputs. The collectors' batches still queued are processed by the

@@ -402,11 +402,96 @@ static void test_query_over_big_set(void)
     free(bits);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs(text, f);
+    fclose(f);
+    CHECK(rename(tmp, path) == 0);      /* as a feed updater does */
+}
+
+/* 10.1.0.1 and 10.2.0.1, half each, into a running query. */
+static void feed_two(engine_t *e)
+{
+    flow_batch_t *b = flow_batch_new();
+    for (int k = 0; k < 100; k++) {
+        int i = flow_batch_add(b);
+        b->srcip[i] = ipaddr_from_v4(k % 2 ? 0x0a010001u : 0x0a020001u);
+        b->end[i] = b->start[i] = b->received[i] = 1000;
+    }
+    engine_process(e, b);
+    flow_batch_free(b);
+}
+
+/* A set from a file follows the file: netset_reload() reads a changed
+ * file again, and a query registered before takes the new networks from
+ * its next batch on; a file that no longer parses keeps the old ones. */
+static void test_reload(void)
+{
+    char path[] = "/tmp/flowsql-test-netset-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    write_file(path, "10.1.0.0/16\n");
+    char spec[128];
+    snprintf(spec, sizeof(spec), "@%s", path);
+    diag_t err;
+    diag_clear(&err);
+    CHECK(netset_define("feed", spec, &err) == 0);
+    int errors = -1;
+    CHECK_INT(netset_reload(&errors, &err), 0);     /* unchanged */
+    CHECK_INT(errors, 0);
+
+    engine_config_t cfg = {.replay = 1};
+    engine_t *e = engine_new(&cfg);
+    collect_t col;
+    collect_init(&col);
+    engine_add_output(e, &col.out);
+    const char *sql = "SELECT count(*) AS n FROM flows WINDOW 1h "
+                      "WHERE srcip IN feed";
+    plan_t *p = plan_compile(sql, strlen(sql), 0, &err);
+    CHECK(p && engine_register(e, "q", p, &err) == 0);
+    feed_two(e);                                    /* 50 in 10.1/16 */
+
+    uint64_t g = netset_generation();
+    write_file(path, "10.2.0.0/16\n10.3.0.0/16\n");
+    CHECK_INT(netset_reload(&errors, &err), 1);
+    CHECK_INT(errors, 0);
+    CHECK(netset_generation() != g);
+    feed_two(e);                                    /* 50 in 10.2/16 */
+    feed_two(e);
+
+    write_file(path, "10.1.0.0/16\nnot-a-network\n");
+    CHECK_INT(netset_reload(&errors, &err), 0);
+    CHECK_INT(errors, 1);
+    CHECK(strstr(err.msg, ":2:") != NULL && strstr(err.msg, "not-a-network"));
+    feed_two(e);                                    /* still 10.2/16 */
+    CHECK_INT(netset_reload(&errors, &err), 0);     /* not tried again */
+    CHECK_INT(errors, 0);
+
+    engine_finish(e);
+    CHECK_INT(col.n, 1);
+    if (col.n && col.rs[0]->nrows == 1)
+        CHECK_INT(rowset_row(col.rs[0], 0)[0].i, 50 + 50 + 50 + 50);
+    netmatch_t *m = netset_match("feed");
+    ipaddr_t a = ipaddr_from_v4(0x0a030001u);
+    CHECK(m && netmatch_has(m, &a));
+    netmatch_unref(m);
+    engine_free(e);
+    collect_free(&col);
+    unlink(path);
+}
+
 int main(void)
 {
     RUN(test_small_sets_brute_force);
     RUN(test_more_than_1024);
     RUN(test_from_file);
+    RUN(test_reload);
     RUN(test_million_prefixes);
     RUN(test_query_over_big_set);
     TEST_EXIT();
