@@ -57,6 +57,10 @@ for i in $(seq 1 20); do
 done
 flow 192.0.2.123 10.77.0.20 123 123 17 . 1 76 2 a            # a client's 2 NTP servers
 flow 10.77.3.1 10.77.0.21 1900 50000 17 . 1 300 12 a          # SSDP on the LAN: small
+# --- pattern_finder: a beacon of small, short connections to port 4444 ----
+flow 10.66.0.11 198.51.100.44 45000 4444 6 FSPA 5 400 12     # 12 beacons
+flow 10.77.0.22 198.51.100.44 45001 4444 6 FSPA 5 400 5      # 5: below 10
+flow 10.77.0.23 198.51.100.45 45002 4444 6 FSPA 400 200000 12 # bulk: not the shape
 # --- syn_flood: unanswered SYNs toward one host ---------------------------
 flow 198.18.0.1 10.66.0.6 50000 80 6 S 1 40 1500 a            # attack: 1500, spoofed
 flow 198.19.0.1 10.77.0.7 50001 80 6 FSPA 10 5000 1500 a      # 1500 real visits
@@ -112,6 +116,10 @@ eq "reflection_ddos names the NTP flood's target (besides the DNS one)" \
    "$(sql "SELECT DISTINCT ip_text(target), service FROM reflection_ddos WHERE target <> ip('10.66.0.5')")" "10.66.0.10 ntp"
 eq "reflection_ddos counts its 15 reflectors" \
    "$(sql "SELECT max(reflectors) FROM reflection_ddos WHERE target = ip('10.66.0.10')")" 15
+eq "pattern_finder names the beaconing pair only" \
+   "$(sql "SELECT DISTINCT ip_text(srcip), ip_text(dstip), dstport FROM pattern_finder")" "10.66.0.11 198.51.100.44 4444"
+eq "pattern_finder counts its 12 matches" \
+   "$(sql "SELECT sum(matches), sum(bytes) FROM pattern_finder")" "12 4800"
 eq "syn_flood names the target only" \
    "$(sql "SELECT DISTINCT ip_text(target) FROM syn_flood")" "10.66.0.6"
 eq "volumetric_dos names the target only" \
