@@ -375,8 +375,10 @@ static int rate_take(alert_sink_t *a, const char *query, int64_t now, int n,
         r->next = a->rates;
         a->rates = r;
     }
+    /* A period begins with the first alert after the last one ended
+     * (not on the clock's minute): never more than n in one period. */
     if (now - r->start >= period) {
-        r->start = now - now % period;
+        r->start = now;
         r->n = 0;
     }
     if (r->n >= n)
