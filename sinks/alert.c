@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ALERT_QUEUE       10000
@@ -688,9 +689,19 @@ static void *run(void *arg)
         if (dl && time_mono_ms() >= dl)
             break;
         int64_t wait = run_retries(a, 500);
-        if (flag_get(&a->closing) && !a->retry && !bqueue_len(&a->q))
-            break;
-        item_t *it = bqueue_pop(&a->q, (int)(wait > 0 ? wait : 0));
+        if (dl && dl - time_mono_ms() < wait)
+            wait = dl - time_mono_ms();
+        if (wait < 0)
+            wait = 0;
+        if (flag_get(&a->closing) && !bqueue_len(&a->q)) {
+            if (!a->retry)
+                break;
+            /* A closed queue does not wait: sleep until a retry is due. */
+            struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        item_t *it = bqueue_pop(&a->q, (int)wait);
         if (it)
             attempt(a, it);
     }
