@@ -39,6 +39,7 @@ typedef struct item {
     char          *payload;
     size_t         len;
     char           query[64];
+    char           why[128];      /* why the last attempt failed */
     int            attempts;
     int64_t        due;           /* monotonic ms of the next attempt */
     struct item   *next;          /* the retry list */
@@ -406,7 +407,7 @@ static void enqueue(alert_sink_t *a, const rowset_t *rs, uint32_t r,
         if (t[i].kind == ALERT_WEBHOOK) {
             if (!body)
                 body = alert_webhook_body(rs, r, a->host, a->instance, now);
-            it->payload = xstrdup(body);
+            it->payload = xstrdup(body ? body : "{}");
         } else {
             if (!msg.len)
                 alert_syslog_message(rs, r, a->host, (int)getpid(), now,
@@ -508,11 +509,10 @@ static int send_webhook(alert_sink_t *a, item_t *it)
         curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &code);
     if (rc == CURLE_OK && code >= 200 && code < 300)
         return SENT;
-    char why[64];
-    snprintf(why, sizeof(why), "HTTP status %ld", code);
-    log_limited(&a->lim, LOG_WARN, "alert", "query %s: webhook %s: %s",
-                it->query, it->tgt.url,
-                rc != CURLE_OK ? curl_easy_strerror(rc) : why);
+    if (rc != CURLE_OK)
+        snprintf(it->why, sizeof(it->why), "%s", curl_easy_strerror(rc));
+    else
+        snprintf(it->why, sizeof(it->why), "HTTP status %ld", code);
     /* A 4xx says the request is wrong: sending it again will not help,
      * but 429 asks us to come back later. */
     return rc == CURLE_OK && code >= 400 && code < 500 && code != 429
@@ -619,14 +619,23 @@ static int send_syslog(alert_sink_t *a, item_t *it)
             c->fd = 0;
         }
     }
-    log_limited(&a->lim, LOG_WARN, "alert", "query %s: syslog %s:%s: %s",
-                it->query, it->tgt.host, it->tgt.port, strerror(errno));
+    snprintf(it->why, sizeof(it->why), "%s", strerror(errno));
     return RETRY;
 }
 
+/* Given up: counted and logged (the retries before only at debug). */
 static void fail_item(alert_sink_t *a, item_t *it)
 {
     ctr_inc(&a->failed);
+    if (it->tgt.kind == ALERT_WEBHOOK)
+        log_limited(&a->lim, LOG_WARN, "alert", "query %s: alert to %s "
+                    "given up after %d attempts: %s", it->query, it->tgt.url,
+                    it->attempts, it->attempts ? it->why : "stopping");
+    else
+        log_limited(&a->lim, LOG_WARN, "alert", "query %s: alert to syslog "
+                    "%s:%s given up after %d attempts: %s", it->query,
+                    it->tgt.host, it->tgt.port, it->attempts,
+                    it->attempts ? it->why : "stopping");
     item_free(it);
 }
 
@@ -642,6 +651,8 @@ static void attempt(alert_sink_t *a, item_t *it)
         item_free(it);
         return;
     }
+    log_debug("alert", "query %s: attempt %d failed: %s", it->query,
+              it->attempts, it->why);
     int64_t wait = (int64_t)a->backoff_ms << (it->attempts - 1);
     it->due = time_mono_ms() + (wait < ALERT_BACKOFF_MAX ? wait
                                                          : ALERT_BACKOFF_MAX);

@@ -97,6 +97,7 @@ mkq gone "alert = 'webhook:http://127.0.0.1:$HP/gone'" 10.4.0.0/24
 DEAD=$(free_port)
 mkq dead "alert = 'webhook:http://127.0.0.1:$DEAD/nobody', alert_every = '0s'" 10.5.0.0/24
 
+sleep 1      # past the queries' first (partial) window
 craft() { "$B/tools/v5craft" "127.0.0.1:$NETFLOW" --rate 500 2>>"$T/craft.log"; }
 # Three rounds over three sources for hooks (one alert each, then quiet);
 # 20 sources at once for rated (5 pass); one each for gone and dead, and
@@ -197,6 +198,8 @@ stop_flowsqld
 eq "clean stop with an alert undeliverable" "$STATUS" 0
 took=$(( $(date +%s) - t0 ))
 check "the stop took at most 12 s (took $took)" test "$took" -le 12
-check "the undelivered alert was logged" grep -q "alert" "$T/flowsqld.log"
+eq "both of dead's alerts were logged as given up" \
+   "$(grep -c "query dead: alert to http://127.0.0.1:$DEAD/nobody given up" "$T/flowsqld.log")" 2
+check "gone's 404 was logged" grep -q "query gone: .* given up after 1 attempts: HTTP status 404" "$T/flowsqld.log"
 
 exit $FAILED
