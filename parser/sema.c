@@ -1045,7 +1045,8 @@ static int check_options(sctx_t *c, stmt_t *st)
             if (alert_parse_every(o->value, &ms) < 0)
                 return fail_pos(c, o->val_pos, o->val_len,
                                 "alert_every must be a duration such as "
-                                "'10m' ('0s': no de-duplication)");
+                                "'10m', at most 30d ('0s': no "
+                                "de-duplication)");
             break;
         case OPT_ALERT_RATE:
             if (alert_parse_rate(o->value, &n, &ms) < 0)

@@ -220,7 +220,10 @@ int alert_parse_rate(const char *s, int *n, int64_t *period_ms)
 
 int alert_parse_every(const char *s, int64_t *ms)
 {
-    return duration_parse(s, strlen(s), ms) < 0 || *ms < 0 ? -1 : 0;
+    /* At most 30 days: longer is "never again", which a restart breaks
+     * anyway (the state is in memory). */
+    return duration_parse(s, strlen(s), ms) < 0 || *ms < 0 ||
+           *ms > 30 * 86400000LL ? -1 : 0;
 }
 
 /* ---- payloads ----------------------------------------------------------- */

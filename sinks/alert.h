@@ -49,7 +49,8 @@ int alert_parse_targets(const char *spec, alert_target_t *t, int max,
 /* "N/s", "N/m", "N/h" (N from 1 to 1000000): N and the period in ms.
  * 0, or -1 on bad text. */
 int alert_parse_rate(const char *s, int *n, int64_t *period_ms);
-/* alert_every: a duration ("10m", "0s"). 0, or -1 on bad text. */
+/* alert_every: a duration ("10m", "0s"), at most 30d. 0, or -1 on bad
+ * text. */
 int alert_parse_every(const char *s, int64_t *ms);
 
 typedef struct alert_config {

@@ -98,6 +98,8 @@ static void test_parse_rate_every(void)
     CHECK_INT(ms, 600000);
     CHECK_INT(alert_parse_every("0s", &ms), 0);
     CHECK_INT(ms, 0);
+    CHECK_INT(alert_parse_every("30d", &ms), 0);
+    CHECK_INT(alert_parse_every("31d", &ms), -1);
     CHECK_INT(alert_parse_every("often", &ms), -1);
     CHECK_INT(alert_parse_every("", &ms), -1);
 }
