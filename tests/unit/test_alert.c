@@ -154,7 +154,7 @@ static void test_syslog_message(void)
                 NULL);
     alert_syslog_message(rs, 0, "h", 1, T0, &b);
     CHECK(strstr(sbuf_str(&b),
-                 " flowsqld 1 a_query_name_longer_than_thirty_t [") != NULL);
+                 " flowsqld 1 a_query_name_longer_than_thirty_ [") != NULL);
     sbuf_free(&b);
     rowset_unref(rs);
 }
