@@ -50,7 +50,7 @@ DEB_BUILD := gcc make pkg-config lemon re2c libfixbuf-dev librdkafka-dev \
              libxxhash-dev libmaxminddb-dev libssl-dev
 DEB_TEST  := clang sqlite3 tmux curl jq softflowd pmacct nfdump tshark \
              python3 python3-venv python3-scapy kcat default-jre-headless maven iproute2 \
-             procps chromium libmaxmind-db-writer-perl man-db groff-base systemd prometheus \
+             procps chromium libmaxmind-db-writer-perl man-db groff-base systemd prometheus rsyslog \
              debhelper fakeroot dpkg-dev
 # Node.js and npm for the web tests' npm packages (make deps-web): only
 # when npm is missing (a machine's own Node.js, 20 or later, is kept).

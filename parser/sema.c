@@ -12,6 +12,7 @@
 #include "engine/func.h"
 #include "engine/netset.h"
 #include "engine/schema.h"
+#include "sinks/alert.h"
 #include "util/timeutil.h"
 
 #include <ctype.h>
@@ -969,7 +970,8 @@ static int check_select(sctx_t *c, select_t *s, int continuous)
 
 /* ---- options --------------------------------------------------------- */
 
-enum optkind { OPT_STRING, OPT_DURATION_OR_COUNT, OPT_COUNT, OPT_BOOL };
+enum optkind { OPT_STRING, OPT_DURATION_OR_COUNT, OPT_COUNT, OPT_BOOL,
+               OPT_ALERT, OPT_ALERT_EVERY, OPT_ALERT_RATE };
 static const struct {
     const char *key;
     int         kind;
@@ -980,6 +982,9 @@ static const struct {
     {"elasticsearch_index", OPT_STRING},
     {"store", OPT_BOOL},
     {"description", OPT_STRING},
+    {"alert", OPT_ALERT},             /* sinks/alert.h, docs/ALERTS.md */
+    {"alert_every", OPT_ALERT_EVERY},
+    {"alert_rate", OPT_ALERT_RATE},
 };
 #define NOPTS (sizeof(known_opts) / sizeof(known_opts[0]))
 
@@ -1027,7 +1032,28 @@ static int check_options(sctx_t *c, stmt_t *st)
                 return fail_pos(c, o->key_pos, o->key_len,
                                 "option '%s' given twice", o->key);
         int64_t ms;
+        int n;
+        char why[300];
+        alert_target_t tgt[ALERT_MAX_TARGETS];
         switch (known_opts[k].kind) {
+        case OPT_ALERT:
+            if (alert_parse_targets(o->value, tgt, ALERT_MAX_TARGETS, why,
+                                    sizeof(why)) < 0)
+                return fail_pos(c, o->val_pos, o->val_len, "%s", why);
+            break;
+        case OPT_ALERT_EVERY:
+            if (alert_parse_every(o->value, &ms) < 0)
+                return fail_pos(c, o->val_pos, o->val_len,
+                                "alert_every must be a duration such as "
+                                "'10m', at most 30d ('0s': no "
+                                "de-duplication)");
+            break;
+        case OPT_ALERT_RATE:
+            if (alert_parse_rate(o->value, &n, &ms) < 0)
+                return fail_pos(c, o->val_pos, o->val_len,
+                                "alert_rate must be N/s, N/m or N/h with N "
+                                "from 1 to 1000000, such as '60/m'");
+            break;
         case OPT_DURATION_OR_COUNT:
             if (!(all_digits(o->value) && strlen(o->value) < 10 &&
                   atol(o->value) > 0) &&
@@ -1057,6 +1083,16 @@ static int check_options(sctx_t *c, stmt_t *st)
                                 o->key);
         }
     }
+    /* alert_every and alert_rate shape the alerts of alert: alone they
+     * would do nothing, which is more likely a mistake. */
+    int has_alert = 0;
+    for (int i = 0; i < st->nopts; i++)
+        has_alert |= strcmp(st->opts[i].key, "alert") == 0;
+    for (int i = 0; i < st->nopts && !has_alert; i++)
+        if (strncmp(st->opts[i].key, "alert_", 6) == 0)
+            return fail_pos(c, st->opts[i].key_pos, st->opts[i].key_len,
+                            "option '%s' needs the option alert",
+                            st->opts[i].key);
     return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "sinks/flowtopic.h"
 #include "server/merge.h"
 #include "server/worker.h"
+#include "sinks/alert.h"
 #include "sinks/kafka.h"
 #include "storage/store.h"
 #include "util/log.h"
@@ -43,11 +44,16 @@
 #include <unistd.h>
 
 #define FLUSH_MS 10000
+/* Alerts to a dead receiver would wait out their retries: give them less
+ * time than the other outputs so a stop stays quick. */
+#define ALERT_FLUSH_MS 5000
 
 /* ---- outputs to Kafka and Elasticsearch, flows from Kafka ----------------
  * Created when their option is set; the sinks are engine outputs, the
- * Kafka input feeds the engine's queue like any collector. */
+ * Kafka input feeds the engine's queue like any collector. The alert
+ * output is always there: any query may ask for alerts (WITH alert). */
 typedef struct extras {
+    alert_sink_t *alert;
     kafka_sink_t *kafka;
     es_sink_t    *es;
     kafka_json_t *kin;
@@ -222,6 +228,12 @@ static int extras_outputs(extras_t *x, app_t *app, const config_t *c,
                  kfmt < 0 ? c->kafka_format : c->es_format);
         return -1;
     }
+    /* Alerts name the real addresses: a SOC acts on them, so no
+     * --anonymize scope applies (docs/ALERTS.md). */
+    alert_config_t ac = {.instance = c->instance_name};
+    if (!(x->alert = alert_sink_new(&ac, err)))
+        return -1;
+    engine_add_output(app->engine, alert_sink_output(x->alert));
     if (*c->kafka_brokers) {
         kafka_sink_config_t kc = {.brokers = c->kafka_brokers,
                                   .topic = c->kafka_topic,
@@ -305,6 +317,8 @@ static int extras_input(daemon_ctx_t *d, const config_t *c, diag_t *err)
 /* Under daemon_ctx_t.lock. */
 static void extras_metrics(extras_t *x, sbuf_t *out)
 {
+    if (x->alert)
+        alert_sink_metrics(x->alert, out);
     if (x->kafka)
         kafka_sink_metrics(x->kafka, out);
     if (x->es)
@@ -323,6 +337,8 @@ static void extras_metrics(extras_t *x, sbuf_t *out)
  * /metrics still reads the sinks' counters meanwhile. */
 static void extras_close(extras_t *x)
 {
+    if (x->alert)
+        alert_sink_close(x->alert, ALERT_FLUSH_MS);
     if (x->kafka)
         kafka_sink_close(x->kafka, FLUSH_MS);
     if (x->es)
@@ -342,13 +358,16 @@ static void extras_free(daemon_ctx_t *d)
 {
     extras_t *x = d->extras;
     pthread_mutex_lock(&d->lock);
+    alert_sink_t *alert = x->alert;
     kafka_sink_t *kafka = x->kafka;
     es_sink_t *es = x->es;
     flowtopic_t *flows = x->flows;
+    x->alert = NULL;
     x->kafka = NULL;
     x->es = NULL;
     x->flows = NULL;
     pthread_mutex_unlock(&d->lock);
+    alert_sink_free(alert);
     kafka_sink_free(kafka);
     es_sink_free(es);
     flowtopic_free(flows, FLUSH_MS);

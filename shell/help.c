@@ -139,7 +139,12 @@ static const topic_t topics[] = {
      "  kafka_topic          the Kafka topic its rows are published to\n"
      "  elasticsearch_index  the Elasticsearch index its rows go to\n"
      "  store                true or false: keep its rows in SQLite\n"
-     "  description          free text\n"},
+     "  description          free text\n"
+     "  alert                'webhook:http(s)://...', 'syslog:udp://host:port'\n"
+     "                       or 'syslog:tcp://host:port' (commas: several):\n"
+     "                       each row of its windows goes there\n"
+     "  alert_every          a duration: a key alerts once per this (10m)\n"
+     "  alert_rate           'N/s', 'N/m' or 'N/h': alerts per query (60/m)\n"},
     {"literals", NULL, "numbers, strings, addresses, durations",
      "  integer    42, 0x1F, -7\n"
      "  float      1.5, 2.5e-3\n"
