@@ -48,6 +48,10 @@ typedef struct rowset {
                                 (a restart cut it): not all of it */
     int           replayed;  /* from a replay engine (a file): written
                                 again, it replaces what is stored */
+    int           merged;    /* made live by the scale-out merge stage
+                                (replayed is set too, so that a window
+                                emitted twice is stored once): alerts
+                                fire for it as for a live window */
     int           ncols;
     rowset_col_t *cols;
     uint32_t      nrows, cap;

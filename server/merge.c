@@ -229,6 +229,7 @@ static void complete(merge_t *m, mpart_t *x)
         rowset_t *rs = merger_close(w->q->mg, w->wstart, w->wend);
         if (rs) {
             rs->replayed = 1;
+            rs->merged = 1;
             rs->partial = 0;
             ctr_inc(&m->windows);
             ctr_add(&m->rows, rs->nrows);

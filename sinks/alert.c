@@ -433,8 +433,10 @@ static void on_window(output_t *o, rowset_t *rs)
 {
     alert_sink_t *a = o->ctx;
     const char *spec = rowset_opt(rs, "alert");
-    if (!spec || !*spec || !rs->nrows || rs->replayed || rs->state ||
-        flag_get(&a->closing))
+    /* Not for windows of a replay (old traffic) nor a worker's states;
+     * the merge stage's windows are live ones. */
+    if (!spec || !*spec || !rs->nrows || (rs->replayed && !rs->merged) ||
+        rs->state || flag_get(&a->closing))
         return;
     alert_target_t t[ALERT_MAX_TARGETS];
     char why[300];
