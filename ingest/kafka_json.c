@@ -2,6 +2,7 @@
 #include "ingest/kafka_json.h"
 #include "engine/schema.h"
 #include "sinks/kafka.h"
+#include "util/prom.h"
 #include "util/arena.h"
 #include "util/counter.h"
 #include "util/log.h"
@@ -542,10 +543,7 @@ void kafka_json_metrics(kafka_json_t *k, sbuf_t *b)
 {
     kafka_json_stats_t s;
     kafka_json_stats(k, &s);
-    const struct {
-        const char *name, *help;
-        uint64_t    v;
-    } m[] = {
+    const prom_counter_t m[] = {
         {"flowsql_kafka_input_messages_total", "Kafka messages consumed",
          s.messages},
         {"flowsql_kafka_input_records_total", "JSON records read", s.records},
@@ -561,8 +559,5 @@ void kafka_json_metrics(kafka_json_t *k, sbuf_t *b)
          "flows in batches the engine queue refused", s.dropped},
         {"flowsql_kafka_input_errors_total", "consumer errors", s.errors},
     };
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-                    m[i].name, m[i].help, m[i].name, m[i].name,
-                    (unsigned long long)m[i].v);
+    prom_counters(b, m, sizeof(m) / sizeof(m[0]));
 }

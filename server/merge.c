@@ -4,6 +4,7 @@
 #include "engine/qhandle.h"
 #include "server/partmsg.h"
 #include "sinks/kafka.h"
+#include "util/prom.h"
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -479,10 +480,7 @@ void merge_stop(merge_t *m)
 
 void merge_metrics(merge_t *m, sbuf_t *b)
 {
-    const struct {
-        const char *name, *help;
-        uint64_t    v;
-    } c[] = {
+    const prom_counter_t c[] = {
         {"flowsql_merge_messages_total", "partials topic messages read",
          ctr_get(&m->messages)},
         {"flowsql_merge_partials_total",
@@ -509,10 +507,7 @@ void merge_metrics(merge_t *m, sbuf_t *b)
         {"flowsql_merge_errors_total", "client errors (brokers down...)",
          ctr_get(&m->errors)},
     };
-    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-                    c[i].name, c[i].help, c[i].name, c[i].name,
-                    (unsigned long long)c[i].v);
+    prom_counters(b, c, sizeof(c) / sizeof(c[0]));
     sbuf_printf(b,
                 "# HELP flowsql_merge_windows_pending windows waiting for "
                 "a flows partition\n# TYPE flowsql_merge_windows_pending "

@@ -6,6 +6,7 @@
 #include "ingest/flowwire.h"
 #include "server/partmsg.h"
 #include "sinks/kafka.h"
+#include "util/prom.h"
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -736,10 +737,7 @@ void worker_stop(worker_t *w)
 
 void worker_metrics(worker_t *w, sbuf_t *b)
 {
-    const struct {
-        const char *name, *help;
-        uint64_t    v;
-    } c[] = {
+    const prom_counter_t c[] = {
         {"flowsql_worker_messages_total", "flows topic messages read",
          ctr_get(&w->messages)},
         {"flowsql_worker_flows_total", "flows run through the queries",
@@ -774,10 +772,7 @@ void worker_metrics(worker_t *w, sbuf_t *b)
         {"flowsql_worker_errors_total", "client errors (brokers down...)",
          ctr_get(&w->errors)},
     };
-    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-                    c[i].name, c[i].help, c[i].name, c[i].name,
-                    (unsigned long long)c[i].v);
+    prom_counters(b, c, sizeof(c) / sizeof(c[0]));
     sbuf_printf(b, "# HELP flowsql_worker_partitions flows partitions this "
                 "worker owns\n# TYPE flowsql_worker_partitions gauge\n"
                 "flowsql_worker_partitions %lld\n",

@@ -1,6 +1,7 @@
 /* alert.c - alert actions to webhooks and syslog; see alert.h. */
 #include "sinks/alert.h"
 #include "sinks/format.h"
+#include "util/prom.h"
 #include "util/arena.h"
 #include "util/bqueue.h"
 #include "util/counter.h"
@@ -823,10 +824,7 @@ void alert_sink_metrics(alert_sink_t *a, sbuf_t *b)
 {
     alert_stats_t s;
     alert_sink_stats(a, &s);
-    const struct {
-        const char *name, *help;
-        uint64_t    v;
-    } m[] = {
+    const prom_counter_t m[] = {
         {"flowsql_alerts_queued_total",
          "alerts queued for delivery (one per row and target)", s.queued},
         {"flowsql_alerts_delivered_total",
@@ -844,8 +842,5 @@ void alert_sink_metrics(alert_sink_t *a, sbuf_t *b)
         {"flowsql_alerts_dropped_total",
          "alerts dropped because the alert queue was full", s.dropped},
     };
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-                    m[i].name, m[i].help, m[i].name, m[i].name,
-                    (unsigned long long)m[i].v);
+    prom_counters(b, m, sizeof(m) / sizeof(m[0]));
 }

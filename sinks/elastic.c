@@ -2,6 +2,7 @@
 #include "sinks/elastic.h"
 #include "sinks/ecs.h"
 #include "sinks/format.h"
+#include "util/prom.h"
 #include "util/arena.h"
 #include "util/bqueue.h"
 #include "util/counter.h"
@@ -689,10 +690,7 @@ void es_sink_metrics(es_sink_t *s, sbuf_t *b)
 {
     es_sink_stats_t st;
     es_sink_stats(s, &st);
-    const struct {
-        const char *name, *help;
-        uint64_t    v;
-    } m[] = {
+    const prom_counter_t m[] = {
         {"flowsql_es_windows_total", "windows taken from the engine",
          st.windows},
         {"flowsql_es_windows_dropped_total",
@@ -718,8 +716,5 @@ void es_sink_metrics(es_sink_t *s, sbuf_t *b)
         {"flowsql_es_templates_total", "index templates installed",
          st.templates},
     };
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-                    m[i].name, m[i].help, m[i].name, m[i].name,
-                    (unsigned long long)m[i].v);
+    prom_counters(b, m, sizeof(m) / sizeof(m[0]));
 }
